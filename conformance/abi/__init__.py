@@ -1,0 +1,51 @@
+"""The ABI model: C declarations, layout tables, enumerations and host texts.
+
+``ffi()`` builds the cffi object lazily: importing this package costs nothing,
+so the pytest plugin can import the catalogue without cffi work.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from conformance.abi.cdefs import CDEFS, STRUCT_NAMES
+from conformance.abi.constants import (
+    API_SYMBOL,
+    CURRENT_API_VERSION,
+    MIN_SUPPORTED_API_VERSION,
+    SET_LOG_ENABLED_SYMBOL,
+    SUPPORTED_VERSIONS,
+    HostText,
+    LogLevel,
+    PacketType,
+    PixelFormat,
+)
+from conformance.abi.layout import LAYOUTS, StructLayout
+
+__all__ = [
+    "API_SYMBOL",
+    "CDEFS",
+    "CURRENT_API_VERSION",
+    "LAYOUTS",
+    "MIN_SUPPORTED_API_VERSION",
+    "SET_LOG_ENABLED_SYMBOL",
+    "STRUCT_NAMES",
+    "SUPPORTED_VERSIONS",
+    "HostText",
+    "LogLevel",
+    "PacketType",
+    "PixelFormat",
+    "StructLayout",
+    "ffi",
+]
+
+
+@lru_cache(maxsize=1)
+def ffi() -> Any:
+    """The process-wide cffi FFI with every ABI type declared (typed Any: cffi ships no stubs)."""
+    import cffi
+
+    instance = cffi.FFI()
+    instance.cdef(CDEFS)
+    return instance

@@ -1,0 +1,1 @@
+"""The check catalogue and its scenarios, by category."""

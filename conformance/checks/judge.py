@@ -1,0 +1,111 @@
+"""From a sandbox result to a judgement: the one place statuses are decided."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.checks.model import Check, Judgement, Severity, Status
+from conformance.sandbox.classify import describe_call
+from conformance.sandbox.events import (
+    CallFinished,
+    Expect,
+    HarnessError,
+    LoadFailed,
+    LogSeen,
+    Observed,
+    Skipped,
+    Violation,
+)
+from conformance.sandbox.protocol import Outcome, SandboxResult
+
+MAX_EVIDENCE_ITEMS = 40
+
+
+def _evidence(result: SandboxResult) -> dict[str, Any]:
+    calls = [
+        {"entry": e.entry, "duration_s": round(e.duration_s, 6), "thread": e.thread}
+        for e in result.events
+        if isinstance(e, CallFinished)
+    ]
+    logs = [
+        {"level": e.level, "target": e.target, "message": e.message, "thread": e.thread, "during": e.during}
+        for e in result.events
+        if isinstance(e, LogSeen) and not e.enabled_query
+    ]
+    evidence: dict[str, Any] = {
+        "outcome": result.outcome.value,
+        "calls": calls[:MAX_EVIDENCE_ITEMS],
+        "call_count": len(calls),
+        "logs": logs[:MAX_EVIDENCE_ITEMS],
+        "log_count": len(logs),
+        "observations": {e.key: e.value for e in result.events if isinstance(e, Observed)},
+    }
+    violations = [{"rule": e.rule, "detail": e.detail, "during": e.during} for e in result.events if isinstance(e, Violation)]
+    if violations:
+        evidence["violations"] = violations[:MAX_EVIDENCE_ITEMS]
+    expectations = [
+        {"ok": e.ok, "what": e.what, "detail": e.detail} for e in result.events if isinstance(e, Expect)
+    ]
+    if expectations:
+        evidence["expectations"] = expectations[:MAX_EVIDENCE_ITEMS]
+    if result.in_flight is not None:
+        evidence["in_flight"] = {"entry": result.in_flight.entry, "detail": result.in_flight.detail, "thread": result.in_flight.thread}
+    if result.signal_name:
+        evidence["signal"] = result.signal_name
+    if result.exit_code is not None:
+        evidence["exit_code"] = result.exit_code
+    if result.panic_message:
+        evidence["panic"] = result.panic_message
+    if result.stacks is not None or result.stack_tool:
+        evidence["stacks"] = result.stacks
+        evidence["stack_tool"] = result.stack_tool
+    if result.stderr_tail:
+        evidence["stderr_tail"] = result.stderr_tail[-4000:]
+    if result.resource:
+        evidence["resource"] = result.resource
+    return evidence
+
+
+def judge(check: Check, result: SandboxResult) -> Judgement:
+    evidence = _evidence(result)
+    where = describe_call(result.in_flight)
+    if result.outcome is Outcome.TIMED_OUT:
+        return Judgement(Status.TIMEOUT, f"timed out: {result.detail} ({where})", evidence)
+    if result.outcome is Outcome.CRASHED:
+        message = f"crashed with {result.signal_name} {where}"
+        if result.panic_message:
+            message += f": panic crossed the FFI boundary: {result.panic_message}"
+        return Judgement(Status.CRASH, message, evidence)
+    if result.outcome is Outcome.EXITED:
+        return Judgement(Status.CRASH, f"the process exited with code {result.exit_code} {where}", evidence)
+    if result.outcome is Outcome.RESOURCE_LIMIT:
+        return Judgement(Status.CRASH, f"hit the {result.resource} limit {where}", evidence)
+    errors = result.events_of(HarnessError)
+    if result.outcome is Outcome.HARNESS_ERROR or errors:
+        detail = errors[0].message if errors else result.detail
+        if errors and errors[0].traceback:
+            evidence["traceback"] = errors[0].traceback
+        return Judgement(Status.ERROR, f"validator error (please report it): {detail}", evidence)
+    skipped = result.events_of(Skipped)
+    if skipped:
+        return Judgement(Status.SKIP, skipped[0].reason, evidence)
+    load_failed = result.events_of(LoadFailed)
+    if load_failed:
+        return Judgement(Status.SKIP, f"not loadable: {load_failed[0].message}", evidence)
+    failures: list[str] = []
+    warnings: list[str] = []
+    for expectation in result.events_of(Expect):
+        if expectation.ok:
+            continue
+        text = expectation.what + (f": {expectation.detail}" if expectation.detail else "")
+        (warnings if expectation.warn_only else failures).append(text)
+    for violation in result.events_of(Violation):
+        if any(violation.rule.startswith(prefix) for prefix in check.owns_violations):
+            during = f" (during {violation.during})" if violation.during else ""
+            failures.append(f"{violation.detail}{during}")
+    if failures:
+        status = Status.FAIL if check.severity is Severity.REQUIRED else Status.WARN
+        return Judgement(status, "; ".join(dict.fromkeys(failures)), evidence)
+    if warnings:
+        return Judgement(Status.WARN, "; ".join(dict.fromkeys(warnings)), evidence)
+    return Judgement(Status.PASS, "ok", evidence)

@@ -1,0 +1,196 @@
+"""load: the library loads, exports its table, and passes the host's version gate (ABI.md 1, 8.1)."""
+
+from __future__ import annotations
+
+import re
+
+from conformance.abi import ffi
+from conformance.abi.constants import API_SYMBOL, OPTIONAL_ENTRIES, SET_LOG_ENABLED_SYMBOL
+from conformance.checks.model import Applicability, Severity
+from conformance.checks.registry import check
+from conformance.host.errors import LoadError
+from conformance.host.libc import RTLD_LAZY, RTLD_LOCAL, libc
+from conformance.sandbox.context import ScenarioContext
+
+ANY_PLUGIN = Applicability(needs_loadable=False)
+
+
+def _load_until(ctx: ScenarioContext, stage: str) -> bool:
+    """Load the plugin; True when it loaded, False (after an expectation) when it failed at ``stage``."""
+    try:
+        ctx.plugin
+    except LoadError as error:
+        if error.stage == stage:
+            ctx.expect(False, f"the host refuses the library at the {stage} step", error.message)
+            return False
+        ctx.skip(f"not loadable before this step: {error.message}")
+    return True
+
+
+@check(
+    "load.dlopen",
+    category="load",
+    severity=Severity.REQUIRED,
+    abi_ref="ABI.md 1.2 step 1",
+    rationale="The host dlopens the file with RTLD_LAZY|RTLD_LOCAL; its constructors must not fail or abort.",
+    applies=ANY_PLUGIN,
+)
+def dlopen_succeeds(ctx: ScenarioContext) -> None:
+    if _load_until(ctx, "dlopen"):
+        ctx.expect(True, "dlopen succeeded and the library constructors returned")
+
+
+@check(
+    "load.entry-symbol",
+    category="load",
+    severity=Severity.REQUIRED,
+    abi_ref="ABI.md 1.1, 1.2 steps 2-3, 8.1",
+    rationale="The host resolves streamkit_native_plugin_api and needs a non-NULL table, the same one on every call.",
+    applies=ANY_PLUGIN,
+)
+def entry_symbol(ctx: ScenarioContext) -> None:
+    try:
+        plugin = ctx.plugin
+    except LoadError as error:
+        if error.stage in ("symbol", "entry"):
+            ctx.expect(False, f"{API_SYMBOL} resolves to a non-NULL table", error.message)
+            return
+        ctx.skip(f"not loadable before this step: {error.message}")
+        return
+    c = libc()
+    symbol = c.lib.dlsym(plugin.handle, API_SYMBOL.encode())
+    entry = ffi().cast("CPluginApiEntry", c.ffi.cast("uintptr_t", symbol))
+    again = ctx.call(API_SYMBOL, entry)
+    same = int(ffi().cast("uintptr_t", again)) == int(ffi().cast("uintptr_t", plugin.api))
+    ctx.expect(same, "a second call returns the same table pointer")
+
+
+@check(
+    "load.version-gate",
+    category="load",
+    severity=Severity.REQUIRED,
+    abi_ref="ABI.md 1.2 step 4, 2.1",
+    rationale="The host accepts only API versions 6 to 9 and refuses anything else before reading the table.",
+    applies=ANY_PLUGIN,
+)
+def version_gate(ctx: ScenarioContext) -> None:
+    if _load_until(ctx, "version"):
+        ctx.expect(True, f"version {ctx.plugin.version} is within 6..9")
+
+
+@check(
+    "load.required-entries",
+    category="load",
+    severity=Severity.REQUIRED,
+    abi_ref="ABI.md 3.3 (CNativePluginAPI), 8.1",
+    rationale="The host calls the six mandatory entries without NULL checks; a NULL one crashes it.",
+)
+def required_entries(ctx: ScenarioContext) -> None:
+    missing = ctx.plugin.missing_required()
+    ctx.expect(not missing, "get_metadata, create_instance, process_packet, update_params, flush and "
+               "destroy_instance are non-NULL", f"NULL: {', '.join(missing)}" if missing else "")
+
+
+def _executable_ranges() -> list[tuple[int, int]]:
+    ranges = []
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split()
+            if len(fields) >= 2 and "x" in fields[1]:
+                start, end = (int(part, 16) for part in fields[0].split("-"))
+                ranges.append((start, end))
+    return ranges
+
+
+@check(
+    "load.entries-executable",
+    category="load",
+    severity=Severity.REQUIRED,
+    abi_ref="ABI.md 3.3, 8.1",
+    rationale="Every non-NULL table entry, and the v9 setter, must point into executable code the host can call.",
+)
+def entries_executable(ctx: ScenarioContext) -> None:
+    plugin = ctx.plugin
+    ranges = _executable_ranges()
+    names = ["get_metadata", "create_instance", "process_packet", "update_params", "flush", "destroy_instance"]
+    names += [name for name, since in OPTIONAL_ENTRIES.items() if plugin.version >= since]
+    bad = []
+    for name in names:
+        pointer = plugin.entry(name)
+        if pointer == ffi().NULL:
+            continue
+        address = int(ffi().cast("uintptr_t", pointer))
+        if not any(start <= address < end for start, end in ranges):
+            bad.append(f"{name} = 0x{address:x}")
+    if plugin.has_setter:
+        address = int(ffi().cast("uintptr_t", plugin.setter))
+        if not any(start <= address < end for start, end in ranges):
+            bad.append(f"{SET_LOG_ENABLED_SYMBOL} = 0x{address:x}")
+    ctx.expect(not bad, "every non-NULL entry points into executable memory", ", ".join(bad))
+
+
+@check(
+    "load.log-setter",
+    category="load",
+    severity=Severity.RECOMMENDED,
+    abi_ref="ABI.md 1.1, 2.1 (v9), HOST.md 6.11",
+    rationale="A v9 plugin should export the log-enabled setter; without it the host warns "
+    "'v9 plugin did not export log-enabled callback symbol' and the plugin gets no enabled short-circuit.",
+    applies=Applicability(min_version=9),
+)
+def log_setter(ctx: ScenarioContext) -> None:
+    ctx.expect(
+        ctx.plugin.has_setter,
+        f"{SET_LOG_ENABLED_SYMBOL} is exported",
+        "host WARN: v9 plugin did not export log-enabled callback symbol (no log-enabled short-circuit)",
+        warn_only=True,
+    )
+
+
+@check(
+    "load.reload",
+    category="load",
+    severity=Severity.REQUIRED,
+    abi_ref="HOST.md 1.1 (upload probes, loads twice), 1.9, 6.2",
+    rationale="The host dlopens, probes and dlcloses a plugin at least twice per upload; static state must "
+    "re-initialise on every dlopen and nothing may run after dlclose.",
+    owns_violations=("logging.late",),
+)
+def reload_cycles(ctx: ScenarioContext) -> None:
+    from conformance.host.instance import Instance
+
+    plugin = ctx.plugin
+    first = plugin.metadata
+    if first.metadata is None:
+        ctx.skip("metadata is unusable (see the metadata checks)")
+    instance = Instance.create(plugin, None, install_setter=False, silent_log=True)
+    if instance is not None:
+        instance.destroy()
+    c = libc()
+    for cycle in range(3):
+        ctx.expect(plugin.dlclose() == 0, f"dlclose succeeds (cycle {cycle + 1})")
+        handle = ctx.call("dlopen", c.lib.dlopen, plugin.path.encode(), RTLD_LAZY | RTLD_LOCAL, detail=f"reload {cycle + 1}")
+        if handle == c.ffi.NULL:
+            ctx.expect(False, f"the library loads again (cycle {cycle + 1})", c.dlerror())
+            return
+        plugin.handle = handle
+        symbol = c.lib.dlsym(handle, API_SYMBOL.encode())
+        entry = ffi().cast("CPluginApiEntry", c.ffi.cast("uintptr_t", symbol))
+        plugin.api = ctx.call(API_SYMBOL, entry)
+        from conformance.host.metadata import read_metadata
+
+        again = read_metadata(plugin.metadata_pointer())
+        same = again.metadata == first.metadata
+        ctx.expect(same, f"metadata after reload {cycle + 1} equals the first load's",
+                   "" if same else _first_difference(first.metadata, again.metadata))
+        instance = Instance.create(plugin, None, install_setter=False, silent_log=True)
+        if instance is not None:
+            instance.destroy()
+
+
+def _first_difference(a: object, b: object) -> str:
+    left, right = repr(a), repr(b)
+    for index, (x, y) in enumerate(zip(left, right)):
+        if x != y:
+            return f"differs at {re.escape(left[max(0, index - 20):index + 40])!s}"
+    return "differs in length"

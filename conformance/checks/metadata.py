@@ -1,0 +1,274 @@
+"""metadata: the static description the host copies at load (ABI.md 4.2, 5.11, 8.2; HOST.md 6.2).
+
+Most checks share one reading of the metadata and look for their own issue
+codes in it; the stability checks call get_metadata repeatedly, from several
+threads and around instance activity.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable
+
+from conformance.abi import ffi
+from conformance.checks.model import Applicability, Check, Severity
+from conformance.checks.registry import check, register_checks
+from conformance.host.instance import Instance
+from conformance.host.metadata import MetadataReading, read_metadata
+from conformance.sandbox.context import ScenarioContext
+
+
+def _reading(ctx: ScenarioContext) -> MetadataReading:
+    reading = ctx.plugin.metadata
+    ctx.observe("metadata_pointer", f"0x{reading.pointer:x}")
+    return reading
+
+
+def _issue_check(
+    check_id: str, codes: Iterable[str], what: str, abi_ref: str, rationale: str, severity: Severity = Severity.REQUIRED
+) -> Check:
+    wanted = tuple(codes)
+
+    def scenario(ctx: ScenarioContext) -> None:
+        reading = _reading(ctx)
+        if reading.pointer == 0:
+            ctx.skip("get_metadata returned NULL (see metadata.non-null)")
+        found = [issue for issue in reading.issues if issue.code in wanted]
+        ctx.expect(not found, what, "; ".join(issue.message for issue in found))
+
+    scenario.__name__ = check_id.replace(".", "_").replace("-", "_")
+    return Check(check_id, "metadata", severity, abi_ref, rationale, scenario)
+
+
+register_checks(
+    [
+        _issue_check(
+            "metadata.pointers-readable",
+            ["pointer.unreadable"],
+            "every pointer in the metadata is readable",
+            "ABI.md 4.2",
+            "The host follows every pointer of the metadata at load; an unreadable one crashes it.",
+        ),
+        _issue_check(
+            "metadata.arrays-non-null",
+            ["array.null", "array.null-empty"],
+            "every array pointer is non-NULL, even when its count is 0",
+            "ABI.md 4.2, 8.2; HOST.md 1.2",
+            "The host builds slices from (pointer, count) without NULL checks: NULL with a count crashes it, "
+            "NULL with 0 is undefined behaviour (debug hosts abort).",
+        ),
+        _issue_check(
+            "metadata.arrays-aligned",
+            ["array.misaligned"],
+            "every array pointer is 8-byte aligned",
+            "ABI.md 8.2",
+            "Rust slices require aligned pointers; a misaligned array is undefined behaviour in the host.",
+        ),
+        _issue_check(
+            "metadata.counts-plausible",
+            ["count.implausible"],
+            "every count is plausible (at most 4096)",
+            "ABI.md 8.2",
+            "Counts are trusted by the host; a garbage count reads far out of bounds.",
+        ),
+        _issue_check(
+            "metadata.utf8",
+            ["string.utf8"],
+            "every string is valid UTF-8",
+            "ABI.md 4.2, 5.12",
+            "The host refuses to load a plugin whose kind, description, pin names, schema or categories are not UTF-8.",
+        ),
+        _issue_check(
+            "metadata.enum-ranges",
+            ["enum.packet-type", "enum.sample-format", "enum.pixel-format"],
+            "every enum value is within its range",
+            "ABI.md 3.1, 3.2; HOST.md 1.2",
+            "Enums are read as Rust enums; an out-of-range discriminant is undefined behaviour in the host.",
+        ),
+        _issue_check(
+            "metadata.pin-type-pointers",
+            ["pin.missing-format", "pin.missing-type-id"],
+            "each pin type carries the pointer its discriminant requires",
+            "ABI.md 5.11",
+            "RawAudio needs audio_format, RawVideo raw_video_format and Custom custom_type_id, else the load fails.",
+        ),
+        _issue_check(
+            "metadata.codec-names",
+            ["pin.codec-unknown"],
+            "codec names are exactly one of opus, aac, vp9, h264, av1",
+            "ABI.md 5.11",
+            "The host refuses an EncodedAudio/EncodedVideo pin whose codec name it does not know (lowercase, strict).",
+        ),
+        _issue_check(
+            "metadata.codec-present",
+            ["pin.codec-missing"],
+            "encoded pins name their codec",
+            "ABI.md 5.11",
+            "Without a codec name the host falls back to Binary (video) or Opus (audio) with a warning.",
+            Severity.RECOMMENDED,
+        ),
+        _issue_check(
+            "metadata.kind",
+            ["kind.null", "kind.empty", "kind.reserved"],
+            "the kind is a non-empty string without '::' and not under 'core::'",
+            "ABI.md 1.2 (registration), 8.2",
+            "The host namespaces kinds as plugin::native::<kind> and rejects '::' and 'core::'; "
+            "a NULL or empty kind registers as 'plugin::native::'.",
+        ),
+        _issue_check(
+            "metadata.param-schema-json",
+            ["schema.json"],
+            "param_schema is NULL, empty or valid JSON",
+            "ABI.md 4.2",
+            "The host refuses to load a plugin whose param_schema does not parse ('Failed to parse param schema JSON').",
+        ),
+    ]
+)
+
+
+@check(
+    "metadata.non-null",
+    category="metadata",
+    severity=Severity.REQUIRED,
+    abi_ref="ABI.md 4.2",
+    rationale="A NULL metadata pointer fails the load with 'Plugin metadata is null'.",
+)
+def non_null(ctx: ScenarioContext) -> None:
+    reading = _reading(ctx)
+    ctx.expect(reading.pointer != 0, "get_metadata returns a non-NULL pointer", "Plugin metadata is null")
+
+
+@check(
+    "metadata.param-schema-object",
+    category="metadata",
+    severity=Severity.RECOMMENDED,
+    abi_ref="HOST.md 6.2",
+    rationale="A param schema is merged into the UI's schema; anything but a JSON object (or nothing) is useless there.",
+)
+def schema_is_object(ctx: ScenarioContext) -> None:
+    reading = _reading(ctx)
+    metadata = reading.metadata
+    if metadata is None or not metadata.param_schema:
+        ctx.expect(True, "no param schema")
+        return
+    try:
+        value = json.loads(metadata.param_schema)
+    except ValueError:
+        ctx.skip("param_schema is not JSON (see metadata.param-schema-json)")
+        return
+    ctx.expect(isinstance(value, dict), "param_schema is a JSON object", f"it is a JSON {type(value).__name__}")
+
+
+@check(
+    "metadata.pin-names",
+    category="metadata",
+    severity=Severity.RECOMMENDED,
+    abi_ref="ABI.md 4.2",
+    rationale="The host does not check pin names, but empty or duplicate names make pins impossible to wire.",
+)
+def pin_names(ctx: ScenarioContext) -> None:
+    metadata = _reading(ctx).metadata
+    if metadata is None:
+        ctx.skip("metadata is unusable")
+        return
+    for side, names in (("input", [p.name for p in metadata.inputs]), ("output", [p.name for p in metadata.outputs])):
+        dupes = sorted({name for name in names if names.count(name) > 1})
+        ctx.expect(all(names), f"every {side} pin has a name")
+        ctx.expect(not dupes, f"{side} pin names are unique", ", ".join(dupes))
+
+
+@check(
+    "metadata.source-inputs",
+    category="metadata",
+    severity=Severity.RECOMMENDED,
+    abi_ref="ABI.md 1.2 (registration), 8.2",
+    rationale="The host registers source plugins with no input pins whatever they declare; declared inputs are dead.",
+    applies=Applicability(node_kinds=frozenset({"source"})),
+)
+def source_inputs(ctx: ScenarioContext) -> None:
+    metadata = _reading(ctx).metadata
+    if metadata is None:
+        ctx.skip("metadata is unusable")
+        return
+    ctx.expect(not metadata.inputs, "a source declares no input pins", ", ".join(p.name for p in metadata.inputs))
+
+
+def _snapshot(ctx: ScenarioContext) -> tuple[int, bytes, object]:
+    pointer = ctx.plugin.metadata_pointer()
+    reading = read_metadata(pointer)
+    return reading.pointer, reading.raw, reading.metadata
+
+
+@check(
+    "metadata.stable-pointer",
+    category="metadata",
+    severity=Severity.REQUIRED,
+    abi_ref="ABI.md 4.2, 8.2",
+    rationale="The returned struct must stay valid and unchanged while the library is loaded: the same pointer every call.",
+)
+def stable_pointer(ctx: ScenarioContext) -> None:
+    first = _reading(ctx)
+    pointers = {first.pointer}
+    for _ in range(50):
+        pointers.add(int(ffi().cast("uintptr_t", ctx.plugin.metadata_pointer())))
+    ctx.expect(len(pointers) == 1, "get_metadata returns the same pointer on 51 calls",
+               f"{len(pointers)} distinct pointers: " + ", ".join(f"0x{p:x}" for p in sorted(pointers)[:5]))
+
+
+@check(
+    "metadata.stable-content",
+    category="metadata",
+    severity=Severity.REQUIRED,
+    abi_ref="ABI.md 4.2, 8.2",
+    rationale="Metadata content must be byte-identical before and after instances are created, used and destroyed.",
+)
+def stable_content(ctx: ScenarioContext) -> None:
+    first = _reading(ctx)
+    if first.metadata is None:
+        ctx.skip("metadata is unusable")
+    before = _snapshot(ctx)
+    if ctx.plugin.missing_required():
+        ctx.skip("required entries are NULL")
+    for _ in range(3):
+        instance = Instance.create(ctx.plugin, None)
+        if instance is not None:
+            instance.destroy()
+    after = _snapshot(ctx)
+    ctx.expect(before[2] == first.metadata, "decoded metadata is identical on the second call")
+    ctx.expect(after[2] == first.metadata, "decoded metadata is identical after instances were created and destroyed")
+    ctx.expect(before[1] == after[1], "the CNodeMetadata struct bytes do not change")
+
+
+@check(
+    "metadata.threads",
+    category="metadata",
+    severity=Severity.REQUIRED,
+    abi_ref="HOST.md 6.2",
+    rationale="Metadata storage is shared process-wide; 8 threads calling get_metadata at once must all see "
+    "one pointer and one content.",
+)
+def metadata_threads(ctx: ScenarioContext) -> None:
+    first = _reading(ctx)
+    if first.metadata is None:
+        ctx.skip("metadata is unusable")
+    barrier = threading.Barrier(8)
+    seen: list[tuple[int, object]] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        barrier.wait()
+        for _ in range(25):
+            snapshot = _snapshot(ctx)
+            with lock:
+                seen.append((snapshot[0], snapshot[2]))
+
+    threads = [threading.Thread(target=worker, name=f"meta-{n}") for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    pointers = {pointer for pointer, _ in seen}
+    contents = [content for _, content in seen if content != first.metadata]
+    ctx.expect(pointers == {first.pointer}, "every thread sees the same pointer", f"{len(pointers)} distinct pointers")
+    ctx.expect(not contents, "every thread decodes the same content", f"{len(contents)} differing readings")

@@ -1,0 +1,129 @@
+"""The check record, its applicability, and the vocabulary of results.
+
+A check is data plus a scenario: a stable id (public API: deprecated, never
+renamed), the ABI rule it enforces, why a host needs it, where it applies and
+how long it may take. ``Outcome`` (sandbox.protocol) says what happened to the
+child; ``Status`` says what the check concluded; ``Severity`` says how much it
+matters.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from conformance.sandbox.context import ScenarioContext
+
+
+class Severity(str, enum.Enum):
+    REQUIRED = "required"
+    RECOMMENDED = "recommended"
+    INFO = "info"
+
+
+class Status(str, enum.Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    WARN = "warn"
+    SKIP = "skip"
+    CRASH = "crash"
+    TIMEOUT = "timeout"
+    ERROR = "error"  # the validator itself failed; never counted as a pass
+    FLAKY = "flaky"  # outcomes differed between runs of the same check
+
+    @property
+    def passed(self) -> bool:
+        return self in (Status.PASS, Status.WARN, Status.SKIP)
+
+
+CATEGORIES: tuple[str, ...] = (
+    "load",
+    "metadata",
+    "lifecycle",
+    "params",
+    "wire-in",
+    "wire-out",
+    "callbacks",
+    "errors",
+    "panics",
+    "timeouts",
+    "threading",
+    "logging",
+    "source",
+    "schema",
+    "leaks",
+    "memory",
+)
+
+
+@dataclass(frozen=True)
+class PluginFacts:
+    """What the probe learned about a plugin; decides which checks apply."""
+
+    loadable: bool
+    load_problem: str = ""
+    version: int | None = None
+    node_kind: str = "processor"  # "processor" or "source"
+    kind: str | None = None
+    input_pins: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    output_pins: tuple[tuple[str, int], ...] = ()
+    has_setter: bool = False
+    entries: tuple[str, ...] = ()
+    language: str = "unknown"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def accepted_types(self) -> frozenset[int]:
+        return frozenset(t for _, types in self.input_pins for t in types)
+
+    def accepts(self, packet_type: int) -> bool:
+        """Whether some input pin takes this runtime type (Any takes all; Binary and BinaryWithMeta alias)."""
+        accepted = self.accepted_types
+        if 6 in accepted or packet_type in accepted:
+            return True
+        return packet_type in (5, 10) and bool(accepted & {5, 10})
+
+    @property
+    def is_echo(self) -> bool:
+        """A plugin that declares a Passthrough output promises to give back what it was given."""
+        return any(produces == 7 for _, produces in self.output_pins)
+
+
+@dataclass(frozen=True)
+class Applicability:
+    """Where a check applies. ``needs`` names capabilities (see ``missing_capability``)."""
+
+    node_kinds: frozenset[str] = frozenset({"processor", "source"})
+    min_version: int = 6
+    max_version: int = 9
+    host_sensitive: bool = False
+    needs: tuple[str, ...] = ()
+    needs_loadable: bool = True
+
+
+@dataclass(frozen=True)
+class Check:
+    """One catalogue entry."""
+
+    id: str
+    category: str
+    severity: Severity
+    abi_ref: str
+    rationale: str
+    scenario: Callable[[ScenarioContext], None]
+    applies: Applicability = Applicability()
+    budget_s: float = 10.0
+    owns_violations: tuple[str, ...] = ()
+    no_failing_fixture: str = ""
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def option_dict(self) -> dict[str, Any]:
+        return dict(self.options)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    status: Status
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)

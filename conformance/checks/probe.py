@@ -1,0 +1,119 @@
+"""The probe: load the plugin once as the host does and report the facts checks select on.
+
+Runs in the sandbox like any scenario, so a constructor that aborts or an
+entry point that hangs is an outcome, not a crash of the tool.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.checks.model import PluginFacts
+from conformance.checks.registry import tool_scenario
+from conformance.host.errors import LoadError
+from conformance.host.instance import Instance
+from conformance.sandbox.classify import describe_call
+from conformance.sandbox.context import ScenarioContext
+from conformance.sandbox.events import Observed
+from conformance.sandbox.protocol import Outcome, SandboxResult
+
+PROBE = "probe"
+_ENTRIES = (
+    "get_metadata",
+    "create_instance",
+    "process_packet",
+    "update_params",
+    "flush",
+    "destroy_instance",
+    "get_source_config",
+    "tick",
+    "get_runtime_param_schema",
+    "on_upstream_hint",
+)
+
+
+def detect_node_kind(ctx: ScenarioContext) -> str:
+    """ABI.md 1.2 step 7: a source iff get_source_config exists and the NULL-params probe says so."""
+    plugin = ctx.plugin
+    if not plugin.has_entry("get_source_config"):
+        return "processor"
+    instance = Instance.create(plugin, None, install_setter=False, silent_log=True, label="probe")
+    if instance is None:
+        return "processor"
+    try:
+        config = instance.source_config()
+    finally:
+        instance.destroy()
+    return "source" if config.is_source else "processor"
+
+
+@tool_scenario(PROBE)
+def probe(ctx: ScenarioContext) -> None:
+    try:
+        plugin = ctx.plugin
+    except LoadError as error:
+        ctx.observe("facts", {"loadable": False, "load_problem": error.message})
+        return
+    reading = plugin.metadata
+    metadata = reading.metadata
+    facts: dict[str, Any] = {
+        "loadable": True,
+        "version": plugin.version,
+        "has_setter": plugin.has_setter,
+        "entries": [name for name in _ENTRIES if plugin.has_entry(name)],
+    }
+    if metadata is not None:
+        facts["kind"] = metadata.kind
+        facts["input_pins"] = [[pin.name, [t.discriminant for t in pin.accepts]] for pin in metadata.inputs]
+        facts["output_pins"] = [[pin.name, pin.produces.discriminant] for pin in metadata.outputs]
+        facts["metadata"] = metadata.as_json()
+    if reading.fatal_issues and metadata is None:
+        facts["load_problem"] = reading.fatal_issues[0].message
+    ctx.observe("facts", facts)
+    missing = plugin.missing_required()
+    if not missing:
+        facts["node_kind"] = detect_node_kind(ctx)
+    ctx.observe("facts", facts)
+
+
+def facts_from_result(result: SandboxResult, language: str) -> PluginFacts:
+    """Build facts from the probe's last ``facts`` observation, or explain why there are none."""
+    observed = [event.value for event in result.events if isinstance(event, Observed) and event.key == "facts"]
+    if result.outcome is not Outcome.COMPLETED:
+        where = describe_call(result.in_flight)
+        if result.outcome is Outcome.TIMED_OUT:
+            problem = f"the probe timed out {where}"
+        elif result.signal_name:
+            problem = f"crashed with {result.signal_name} {where}"
+        else:
+            problem = f"{result.outcome.value} {where}: {result.detail}".strip()
+        if result.panic_message:
+            problem += f": {result.panic_message}"
+        base = observed[-1] if observed else {}
+        if base.get("loadable") and result.in_flight is not None and result.in_flight.entry in (
+            "create_instance",
+            "get_source_config",
+            "destroy_instance",
+        ):
+            # Loads fine; only the source probe misbehaved. Checks will show it.
+            return _facts(base, language)
+        return PluginFacts(False, problem, language=language)
+    if not observed:
+        return PluginFacts(False, "the probe produced no facts", language=language)
+    return _facts(observed[-1], language)
+
+
+def _facts(values: dict[str, Any], language: str) -> PluginFacts:
+    return PluginFacts(
+        loadable=bool(values.get("loadable")),
+        load_problem=str(values.get("load_problem", "")),
+        version=values.get("version"),
+        node_kind=str(values.get("node_kind", "processor")),
+        kind=values.get("kind"),
+        input_pins=tuple((str(name), tuple(types)) for name, types in values.get("input_pins", [])),
+        output_pins=tuple((str(name), int(t)) for name, t in values.get("output_pins", [])),
+        has_setter=bool(values.get("has_setter")),
+        entries=tuple(values.get("entries", [])),
+        language=language,
+        metadata=dict(values.get("metadata", {})),
+    )

@@ -1,0 +1,111 @@
+"""The catalogue: every check in a fixed order, plus the tool's own scenarios.
+
+Category modules register their checks with ``@check(...)`` at import; the
+catalogue is the tuple of them in module order then definition order, which
+is the order pytest parametrises, lists and reports them in.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+from typing import Any, Callable
+
+from conformance.checks.model import Applicability, Check, Severity
+from conformance.sandbox.context import ScenarioContext
+
+Scenario = Callable[[ScenarioContext], None]
+
+_CATEGORY_MODULES: tuple[str, ...] = (
+    "conformance.checks.load",
+    "conformance.checks.metadata",
+    "conformance.checks.lifecycle",
+    # "conformance.checks.wire_in",
+)
+
+_registered: list[Check] = []
+_tool_scenarios: dict[str, Scenario] = {}
+
+
+def check(
+    id: str,
+    *,
+    category: str,
+    severity: Severity,
+    abi_ref: str,
+    rationale: str,
+    applies: Applicability = Applicability(),
+    budget_s: float = 10.0,
+    owns_violations: tuple[str, ...] = (),
+    no_failing_fixture: str = "",
+    options: dict[str, Any] | None = None,
+) -> Callable[[Scenario], Scenario]:
+    """Register the decorated scenario as a check."""
+
+    def register(scenario: Scenario) -> Scenario:
+        if any(existing.id == id for existing in _registered):
+            raise ValueError(f"duplicate check id {id}")
+        _registered.append(
+            Check(
+                id,
+                category,
+                severity,
+                abi_ref,
+                rationale,
+                scenario,
+                applies,
+                budget_s,
+                owns_violations,
+                no_failing_fixture,
+                tuple(sorted((options or {}).items())),
+            )
+        )
+        return scenario
+
+    return register
+
+
+def register_checks(checks: list[Check]) -> None:
+    """Register checks built as data (parametrised families)."""
+    for item in checks:
+        if any(existing.id == item.id for existing in _registered):
+            raise ValueError(f"duplicate check id {item.id}")
+        _registered.append(item)
+
+
+def tool_scenario(name: str) -> Callable[[Scenario], Scenario]:
+    """Register a scenario the tool runs that is not a check (the probe, fuzz replays)."""
+
+    def register(scenario: Scenario) -> Scenario:
+        _tool_scenarios[name] = scenario
+        return scenario
+
+    return register
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> tuple[Check, ...]:
+    for module in _CATEGORY_MODULES:
+        importlib.import_module(module)
+    importlib.import_module("conformance.checks.probe")
+    importlib.import_module("conformance.sandbox.selftest")
+    return tuple(_registered)
+
+
+@lru_cache(maxsize=1)
+def checks_by_id() -> dict[str, Check]:
+    return {item.id: item for item in catalogue()}
+
+
+def lookup_check(check_id: str) -> Check:
+    try:
+        return checks_by_id()[check_id]
+    except KeyError:
+        raise KeyError(f"no check with id {check_id!r}") from None
+
+
+def lookup_scenario(name: str) -> Scenario:
+    catalogue()
+    if name in _tool_scenarios:
+        return _tool_scenarios[name]
+    return lookup_check(name).scenario

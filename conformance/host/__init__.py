@@ -1,0 +1,1 @@
+"""The emulated StreamKit host: loading, calling, wire encoding and validation of plugins."""

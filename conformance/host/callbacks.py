@@ -1,0 +1,410 @@
+"""Per-call callback bundles and the host callbacks behind them (ABI.md 4.12-4.16, 8.4, 8.6).
+
+Every plugin call that takes a ``CNodeCallbacks`` gets a fresh ``CallFrame``.
+Its user-data fields carry a token, not a Python object, so a plugin that
+stashes the bundle and calls it after the call returned (or passes garbage)
+is recognised and recorded instead of crashing the host. Callbacks never
+raise across C: the first problem is recorded and a valid ``CResult`` is
+returned.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from conformance.abi import ffi
+from conformance.abi.layout import CALLBACK_FIELD_END
+from conformance.host.logs import current_call
+from conformance.host.memory import UnreadableMemory, safe_memory
+from conformance.sandbox.context import thread_label
+from conformance.sandbox.events import Event, Violation
+
+_TOKEN_BASE = 0x5C0F_0000_0000
+_HANDLE_BASE = 0x5CA1_0000_0000
+_BINARY_HANDLE_BASE = 0x5CB1_0000_0000
+
+
+@dataclass
+class Emitted:
+    """One packet the plugin passed to the output callback, decoded or rejected."""
+
+    pin: str | None
+    packet: Any = None  # conformance.host.packets.Packet when decoded
+    error: str | None = None
+    packet_type: int | None = None
+    pool_handle: int | None = None
+    binary_handle: int | None = None
+    forwarded: bool = False
+    thread: str = ""
+
+
+@dataclass
+class TelemetryEvent:
+    event_type: str | None
+    payload: Any
+    problem: str | None
+    thread: str
+
+
+@dataclass
+class PoolBuffer:
+    """A buffer handed out by alloc_video/alloc_audio, followed until it is sent or freed."""
+
+    handle: int
+    kind: str  # "video" or "audio"
+    address: int
+    length: int  # bytes for video, samples for audio
+    frame_id: int
+    storage: Any
+    state: str = "issued"  # issued, sent, freed
+
+
+@dataclass
+class CallFrame:
+    """The per-call context behind one ``CNodeCallbacks`` bundle."""
+
+    token: int
+    entry: str
+    struct_size: int
+    thread: str
+    declared_outputs: frozenset[str] | None
+    fail_outputs: bool = False
+    alloc_null: bool = False
+    active: bool = True
+    outputs: list[Emitted] = field(default_factory=list)
+    telemetry: list[TelemetryEvent] = field(default_factory=list)
+    pool: list[PoolBuffer] = field(default_factory=list)
+    foreign_threads: set[str] = field(default_factory=set)
+    in_callback: threading.Lock = field(default_factory=threading.Lock)
+    cdata: Any = None
+
+    def field_present(self, name: str) -> bool:
+        return self.struct_size >= CALLBACK_FIELD_END[name]
+
+
+class HostCallbacks:
+    """The process-wide cffi callbacks and the registry of frames and pool buffers."""
+
+    def __init__(self, emit: Callable[[Event], None]) -> None:
+        f = ffi()
+        self.emit = emit
+        self.frames: dict[int, CallFrame] = {}
+        self.buffers: dict[int, PoolBuffer] = {}
+        self.binary_handles: dict[int, str] = {}
+        self._tokens = itertools.count(1)
+        self._handles = itertools.count(1)
+        self.output = f.callback("COutputCallback", self._on_output)
+        self.telemetry = f.callback("CTelemetryCallback", self._on_telemetry)
+        self.alloc_video = f.callback("CAllocVideoFn", self._on_alloc_video)
+        self.alloc_audio = f.callback("CAllocAudioFn", self._on_alloc_audio)
+        self.free = f.callback("CFreeFn", self._on_free)
+        self.binary_free = f.callback("CFreeFn", self._on_binary_free)
+        self.lock = threading.Lock()
+
+    # -- frames -------------------------------------------------------------
+
+    def open_frame(
+        self,
+        entry: str,
+        *,
+        struct_size: int = 64,
+        telemetry: bool = True,
+        alloc: bool = True,
+        declared_outputs: frozenset[str] | None = None,
+        fail_outputs: bool = False,
+        alloc_null: bool = False,
+    ) -> CallFrame:
+        f = ffi()
+        token = _TOKEN_BASE + next(self._tokens)
+        frame = CallFrame(token, entry, struct_size, thread_label(), declared_outputs, fail_outputs, alloc_null)
+        bundle = f.new("CNodeCallbacks *")
+        bundle.struct_size = struct_size
+        user_data = f.cast("void *", token)
+        bundle.output_callback = self.output
+        bundle.output_user_data = user_data
+        if telemetry:
+            bundle.telemetry_callback = self.telemetry
+        bundle.telemetry_user_data = user_data
+        if alloc:
+            bundle.alloc_video = self.alloc_video
+            bundle.alloc_audio = self.alloc_audio
+        bundle.alloc_user_data = user_data
+        frame.cdata = bundle
+        self.frames[token] = frame
+        return frame
+
+    def close_frame(self, frame: CallFrame) -> None:
+        frame.active = False
+
+    def _frame(self, user_data: Any, callback: str) -> CallFrame | None:
+        token = int(ffi().cast("uintptr_t", user_data))
+        frame = self.frames.get(token)
+        if frame is None:
+            self.emit(
+                Violation(
+                    "callbacks.user-data",
+                    f"{callback} called with user_data 0x{token:x}, which the host never passed",
+                    current_call(),
+                )
+            )
+            return None
+        if not frame.active:
+            self.emit(
+                Violation(
+                    "callbacks.late",
+                    f"{callback} called after {frame.entry} returned (the bundle is dead; "
+                    "a use-after-free in the real host)",
+                    current_call(),
+                )
+            )
+            return None
+        here = thread_label()
+        if here != frame.thread:
+            frame.foreign_threads.add(here)
+        return frame
+
+    # -- output -------------------------------------------------------------
+
+    def _on_output(self, pin_name: Any, packet: Any, user_data: Any) -> Any:
+        f = ffi()
+        failure = f.new("CResult *")[0]
+        frame = self._frame(user_data, "output_callback")
+        if frame is None:
+            return failure
+        if not frame.in_callback.acquire(blocking=False):
+            self.emit(Violation("callbacks.concurrent", "output_callback called concurrently from two threads", frame.entry))
+            return failure
+        try:
+            emitted = self._decode_output(frame, pin_name, packet)
+            frame.outputs.append(emitted)
+            if emitted.error is not None or frame.fail_outputs:
+                return failure
+            ok = f.new("CResult *")[0]
+            ok.success = True
+            return ok
+        finally:
+            frame.in_callback.release()
+
+    def _decode_output(self, frame: CallFrame, pin_name: Any, packet: Any) -> Emitted:
+        f = ffi()
+        here = thread_label()
+        if pin_name == f.NULL or packet == f.NULL:
+            which = "pin_name" if pin_name == f.NULL else "packet"
+            return Emitted(None, error=f"output_callback called with a NULL {which}", thread=here)
+        try:
+            raw_pin = safe_memory().read_cstring(int(f.cast("uintptr_t", pin_name)), 4096)
+        except UnreadableMemory as error:
+            return Emitted(None, error=f"Invalid pin name: {error}", thread=here)
+        try:
+            pin = raw_pin.decode("utf-8")
+        except UnicodeDecodeError as error:
+            return Emitted(None, error=f"Invalid pin name: Invalid UTF-8: {error}", thread=here)
+        from conformance.host.wire import WireError, decode_packet_with_handles
+
+        try:
+            packet_type = int(f.cast("CPacket *", packet).packet_type)
+        except Exception:  # noqa: BLE001 - unreadable packet struct; the decoder reports it
+            packet_type = None
+        try:
+            decoded = decode_packet_with_handles(packet, resolve_pool_buffer=self.resolve_pool_buffer)
+        except WireError as error:
+            return Emitted(pin, error=f"Failed to convert packet: {error.message}", packet_type=packet_type, thread=here)
+        emitted = Emitted(
+            pin,
+            decoded.packet,
+            None,
+            packet_type,
+            decoded.pool_handle,
+            decoded.binary_handle,
+            decoded.forwarded,
+            here,
+        )
+        if decoded.pool_handle is not None:
+            self._take_pool_buffer(frame, decoded.pool_handle)
+        if decoded.binary_handle is not None and not decoded.forwarded:
+            self.emit(
+                Violation(
+                    "wire-out.binary-handle",
+                    f"emitted BinaryWithMeta carries buffer_handle 0x{decoded.binary_handle:x}; plugins must "
+                    "send NULL (the host would treat it as a Rust Bytes object)",
+                    frame.entry,
+                )
+            )
+        return emitted
+
+    # -- pool buffers -----------------------------------------------------
+
+    def resolve_pool_buffer(self, handle: int) -> tuple[int, int] | None:
+        buffer = self.buffers.get(handle)
+        if buffer is None:
+            return None
+        return buffer.address, buffer.length
+
+    def _take_pool_buffer(self, frame: CallFrame, handle: int) -> None:
+        buffer = self.buffers.get(handle)
+        if buffer is None:
+            self.emit(Violation("pool.unknown-handle", f"frame carries buffer_handle 0x{handle:x}, never issued by the host", frame.entry))
+            return
+        if buffer.state != "issued":
+            self.emit(
+                Violation("pool.reused-handle", f"{buffer.kind} buffer 0x{handle:x} sent after it was already {buffer.state}", frame.entry)
+            )
+            return
+        buffer.state = "sent"
+
+    def _allocate(self, frame: CallFrame, kind: str, count: int, element: str) -> PoolBuffer | None:
+        if count <= 0 or count > (256 << 20):
+            return None
+        from conformance.host.guarded import guarded_buffer
+
+        storage, address = guarded_buffer(count * ffi().sizeof(element), element_size=ffi().sizeof(element))
+        handle = _HANDLE_BASE + next(self._handles)
+        buffer = PoolBuffer(handle, kind, address, count, frame.token, storage)
+        self.buffers[handle] = buffer
+        frame.pool.append(buffer)
+        return buffer
+
+    def _on_alloc_video(self, min_bytes: int, user_data: Any) -> Any:
+        f = ffi()
+        result = f.new("CAllocVideoResult *")[0]
+        frame = self._frame(user_data, "alloc_video")
+        if frame is None:
+            return result
+        if not frame.field_present("alloc_video"):
+            self.emit(Violation("callbacks.struct-size", f"alloc_video called although struct_size is {frame.struct_size} (< 48)", frame.entry))
+        if frame.alloc_null:
+            return result
+        buffer = self._allocate(frame, "video", int(min_bytes), "uint8_t")
+        if buffer is None:
+            return result
+        result.data = f.cast("uint8_t *", buffer.address)
+        result.len = buffer.length
+        result.handle = f.cast("void *", buffer.handle)
+        result.free_fn = self.free
+        return result
+
+    def _on_alloc_audio(self, min_samples: int, user_data: Any) -> Any:
+        f = ffi()
+        result = f.new("CAllocAudioResult *")[0]
+        frame = self._frame(user_data, "alloc_audio")
+        if frame is None:
+            return result
+        if not frame.field_present("alloc_audio"):
+            self.emit(Violation("callbacks.struct-size", f"alloc_audio called although struct_size is {frame.struct_size} (< 56)", frame.entry))
+        if frame.alloc_null:
+            return result
+        buffer = self._allocate(frame, "audio", int(min_samples), "float")
+        if buffer is None:
+            return result
+        result.data = f.cast("float *", buffer.address)
+        result.sample_count = buffer.length
+        result.handle = f.cast("void *", buffer.handle)
+        result.free_fn = self.free
+        return result
+
+    def _on_free(self, handle: Any) -> None:
+        value = int(ffi().cast("uintptr_t", handle))
+        with self.lock:
+            buffer = self.buffers.get(value)
+            if buffer is None:
+                self.emit(Violation("pool.unknown-handle", f"free_fn called with 0x{value:x}, never issued by the host", current_call()))
+                return
+            if buffer.state != "issued":
+                self.emit(
+                    Violation("pool.double-release", f"{buffer.kind} buffer 0x{value:x} released after it was already {buffer.state}", current_call())
+                )
+                return
+            buffer.state = "freed"
+
+    def outstanding(self, frame_tokens: set[int] | None = None) -> list[PoolBuffer]:
+        return [
+            buffer
+            for buffer in self.buffers.values()
+            if buffer.state == "issued" and (frame_tokens is None or buffer.frame_id in frame_tokens)
+        ]
+
+    # -- v9 binary handles the harness delivers -----------------------------
+
+    def new_binary_handle(self, label: str) -> tuple[Any, Any]:
+        """A sentinel ``buffer_handle`` and the recording free function for a delivered packet."""
+        value = _BINARY_HANDLE_BASE + next(self._handles)
+        self.binary_handles[value] = "issued"
+        return ffi().cast("void *", value), self.binary_free
+
+    def _on_binary_free(self, handle: Any) -> None:
+        value = int(ffi().cast("uintptr_t", handle))
+        state = self.binary_handles.get(value)
+        if state is None:
+            self.emit(Violation("binary.unknown-handle", f"binary free_fn called with 0x{value:x}, never issued", current_call()))
+        elif state != "issued":
+            self.emit(Violation("binary.double-release", f"binary buffer 0x{value:x} released twice", current_call()))
+        else:
+            self.binary_handles[value] = "freed-by-plugin"
+
+    def host_release_binary(self, value: int) -> None:
+        """After the call: the host frees a handle the plugin left in the struct (ABI.md 4.16 rule 1)."""
+        state = self.binary_handles.get(value)
+        if state == "issued":
+            self.binary_handles[value] = "freed-by-host"
+        elif state is not None:
+            self.emit(
+                Violation(
+                    "binary.double-release",
+                    "the plugin released the binary handle with free_fn but left it in buffer_handle; "
+                    "the host releases it again (double free)",
+                    current_call(),
+                )
+            )
+
+    # -- telemetry ----------------------------------------------------------
+
+    def _on_telemetry(self, event_type: Any, data_json: Any, data_len: int, metadata: Any, user_data: Any) -> Any:
+        f = ffi()
+        ok = f.new("CResult *")[0]
+        ok.success = True
+        frame = self._frame(user_data, "telemetry_callback")
+        if frame is None:
+            return ok
+        if not frame.field_present("telemetry_callback"):
+            self.emit(Violation("callbacks.struct-size", f"telemetry_callback called although struct_size is {frame.struct_size} (< 32)", frame.entry))
+        problem: str | None = None
+        name: str | None = None
+        payload: Any = {}
+        memory = safe_memory()
+        if event_type == f.NULL:
+            problem = "event_type is NULL"
+        else:
+            try:
+                name = memory.read_cstring(int(f.cast("uintptr_t", event_type)), 4096).decode("utf-8")
+            except (UnreadableMemory, UnicodeDecodeError) as error:
+                problem = f"event_type: {error}"
+        if problem is None and data_json != f.NULL and data_len:
+            try:
+                raw = memory.read(int(f.cast("uintptr_t", data_json)), int(data_len))
+                payload = json.loads(raw.decode("utf-8"))
+            except (UnreadableMemory, UnicodeDecodeError, ValueError) as error:
+                problem = f"data_json is not {int(data_len)} bytes of JSON: {error}"
+        if problem is None and metadata != f.NULL:
+            try:
+                raw_meta = memory.read(int(f.cast("uintptr_t", metadata)), 48)
+                for offset in (8, 24, 40):
+                    if raw_meta[offset] > 1:
+                        problem = f"metadata bool at offset {offset} is {raw_meta[offset]}, not 0 or 1"
+            except UnreadableMemory as error:
+                problem = f"metadata: {error}"
+        frame.telemetry.append(TelemetryEvent(name, payload, problem, thread_label()))
+        return ok
+
+
+_callbacks: HostCallbacks | None = None
+
+
+def host_callbacks(emit: Callable[[Event], None]) -> HostCallbacks:
+    global _callbacks
+    if _callbacks is None:
+        _callbacks = HostCallbacks(emit)
+    return _callbacks

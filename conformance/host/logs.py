@@ -1,0 +1,129 @@
+"""The host's log and log-enabled callbacks (ABI.md 4.4, 4.15; HOST.md 2).
+
+Both are process-wide cffi callbacks created once and kept alive for the
+child's lifetime, because plugin loggers may be copied into plugin threads and
+called at any time. Each call is recorded as a ``LogSeen`` event with the
+thread, the plugin call in flight on that thread and whether every instance
+had already been destroyed (a "late log").
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from conformance.abi import ffi
+from conformance.abi.constants import LogLevel
+from conformance.host.memory import UnreadableMemory, safe_memory
+from conformance.sandbox.context import thread_label
+from conformance.sandbox.events import Event, LogSeen, Violation
+
+MAX_RECORDED_LOGS = 2000
+
+_current_call = threading.local()
+
+
+def set_current_call(entry: str | None) -> None:
+    _current_call.entry = entry
+
+
+def current_call() -> str | None:
+    return getattr(_current_call, "entry", None)
+
+
+@dataclass
+class LogState:
+    """Counters and policy shared by the two callbacks."""
+
+    emit: Callable[[Event], None]
+    enabled_threshold: int = int(LogLevel.INFO)
+    live_instances: int = 0
+    destroyed_instances: int = 0
+    recorded: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    enabled_queries: int = 0
+    late_logs: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, key: str) -> None:
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+
+def _decode(pointer: Any) -> tuple[str | None, str | None]:
+    """(text, problem): a NULL pointer is (None, None); bad bytes give a problem."""
+    if pointer == ffi().NULL:
+        return None, None
+    address = int(ffi().cast("uintptr_t", pointer))
+    try:
+        raw = safe_memory().read_cstring(address, 1 << 16)
+    except UnreadableMemory as error:
+        return None, str(error)
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "replace"), "not valid UTF-8"
+
+
+class LogBridge:
+    """Owns the cffi callbacks and the state they record into."""
+
+    def __init__(self, emit: Callable[[Event], None]) -> None:
+        self.state = LogState(emit)
+        self.log_callback = ffi().callback("CLogCallback", self._on_log)
+        self.enabled_callback = ffi().callback("CLogEnabledCallback", self._on_enabled)
+        self.silent_log_callback = ffi().callback("CLogCallback", self._on_silent_log)
+
+    def _record(self, event: LogSeen) -> None:
+        state = self.state
+        with state.lock:
+            state.recorded += 1
+            if state.recorded > MAX_RECORDED_LOGS:
+                return
+        state.emit(event)
+
+    def _late(self) -> bool:
+        state = self.state
+        return state.live_instances == 0 and state.destroyed_instances > 0
+
+    def _on_log(self, level: int, target: Any, message: Any, user_data: Any) -> None:
+        target_text, target_problem = _decode(target)
+        message_text, message_problem = _decode(message)
+        late = self._late()
+        state = self.state
+        with state.lock:
+            state.count(f"level:{level}")
+            if late:
+                state.late_logs += 1
+        if level not in tuple(LogLevel):
+            state.emit(Violation("logging.level", f"log level {level} is outside 0..4 (UB in the host)", current_call()))
+        for name, problem in (("target", target_problem), ("message", message_problem)):
+            if problem:
+                state.emit(Violation(f"logging.{name}", f"log {name} is {problem}", current_call()))
+        self._record(LogSeen(int(level), target_text, message_text, thread_label(), current_call(), late))
+
+    def _on_silent_log(self, level: int, target: Any, message: Any, user_data: Any) -> None:
+        """The probe instance's logger: the host discards these (HOST.md 1.1 step 7)."""
+        with self.state.lock:
+            self.state.count("probe")
+
+    def _on_enabled(self, level: int, target: Any, user_data: Any) -> bool:
+        target_text, _ = _decode(target)
+        answer = int(level) >= self.state.enabled_threshold
+        with self.state.lock:
+            self.state.enabled_queries += 1
+        self._record(
+            LogSeen(int(level), target_text, None, thread_label(), current_call(), self._late(), True, answer)
+        )
+        return answer
+
+
+_bridge: LogBridge | None = None
+
+
+def log_bridge(emit: Callable[[Event], None]) -> LogBridge:
+    """The child's single bridge (its callbacks must outlive every instance)."""
+    global _bridge
+    if _bridge is None:
+        _bridge = LogBridge(emit)
+    return _bridge

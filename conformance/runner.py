@@ -1,0 +1,183 @@
+"""Running the battery on one plugin: probe, expand, run each check in the sandbox, judge.
+
+Shared by the pytest plugin and the command line so both give identical results.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from conformance.abi.constants import CURRENT_API_VERSION, MIN_SUPPORTED_API_VERSION
+from conformance.checks.judge import judge
+from conformance.checks.model import Check, Judgement, PluginFacts, Status
+from conformance.checks.probe import PROBE, facts_from_result
+from conformance.checks.registry import catalogue
+from conformance.host.elfcheck import ElfFacts, inspect_plugin_file
+from conformance.report.model import CheckResult
+from conformance.sandbox.client import shared_client
+from conformance.sandbox.protocol import ScenarioRequest
+
+PROBE_BUDGET_S = 15.0
+
+
+def plugin_label(path: Path) -> str:
+    """``libconforming_processor.so`` -> ``conforming_processor``."""
+    name = path.name
+    name = re.sub(r"\.so(\.\d+)*$", "", name)
+    if name.startswith("lib") and len(name) > 3:
+        name = name[3:]
+    return name or "plugin"
+
+
+@dataclass(frozen=True)
+class BatteryItem:
+    """One check at one host version: the unit pytest runs and the report lists."""
+
+    check: Check
+    host_version: int
+    host_sensitive: bool
+
+    @property
+    def name(self) -> str:
+        return f"{self.check.id}[v{self.host_version}]" if self.host_sensitive else self.check.id
+
+
+def host_versions_for(facts: PluginFacts) -> list[int]:
+    """Hosts that load this plugin: from its own version (at least 6) up to 9."""
+    if facts.version is None or not MIN_SUPPORTED_API_VERSION <= facts.version <= CURRENT_API_VERSION:
+        return [CURRENT_API_VERSION]
+    return list(range(max(MIN_SUPPORTED_API_VERSION, facts.version), CURRENT_API_VERSION + 1))
+
+
+def battery_for(facts: PluginFacts) -> list[BatteryItem]:
+    items: list[BatteryItem] = []
+    hosts = host_versions_for(facts)
+    for check in catalogue():
+        if check.applies.host_sensitive:
+            items.extend(BatteryItem(check, host, True) for host in hosts)
+        else:
+            items.append(BatteryItem(check, CURRENT_API_VERSION, False))
+    return items
+
+
+def not_applicable(item: BatteryItem, facts: PluginFacts) -> str | None:
+    """Why ``item`` does not apply to this plugin, or None when it does."""
+    applies = item.check.applies
+    if applies.needs_loadable and not facts.loadable:
+        return f"not loadable: {facts.load_problem}"
+    if not facts.loadable:
+        return None
+    if facts.node_kind not in applies.node_kinds:
+        return f"applies to {' and '.join(sorted(applies.node_kinds))} plugins; this one is a {facts.node_kind}"
+    version = facts.version or 0
+    if not applies.min_version <= version <= applies.max_version:
+        return f"applies to plugin versions {applies.min_version}..{applies.max_version}; this one is v{version}"
+    for need in applies.needs:
+        reason = _missing_capability(need, facts)
+        if reason:
+            return reason
+    return None
+
+
+def _missing_capability(need: str, facts: PluginFacts) -> str | None:
+    if need in ("get_source_config", "tick", "get_runtime_param_schema", "on_upstream_hint"):
+        return None if need in facts.entries else f"the table has no {need}"
+    if need == "setter":
+        return None if facts.has_setter else "the plugin does not export the log-enabled setter"
+    if need == "inputs":
+        return None if facts.input_pins else "the plugin declares no input pin"
+    if need == "echo":
+        return None if facts.is_echo else "not an echo plugin (no Passthrough output pin)"
+    if need.startswith("accepts:"):
+        packet_type = int(need.split(":", 1)[1])
+        return None if facts.accepts(packet_type) else f"no input pin accepts packet type {packet_type}"
+    if need == "rust":
+        return None if facts.language == "rust" else "not a Rust plugin"
+    if need == "c":
+        return None if facts.language != "rust" else "a Rust plugin (zero-copy handles are Rust objects there)"
+    raise ValueError(f"unknown capability {need!r}")
+
+
+@lru_cache(maxsize=64)
+def inspect(path: Path) -> ElfFacts:
+    return inspect_plugin_file(path)
+
+
+_facts_cache: dict[tuple[str, float], PluginFacts] = {}
+
+
+def probe(path: Path, budget_scale: float = 1.0) -> PluginFacts:
+    """The plugin's facts, probed once per process in the sandbox."""
+    key = (str(path.resolve()), budget_scale)
+    if key not in _facts_cache:
+        elf = inspect(path)
+        if not elf.loadable:
+            _facts_cache[key] = PluginFacts(False, elf.problem or "", language=elf.language)
+        else:
+            request = ScenarioRequest(PROBE, str(path.resolve()), budget_scale=budget_scale, overall_budget_s=PROBE_BUDGET_S)
+            _facts_cache[key] = facts_from_result(shared_client().run(request), elf.language)
+    return _facts_cache[key]
+
+
+def repro_command(path: Path, item: BatteryItem) -> str:
+    return f"conformance repro {shlex.quote(str(path))} {shlex.quote(item.name)}"
+
+
+def run_item(path: Path, item: BatteryItem, facts: PluginFacts, budget_scale: float = 1.0, reruns: int = 1) -> CheckResult:
+    """Run one battery item (re-running a failure ``reruns`` times to tell flaky from failing)."""
+    reason = not_applicable(item, facts)
+    if reason is not None:
+        return _result(path, item, Judgement(Status.SKIP, reason), 0.0)
+    judgement, duration = _run_once(path, item, budget_scale)
+    if judgement.status.passed or judgement.status is Status.ERROR:
+        return _result(path, item, judgement, duration)
+    attempts = [judgement.status.value]
+    for _ in range(reruns):
+        again, extra = _run_once(path, item, budget_scale)
+        duration += extra
+        attempts.append(again.status.value)
+    if len(set(attempts)) > 1:
+        flaky = Judgement(
+            Status.FLAKY,
+            f"flaky: outcomes differ between runs ({', '.join(attempts)}); first: {judgement.message}",
+            {**judgement.evidence, "flaky": True},
+        )
+        return _result(path, item, flaky, duration, attempts)
+    return _result(path, item, judgement, duration, attempts)
+
+
+def _run_once(path: Path, item: BatteryItem, budget_scale: float) -> tuple[Judgement, float]:
+    request = ScenarioRequest(
+        item.check.id,
+        str(path.resolve()),
+        host_version=item.host_version,
+        budget_scale=budget_scale,
+        overall_budget_s=item.check.budget_s,
+        options=item.check.option_dict(),
+    )
+    result = shared_client().run(request)
+    return judge(item.check, result), result.duration_s
+
+
+def _result(
+    path: Path, item: BatteryItem, judgement: Judgement, duration: float, attempts: list[str] | None = None
+) -> CheckResult:
+    check = item.check
+    return CheckResult(
+        id=item.name,
+        check_id=check.id,
+        host_version=item.host_version if item.host_sensitive else None,
+        category=check.category,
+        severity=check.severity.value,
+        status=judgement.status.value,
+        message=judgement.message,
+        evidence=judgement.evidence,
+        duration_s=round(duration, 4),
+        repro="" if judgement.status is Status.PASS else repro_command(path, item),
+        abi_ref=check.abi_ref,
+        attempts=attempts or [],
+    )

@@ -1,0 +1,94 @@
+"""The body of a forked scenario child: isolate, run one scenario, stream events, exit.
+
+Runs after ``fork`` in the server, so it never returns: it ends with
+``os._exit`` so that neither atexit handlers nor library destructors of the
+plugin run unless a scenario asks for them (the unload checks call dlclose
+themselves).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import sys
+import traceback
+from typing import Callable
+
+from conformance.host.errors import LoadError
+from conformance.sandbox.context import Emitter, ScenarioContext, ScenarioSkip
+from conformance.sandbox.events import Event, HarnessError, LoadFailed, ScenarioDone, Skipped
+from conformance.sandbox.framing import write_frame
+from conformance.sandbox.protocol import ScenarioRequest
+
+Scenario = Callable[[ScenarioContext], None]
+OUTPUT_FILE = "output.log"
+
+
+def _apply_limits(request: ScenarioRequest) -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    mem = request.memory_limit_mb * 1024 * 1024
+    _lower_limit(resource.RLIMIT_AS, mem)
+    _lower_limit(resource.RLIMIT_FSIZE, request.output_limit_bytes)
+
+
+def _lower_limit(which: int, value: int) -> None:
+    soft, hard = resource.getrlimit(which)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    resource.setrlimit(which, (value, hard))
+
+
+def _isolate(event_fd: int, workdir: str) -> int:
+    """Give the child its own process group, stdio, directory and no inherited descriptors."""
+    os.setpgid(0, 0)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    out = os.open(os.path.join(workdir, OUTPUT_FILE), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    # Keep the event pipe at a fixed low number, then close everything else.
+    os.dup2(event_fd, 3)
+    os.closerange(4, 65536)
+    os.chdir(workdir)
+    # Python ignores SIGXFSZ and SIGPIPE; a plugin child should die of them like a native process.
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    return 3
+
+
+def run_scenario(request: ScenarioRequest, scenario: Scenario, sink: Callable[[Event], None]) -> None:
+    """Run ``scenario`` and translate its exceptions into events (shared with in-process mode)."""
+    emit = Emitter(sink)
+    ctx = ScenarioContext(request, emit)
+    try:
+        scenario(ctx)
+    except ScenarioSkip as skip:
+        emit(Skipped(str(skip)))
+    except LoadError as error:
+        emit(LoadFailed(error.stage, error.message))
+    except MemoryError:
+        raise  # the address-space limit: the child exits and is classified as a resource limit
+    except Exception as error:  # noqa: BLE001 - a scenario bug must become a harness-error event
+        emit(HarnessError(f"{type(error).__name__}: {error}", traceback.format_exc()))
+    emit(ScenarioDone())
+
+
+def child_main(request: ScenarioRequest, scenario: Scenario, event_fd: int, workdir: str) -> None:
+    try:
+        fd = _isolate(event_fd, workdir)
+        _apply_limits(request)
+        os.environ.update(request.env)
+        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives until _exit
+        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+        run_scenario(request, scenario, lambda event: write_frame(fd, event))
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:  # noqa: BLE001 - nothing may escape a forked child
+        try:
+            traceback.print_exc()
+            sys.stderr.flush()
+        finally:
+            os._exit(70)
+    os._exit(0)

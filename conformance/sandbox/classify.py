@@ -1,0 +1,71 @@
+"""Turn a child's exit status and stderr into an outcome with a precise reason."""
+
+from __future__ import annotations
+
+import re
+import signal
+
+from conformance.sandbox.events import CallStarted
+from conformance.sandbox.protocol import Outcome
+
+_PANIC_LINE = re.compile(r"panicked at [^\n]*\n([^\n]*)")
+_NO_UNWIND = "panic in a function that cannot unwind"
+_ALLOC_FAILED = re.compile(r"memory allocation of \d+ bytes failed")
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def panic_message(stderr_tail: str) -> str | None:
+    """The Rust panic text from stderr, e.g. "panicking: intentional panic in process_packet"."""
+    match = _PANIC_LINE.search(stderr_tail)
+    if match is None:
+        return _NO_UNWIND if _NO_UNWIND in stderr_tail else None
+    text = match.group(1).strip()
+    if _NO_UNWIND in stderr_tail:
+        return f"{text} ({_NO_UNWIND})"
+    return text
+
+
+def describe_call(call: CallStarted | None) -> str:
+    if call is None:
+        return "outside any plugin call"
+    where = f"in {call.entry}"
+    return f"{where} ({call.detail})" if call.detail else where
+
+
+def classify_exit(
+    status: int, stderr_tail: str, completed: bool
+) -> tuple[Outcome, int | None, int | None, str | None]:
+    """Map a ``waitpid`` status to (outcome, signal, exit code, resource).
+
+    A child that ran its scenario to the end and exited 0 completed; a
+    SIGXFSZ means it hit the output bound; an allocation failure (Rust's
+    "memory allocation of N bytes failed" abort, or a MemoryError exit) means
+    the address-space limit.
+    """
+    if hasattr(signal, "SIGXFSZ") and _signalled(status) == signal.SIGXFSZ:
+        return Outcome.RESOURCE_LIMIT, signal.SIGXFSZ, None, "output volume"
+    sig = _signalled(status)
+    if sig is not None:
+        if _ALLOC_FAILED.search(stderr_tail):
+            return Outcome.RESOURCE_LIMIT, sig, None, "memory (address-space limit)"
+        return Outcome.CRASHED, sig, None, None
+    code = status >> 8 & 0xFF
+    if code == 0 and completed:
+        return Outcome.COMPLETED, None, 0, None
+    if "MemoryError" in stderr_tail or _ALLOC_FAILED.search(stderr_tail):
+        return Outcome.RESOURCE_LIMIT, None, code, "memory (address-space limit)"
+    return Outcome.EXITED, None, code, None
+
+
+def _signalled(status: int) -> int | None:
+    import os
+
+    if os.WIFSIGNALED(status):
+        return os.WTERMSIG(status)
+    return None

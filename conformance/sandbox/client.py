@@ -1,0 +1,148 @@
+"""The parent side: talks to a fork server, restarts it if it dies, never hangs.
+
+One client per process (per xdist worker). The server is started lazily on the
+first request so that collecting tests costs nothing when none runs.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import select
+import subprocess
+import sys
+import time
+
+from conformance.sandbox.events import HarnessError
+from conformance.sandbox.framing import FrameError, FrameBuffer, encode_frame
+from conformance.sandbox.protocol import Outcome, SandboxResult, ScenarioRequest
+
+#: Extra time the parent grants the server beyond a request's own budget
+#: (stack capture, reaping) before it declares the server itself stuck.
+SERVER_GRACE_S = 30.0
+MAX_RESTARTS = 5
+
+
+class SandboxClient:
+    """Sends scenario requests to a warm fork server and returns their results."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+        self._restarts = 0
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        env = dict(os.environ)
+        env.setdefault("PYTHONHASHSEED", "0")
+        return subprocess.Popen(
+            [sys.executable, "-m", "conformance.sandbox.server"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None,
+            env=env,
+            close_fds=True,
+        )
+
+    def _server(self) -> subprocess.Popen[bytes]:
+        if self._process is None or self._process.poll() is not None:
+            self._process = self._start()
+        return self._process
+
+    def run(self, request: ScenarioRequest) -> SandboxResult:
+        process = self._server()
+        assert process.stdin is not None and process.stdout is not None
+        started = time.monotonic()
+        try:
+            process.stdin.write(encode_frame(request))
+            process.stdin.flush()
+        except BrokenPipeError:
+            return self._server_failed(request, "the sandbox server exited before the request", started)
+        limit = request.overall_budget_s * request.budget_scale + SERVER_GRACE_S
+        reply = self._read_reply(process, started + limit)
+        if isinstance(reply, SandboxResult):
+            return reply
+        return self._server_failed(request, reply, started)
+
+    def _read_reply(self, process: subprocess.Popen[bytes], deadline: float) -> SandboxResult | str:
+        assert process.stdout is not None
+        fd = process.stdout.fileno()
+        frames = FrameBuffer()
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return "the sandbox server did not answer in time"
+            readable, _, _ = select.select([fd], [], [], remaining)
+            if not readable:
+                continue
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return "the sandbox server exited while running the scenario"
+            try:
+                decoded = frames.feed(chunk)
+            except FrameError as error:
+                return f"the sandbox server sent a corrupt reply: {error}"
+            if decoded:
+                result = decoded[0]
+                if isinstance(result, SandboxResult):
+                    return result
+                return f"the sandbox server sent {type(result).__name__}, not a result"
+
+    def _server_failed(self, request: ScenarioRequest, reason: str, started: float) -> SandboxResult:
+        self.close()
+        self._restarts += 1
+        if self._restarts > MAX_RESTARTS:
+            reason += f" (restarted {MAX_RESTARTS} times already)"
+        return SandboxResult(
+            Outcome.HARNESS_ERROR,
+            (HarnessError(f"{reason} while running {request.scenario}"),),
+            time.monotonic() - started,
+            reason,
+        )
+
+    def close(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.stdin is not None:
+            try:
+                process.stdin.close()
+            except BrokenPipeError:
+                pass
+        try:
+            process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+_client: SandboxClient | None = None
+
+
+def shared_client() -> SandboxClient:
+    """The process-wide client (one warm server per pytest process or xdist worker)."""
+    global _client
+    if _client is None:
+        _client = SandboxClient()
+        atexit.register(_client.close)
+    return _client
+
+
+def run_in_process(request: ScenarioRequest) -> SandboxResult:
+    """Run the scenario in this very process: for debuggers only; a crash takes us down."""
+    from conformance.checks.registry import lookup_scenario
+    from conformance.sandbox.child import run_scenario
+    from conformance.sandbox.events import Event
+
+    events: list[Event] = []
+    started = time.monotonic()
+    saved_env = dict(os.environ)
+    os.environ.update(request.env)
+    try:
+        run_scenario(request, lookup_scenario(request.scenario), events.append)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+    errors = [event for event in events if isinstance(event, HarnessError)]
+    outcome = Outcome.HARNESS_ERROR if errors else Outcome.COMPLETED
+    return SandboxResult(outcome, tuple(events), time.monotonic() - started, errors[0].message if errors else "")

@@ -1,0 +1,98 @@
+"""What a scenario sees inside the sandbox child: the plugin, the event stream, budgets.
+
+Scenarios are plain functions ``scenario(ctx) -> None``. They call into the
+plugin only through ``ctx.call`` (directly or via the host objects), so every
+call is announced before it starts and its budget is known to the server.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+from conformance.budgets import budget_for
+from conformance.sandbox.events import (
+    CallFinished,
+    CallStarted,
+    Event,
+    Expect,
+    Observed,
+)
+from conformance.sandbox.protocol import ScenarioRequest
+
+if TYPE_CHECKING:
+    from conformance.host.loader import LoadedPlugin
+
+T = TypeVar("T")
+
+
+class ScenarioSkip(Exception):
+    """Raised by a scenario when the check does not apply to this plugin."""
+
+
+class Emitter:
+    """Thread-safe event sink: plugin threads may log while the main thread calls."""
+
+    def __init__(self, sink: Callable[[Event], None]) -> None:
+        self._sink = sink
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            self._sink(event)
+
+
+def thread_label() -> str:
+    current = threading.current_thread()
+    return f"{current.name}#{threading.get_native_id()}"
+
+
+class ScenarioContext:
+    """The per-scenario view of the child: request options, emitter and the loaded plugin."""
+
+    def __init__(self, request: ScenarioRequest, emit: Callable[[Event], None]) -> None:
+        self.request = request
+        self.emit = emit
+        self._plugin: LoadedPlugin | None = None
+        self.failures = 0
+
+    @property
+    def host_version(self) -> int:
+        return self.request.host_version
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return self.request.options.get(name, default)
+
+    def budget(self, entry: str) -> float:
+        return budget_for(entry, self.request.budget_scale)
+
+    @property
+    def plugin(self) -> LoadedPlugin:
+        """The plugin, loaded on first use as the host loads it (constructors run here)."""
+        if self._plugin is None:
+            from conformance.host.loader import LoadedPlugin
+
+            self._plugin = LoadedPlugin.load(self.request.plugin_path, self)
+        return self._plugin
+
+    def call(self, entry: str, fn: Callable[..., T], *args: Any, detail: str = "") -> T:
+        """Call into the plugin with its budget announced; returns what ``fn`` returns."""
+        thread = thread_label()
+        self.emit(CallStarted(entry, self.budget(entry), detail, thread))
+        started = time.perf_counter()
+        result = fn(*args)
+        self.emit(CallFinished(entry, time.perf_counter() - started, "", thread))
+        return result
+
+    def expect(self, ok: bool, what: str, detail: str = "", *, warn_only: bool = False) -> bool:
+        if not ok:
+            self.failures += 1
+        self.emit(Expect(bool(ok), what, detail, warn_only))
+        return bool(ok)
+
+    def observe(self, key: str, value: Any = None) -> None:
+        self.emit(Observed(key, value))
+
+    def skip(self, reason: str) -> None:
+        raise ScenarioSkip(reason)

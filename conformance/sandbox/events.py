@@ -1,0 +1,121 @@
+"""Structured events a scenario child streams to the sandbox server.
+
+Events cross a process boundary, so they are frozen dataclasses of plain data
+(str, int, float, bool, None, tuples, and JSON-like dicts). The child writes
+each one as soon as it happens: when the plugin kills the child, everything
+sent before the fatal call survives and the in-flight ``CallStarted`` names the
+entry point that did it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+JSONValue = Any
+
+
+@dataclass(frozen=True)
+class CallStarted:
+    """The child is about to call into the plugin; ``budget_s`` bounds the call."""
+
+    entry: str
+    budget_s: float
+    detail: str = ""
+    thread: str = ""
+
+
+@dataclass(frozen=True)
+class CallFinished:
+    """The call named ``entry`` returned after ``duration_s`` seconds with ``result``."""
+
+    entry: str
+    duration_s: float
+    result: str = ""
+    thread: str = ""
+
+
+@dataclass(frozen=True)
+class LogSeen:
+    """One invocation of the host log callback (or, with ``enabled_query``, the enabled callback)."""
+
+    level: int
+    target: str | None
+    message: str | None
+    thread: str
+    during: str | None
+    after_destroy: bool = False
+    enabled_query: bool = False
+    answer: bool | None = None
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A breach of the calling contract seen by a host callback (late output, double free...)."""
+
+    rule: str
+    detail: str
+    during: str | None = None
+
+
+@dataclass(frozen=True)
+class Expect:
+    """The result of one assertion a scenario made about the plugin's behaviour."""
+
+    ok: bool
+    what: str
+    detail: str = ""
+    warn_only: bool = False
+
+
+@dataclass(frozen=True)
+class Observed:
+    """A named measurement or fact, kept as evidence and read by judges."""
+
+    key: str
+    value: JSONValue = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """The scenario does not apply to this plugin (missing capability), with the reason."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class LoadFailed:
+    """The reference host refused the library; ``stage`` is the load step (symbol, version, ...)."""
+
+    stage: str
+    message: str
+
+
+@dataclass(frozen=True)
+class HarnessError:
+    """A bug in the validator (an unexpected Python exception in the scenario)."""
+
+    message: str
+    traceback: str = ""
+
+
+@dataclass(frozen=True)
+class ScenarioDone:
+    """The scenario ran to its end; a child that exits without this died early."""
+
+    index: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Event = Union[
+    CallStarted,
+    CallFinished,
+    LogSeen,
+    Violation,
+    Expect,
+    Observed,
+    Skipped,
+    LoadFailed,
+    HarnessError,
+    ScenarioDone,
+]

@@ -1,0 +1,63 @@
+"""Requests to the fork server and the results it returns."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.sandbox.events import CallStarted, Event
+
+
+@dataclass(frozen=True)
+class ScenarioRequest:
+    """Run one scenario (a catalogue check, or a named tool scenario) against one plugin.
+
+    ``options`` carries plain data the scenario reads (params, env overrides,
+    seeds). ``host_version`` is the host the child emulates.
+    """
+
+    scenario: str
+    plugin_path: str
+    host_version: int = 9
+    budget_scale: float = 1.0
+    overall_budget_s: float = 20.0
+    options: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    memory_limit_mb: int = 4096
+    output_limit_bytes: int = 8 * 1024 * 1024
+    capture_stacks: bool = True
+
+
+class Outcome(enum.Enum):
+    """What happened to the child process, independent of any judgement."""
+
+    COMPLETED = "completed"
+    CRASHED = "crashed"
+    EXITED = "exited"
+    TIMED_OUT = "timed_out"
+    RESOURCE_LIMIT = "resource_limit"
+    HARNESS_ERROR = "harness_error"
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    """Everything the parent learns about one scenario run."""
+
+    outcome: Outcome
+    events: tuple[Event, ...]
+    duration_s: float
+    detail: str = ""
+    signal_number: int | None = None
+    signal_name: str | None = None
+    exit_code: int | None = None
+    in_flight: CallStarted | None = None
+    stacks: str | None = None
+    stack_tool: str = ""
+    stderr_tail: str = ""
+    panic_message: str | None = None
+    resource: str | None = None
+    pid: int | None = None
+
+    def events_of(self, kind: type) -> list[Any]:
+        return [event for event in self.events if isinstance(event, kind)]

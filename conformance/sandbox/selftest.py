@@ -1,0 +1,84 @@
+"""Scenarios that exercise the sandbox itself, without a plugin.
+
+Shipped with the package because the fork server can only run scenarios it
+imported at start: the project's tests use them to prove each outcome
+classification, and the benchmark uses ``selftest.empty`` to measure the
+per-scenario overhead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import time
+
+from conformance.checks.registry import tool_scenario
+from conformance.sandbox.context import ScenarioContext
+
+
+@tool_scenario("selftest.empty")
+def empty(ctx: ScenarioContext) -> None:
+    """Nothing at all: the cost of one round trip through the sandbox."""
+
+
+@tool_scenario("selftest.events")
+def events(ctx: ScenarioContext) -> None:
+    ctx.observe("answer", 42)
+    ctx.expect(True, "an expectation that holds")
+
+
+@tool_scenario("selftest.sleep-in-call")
+def sleep_in_call(ctx: ScenarioContext) -> None:
+    ctx.call("process_packet", time.sleep, 3600, detail="sleeping on purpose")
+
+
+@tool_scenario("selftest.segfault-in-call")
+def segfault_in_call(ctx: ScenarioContext) -> None:
+    ctx.observe("before", "the crash")
+    ctx.call("flush", ctypes.string_at, 16, detail="reads address 16")
+
+
+@tool_scenario("selftest.abort")
+def abort_now(ctx: ScenarioContext) -> None:
+    ctx.call("create_instance", os.abort)
+
+
+@tool_scenario("selftest.exit")
+def exit_now(ctx: ScenarioContext) -> None:
+    ctx.call("destroy_instance", os._exit, int(ctx.option("code", 3)))
+
+
+@tool_scenario("selftest.flood-output")
+def flood_output(ctx: ScenarioContext) -> None:
+    line = "x" * 1023 + "\n"
+    for _ in range(1 << 20):
+        os.write(2, line.encode())
+
+
+@tool_scenario("selftest.exhaust-memory")
+def exhaust_memory(ctx: ScenarioContext) -> None:
+    hoard = []
+    while True:
+        hoard.append(bytearray(64 << 20))
+
+
+@tool_scenario("selftest.raise")
+def raise_error(ctx: ScenarioContext) -> None:
+    raise RuntimeError("a bug in a scenario")
+
+
+@tool_scenario("selftest.report-env")
+def report_env(ctx: ScenarioContext) -> None:
+    ctx.observe("cwd", os.getcwd())
+    ctx.observe("fds", sorted(int(fd) for fd in os.listdir("/proc/self/fd")))
+    ctx.observe("env", os.environ.get("SKC_SELFTEST", ""))
+    ctx.observe("pgid_is_pid", os.getpgid(0) == os.getpid())
+    ctx.observe("stdin_is_devnull", os.path.realpath("/proc/self/fd/0") == os.devnull)
+
+
+@tool_scenario("selftest.kill-self")
+def kill_self(ctx: ScenarioContext) -> None:
+    sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGKILL)

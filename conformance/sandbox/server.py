@@ -1,0 +1,261 @@
+"""The fork server: a warm interpreter that forks one child per scenario.
+
+Started once per pytest process (and per xdist worker). It imports cffi, the
+ABI declarations and the scenario registry up front, never loads a plugin
+itself, and stays single-threaded so that ``fork`` is safe. For each request it
+forks a child, follows the child's event stream against the budget of the call
+in flight, captures stacks and kills the child's process group on overrun, and
+answers with one ``SandboxResult``.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from typing import Callable
+
+from conformance.sandbox.child import OUTPUT_FILE, Scenario, child_main
+from conformance.sandbox.classify import classify_exit, panic_message
+from conformance.sandbox.events import CallFinished, CallStarted, Event, HarnessError, ScenarioDone
+from conformance.sandbox.framing import FrameBuffer, FrameError, read_frame, write_frame
+from conformance.sandbox.protocol import Outcome, SandboxResult, ScenarioRequest
+from conformance.sandbox.stacks import capture_stacks
+
+STDERR_TAIL_BYTES = 8192
+EXIT_GRACE_S = 2.0
+
+
+class _CallTracker:
+    """Calls in flight per thread, with the deadline of each."""
+
+    def __init__(self) -> None:
+        self.in_flight: dict[str, tuple[CallStarted, float]] = {}
+        self.last_started: CallStarted | None = None
+
+    def started(self, event: CallStarted, now: float) -> None:
+        self.in_flight[event.thread] = (event, now + event.budget_s)
+        self.last_started = event
+
+    def finished(self, event: CallFinished) -> None:
+        self.in_flight.pop(event.thread, None)
+
+    def earliest(self) -> tuple[CallStarted, float] | None:
+        if not self.in_flight:
+            return None
+        return min(self.in_flight.values(), key=lambda item: item[1])
+
+    def current(self) -> CallStarted | None:
+        """The call to blame for a death: the most recently started one still in flight."""
+        if not self.in_flight:
+            return None
+        return max(self.in_flight.values(), key=lambda item: item[1] - item[0].budget_s)[0]
+
+
+def _read_tail(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - STDERR_TAIL_BYTES))
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _kill_group(pid: int) -> None:
+    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+        try:
+            target()
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            pass
+
+
+def _wait_exit(pid: int, grace_s: float) -> int:
+    """Reap the child, killing it if it does not exit within ``grace_s``."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        waited, status = os.waitpid(pid, os.WNOHANG)
+        if waited == pid:
+            return status
+        if time.monotonic() >= deadline:
+            _kill_group(pid)
+            _, status = os.waitpid(pid, 0)
+            return status
+        time.sleep(0.001)
+
+
+def run_request(request: ScenarioRequest, lookup: Callable[[str], Scenario]) -> SandboxResult:
+    """Fork a child for ``request`` and follow it to its end."""
+    scenario = lookup(request.scenario)
+    workdir = tempfile.mkdtemp(prefix="skc-")
+    read_fd, write_fd = os.pipe()
+    started_at = time.monotonic()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(read_fd)
+        child_main(request, scenario, write_fd, workdir)
+    os.close(write_fd)
+    try:
+        return _follow_child(request, pid, read_fd, workdir, started_at)
+    finally:
+        os.close(read_fd)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _follow_child(
+    request: ScenarioRequest, pid: int, read_fd: int, workdir: str, started_at: float
+) -> SandboxResult:
+    events: list[Event] = []
+    frames = FrameBuffer()
+    calls = _CallTracker()
+    overall_deadline = started_at + request.overall_budget_s * request.budget_scale
+    pidfd = os.pidfd_open(pid)
+    timed_out: CallStarted | None = None
+    overall_overrun = False
+    exited = False
+    try:
+        while True:
+            now = time.monotonic()
+            earliest = calls.earliest()
+            deadline = overall_deadline if earliest is None else min(earliest[1], overall_deadline)
+            if now >= deadline:
+                if earliest is not None and earliest[1] <= overall_deadline:
+                    timed_out = earliest[0]
+                else:
+                    overall_overrun = True
+                break
+            readable, _, _ = select.select([read_fd, pidfd], [], [], deadline - now)
+            if read_fd in readable:
+                chunk = os.read(read_fd, 1 << 16)
+                if not chunk:
+                    break
+                try:
+                    decoded = frames.feed(chunk)
+                except FrameError as error:
+                    events.append(HarnessError(f"corrupt event stream: {error}"))
+                    break
+                for event in decoded:
+                    events.append(event)
+                    if isinstance(event, CallStarted):
+                        calls.started(event, time.monotonic())
+                    elif isinstance(event, CallFinished):
+                        calls.finished(event)
+            elif pidfd in readable:
+                exited = True
+                _drain(read_fd, frames, events)
+                break
+    finally:
+        os.close(pidfd)
+
+    stacks: str | None = None
+    stack_tool = ""
+    if timed_out is not None or overall_overrun:
+        if request.capture_stacks:
+            stacks, stack_tool = capture_stacks(pid)
+        _kill_group(pid)
+    status = _wait_exit(pid, 0.0 if exited else EXIT_GRACE_S)
+    _kill_group(pid)  # anything the plugin left behind in the child's group
+    duration = time.monotonic() - started_at
+    tail = _read_tail(os.path.join(workdir, OUTPUT_FILE))
+    completed = any(isinstance(event, ScenarioDone) for event in events)
+    if timed_out is not None or overall_overrun:
+        detail = (
+            f"{timed_out.entry} did not return within {timed_out.budget_s:.2f} s"
+            if timed_out is not None
+            else f"scenario exceeded its overall budget of "
+            f"{request.overall_budget_s * request.budget_scale:.1f} s"
+        )
+        return SandboxResult(
+            Outcome.TIMED_OUT,
+            tuple(events),
+            duration,
+            detail,
+            in_flight=timed_out or calls.current(),
+            stacks=stacks,
+            stack_tool=stack_tool,
+            stderr_tail=tail,
+            pid=pid,
+        )
+    outcome, sig, code, resource_kind = classify_exit(status, tail, completed)
+    from conformance.sandbox.classify import signal_name
+
+    harness_errors = [event for event in events if isinstance(event, HarnessError)]
+    if outcome is Outcome.COMPLETED and harness_errors:
+        outcome = Outcome.HARNESS_ERROR
+    return SandboxResult(
+        outcome,
+        tuple(events),
+        duration,
+        harness_errors[0].message if outcome is Outcome.HARNESS_ERROR else "",
+        signal_number=sig,
+        signal_name=signal_name(sig) if sig is not None else None,
+        exit_code=code,
+        in_flight=calls.current() if outcome is not Outcome.COMPLETED else None,
+        stderr_tail=tail,
+        panic_message=panic_message(tail),
+        resource=resource_kind,
+        pid=pid,
+    )
+
+
+def _drain(read_fd: int, frames: FrameBuffer, events: list[Event]) -> None:
+    os.set_blocking(read_fd, False)
+    while True:
+        try:
+            chunk = os.read(read_fd, 1 << 16)
+        except BlockingIOError:
+            return
+        if not chunk:
+            return
+        try:
+            events.extend(frames.feed(chunk))
+        except FrameError as error:
+            events.append(HarnessError(f"corrupt event stream: {error}"))
+            return
+
+
+def serve(request_fd: int, reply_fd: int) -> None:
+    """Answer requests until the parent closes the request pipe."""
+    from conformance.checks.registry import lookup_scenario
+    from conformance.abi import ffi
+
+    ffi()  # warm: children inherit the parsed declarations
+    while True:
+        try:
+            request = read_frame(request_fd)
+        except EOFError:
+            return
+        try:
+            reply: object = run_request(request, lookup_scenario)
+        except Exception as error:  # noqa: BLE001 - one bad request must not end the server
+            reply = SandboxResult(
+                Outcome.HARNESS_ERROR,
+                (HarnessError(f"{type(error).__name__}: {error}", traceback.format_exc()),),
+                0.0,
+                f"sandbox server error: {error}",
+            )
+        write_frame(reply_fd, reply)
+
+
+def main() -> None:
+    # The protocol owns the original stdin/stdout; stray prints go to stderr.
+    request_fd = os.dup(0)
+    reply_fd = os.dup(1)
+    os.dup2(2, 1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    sys.stdout = sys.stderr
+    serve(request_fd, reply_fd)
+
+
+if __name__ == "__main__":
+    main()
