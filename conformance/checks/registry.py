@@ -20,7 +20,7 @@ _CATEGORY_MODULES: tuple[str, ...] = (
     "conformance.checks.load",
     "conformance.checks.metadata",
     "conformance.checks.lifecycle",
-    # "conformance.checks.wire_in",
+    "conformance.checks.wire_in",
 )
 
 _registered: list[Check] = []

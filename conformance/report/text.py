@@ -28,8 +28,8 @@ def failure_text(result: CheckResult) -> str:
         lines.append(f"  {key}: {value}")
     stacks = evidence.get("stacks")
     if stacks:
-        lines.append("  thread stacks (gdb):")
-        lines.extend("    " + line for line in str(stacks).splitlines()[:40])
+        lines.append("  native stacks (gdb; interpreter frames omitted):")
+        lines.extend("    " + line for line in native_frames(str(stacks))[:40])
     tail = evidence.get("stderr_tail")
     if tail:
         lines.append("  plugin stderr (tail):")
@@ -37,3 +37,22 @@ def failure_text(result: CheckResult) -> str:
     if result.repro:
         lines.append(f"  reproduce: {result.repro}")
     return "\n".join(lines)
+
+
+_INTERPRETER_MARKERS = ("_cffi_backend", "libpython", "Python/", "Objects/", "Modules/", "_PyEval", "Py_")
+
+
+def native_frames(stacks: str) -> list[str]:
+    """Each thread's frames down to where the interpreter starts: the plugin's part of the stack."""
+    kept: list[str] = []
+    skipping = False
+    for line in stacks.splitlines():
+        if line.startswith("Thread "):
+            kept.append(line)
+            skipping = False
+        elif not skipping:
+            if any(marker in line for marker in _INTERPRETER_MARKERS):
+                skipping = True
+                continue
+            kept.append(line)
+    return kept

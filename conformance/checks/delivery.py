@@ -1,0 +1,89 @@
+"""Delivering one packet to a fresh instance and collecting what came back.
+
+Shared by the wire-in, wire-out, callbacks and errors checks: create an
+instance with valid params on the pin that accepts the packet, call
+process_packet once, and return the result for the scenario to judge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from conformance.abi import ffi
+from conformance.abi.constants import PacketType
+from conformance.checks.common import metadata_of, require_processor, valid_params
+from conformance.host.callbacks import host_callbacks
+from conformance.host.instance import CallResult, Instance
+from conformance.host.packets import Packet, normalise, packet_type_of
+from conformance.host.wire import EncodedPacket, RawWire, encode_packet, encode_raw
+from conformance.sandbox.context import ScenarioContext
+
+
+def pin_for(ctx: ScenarioContext, packet_type: int) -> str:
+    """The first input pin that accepts ``packet_type`` (Any accepts all; Binary and BinaryWithMeta alias)."""
+    metadata = metadata_of(ctx)
+    for pin in metadata.inputs:
+        types = {t.discriminant for t in pin.accepts}
+        if int(PacketType.ANY) in types or packet_type in types or (packet_type in (5, 10) and types & {5, 10}):
+            return pin.name
+    if not metadata.inputs:
+        ctx.skip("the plugin declares no input pin")
+    ctx.skip(f"no input pin accepts packet type {packet_type}")
+    raise AssertionError("unreachable")
+
+
+def is_echo(ctx: ScenarioContext) -> bool:
+    return any(pin.produces.discriminant == int(PacketType.PASSTHROUGH) for pin in metadata_of(ctx).outputs)
+
+
+@dataclass
+class Delivery:
+    instance: Instance
+    encoded: EncodedPacket
+    result: CallResult
+    pin: str
+
+
+def encode_for(ctx: ScenarioContext, packet: Packet | RawWire, **handles: Any) -> EncodedPacket:
+    if isinstance(packet, RawWire):
+        return encode_raw(packet)
+    return encode_packet(packet, host_version=ctx.host_version, plugin_version=ctx.plugin.version, **handles)
+
+
+def deliver(
+    ctx: ScenarioContext,
+    packet: Packet | RawWire,
+    *,
+    detail: str,
+    packet_type: int | None = None,
+    encoded: EncodedPacket | None = None,
+    then: Callable[[Instance], None] | None = None,
+    **frame_options: Any,
+) -> Delivery | None:
+    """Create, process once (and run ``then``), destroy. None when create failed (with an expectation)."""
+    plugin = require_processor(ctx)
+    if packet_type is None:
+        packet_type = packet.packet_type if isinstance(packet, RawWire) else int(packet_type_of(packet))
+    pin = pin_for(ctx, packet_type)
+    if encoded is None:
+        encoded = encode_for(ctx, packet)
+    instance = Instance.create(plugin, valid_params(ctx))
+    if instance is None:
+        ctx.expect(False, "create_instance with valid params returns a handle")
+        return None
+    try:
+        result = instance.process(pin, encoded, detail=f"{detail} on pin {pin!r}", **frame_options)
+        if then is not None:
+            then(instance)
+    finally:
+        instance.destroy()
+    return Delivery(instance, encoded, result, pin)
+
+
+def expected_echo(ctx: ScenarioContext, packet: Packet) -> Packet:
+    return normalise(packet, host_version=ctx.host_version, plugin_version=ctx.plugin.version)
+
+
+def binary_handle_state(ctx: ScenarioContext, handle: Any) -> str:
+    return host_callbacks(ctx.emit).binary_handles.get(int(ffi().cast("uintptr_t", handle)), "unknown")

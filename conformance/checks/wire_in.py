@@ -1,0 +1,375 @@
+"""wire-in: every packet type the host can deliver, with boundary values (ABI.md 2.2, 5, 8.5).
+
+Each case is a packet (legal, from the packet model) or a raw wire
+description (malformed). Legal packets must be accepted; an echo plugin
+(Passthrough output) must give back exactly what a conforming receiver
+reconstructs. Malformed packets must be refused with an error, never a crash;
+the exact ABI.md 5 text is recommended, not required, because only Rust-SDK
+plugins share the host's converter.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from conformance.abi import ffi
+from conformance.abi.constants import PacketType, PixelFormat
+from conformance.checks.delivery import binary_handle_state, deliver, expected_echo, is_echo
+from conformance.checks.model import Applicability, Check, Severity
+from conformance.checks.registry import register_checks
+from conformance.host.callbacks import host_callbacks
+from conformance.host.packets import (
+    BinaryPacket,
+    CustomPacket,
+    Packet,
+    PacketMetadata,
+    RawAudioPacket,
+    RawVideoPacket,
+    TextPacket,
+    TranscriptionPacket,
+    TranscriptionSegment,
+)
+from conformance.host.wire import (
+    RawAudio,
+    RawBinaryMeta,
+    RawBytes,
+    RawCustom,
+    RawMetadata,
+    RawText,
+    RawVideo,
+    RawWire,
+    encode_raw,
+    expected_receiver_error,
+    receiver_error_matches,
+)
+from conformance.sandbox.context import ScenarioContext
+
+PROCESSORS = frozenset({"processor"})
+META = PacketMetadata(timestamp_us=1_000_000, duration_us=20_000, sequence=7)
+
+
+def _frame(width: int, height: int, fmt: PixelFormat, extra: int = 0) -> RawVideoPacket:
+    from conformance.host.video import packed_frame_size
+
+    size = packed_frame_size(width, height, fmt)
+    return RawVideoPacket(width, height, fmt, bytes((i * 7) % 251 for i in range(size + extra)), META)
+
+
+def _samples(count: int) -> tuple[float, ...]:
+    return tuple(math.sin(i / 5.0) * 0.5 for i in range(count))
+
+
+@dataclass(frozen=True)
+class Case:
+    suffix: str
+    packet: Packet | RawWire
+    rationale: str
+    abi_ref: str
+    host_sensitive: bool = False
+    min_version: int = 6
+    severity: Severity = Severity.REQUIRED
+
+
+LEGAL: tuple[Case, ...] = (
+    Case("text.ascii", TextPacket("hello"), "Plain text must be accepted.", "ABI.md 5.1"),
+    Case("text.utf8", TextPacket("h\u00e9llo \u2014 \u65e5\u672c \U0001f600"), "Multi-byte UTF-8 must survive.", "ABI.md 5.1, 8.5"),
+    Case("text.empty", TextPacket(""), "An empty text is a valid packet (one NUL byte).", "ABI.md 5.1"),
+    Case("text.interior-nul", TextPacket("a\0b"), "The host truncates text at the first NUL; the plugin sees 'a'.", "ABI.md 5.1, 5.12"),
+    Case("text.long", TextPacket("x" * 65536), "A 64 KiB text must be read to its NUL, not to a fixed buffer.", "ABI.md 5.1"),
+    Case(
+        "transcription.minimal",
+        TranscriptionPacket("hi", ()),
+        "A transcription with no segments is valid JSON with every key present.",
+        "ABI.md 5.2",
+    ),
+    Case(
+        "transcription.full",
+        TranscriptionPacket(
+            "hello world",
+            (TranscriptionSegment("hello", 0, 500, 0.9), TranscriptionSegment("world", 500, 900, None)),
+            "en",
+            PacketMetadata(timestamp_us=5, duration_us=900_000, sequence=1, keyframe=True),
+        ),
+        "Segments, language and metadata (nulls explicit) must be accepted.",
+        "ABI.md 5.2",
+    ),
+    Case("custom.object", CustomPacket("demo/event@1", {"a": 1, "b": [True, None]}, META), "A JSON object payload with metadata.", "ABI.md 5.3"),
+    Case("custom.scalar", CustomPacket("demo/n", 42, None), "Any JSON value is a valid payload, not only objects.", "ABI.md 5.3"),
+    Case("custom.empty-type-id", CustomPacket("", {"k": "v"}, None), "An empty type_id is accepted by the host.", "ABI.md 5.3"),
+    Case(
+        "custom.metadata-flags-off",
+        RawWire(
+            PacketType.CUSTOM,
+            RawCustom(b"demo/x", b'{"v":1}', None, RawMetadata(123, False, 456, False, 789, False)),
+        ),
+        "Values whose has_* flag is false must be ignored (they arrive as absent).",
+        "ABI.md 5.10, 8.5",
+    ),
+    Case("binary.plain", BinaryPacket(bytes(range(256))), "Binary bytes; a v9 host upgrades them to BinaryWithMeta for v9 plugins.", "ABI.md 2.2, 5.4", True),
+    Case("binary.empty", BinaryPacket(b""), "Empty binary (data non-NULL, len 0).", "ABI.md 5.4, 5.0 C2", True),
+    Case("binary.nul-bytes", BinaryPacket(b"\0\0a\0"), "Binary is length-delimited: NUL bytes are data.", "ABI.md 5.4", True),
+    Case(
+        "binary.with-meta",
+        BinaryPacket(b"\x01\x02\x03", "audio/aac", META),
+        "Binary with a content type and metadata travels as BinaryWithMeta (v7+) or is downgraded (v6).",
+        "ABI.md 2.2, 5.5",
+        True,
+    ),
+    Case(
+        "binary-with-meta.null-meta",
+        RawWire(PacketType.BINARY_WITH_META, RawBinaryMeta(b"payload")),
+        "A v9 plugin receives every binary as BinaryWithMeta with NULL content_type and metadata.",
+        "ABI.md 2.2, 8.5",
+        min_version=7,
+    ),
+    Case(
+        "binary-with-meta.v8-layout",
+        RawWire(PacketType.BINARY_WITH_META, RawBinaryMeta(b"legacy", legacy_size=True, tail_poison=0xDEADBEEFDEADBEEF)),
+        "A 32-byte (v7/v8) BinaryWithMeta: the receiver must gate on len >= 48 and never read the tail.",
+        "ABI.md 2.3, 8.5",
+        min_version=7,
+    ),
+    Case("raw-audio.stereo", RawAudioPacket(48000, 2, _samples(64), META), "Interleaved f32 stereo samples.", "ABI.md 5.7"),
+    Case("raw-audio.empty", RawAudioPacket(48000, 1, (), None), "An audio frame with zero samples.", "ABI.md 5.7"),
+    Case("raw-audio.odd-count", RawAudioPacket(44100, 2, _samples(5), None), "sample_count need not be a multiple of channels.", "ABI.md 5.7"),
+    Case("raw-video.rgba8", _frame(8, 4, PixelFormat.RGBA8), "A packed RGBA8 frame.", "ABI.md 5.6"),
+    Case("raw-video.i420", _frame(8, 4, PixelFormat.I420), "A packed I420 frame.", "ABI.md 5.6"),
+    Case("raw-video.nv12", _frame(8, 4, PixelFormat.NV12), "A packed NV12 frame.", "ABI.md 5.6"),
+    Case("raw-video.odd-size", _frame(3, 3, PixelFormat.I420), "Odd sizes round chroma up: 3x3 I420 is 17 bytes.", "ABI.md 5.6"),
+    Case("raw-video.zero-size", RawVideoPacket(0, 0, PixelFormat.RGBA8, b"", None), "Zero width and height need 0 bytes.", "ABI.md 5.6"),
+    Case("raw-video.oversized", _frame(4, 2, PixelFormat.RGBA8, extra=5), "Extra bytes are truncated to the packed size.", "ABI.md 5.6, 8.5"),
+    Case(
+        "encoded-video.runtime",
+        RawWire(PacketType.ENCODED_VIDEO, RawBytes(b"\x00\x00\x01vp9")),
+        "EncodedVideo at runtime is opaque bytes (it becomes Binary).",
+        "ABI.md 5.8",
+        min_version=6,
+    ),
+    Case(
+        "encoded-audio.runtime",
+        RawWire(PacketType.ENCODED_AUDIO, RawBytes(b"OpusHead")),
+        "EncodedAudio at runtime is opaque bytes (it becomes Binary).",
+        "ABI.md 5.8",
+        min_version=8,
+    ),
+)
+
+MALFORMED: tuple[Case, ...] = (
+    Case("text.invalid-utf8", RawWire(PacketType.TEXT, RawText(b"ab\xff\xfe")), "Text that is not UTF-8 must be refused.", "ABI.md 5.1, 8.5"),
+    Case("text.null-data", RawWire(PacketType.TEXT, RawText(b"x"), null_packet_data=True), "CPacket.data NULL is refused for every type.", "ABI.md 5.0 C2"),
+    Case(
+        "transcription.missing-segments",
+        RawWire(PacketType.TRANSCRIPTION, RawBytes(b'{"text":"x"}')),
+        "A transcription without its required segments is invalid.",
+        "ABI.md 5.2, 8.5",
+    ),
+    Case("transcription.not-json", RawWire(PacketType.TRANSCRIPTION, RawBytes(b"{nope")), "Bytes that are not JSON are invalid.", "ABI.md 5.2"),
+    Case("custom.null-type-id", RawWire(PacketType.CUSTOM, RawCustom(None, b"{}")), "A NULL type_id is refused.", "ABI.md 5.3, 8.5"),
+    Case("custom.null-data", RawWire(PacketType.CUSTOM, RawCustom(b"t", None)), "A NULL data_json is refused even with len 0.", "ABI.md 5.3, 8.5"),
+    Case("custom.bad-json", RawWire(PacketType.CUSTOM, RawCustom(b"t", b"{oops")), "data_json must be JSON.", "ABI.md 5.3, 8.5"),
+    Case("custom.empty-json", RawWire(PacketType.CUSTOM, RawCustom(b"t", b"")), "data_len 0 is not JSON.", "ABI.md 5.3, 8.5"),
+    Case("binary.null-data", RawWire(PacketType.BINARY, RawBytes(b""), null_packet_data=True), "Even empty Binary needs a non-NULL data pointer.", "ABI.md 5.0 C2, 8.5"),
+    Case(
+        "binary-with-meta.null-data",
+        RawWire(PacketType.BINARY_WITH_META, RawBinaryMeta(None, 4)),
+        "BinaryWithMeta with data NULL and data_len > 0 is refused.",
+        "ABI.md 5.5",
+        min_version=7,
+    ),
+    Case(
+        "binary-with-meta.bad-content-type",
+        RawWire(PacketType.BINARY_WITH_META, RawBinaryMeta(b"x", None, b"audio/\xff")),
+        "A content_type that is not UTF-8 is refused.",
+        "ABI.md 5.5",
+        min_version=7,
+    ),
+    Case("raw-audio.null-samples", RawWire(PacketType.RAW_AUDIO, RawAudio(48000, 1, None, 0)), "A NULL samples pointer is refused.", "ABI.md 5.7, 8.5"),
+    Case(
+        "raw-video.undersized",
+        RawWire(PacketType.RAW_VIDEO, RawVideo(4, 4, PixelFormat.RGBA8, bytes(63))),
+        "A frame shorter than its packed size is refused ('VideoFrame data buffer too small').",
+        "ABI.md 5.6, 8.5",
+    ),
+    Case("raw-video.null-data", RawWire(PacketType.RAW_VIDEO, RawVideo(2, 2, PixelFormat.RGBA8, None, 0)), "A NULL frame data pointer is refused.", "ABI.md 5.6"),
+    Case("unsupported.opus", RawWire(PacketType.OPUS_AUDIO, RawBytes(b"x")), "OpusAudio is a pin-type tag; at runtime it is refused.", "ABI.md 5.0 C3, 5.9"),
+    Case("unsupported.any", RawWire(PacketType.ANY, RawBytes(b"x")), "Any is a pin-type tag; at runtime it is refused.", "ABI.md 5.0 C3, 5.9"),
+    Case("unsupported.passthrough", RawWire(PacketType.PASSTHROUGH, RawBytes(b"x")), "Passthrough is a pin-type tag; at runtime it is refused.", "ABI.md 5.0 C3, 5.9"),
+)
+
+
+def _type_of(case: Case) -> int:
+    from conformance.host.packets import packet_type_of
+
+    if isinstance(case.packet, RawWire):
+        kind = case.packet.packet_type
+    else:
+        kind = int(packet_type_of(case.packet))
+    return kind
+
+
+def _needs_type(case: Case) -> tuple[str, ...]:
+    kind = _type_of(case)
+    if kind in (PacketType.OPUS_AUDIO, PacketType.ANY, PacketType.PASSTHROUGH):
+        return ("inputs",)  # what matters is that the plugin refuses it, whatever it accepts
+    if kind in (PacketType.ENCODED_AUDIO, PacketType.ENCODED_VIDEO):
+        return ("accepts:5",)  # they arrive as opaque bytes
+    return (f"accepts:{kind}",)
+
+
+def _legal_scenario(case: Case) -> Any:
+    packet = case.packet
+
+    def scenario(ctx: ScenarioContext) -> None:
+        delivery = deliver(ctx, packet, detail=case.suffix)
+        if delivery is None:
+            return
+        result = delivery.result
+        ctx.expect(result.bool_ok, "CResult.success is 0 or 1", f"byte {result.success_byte}")
+        ctx.expect(result.success, f"process_packet accepts a valid {case.suffix} packet", result.describe())
+        if not result.success or not is_echo(ctx):
+            return
+        good = [out for out in result.outputs if out.error is None]
+        expected = _expected(ctx, packet)
+        if expected is None:
+            return
+        ctx.expect(len(good) == 1, "the echo plugin emits exactly one packet", f"{len(good)} packets")
+        if len(good) == 1:
+            ctx.expect(good[0].packet == expected, "the echoed packet equals what a conforming receiver reads",
+                       f"sent {_short(expected)}, got back {_short(good[0].packet)}")
+
+    return scenario
+
+
+def _expected(ctx: ScenarioContext, packet: Packet | RawWire) -> Packet | None:
+    if isinstance(packet, RawWire):
+        from conformance.host.wire import decode_packet
+
+        encoded = encode_raw(packet)
+        decoded = decode_packet(encoded.ptr)
+        if packet.packet_type in (PacketType.ENCODED_AUDIO, PacketType.ENCODED_VIDEO):
+            return decoded
+        return expected_echo(ctx, decoded)
+    return expected_echo(ctx, packet)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def _malformed_scenario(case: Case) -> Any:
+    assert isinstance(case.packet, RawWire)
+    raw = case.packet
+    expected_error = expected_receiver_error(raw)
+
+    def scenario(ctx: ScenarioContext) -> None:
+        delivery = deliver(ctx, raw, detail=case.suffix, packet_type=raw.packet_type)
+        if delivery is None:
+            return
+        result = delivery.result
+        ctx.expect(result.bool_ok, "CResult.success is 0 or 1", f"byte {result.success_byte}")
+        ctx.expect(not result.success, f"process_packet refuses the malformed {case.suffix} packet", "it returned success")
+        if not result.success and expected_error is not None:
+            message = result.message or ""
+            for prefix in ("Invalid packet: ", "Failed to convert packet: "):
+                message = message.removeprefix(prefix)
+            ctx.expect(receiver_error_matches(expected_error, message),
+                       f"the error names the problem as ABI.md 5 does ({expected_error!r})",
+                       f"got {message!r}", warn_only=True)
+
+    return scenario
+
+
+def _zero_copy_scenario(data: bytes | None, data_len: int, expect_success: bool) -> Any:
+    """ABI.md 4.16, 8.5: the plugin releases a v9 handle once and clears the field, or leaves it to the host."""
+
+    def scenario(ctx: ScenarioContext) -> None:
+        callbacks = host_callbacks(ctx.emit)
+        handle, free_fn = callbacks.new_binary_handle("delivered")
+        raw = RawWire(
+            PacketType.BINARY_WITH_META,
+            RawBinaryMeta(data, data_len, None, None, int(ffi().cast("uintptr_t", handle)), int(ffi().cast("uintptr_t", free_fn))),
+        )
+        encoded = encode_raw(raw)
+        encoded.keepalive.extend([handle, free_fn])
+        delivery = deliver(ctx, raw, detail=f"BinaryWithMeta with a handle, data_len {data_len}",
+                           packet_type=int(PacketType.BINARY_WITH_META), encoded=encoded)
+        if delivery is None:
+            return
+        result = delivery.result
+        if expect_success:
+            ctx.expect(result.success, "process_packet accepts the packet", result.describe())
+        else:
+            ctx.expect(not result.success, "process_packet refuses data NULL with data_len > 0", "it returned success")
+        state = binary_handle_state(ctx, handle)
+        ctx.observe("handle_state", state)
+        ctx.expect(state in ("freed-by-plugin", "freed-by-host"), "the handle is released exactly once", state)
+
+    return scenario
+
+
+def _checks() -> list[Check]:
+    checks: list[Check] = []
+    for case in LEGAL + MALFORMED:
+        legal = case in LEGAL
+        checks.append(
+            Check(
+                f"wire-in.{case.suffix}",
+                "wire-in",
+                case.severity,
+                case.abi_ref,
+                case.rationale,
+                _legal_scenario(case) if legal else _malformed_scenario(case),
+                Applicability(
+                    node_kinds=PROCESSORS,
+                    min_version=case.min_version,
+                    host_sensitive=case.host_sensitive,
+                    needs=_needs_type(case),
+                ),
+            )
+        )
+    checks.append(
+        Check(
+            "wire-in.binary-with-meta.handle-empty",
+            "wire-in",
+            Severity.REQUIRED,
+            "ABI.md 4.16 rules 1, 2, 6; 5.5 step 3; 8.5",
+            "An empty v9 BinaryWithMeta may carry a handle: the plugin releases it once and clears the field, "
+            "or leaves it for the host; releasing without clearing is a double free.",
+            _zero_copy_scenario(b"", 0, True),
+            Applicability(node_kinds=PROCESSORS, min_version=9, needs=("accepts:10",)),
+            owns_violations=("binary.",),
+        )
+    )
+    checks.append(
+        Check(
+            "wire-in.binary-with-meta.handle-null-data",
+            "wire-in",
+            Severity.REQUIRED,
+            "ABI.md 5.5 step 2, 8.5",
+            "data NULL with data_len > 0 and a handle: the receiver releases the handle once, clears the field and "
+            "refuses the packet ('BinaryWithMeta packet has null data pointer').",
+            _zero_copy_scenario(None, 4, False),
+            Applicability(node_kinds=PROCESSORS, min_version=9, needs=("accepts:10",)),
+            owns_violations=("binary.",),
+        )
+    )
+    checks.append(
+        Check(
+            "wire-in.binary-with-meta.handle-payload",
+            "wire-in",
+            Severity.REQUIRED,
+            "ABI.md 4.16 rules 1-3, 8.5; HOST.md 6.11",
+            "A C plugin given a v9 handle with a payload must leave it (the host frees it) or release it and clear "
+            "the field; never release it twice. Not run on Rust plugins: there the handle is a Rust object.",
+            _zero_copy_scenario(b"zero-copy payload", 17, True),
+            Applicability(node_kinds=PROCESSORS, min_version=9, needs=("accepts:10", "c")),
+            owns_violations=("binary.",),
+        )
+    )
+    return checks
+
+
+register_checks(_checks())
