@@ -1,3 +1,6 @@
-"""streamkit-conformance: a conformance suite and fuzzing toolkit for the StreamKit native plugin C ABI (v6-v9)."""
+"""streamkit-conformance: conformance suite and fuzzing toolkit for the StreamKit native plugin C ABI.
+
+Covers API versions v6-v9 of the StreamKit native plugin interface.
+"""
 
 __version__ = "0.1.0"

@@ -97,22 +97,14 @@ def _find_item(plugin: Path, name: str, budget_scale: float) -> tuple[Any, Any]:
 def _repro(args: argparse.Namespace) -> int:
     from conformance.checks.judge import judge
     from conformance.report.text import failure_text
-    from conformance.runner import _result, inspect
+    from conformance.runner import _result, inspect, request_for
     from conformance.sandbox.client import run_in_process, shared_client
-    from conformance.sandbox.protocol import ScenarioRequest
 
     elf = inspect(args.plugin)
     if not elf.loadable:
         raise UsageProblem(f"{args.plugin}: not loadable: {elf.problem}")
-    item, _ = _find_item(args.plugin, args.check_id, args.budget_scale)
-    request = ScenarioRequest(
-        item.check.id,
-        str(args.plugin.resolve()),
-        host_version=item.host_version,
-        budget_scale=args.budget_scale,
-        overall_budget_s=item.check.budget_s,
-        options=item.check.option_dict(),
-    )
+    item, facts = _find_item(args.plugin, args.check_id, args.budget_scale)
+    request = request_for(args.plugin, item, args.budget_scale, facts)
     result = run_in_process(request) if args.in_process else shared_client().run(request)
     if args.trace:
         for event in result.events:

@@ -118,7 +118,13 @@ def probe(path: Path, budget_scale: float = 1.0) -> PluginFacts:
         if not elf.loadable:
             _facts_cache[key] = PluginFacts(False, elf.problem or "", language=elf.language)
         else:
-            request = ScenarioRequest(PROBE, str(path.resolve()), budget_scale=budget_scale, overall_budget_s=PROBE_BUDGET_S)
+            request = ScenarioRequest(
+                PROBE,
+                str(path.resolve()),
+                budget_scale=budget_scale,
+                overall_budget_s=PROBE_BUDGET_S,
+                capture_stacks=False,
+            )
             _facts_cache[key] = facts_from_result(shared_client().run(request), elf.language)
     return _facts_cache[key]
 
@@ -132,12 +138,13 @@ def run_item(path: Path, item: BatteryItem, facts: PluginFacts, budget_scale: fl
     reason = not_applicable(item, facts)
     if reason is not None:
         return _result(path, item, Judgement(Status.SKIP, reason), 0.0)
-    judgement, duration = _run_once(path, item, budget_scale)
-    if judgement.status.passed or judgement.status is Status.ERROR:
+    judgement, duration = _run_once(path, item, budget_scale, facts)
+    if judgement.status.passed or judgement.status in (Status.ERROR, Status.TIMEOUT):
+        # A timeout already waited out its whole budget; it is not re-run.
         return _result(path, item, judgement, duration)
     attempts = [judgement.status.value]
     for _ in range(reruns):
-        again, extra = _run_once(path, item, budget_scale)
+        again, extra = _run_once(path, item, budget_scale, facts)
         duration += extra
         attempts.append(again.status.value)
     if len(set(attempts)) > 1:
@@ -150,15 +157,24 @@ def run_item(path: Path, item: BatteryItem, facts: PluginFacts, budget_scale: fl
     return _result(path, item, judgement, duration, attempts)
 
 
-def _run_once(path: Path, item: BatteryItem, budget_scale: float) -> tuple[Judgement, float]:
-    request = ScenarioRequest(
+def request_for(path: Path, item: BatteryItem, budget_scale: float, facts: PluginFacts) -> ScenarioRequest:
+    return ScenarioRequest(
         item.check.id,
         str(path.resolve()),
         host_version=item.host_version,
         budget_scale=budget_scale,
         overall_budget_s=item.check.budget_s,
-        options=item.check.option_dict(),
+        options={
+            "node_kind": facts.node_kind,
+            "language": facts.language,
+            "wedged": dict(facts.wedged),
+            **item.check.option_dict(),
+        },
     )
+
+
+def _run_once(path: Path, item: BatteryItem, budget_scale: float, facts: PluginFacts) -> tuple[Judgement, float]:
+    request = request_for(path, item, budget_scale, facts)
     result = shared_client().run(request)
     return judge(item.check, result), result.duration_s
 

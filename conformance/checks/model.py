@@ -72,6 +72,7 @@ class PluginFacts:
     entries: tuple[str, ...] = ()
     language: str = "unknown"
     metadata: dict[str, Any] = field(default_factory=dict)
+    wedged: tuple[tuple[str, str], ...] = ()
 
     @property
     def accepted_types(self) -> frozenset[int]:

@@ -6,6 +6,7 @@ entry point that hangs is an outcome, not a crash of the tool.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from conformance.checks.model import PluginFacts
@@ -18,6 +19,7 @@ from conformance.sandbox.events import Observed
 from conformance.sandbox.protocol import Outcome, SandboxResult
 
 PROBE = "probe"
+TRIAGE_MARK = "triage"
 _ENTRIES = (
     "get_metadata",
     "create_instance",
@@ -74,11 +76,40 @@ def probe(ctx: ScenarioContext) -> None:
     if not missing:
         facts["node_kind"] = detect_node_kind(ctx)
     ctx.observe("facts", facts)
+    if not missing and metadata is not None:
+        _triage(ctx, str(facts["node_kind"]))
+
+
+def _triage(ctx: ScenarioContext, node_kind: str) -> None:
+    """Ordinary traffic once: an entry point that wedges here is not called again by other checks.
+
+    Deterministic per plugin (every xdist worker triages for itself), and
+    honest: checks that would need the wedged entry are skipped with the
+    reason, while the timeouts.* checks still call it and report the stacks.
+    """
+    from conformance.checks.traffic import drive, with_instance
+
+    ctx.request.options["node_kind"] = node_kind
+    ctx.observe(TRIAGE_MARK, True)
+    instance = with_instance(ctx)
+    if instance is None:
+        return
+    try:
+        drive(ctx, instance)
+    finally:
+        instance.destroy()
 
 
 def facts_from_result(result: SandboxResult, language: str) -> PluginFacts:
     """Build facts from the probe's last ``facts`` observation, or explain why there are none."""
     observed = [event.value for event in result.events if isinstance(event, Observed) and event.key == "facts"]
+    in_triage = any(isinstance(event, Observed) and event.key == TRIAGE_MARK for event in result.events)
+    if in_triage and observed:
+        facts = _facts(observed[-1], language)
+        if result.outcome is Outcome.TIMED_OUT and result.in_flight is not None:
+            detail = result.in_flight.detail or "ordinary traffic"
+            return replace(facts, wedged=((result.in_flight.entry, detail),))
+        return facts
     if result.outcome is not Outcome.COMPLETED:
         where = describe_call(result.in_flight)
         if result.outcome is Outcome.TIMED_OUT:

@@ -21,6 +21,12 @@ _CATEGORY_MODULES: tuple[str, ...] = (
     "conformance.checks.metadata",
     "conformance.checks.lifecycle",
     "conformance.checks.wire_in",
+    "conformance.checks.wire_out",
+    "conformance.checks.callbacks",
+    "conformance.checks.errors",
+    "conformance.checks.params",
+    "conformance.checks.panics",
+    "conformance.checks.timeouts",
 )
 
 _registered: list[Check] = []

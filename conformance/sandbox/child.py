@@ -39,8 +39,18 @@ def _lower_limit(which: int, value: int) -> None:
     resource.setrlimit(which, (value, hard))
 
 
+def die_with_parent() -> None:
+    """PR_SET_PDEATHSIG: if our parent dies, so do we (no orphaned, wedged plugin processes)."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 def _isolate(event_fd: int, workdir: str) -> int:
     """Give the child its own process group, stdio, directory and no inherited descriptors."""
+    die_with_parent()
     os.setpgid(0, 0)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)

@@ -78,6 +78,11 @@ class ScenarioContext:
 
     def call(self, entry: str, fn: Callable[..., T], *args: Any, detail: str = "") -> T:
         """Call into the plugin with its budget announced; returns what ``fn`` returns."""
+        wedged = self.request.options.get("wedged") or {}
+        if entry in wedged and not self.request.options.get("ignore_triage"):
+            raise ScenarioSkip(
+                f"not run: {entry} did not return during triage ({wedged[entry]}); see timeouts.* for the evidence"
+            )
         thread = thread_label()
         self.emit(CallStarted(entry, self.budget(entry), detail, thread))
         started = time.perf_counter()

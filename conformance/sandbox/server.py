@@ -246,6 +246,9 @@ def serve(request_fd: int, reply_fd: int) -> None:
 
 
 def main() -> None:
+    from conformance.sandbox.child import die_with_parent
+
+    die_with_parent()
     # The protocol owns the original stdin/stdout; stray prints go to stderr.
     request_fd = os.dup(0)
     reply_fd = os.dup(1)

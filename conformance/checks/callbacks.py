@@ -1,0 +1,120 @@
+"""callbacks: the per-call bundle is used only inside its call, as declared (ABI.md 4.1, 4.12-4.14, 8.4, 8.6)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from conformance.checks.common import require_processor
+from conformance.checks.model import Check, Severity
+from conformance.checks.registry import register_checks
+from conformance.checks.traffic import drive, with_instance
+from conformance.sandbox.context import ScenarioContext
+
+LATE_WINDOW_S = 0.15
+
+
+def _traffic_then_linger(**frame_options: Any) -> Any:
+    """Ordinary traffic, then keep the instance alive a moment so late callbacks show, then destroy."""
+
+    def scenario(ctx: ScenarioContext) -> None:
+        require_processor(ctx)
+        instance = with_instance(ctx)
+        if instance is None:
+            return
+        try:
+            run = drive(ctx, instance, **frame_options)
+            ctx.observe("calls", len(run.results))
+            time.sleep(LATE_WINDOW_S)
+        finally:
+            instance.destroy()
+        time.sleep(LATE_WINDOW_S / 3)
+        failed = [r for r in run.results if not r.success]
+        if frame_options:
+            ctx.expect(not failed, "the plugin keeps working with this bundle",
+                       "; ".join(f"{r.entry}: {r.describe()}" for r in failed[:3]))
+
+    return scenario
+
+
+def _foreign_threads(ctx: ScenarioContext) -> None:
+    require_processor(ctx)
+    instance = with_instance(ctx)
+    if instance is None:
+        return
+    try:
+        run = drive(ctx, instance)
+    finally:
+        instance.destroy()
+    foreign = sorted({thread for r in run.results if r.frame is not None for thread in r.frame.foreign_threads})
+    ctx.expect(not foreign, "callbacks arrive on the thread that made the call",
+               f"from {', '.join(foreign)}: legal only for a helper thread joined before the call returns",
+               warn_only=True)
+
+
+def _output_fails(ctx: ScenarioContext) -> None:
+    require_processor(ctx)
+    instance = with_instance(ctx)
+    if instance is None:
+        return
+    try:
+        run = drive(ctx, instance, fail_outputs=True)
+        emitted = sum(len(r.outputs) for r in run.results)
+        ctx.observe("outputs_refused", emitted)
+        after = drive(ctx, instance)
+    finally:
+        instance.destroy()
+    ctx.expect(all(r.bool_ok for r in run.results), "results stay well formed when the host refuses outputs")
+    broken = [r for r in after.results if not r.success]
+    ctx.expect(not broken, "the instance keeps working once outputs are accepted again",
+               "; ".join(f"{r.entry}: {r.describe()}" for r in broken[:3]))
+
+
+def _check(suffix: str, scenario: Any, rationale: str, ref: str, owns: tuple[str, ...] = (),
+           severity: Severity = Severity.REQUIRED) -> Check:
+    return Check(f"callbacks.{suffix}", "callbacks", severity, ref, rationale, scenario, owns_violations=owns)
+
+
+register_checks(
+    [
+        _check("within-call", _traffic_then_linger(),
+               "The bundle, its user data and the input packet live only during the call; a callback after the "
+               "call returned is a use-after-free in the real host.", "ABI.md 4.1, 8.4", ("callbacks.late",)),
+        _check("user-data", _traffic_then_linger(),
+               "Callbacks must pass back the exact user_data of the bundle.", "ABI.md 3.3 (CNodeCallbacks), 4.12",
+               ("callbacks.user-data",)),
+        _check("not-concurrent", _traffic_then_linger(),
+               "The host's callbacks write a per-call context without locking: never call them from two threads "
+               "at once.", "ABI.md 4.1, 7", ("callbacks.concurrent",)),
+        _check("calling-thread", _foreign_threads,
+               "Callbacks from another thread are legal only from a helper thread joined before the call returns.",
+               "ABI.md 4.1, 8.4", severity=Severity.RECOMMENDED),
+        _check("struct-size-24", _traffic_then_linger(struct_size=24),
+               "A bundle of 24 bytes has no telemetry or alloc fields: the plugin must not read or call them.",
+               "ABI.md 2.3, 3.3, 8.4", ("callbacks.struct-size",)),
+        _check("struct-size-32", _traffic_then_linger(struct_size=32),
+               "With struct_size 32 telemetry is present but the alloc functions are not.",
+               "ABI.md 2.3, 8.4", ("callbacks.struct-size",)),
+        _check("struct-size-48", _traffic_then_linger(struct_size=48),
+               "With struct_size 48 alloc_video is present, alloc_audio is not.", "ABI.md 2.3, 8.4",
+               ("callbacks.struct-size",)),
+        _check("struct-size-56", _traffic_then_linger(struct_size=56),
+               "With struct_size 56 both alloc functions are present, alloc_user_data is not.", "ABI.md 2.3, 8.4",
+               ("callbacks.struct-size",)),
+        _check("null-telemetry", _traffic_then_linger(telemetry=False),
+               "telemetry_callback is nullable: a plugin must check before calling it.", "ABI.md 3.4, 8.4"),
+        _check("null-alloc", _traffic_then_linger(alloc=False),
+               "alloc_video and alloc_audio are nullable ('no pool'): a plugin must fall back to copying.",
+               "ABI.md 3.3, 4.14, 8.4"),
+        _check("alloc-null-result", _traffic_then_linger(alloc_null=True),
+               "The alloc functions return a null result when there is no pool: the plugin must fall back or fail "
+               "cleanly, never write through the NULL pointer.", "ABI.md 4.14, 8.6"),
+        _check("output-refused", _output_fails,
+               "The output callback may refuse a packet ({false, NULL}); the plugin must propagate or continue, "
+               "not crash, and keep working.", "ABI.md 4.12, 8.6"),
+        _check("pool-returned-once", _traffic_then_linger(),
+               "Every pool buffer from alloc_video/alloc_audio must come back exactly once: in one emitted frame or "
+               "through one free_fn call, by the end of the call or at the latest by destroy.",
+               "ABI.md 4.14, 8.6", ("pool.",)),
+    ]
+)

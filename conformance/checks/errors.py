@@ -1,0 +1,169 @@
+"""errors: results are well formed and NULL arguments give errors, not crashes (ABI.md 4.1, 6.1, 8.4)."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+from conformance.abi import ffi
+from conformance.checks.common import require_processor
+from conformance.checks.delivery import pin_for
+from conformance.checks.model import Applicability, Check, Severity
+from conformance.checks.registry import register_checks
+from conformance.checks.traffic import drive, samples, with_instance
+from conformance.host.instance import CallResult, _copy_string
+from conformance.host.logs import log_bridge
+from conformance.host.packets import TextPacket
+from conformance.host.wire import RawText, RawWire, encode_packet, encode_raw
+from conformance.sandbox.context import ScenarioContext
+
+PROCESSORS = Applicability(node_kinds=frozenset({"processor"}))
+SOURCES = Applicability(node_kinds=frozenset({"source"}))
+
+
+def _result_bytes(ctx: ScenarioContext) -> None:
+    require_processor(ctx)
+    instance = with_instance(ctx)
+    if instance is None:
+        return
+    try:
+        results: list[CallResult] = list(drive(ctx, instance).results)
+        results.append(instance.update_params("{broken"))
+        if instance.plugin.has_entry("get_runtime_param_schema"):
+            results.append(instance.runtime_schema())
+    finally:
+        instance.destroy()
+    bad = [f"{r.entry}: {r.describe()}" for r in results if not r.bool_ok]
+    ctx.expect(not bad, "every success/done byte is 0 or 1", "; ".join(bad))
+
+
+def _messages(ctx: ScenarioContext) -> None:
+    require_processor(ctx)
+    instance = with_instance(ctx)
+    if instance is None:
+        return
+    failures: list[CallResult] = []
+    try:
+        failures.append(instance.update_params("{broken"))
+        metadata = instance.plugin.metadata.metadata
+        if ctx.option("node_kind") != "source" and metadata is not None and metadata.inputs:
+            raw = encode_raw(RawWire(2, RawText(b"\xff\xfe"), label="invalid UTF-8 text"))
+            failures.append(instance.process(metadata.inputs[0].name, raw, detail="invalid UTF-8 text"))
+    finally:
+        instance.destroy()
+    for result in failures:
+        if result.success:
+            continue
+        ctx.expect(result.message_problem is None, f"{result.entry}'s error message is NULL or valid UTF-8",
+                   f"{result.message_problem}: {result.message!r}")
+
+
+def _message_lifetime(ctx: ScenarioContext) -> None:
+    """ABI.md 4.1, 6.2: the message stays readable and unchanged until the next call on that thread."""
+    plugin = require_processor(ctx)
+    instance = with_instance(ctx)
+    if instance is None:
+        return
+    try:
+        value = ctx.call("update_params", plugin.api.update_params, instance.handle, ffi().new("char[]", b"{broken"))
+        if bool(value.success) or value.error_message == ffi().NULL:
+            ctx.skip("update_params with invalid JSON gave no error message to inspect")
+        first, _ = _copy_string(value.error_message)
+        churn = [bytearray(4096) for _ in range(2000)]
+        del churn
+        gc.collect()
+        second, problem = _copy_string(value.error_message)
+        ctx.expect(problem is None and first == second,
+                   "the error message stays valid until the next call into the plugin on this thread",
+                   f"first read {first!r}, after heap churn {second!r} {problem or ''}")
+    finally:
+        instance.destroy()
+
+
+def _null_argument(which: str) -> Any:
+    def scenario(ctx: ScenarioContext) -> None:
+        plugin = require_processor(ctx)
+        instance = with_instance(ctx)
+        if instance is None:
+            return
+        f = ffi()
+        try:
+            if which in ("handle", "pin", "packet", "callbacks"):
+                pairs = samples(ctx)
+                pin, packet = pairs[0] if pairs else (pin_for(ctx, 2), TextPacket("x"))
+                encoded = encode_packet(packet, host_version=ctx.host_version, plugin_version=plugin.version)
+                result = instance.process(
+                    None if which == "pin" else pin,
+                    None if which == "packet" else encoded,
+                    null_handle=which == "handle",
+                    null_callbacks=which == "callbacks",
+                    detail=f"NULL {which}",
+                )
+            elif which == "flush-callbacks":
+                result = instance.flush(null_callbacks=True)
+            elif which == "tick-callbacks":
+                result = instance.tick(null_callbacks=True, detail="NULL callbacks")
+            elif which == "update-handle":
+                value = ctx.call("update_params", plugin.api.update_params, f.NULL, f.new("char[]", b"{}"), detail="NULL handle")
+                result = CallResult("update_params", int(f.cast("uint8_t *", f.addressof(value, "success"))[0]), None)
+            else:
+                raise ValueError(which)
+        finally:
+            instance.destroy()
+        ctx.expect(result.bool_ok, "CResult.success is 0 or 1", f"byte {result.success_byte}")
+        ctx.expect(not result.success, f"a NULL {which.split('-')[-1]} gives an error", "it returned success")
+
+    return scenario
+
+
+def _null_handle_queries(ctx: ScenarioContext) -> None:
+    plugin = require_processor(ctx)
+    f = ffi()
+    if plugin.has_entry("get_runtime_param_schema"):
+        value = ctx.call("get_runtime_param_schema", plugin.entry("get_runtime_param_schema"), f.NULL, detail="NULL handle")
+        ctx.expect(int(f.cast("uint8_t *", f.addressof(value, "success"))[0]) in (0, 1),
+                   "get_runtime_param_schema(NULL) returns a well-formed result")
+    if plugin.has_entry("get_source_config"):
+        config = ctx.call("get_source_config", plugin.entry("get_source_config"), f.NULL, detail="NULL handle")
+        byte = int(f.cast("uint8_t *", f.addressof(config, "is_source"))[0])
+        ctx.expect(byte == 0, "get_source_config(NULL) answers is_source false", f"is_source byte {byte}")
+    if plugin.has_setter:
+        enabled = log_bridge(ctx.emit).enabled_callback
+        ctx.call("set_log_enabled_callback", plugin.setter, f.NULL, enabled, f.NULL, detail="NULL handle")
+        ctx.expect(True, "the log-enabled setter with a NULL handle is a no-op")
+
+
+register_checks(
+    [
+        Check("errors.result-bytes", "errors", Severity.REQUIRED, "ABI.md 3.1, 8.4",
+              "Every bool in a result is read as a Rust bool by the host; a byte other than 0 or 1 is undefined "
+              "behaviour there.", _result_bytes),
+        Check("errors.message-utf8", "errors", Severity.REQUIRED, "ABI.md 4.1, 8.4",
+              "An error message must be NULL or a NUL-terminated UTF-8 string; the host copies it as UTF-8 "
+              "(invalid text becomes a generic error and the detail is lost).", _messages),
+        Check("errors.message-lifetime", "errors", Severity.REQUIRED, "ABI.md 4.1, 6.2; HOST.md 6.9",
+              "The error string is borrowed: it must stay valid and unchanged until the next call into the plugin "
+              "on that thread (a stack buffer or an immediately freed string fails).", _message_lifetime),
+        Check("errors.null-handle", "errors", Severity.RECOMMENDED, "ABI.md 6.1, 8.4",
+              "process_packet with a NULL handle must return an error, not crash.", _null_argument("handle"), PROCESSORS),
+        Check("errors.null-pin", "errors", Severity.RECOMMENDED, "ABI.md 6.1, 8.4",
+              "process_packet with a NULL input pin must return an error, not crash.", _null_argument("pin"), PROCESSORS),
+        Check("errors.null-packet", "errors", Severity.RECOMMENDED, "ABI.md 5.0 C1, 6.1, 8.4",
+              "process_packet with a NULL packet must return an error, not crash.", _null_argument("packet"), PROCESSORS),
+        Check("errors.null-callbacks", "errors", Severity.RECOMMENDED, "ABI.md 6.1, 8.4",
+              "process_packet with a NULL callbacks bundle must return an error, not crash.",
+              _null_argument("callbacks"), PROCESSORS),
+        Check("errors.flush-null-callbacks", "errors", Severity.RECOMMENDED, "ABI.md 6.1, 8.4",
+              "flush with NULL callbacks must return 'Invalid handle or callbacks (null)', not crash.",
+              _null_argument("flush-callbacks"), PROCESSORS),
+        Check("errors.tick-null-callbacks", "errors", Severity.RECOMMENDED, "ABI.md 6.1, 8.4",
+              "tick with NULL callbacks must return 'Invalid handle or callbacks (null)', not crash.",
+              _null_argument("tick-callbacks"), SOURCES),
+        Check("errors.update-null-handle", "errors", Severity.RECOMMENDED, "ABI.md 4.6, 6.1",
+              "update_params with a NULL handle must return 'Invalid handle (null)', not crash.",
+              _null_argument("update-handle")),
+        Check("errors.null-handle-queries", "errors", Severity.RECOMMENDED, "ABI.md 6.1",
+              "get_runtime_param_schema, get_source_config and the log-enabled setter with a NULL handle must not "
+              "crash (no schema; not a source; no-op).", _null_handle_queries),
+    ]
+)

@@ -1,0 +1,72 @@
+"""timeouts: every entry point answers within its budget; slow is a warning, wedged a failure (HOST.md 1.5, 6.5).
+
+The real host waits 300 s and then fails the node, leaving the wedged thread
+and the library mapped forever; some entry points (create, the log-enabled
+setter, hints, destroy) have no timeout at all there, so a wedge in them
+hangs the engine. The sandbox stops a call at its budget and reports the
+native stacks of every thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.budgets import slow_threshold_for
+from conformance.checks.entries import ENTRY_POINTS, EntryPoint
+from conformance.checks.model import Check, Severity
+from conformance.checks.registry import register_checks
+from conformance.sandbox.context import ScenarioContext
+
+
+class _Timer:
+    """Wraps ctx.call to record the duration of each call to one entry point."""
+
+    def __init__(self, ctx: ScenarioContext, entry: str) -> None:
+        self.ctx = ctx
+        self.entry = entry
+        self.durations: list[float] = []
+        self._call = ctx.call
+
+    def __call__(self, entry: str, fn: Any, *args: Any, detail: str = "") -> Any:
+        import time
+
+        started = time.perf_counter()
+        try:
+            return self._call(entry, fn, *args, detail=detail)
+        finally:
+            if entry == self.entry:
+                self.durations.append(time.perf_counter() - started)
+
+
+def _scenario(entry: EntryPoint) -> Any:
+    def scenario(ctx: ScenarioContext) -> None:
+        timer = _Timer(ctx, entry.name)
+        ctx.call = timer  # type: ignore[method-assign]
+        entry.drive(ctx)
+        if not timer.durations:
+            ctx.skip(f"{entry.name} was not reached")
+        slowest = max(timer.durations)
+        threshold = slow_threshold_for(entry.name, ctx.request.budget_scale)
+        ctx.observe("slowest_s", round(slowest, 6))
+        ctx.expect(slowest <= threshold, f"{entry.name} answers within {threshold * 1000:.0f} ms",
+                   f"slow: {slowest * 1000:.0f} ms (a wedge is a failure; this is a warning)", warn_only=True)
+
+    return scenario
+
+
+register_checks(
+    [
+        Check(
+            f"timeouts.{entry.slug}",
+            "timeouts",
+            Severity.REQUIRED,
+            "HOST.md 1.5, 6.5, 6.9; ABI.md 4.5",
+            f"{entry.name} must return within its budget; a call that never returns wedges the host's worker "
+            "(or, for calls the host does not time out, the engine itself).",
+            _scenario(entry),
+            entry.applies,
+            options=(("ignore_triage", True),),
+        )
+        for entry in ENTRY_POINTS
+    ]
+)

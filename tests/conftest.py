@@ -1,0 +1,57 @@
+"""Shared fixtures of the project's own tests: the built fixture corpus and a battery runner."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.hypothesis_profiles import load_selected_profile
+
+load_selected_profile()
+
+
+@pytest.fixture(scope="session")
+def fixture_so() -> Callable[[str], Path]:
+    """Path of a built fixture plugin by name (builds the corpus once, cached by source hash)."""
+    from conformance.fixtures import fixture_path
+
+    return fixture_path
+
+
+@dataclass
+class BatteryRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    report_dir: Path
+
+    def report(self, label: str) -> dict[str, Any]:
+        return dict(json.loads((self.report_dir / label / "report.json").read_text()))
+
+    def checks(self, label: str) -> dict[str, dict[str, Any]]:
+        return {entry["id"]: entry for entry in self.report(label)["checks"]}
+
+
+@pytest.fixture
+def run_battery(tmp_path: Path) -> Callable[..., BatteryRun]:
+    """Run ``pytest --plugin=...`` in a subprocess from an empty directory, as a plugin author would."""
+
+    def run(*plugins: Path | str, args: tuple[str, ...] = (), cwd: Path | None = None) -> BatteryRun:
+        report_dir = tmp_path / "reports"
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--report-dir", str(report_dir)]
+        for plugin in plugins:
+            command += ["--plugin", str(plugin)]
+        command += list(args)
+        completed = subprocess.run(
+            command, cwd=cwd or tmp_path, capture_output=True, text=True, timeout=600, check=False
+        )
+        return BatteryRun(completed.returncode, completed.stdout, completed.stderr, report_dir)
+
+    return run

@@ -1,0 +1,116 @@
+"""`pytest --plugin=...` end to end, from an empty directory, as a plugin author runs it."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import BatteryRun
+
+Runner = Callable[..., BatteryRun]
+
+
+def test_conforming_processor_passes_every_check(fixture_so: Callable[[str], Path], run_battery: Runner) -> None:
+    run = run_battery(fixture_so("conforming_processor"))
+    assert run.returncode == 0, run.stdout[-3000:]
+    report = run.report("conforming_processor")
+    assert report["verdict"] == "pass"
+    assert report["schema_version"] and report["plugin"]["api_version"] == 9
+    assert len(report["plugin"]["sha256"]) == 64
+    statuses = {entry["id"]: entry["status"] for entry in report["checks"]}
+    assert statuses and all(status in ("pass", "skip") for status in statuses.values()), {
+        k: v for k, v in statuses.items() if v not in ("pass", "skip")
+    }
+    assert all({"id", "category", "severity", "status", "message", "evidence"} <= set(e) for e in report["checks"])
+    assert "report written to" in run.stdout
+
+
+def test_version5_is_refused_naming_v5_and_the_range(fixture_so: Callable[[str], Path], run_battery: Runner) -> None:
+    run = run_battery(fixture_so("version5"))
+    assert run.returncode == 1
+    check = run.checks("version5")["load.version-gate"]
+    assert check["status"] == "fail"
+    assert "plugin has v5" in check["message"] and "v6\u2013v9" in check["message"]
+    assert run.report("version5")["verdict"] == "fail"
+
+
+def test_missing_symbol_names_the_symbol(fixture_so: Callable[[str], Path], run_battery: Runner) -> None:
+    run = run_battery(fixture_so("no_entry_symbol"))
+    assert run.returncode == 1
+    check = run.checks("no_entry_symbol")["load.entry-symbol"]
+    assert check["status"] == "fail" and "streamkit_native_plugin_api" in check["message"]
+
+
+def test_constructor_abort_is_a_crash_at_load(fixture_so: Callable[[str], Path], run_battery: Runner) -> None:
+    run = run_battery(fixture_so("ctor_abort"))
+    assert run.returncode == 1  # pytest itself survived and reported
+    check = run.checks("ctor_abort")["load.dlopen"]
+    assert check["status"] == "crash"
+    assert check["evidence"]["signal"] == "SIGABRT"
+    assert check["evidence"]["in_flight"]["entry"] == "dlopen"
+    assert "ctor_abort" in check["evidence"].get("stderr_tail", "")
+
+
+def test_wedged_process_packet_is_a_timeout_with_stacks(fixture_so: Callable[[str], Path], run_battery: Runner) -> None:
+    run = run_battery(fixture_so("wedging"), args=("-k", "wire-in.text.ascii or load.dlopen"))
+    assert run.returncode == 1
+    check = run.checks("wedging")["wire-in.text.ascii"]
+    assert check["status"] == "timeout"
+    assert check["evidence"]["in_flight"]["entry"] == "process_packet"
+    assert "did not return within" in check["message"]
+    if shutil.which("gdb"):
+        assert "wedging" in (check["evidence"]["stacks"] or "")
+    else:
+        assert "gdb" in check["evidence"]["stack_tool"]
+    assert check["repro"].startswith("conformance repro ")
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory", "text", "foreign", "executable"])
+def test_bad_input_gets_one_line_and_a_report(
+    kind: str, tmp_path: Path, fixture_so: Callable[[str], Path], run_battery: Runner
+) -> None:
+    if kind == "missing":
+        target = tmp_path / "libmissing.so"
+    elif kind == "directory":
+        target = tmp_path / "libdir.so"
+        target.mkdir()
+    elif kind == "text":
+        target = tmp_path / "libtext.so"
+        target.write_text("not a library\n")
+    elif kind == "foreign":
+        target = tmp_path / "libforeign.so"
+        data = bytearray(fixture_so("conforming_processor").read_bytes())
+        struct.pack_into("<H", data, 18, 183)
+        target.write_bytes(bytes(data))
+    else:
+        true = shutil.which("true")
+        assert true is not None
+        target = tmp_path / "libexe.so"
+        shutil.copy(true, target)
+    run = run_battery(target)
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr + run.stdout
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "not loadable" in lines[0] and str(target) in lines[0]
+    report = run.report(target.name.removeprefix("lib").removesuffix(".so"))
+    assert report["verdict"] == "fail"
+    assert report["plugin"]["load_problem"].startswith("not loadable: ")
+
+
+def test_junit_xml_uses_check_ids(fixture_so: Callable[[str], Path], run_battery: Runner, tmp_path: Path) -> None:
+    junit = tmp_path / "junit.xml"
+    run = run_battery(fixture_so("version5"), args=("--junitxml", str(junit), "-k", "load"))
+    assert run.returncode == 1
+    text = junit.read_text()
+    assert 'name="load.version-gate"' in text and "plugin has v5" in text
+
+
+def test_xdist_gives_the_same_report(fixture_so: Callable[[str], Path], run_battery: Runner) -> None:
+    run = run_battery(fixture_so("conforming_source"), args=("-n", "2"))
+    assert run.returncode == 0, run.stdout[-2000:]
+    report = run.report("conforming_source")
+    assert report["verdict"] == "pass" and report["plugin"]["node_kind"] == "source"

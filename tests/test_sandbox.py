@@ -1,0 +1,134 @@
+"""The fork server: every outcome classification, isolation and the event stream, on real children."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from conformance.sandbox.client import SandboxClient, run_in_process
+from conformance.sandbox.events import CallStarted, Expect, HarnessError, Observed, ScenarioDone
+from conformance.sandbox.protocol import Outcome, ScenarioRequest
+
+
+@pytest.fixture(scope="module")
+def client() -> SandboxClient:
+    sandbox = SandboxClient()
+    yield sandbox
+    sandbox.close()
+
+
+def run(client: SandboxClient, name: str, **kwargs: object) -> object:
+    return client.run(ScenarioRequest(name, "/nonexistent/plugin.so", **kwargs))  # type: ignore[arg-type]
+
+
+def test_completed_scenario_streams_its_events(client: SandboxClient) -> None:
+    result = run(client, "selftest.events")
+    assert result.outcome is Outcome.COMPLETED
+    assert Observed("answer", 42) in result.events
+    assert any(isinstance(e, Expect) and e.ok for e in result.events)
+    assert isinstance(result.events[-1], ScenarioDone)
+
+
+def test_overrun_call_is_timed_out_in_that_entry_with_stacks(client: SandboxClient) -> None:
+    result = run(client, "selftest.sleep-in-call", budget_scale=0.3)
+    assert result.outcome is Outcome.TIMED_OUT
+    assert result.in_flight is not None and result.in_flight.entry == "process_packet"
+    assert result.in_flight.detail == "sleeping on purpose"
+    assert "process_packet did not return" in result.detail
+    if result.stack_tool == "gdb":
+        assert result.stacks and "Thread 1" in result.stacks
+    else:
+        assert "gdb" in result.stack_tool  # the reason it is missing is stated
+
+
+def test_segfault_is_attributed_to_the_call_and_earlier_events_survive(client: SandboxClient) -> None:
+    result = run(client, "selftest.segfault-in-call")
+    assert result.outcome is Outcome.CRASHED
+    assert result.signal_name == "SIGSEGV"
+    assert result.in_flight is not None and result.in_flight.entry == "flush"
+    assert Observed("before", "the crash") in result.events
+
+
+def test_abort_is_sigabrt(client: SandboxClient) -> None:
+    result = run(client, "selftest.abort")
+    assert (result.outcome, result.signal_name) == (Outcome.CRASHED, "SIGABRT")
+    assert result.in_flight is not None and result.in_flight.entry == "create_instance"
+
+
+def test_exit_is_classified_with_its_code(client: SandboxClient) -> None:
+    result = client.run(ScenarioRequest("selftest.exit", "/x", options={"code": 7}))
+    assert (result.outcome, result.exit_code) == (Outcome.EXITED, 7)
+    assert result.in_flight is not None and result.in_flight.entry == "destroy_instance"
+
+
+def test_output_flood_hits_the_output_limit(client: SandboxClient) -> None:
+    result = run(client, "selftest.flood-output", output_limit_bytes=1 << 20)
+    assert (result.outcome, result.resource) == (Outcome.RESOURCE_LIMIT, "output volume")
+
+
+def test_memory_exhaustion_hits_the_address_space_limit(client: SandboxClient) -> None:
+    result = run(client, "selftest.exhaust-memory", memory_limit_mb=512)
+    assert result.outcome is Outcome.RESOURCE_LIMIT
+    assert result.resource is not None and "memory" in result.resource
+
+
+def test_scenario_bug_is_a_harness_error_not_a_plugin_verdict(client: SandboxClient) -> None:
+    result = run(client, "selftest.raise")
+    assert result.outcome is Outcome.HARNESS_ERROR
+    errors = [e for e in result.events if isinstance(e, HarnessError)]
+    assert errors and "a bug in a scenario" in errors[0].message and "Traceback" in errors[0].traceback
+
+
+def test_child_is_isolated(client: SandboxClient) -> None:
+    result = client.run(ScenarioRequest("selftest.report-env", "/x", env={"SKC_SELFTEST": "yes"}))
+    observed = {e.key: e.value for e in result.events if isinstance(e, Observed)}
+    assert observed["env"] == "yes"
+    assert observed["pgid_is_pid"] is True
+    assert observed["stdin_is_devnull"] is True
+    assert os.path.basename(observed["cwd"]).startswith("skc-") and observed["cwd"] != os.getcwd()
+    assert not os.path.exists(observed["cwd"])  # the server removed the child's directory
+    # stdin, stdout, stderr, the event pipe and the descriptor listdir itself used: nothing inherited.
+    assert observed["fds"] == [0, 1, 2, 3, 4]
+
+
+def test_kill_of_the_child_is_a_crash_and_server_keeps_serving(client: SandboxClient) -> None:
+    result = run(client, "selftest.kill-self")
+    assert (result.outcome, result.signal_name) == (Outcome.CRASHED, "SIGKILL")
+    assert run(client, "selftest.empty").outcome is Outcome.COMPLETED
+
+
+def test_server_dying_mid_request_is_reported_and_replaced() -> None:
+    sandbox = SandboxClient()
+    try:
+        assert sandbox.run(ScenarioRequest("selftest.empty", "/x")).outcome is Outcome.COMPLETED
+        server = sandbox._process
+        assert server is not None
+        killer = threading.Timer(0.3, server.kill)
+        killer.start()
+        failed = sandbox.run(ScenarioRequest("selftest.sleep-in-call", "/x", budget_scale=5.0))
+        killer.join()
+        assert failed.outcome is Outcome.HARNESS_ERROR
+        assert "exited while running" in failed.detail
+        assert sandbox.run(ScenarioRequest("selftest.empty", "/x")).outcome is Outcome.COMPLETED
+    finally:
+        sandbox.close()
+
+
+def test_unknown_scenario_is_a_harness_error(client: SandboxClient) -> None:
+    result = run(client, "no.such.check")
+    assert result.outcome is Outcome.HARNESS_ERROR
+    assert "no check with id" in result.detail
+
+
+def test_in_process_mode_runs_the_same_scenario_here() -> None:
+    result = run_in_process(ScenarioRequest("selftest.events", "/x"))
+    assert result.outcome is Outcome.COMPLETED
+    assert Observed("answer", 42) in result.events
+
+
+def test_call_started_carries_the_scaled_budget(client: SandboxClient) -> None:
+    result = run(client, "selftest.segfault-in-call", budget_scale=2.0)
+    started = [e for e in result.events if isinstance(e, CallStarted)]
+    assert started and started[0].budget_s == pytest.approx(2.0)
