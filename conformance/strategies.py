@@ -405,8 +405,20 @@ def _legal_encoded_wires(kind: PacketType) -> st.SearchStrategy[RawWire]:
     )
 
 
-def _from_model(kind: PacketType) -> st.SearchStrategy[RawWire]:
-    return _MODEL_STRATEGIES[kind]().map(to_raw_wire)
+#: (host, plugin) versions whose delivery keeps a model packet's discriminant (ABI.md 2.2): a v9
+#: host upgrades plain Binary for v9 plugins, and v6 sides downgrade BinaryWithMeta.
+_DELIVERIES_KEEPING: dict[PacketType, tuple[tuple[int, int], ...]] = {
+    PacketType.BINARY: ((9, 8), (9, 7), (9, 6), (8, 8), (7, 6), (6, 6)),
+    PacketType.BINARY_WITH_META: ((9, 9), (9, 8), (9, 7), (8, 8), (8, 7), (7, 7)),
+}
+
+
+@st.composite
+def _from_model(draw: st.DrawFn, kind: PacketType) -> RawWire:
+    """A model packet as some host version delivers it, keeping ``kind`` as the discriminant."""
+    packet = draw(_MODEL_STRATEGIES[kind]())
+    host, plugin = draw(st.sampled_from(_DELIVERIES_KEEPING.get(kind, ((9, 9),))))
+    return to_raw_wire(packet, host_version=host, plugin_version=plugin)
 
 
 _WIRE_STRATEGIES: dict[PacketType, Callable[[], st.SearchStrategy[RawWire]]] = {
@@ -588,8 +600,6 @@ def _malformed_audio() -> st.SearchStrategy[RawWire]:
         _optional_raw_metadata(),
     )
     return audio.map(lambda payload: RawWire(PacketType.RAW_AUDIO, payload, label="audio null samples"))
-
-
 
 
 def _malformed_for(kind: PacketType, binary_handle: tuple[int, int] | None) -> st.SearchStrategy[RawWire]:

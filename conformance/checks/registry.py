@@ -27,6 +27,11 @@ _CATEGORY_MODULES: tuple[str, ...] = (
     "conformance.checks.params",
     "conformance.checks.panics",
     "conformance.checks.timeouts",
+    "conformance.checks.threading_checks",
+    "conformance.checks.logging",
+    "conformance.checks.source",
+    "conformance.checks.schema",
+    "conformance.checks.leaks",
 )
 
 _registered: list[Check] = []

@@ -92,10 +92,13 @@ class HostCallbacks:
     def __init__(self, emit: Callable[[Event], None]) -> None:
         f = ffi()
         self.emit = emit
+        # Only live state is kept: a child may make thousands of calls (the leak checks measure its heap).
         self.frames: dict[int, CallFrame] = {}
         self.buffers: dict[int, PoolBuffer] = {}
+        self.released: dict[int, str] = {}
         self.binary_handles: dict[int, str] = {}
         self._tokens = itertools.count(1)
+        self._last_token = 0
         self._handles = itertools.count(1)
         self.output = f.callback("COutputCallback", self._on_output)
         self.telemetry = f.callback("CTelemetryCallback", self._on_telemetry)
@@ -120,6 +123,7 @@ class HostCallbacks:
     ) -> CallFrame:
         f = ffi()
         token = _TOKEN_BASE + next(self._tokens)
+        self._last_token = token
         frame = CallFrame(token, entry, struct_size, thread_label(), declared_outputs, fail_outputs, alloc_null)
         bundle = f.new("CNodeCallbacks *")
         bundle.struct_size = struct_size
@@ -138,11 +142,23 @@ class HostCallbacks:
         return frame
 
     def close_frame(self, frame: CallFrame) -> None:
+        """The call returned: its token becomes dead (tokens are sequential, so no record is kept)."""
         frame.active = False
+        self.frames.pop(frame.token, None)
 
     def _frame(self, user_data: Any, callback: str) -> CallFrame | None:
         token = int(ffi().cast("uintptr_t", user_data))
         frame = self.frames.get(token)
+        if frame is None and _TOKEN_BASE < token <= self._last_token:
+            self.emit(
+                Violation(
+                    "callbacks.late",
+                    f"{callback} called after the call it was passed to returned (the bundle is dead; "
+                    "a use-after-free in the real host)",
+                    current_call(),
+                )
+            )
+            return None
         if frame is None:
             self.emit(
                 Violation(
@@ -244,17 +260,24 @@ class HostCallbacks:
             return None
         return buffer.address, buffer.length
 
+    def _release(self, buffer: PoolBuffer) -> None:
+        """A buffer came back: forget its memory, remember only how it ended."""
+        self.buffers.pop(buffer.handle, None)
+        self.released[buffer.handle] = buffer.state
+
     def _take_pool_buffer(self, frame: CallFrame, handle: int) -> None:
         buffer = self.buffers.get(handle)
+        if buffer is None and handle in self.released:
+            self.emit(
+                Violation("pool.reused-handle", f"pool buffer 0x{handle:x} sent after it was already "
+                          f"{self.released[handle]}", frame.entry)
+            )
+            return
         if buffer is None:
             self.emit(Violation("pool.unknown-handle", f"frame carries buffer_handle 0x{handle:x}, never issued by the host", frame.entry))
             return
-        if buffer.state != "issued":
-            self.emit(
-                Violation("pool.reused-handle", f"{buffer.kind} buffer 0x{handle:x} sent after it was already {buffer.state}", frame.entry)
-            )
-            return
         buffer.state = "sent"
+        self._release(buffer)
 
     def _allocate(self, frame: CallFrame, kind: str, count: int, element: str) -> PoolBuffer | None:
         if count <= 0 or count > (256 << 20):
@@ -310,15 +333,17 @@ class HostCallbacks:
         value = int(ffi().cast("uintptr_t", handle))
         with self.lock:
             buffer = self.buffers.get(value)
+            if buffer is None and value in self.released:
+                self.emit(
+                    Violation("pool.double-release", f"pool buffer 0x{value:x} released after it was already "
+                              f"{self.released[value]}", current_call())
+                )
+                return
             if buffer is None:
                 self.emit(Violation("pool.unknown-handle", f"free_fn called with 0x{value:x}, never issued by the host", current_call()))
                 return
-            if buffer.state != "issued":
-                self.emit(
-                    Violation("pool.double-release", f"{buffer.kind} buffer 0x{value:x} released after it was already {buffer.state}", current_call())
-                )
-                return
             buffer.state = "freed"
+            self._release(buffer)
 
     def outstanding(self, frame_tokens: set[int] | None = None) -> list[PoolBuffer]:
         return [
@@ -326,6 +351,10 @@ class HostCallbacks:
             for buffer in self.buffers.values()
             if buffer.state == "issued" and (frame_tokens is None or buffer.frame_id in frame_tokens)
         ]
+
+    def mark_leaked(self, buffer: PoolBuffer) -> None:
+        buffer.state = "leaked"
+        self._release(buffer)
 
     # -- v9 binary handles the harness delivers -----------------------------
 

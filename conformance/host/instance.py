@@ -114,7 +114,7 @@ class Instance:
     label: str
     destroyed: bool = False
     keepalive: list[Any] = field(default_factory=list)
-    frames: list[CallFrame] = field(default_factory=list)
+    frame_tokens: set[int] = field(default_factory=set)
 
     # -- creation -------------------------------------------------------------
 
@@ -164,7 +164,7 @@ class Instance:
         if self.plugin._metadata is not None and self.plugin._metadata.metadata is not None:
             declared = frozenset(pin.name for pin in self.plugin._metadata.metadata.outputs)
         frame = self._callbacks().open_frame(entry, declared_outputs=declared, **options)
-        self.frames.append(frame)
+        self.frame_tokens.add(frame.token)
         return frame
 
     def _result(self, entry: str, value: Any, frame: CallFrame | None) -> CallResult:
@@ -263,9 +263,9 @@ class Instance:
             bridge = log_bridge(self.plugin.ctx.emit)
             bridge.state.live_instances -= 1
             bridge.state.destroyed_instances += 1
-        tokens = {frame.token for frame in self.frames}
-        for buffer in self._callbacks().outstanding(tokens):
-            buffer.state = "leaked"
+        callbacks = self._callbacks()
+        for buffer in callbacks.outstanding(self.frame_tokens):
+            callbacks.mark_leaked(buffer)
             self.plugin.ctx.emit(
                 Violation(
                     "pool.leak",

@@ -418,11 +418,17 @@ _PAYLOAD_FOR: dict[PacketType, type[RawPayload]] = {
 }
 
 
-
 def default_payload(kind: PacketType) -> RawPayload:
     """The empty payload of a discriminant: what ``RawWire(kind)`` carries when none is given."""
     payload_type = _PAYLOAD_FOR[kind]
-    return RawText(b"") if payload_type is RawText else payload_type()
+    if payload_type is RawText:
+        return RawText(b"")
+    return _EMPTY_PAYLOADS[payload_type]
+
+
+_EMPTY_PAYLOADS: dict[type[RawPayload], RawPayload] = {
+    payload_type: payload_type() for payload_type in (RawBytes, RawCustom, RawBinaryMeta, RawAudio, RawVideo)
+}
 
 
 _DEFAULT_PAYLOAD = RawBytes()

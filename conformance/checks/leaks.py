@@ -1,0 +1,106 @@
+"""leaks: heap, descriptors and threads do not grow with create/destroy or load/unload cycles (ABI.md 4.9).
+
+Measured inside the child with glibc's ``mallinfo2`` (bytes in use), the
+entries of /proc/self/fd and of /proc/self/task, after a warm-up, so that
+one-time initialisation (caches, thread pools) is not counted.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from typing import Any, Callable
+
+from conformance.checks.common import require_processor, valid_params
+from conformance.checks.model import Check, Severity
+from conformance.checks.registry import register_checks
+from conformance.checks.traffic import drive
+from conformance.host.instance import Instance
+from conformance.host.libc import RTLD_LAZY, RTLD_LOCAL, libc
+from conformance.sandbox.context import ScenarioContext
+
+WARMUP = 20
+CYCLES = 200
+HEAP_BYTES_PER_CYCLE = 1024
+
+
+def _usage() -> tuple[int, int, int]:
+    gc.collect()
+    info = libc().lib.mallinfo2()
+    return int(info.uordblks), len(os.listdir("/proc/self/fd")), len(os.listdir("/proc/self/task"))
+
+
+def _measure(ctx: ScenarioContext, cycle: Callable[[], None], cycles: int, what: str) -> None:
+    for _ in range(WARMUP):
+        cycle()
+    before = _usage()
+    for _ in range(cycles):
+        cycle()
+    after = _usage()
+    heap, fds, tasks = (a - b for a, b in zip(after, before))
+    ctx.observe("figures", {"cycles": cycles, "heap_bytes_growth": heap, "heap_bytes_per_cycle": heap // cycles,
+                            "fd_growth": fds, "thread_growth": tasks})
+    ctx.expect(heap <= HEAP_BYTES_PER_CYCLE * cycles,
+               f"heap in use does not grow with {what} (limit {HEAP_BYTES_PER_CYCLE} B per cycle)",
+               f"grew {heap} bytes over {cycles} cycles ({heap // cycles} B per cycle)")
+    ctx.expect(fds <= 0, f"open descriptors do not grow with {what}", f"{fds} more after {cycles} cycles")
+    ctx.expect(tasks <= 0, f"threads do not grow with {what}", f"{tasks} more after {cycles} cycles")
+
+
+def _create_destroy(ctx: ScenarioContext) -> None:
+    plugin = require_processor(ctx)
+    params = valid_params(ctx)
+
+    def cycle() -> None:
+        instance = Instance.create(plugin, params)
+        if instance is not None:
+            instance.destroy()
+
+    _measure(ctx, cycle, CYCLES, "create/destroy cycles")
+
+
+def _traffic(ctx: ScenarioContext) -> None:
+    plugin = require_processor(ctx)
+    params = valid_params(ctx)
+
+    def cycle() -> None:
+        instance = Instance.create(plugin, params)
+        if instance is not None:
+            try:
+                drive(ctx, instance)
+            finally:
+                instance.destroy()
+
+    _measure(ctx, cycle, 60, "create/traffic/destroy cycles")
+
+
+def _load_unload(ctx: ScenarioContext) -> None:
+    plugin = require_processor(ctx)
+    c = libc()
+    path = plugin.path.encode()
+
+    def cycle() -> None:
+        handle = ctx.call("dlopen", c.lib.dlopen, path, RTLD_LAZY | RTLD_LOCAL, detail="reload")
+        if handle != c.ffi.NULL:
+            ctx.call("dlclose", c.lib.dlclose, handle)
+
+    _measure(ctx, cycle, 100, "dlopen/dlclose cycles")
+
+
+def _check(suffix: str, scenario: Any, rationale: str) -> Check:
+    return Check(f"leaks.{suffix}", "leaks", Severity.REQUIRED, "ABI.md 4.9; HOST.md 1.9, 6.3", rationale, scenario,
+                 budget_s=30.0)
+
+
+register_checks(
+    [
+        _check("create-destroy", _create_destroy,
+               "destroy_instance must free everything the instance owns: one leak per node creation adds up in a "
+               "long-running server."),
+        _check("traffic", _traffic,
+               "Processing and flushing must not leak per call or per instance."),
+        _check("load-unload", _load_unload,
+               "The host loads plugins twice per upload and reloads them: dlopen/dlclose must not leak "
+               "memory, descriptors or threads."),
+    ]
+)

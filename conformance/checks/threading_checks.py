@@ -1,0 +1,157 @@
+"""threading: the host's thread schedule and parallel instances (ABI.md 7, 8.9; HOST.md 1.4, 6.5).
+
+The real host creates an instance on one thread, runs every call on a
+dedicated worker named ``skp-<node>`` and may destroy it on a third. A plugin
+whose state only works on the creating thread, or that shares unsynchronised
+state between instances, passes single-threaded tests and fails here every
+time: outputs are compared with a serial run of the same inputs.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from conformance.checks.common import require_processor, valid_params
+from conformance.checks.model import Check, Severity
+from conformance.checks.registry import register_checks
+from conformance.checks.traffic import TrafficRun, drive
+from conformance.host.instance import Instance, run_on_thread
+from conformance.sandbox.context import ScenarioContext
+
+PARALLEL_INSTANCES = 4
+ROUNDS = 3
+
+
+def _fingerprint(run: TrafficRun) -> list[Any]:
+    """What an instance produced: per call, success and the decoded outputs (pin, packet)."""
+    return [
+        (r.entry, r.success, r.message, [(o.pin, o.packet, o.error) for o in r.outputs]) for r in run.results
+    ]
+
+
+def _create(ctx: ScenarioContext) -> Instance | None:
+    return Instance.create(ctx.plugin, valid_params(ctx))
+
+
+def _serial(ctx: ScenarioContext, rounds: int) -> list[Any] | None:
+    instance = _create(ctx)
+    if instance is None:
+        ctx.expect(False, "create_instance with valid params returns a handle")
+        return None
+    try:
+        return [_fingerprint(drive(ctx, instance)) for _ in range(rounds)]
+    finally:
+        instance.destroy()
+
+
+def _host_schedule(ctx: ScenarioContext) -> None:
+    """Create on 'engine-create', every call on 'skp-node-1', destroy on 'engine-drop'."""
+    require_processor(ctx)
+    reference = _serial(ctx, 1)
+    if reference is None:
+        return
+    instance = run_on_thread("engine-create", _create, ctx)
+    if instance is None:
+        ctx.expect(False, "create_instance on the engine thread returns a handle")
+        return
+    try:
+        observed = run_on_thread("skp-node-1", lambda: _fingerprint(drive(ctx, instance)))
+    finally:
+        run_on_thread("engine-drop", instance.destroy)
+    ctx.expect(observed == reference[0],
+               "create on thread A, calls on worker B, destroy on thread C give the same results as one thread",
+               _difference(reference[0], observed))
+
+
+def _destroy_elsewhere(ctx: ScenarioContext) -> None:
+    require_processor(ctx)
+    instance = _create(ctx)
+    if instance is None:
+        ctx.expect(False, "create_instance with valid params returns a handle")
+        return
+    run_on_thread("engine-drop", instance.destroy)
+    ctx.expect(True, "destroy_instance on another thread than create returned")
+
+
+def _parallel(ctx: ScenarioContext) -> None:
+    require_processor(ctx)
+    reference = _serial(ctx, ROUNDS)
+    if reference is None:
+        return
+    barrier = threading.Barrier(PARALLEL_INSTANCES)
+    outcomes: dict[int, Any] = {}
+
+    def worker(index: int) -> None:
+        instance = _create(ctx)
+        if instance is None:
+            outcomes[index] = "create returned NULL"
+            return
+        try:
+            barrier.wait(timeout=30)
+            outcomes[index] = [_fingerprint(drive(ctx, instance)) for _ in range(ROUNDS)]
+        finally:
+            instance.destroy()
+
+    threads = [threading.Thread(target=worker, args=(n,), name=f"skp-node-{n + 1}") for n in range(PARALLEL_INSTANCES)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for index in range(PARALLEL_INSTANCES):
+        ctx.expect(outcomes.get(index) == reference,
+                   f"instance {index + 1} of {PARALLEL_INSTANCES}, run concurrently, produces what a serial run produces",
+                   _difference(reference, outcomes.get(index)))
+
+
+def _concurrent_create(ctx: ScenarioContext) -> None:
+    require_processor(ctx)
+    barrier = threading.Barrier(8)
+    created: dict[int, Instance | None] = {}
+
+    def worker(index: int) -> None:
+        barrier.wait(timeout=30)
+        created[index] = _create(ctx)
+
+    threads = [threading.Thread(target=worker, args=(n,), name=f"engine-create-{n}") for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    live = [instance for instance in created.values() if instance is not None]
+    handles = {id(instance.handle) for instance in live}
+    from conformance.abi import ffi
+
+    addresses = {int(ffi().cast("uintptr_t", instance.handle)) for instance in live}
+    ctx.expect(len(live) == 8, "8 concurrent create_instance calls all return a handle", f"{8 - len(live)} NULL")
+    ctx.expect(len(addresses) == len(live), "the handles are distinct", f"{len(handles)} distinct")
+    for instance in live:
+        run_on_thread("engine-drop", instance.destroy)
+
+
+def _difference(expected: Any, actual: Any) -> str:
+    if expected == actual:
+        return ""
+    if not isinstance(expected, list) or not isinstance(actual, list):
+        return f"expected {str(expected)[:200]}, got {str(actual)[:200]}"
+    for index, (left, right) in enumerate(zip(expected, actual)):
+        if left != right:
+            return f"first difference at step {index + 1}: serial {str(left)[:300]} vs this schedule {str(right)[:300]}"
+    return f"serial produced {len(expected)} steps, this schedule {len(actual)}"
+
+
+register_checks(
+    [
+        Check("threading.host-schedule", "threading", Severity.REQUIRED, "ABI.md 7; HOST.md 1.4, 6.5",
+              "Create, calls and destroy happen on three different threads in the real host: per-instance state "
+              "must be Send (no thread-locals, no thread-affine handles).", _host_schedule),
+        Check("threading.destroy-elsewhere", "threading", Severity.REQUIRED, "ABI.md 4.9, 7; HOST.md 1.8",
+              "destroy_instance runs on whichever thread drops the node, not the creating one.", _destroy_elsewhere),
+        Check("threading.parallel-instances", "threading", Severity.REQUIRED, "ABI.md 7, 8.9",
+              "Different instances run in parallel on their own workers; each must produce exactly what it "
+              "produces alone (no shared unsynchronised state).", _parallel, budget_s=20.0),
+        Check("threading.concurrent-create", "threading", Severity.REQUIRED, "ABI.md 4.3, 7; HOST.md 1.3",
+              "The engine creates nodes in spawn_blocking, concurrently: create_instance must be thread-safe.",
+              _concurrent_create),
+    ]
+)
