@@ -71,7 +71,7 @@ def _traffic(ctx: ScenarioContext) -> None:
             finally:
                 instance.destroy()
 
-    _measure(ctx, cycle, 60, "create/traffic/destroy cycles")
+    _measure(ctx, cycle, 40, "create/traffic/destroy cycles")
 
 
 def _load_unload(ctx: ScenarioContext) -> None:

@@ -27,3 +27,77 @@ def guarded_buffer(size: int, *, element_size: int = 1) -> tuple[Any, int]:
     start = address + body - size
     start -= start % max(1, element_size)
     return (region, base), start
+
+
+def readonly_copy(data: bytes) -> tuple[Any, int]:
+    """``data`` in read-only memory that ends where an inaccessible page begins.
+
+    A plugin that writes into host-owned input, or reads past its end, faults
+    inside the call that did it.
+    """
+    from conformance.host.libc import libc
+
+    size = max(len(data), 1)
+    body = -(-size // PAGE) * PAGE
+    region = mmap.mmap(-1, body + PAGE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    start = body - size
+    region[start : start + len(data)] = data
+    base = ffi().from_buffer(region)
+    address = int(ffi().cast("uintptr_t", base))
+    c = libc()
+    c.lib.mprotect(c.ffi.cast("void *", address + body), PAGE, 0)
+    c.lib.mprotect(c.ffi.cast("void *", address), body, 1)  # PROT_READ
+    return (region, base), address + start
+
+
+def protect_inputs(encoded: Any) -> list[Any]:
+    """Move the payload bytes of a delivered packet into read-only pages (structs stay where they are).
+
+    The CBinaryPacket struct itself stays writable: the plugin may clear its
+    ``buffer_handle`` (ABI.md 4.16). Returns what must be kept alive.
+    """
+    from conformance.abi.constants import PacketType
+
+    f = ffi()
+    packet = encoded.ptr
+    keep: list[Any] = []
+    if packet.data == f.NULL:
+        return keep
+
+    def move(pointer: Any, size: int, ctype: str) -> Any:
+        if pointer == f.NULL:
+            return pointer
+        storage, address = readonly_copy(bytes(f.buffer(f.cast("char *", pointer), size)))
+        keep.append(storage)
+        return f.cast(ctype, address)
+
+    def move_string(pointer: Any) -> Any:
+        if pointer == f.NULL:
+            return pointer
+        return move(pointer, len(f.string(f.cast("char *", pointer))) + 1, "char *")
+
+    kind = int(packet.packet_type)
+    if kind == PacketType.TEXT:
+        packet.data = move_string(packet.data)
+    elif kind in (PacketType.TRANSCRIPTION, PacketType.BINARY, PacketType.ENCODED_AUDIO, PacketType.ENCODED_VIDEO,
+                  PacketType.OPUS_AUDIO, PacketType.ANY, PacketType.PASSTHROUGH):
+        packet.data = move(packet.data, max(int(packet.len), 1), "void *")
+    elif kind == PacketType.CUSTOM:
+        custom = f.cast("CCustomPacket *", packet.data)
+        custom.type_id = move_string(custom.type_id)
+        custom.data_json = move(custom.data_json, max(int(custom.data_len), 1), "uint8_t *")
+        custom.metadata = move(custom.metadata, 48, "CPacketMetadata *")
+    elif kind == PacketType.BINARY_WITH_META:
+        binary = f.cast("CBinaryPacketV8 *", packet.data)
+        binary.data = move(binary.data, max(int(binary.data_len), 1), "uint8_t *")
+        binary.content_type = move_string(binary.content_type)
+        binary.metadata = move(binary.metadata, 48, "CPacketMetadata *")
+    elif kind == PacketType.RAW_AUDIO:
+        frame = f.cast("CAudioFrame *", packet.data)
+        frame.samples = move(frame.samples, max(int(frame.sample_count), 1) * 4, "float *")
+        frame.metadata = move(frame.metadata, 48, "CPacketMetadata *")
+    elif kind == PacketType.RAW_VIDEO:
+        video = f.cast("CVideoFrame *", packet.data)
+        video.data = move(video.data, max(int(video.data_len), 1), "uint8_t *")
+        video.metadata = move(video.metadata, 48, "CPacketMetadata *")
+    return keep

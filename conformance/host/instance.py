@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from conformance.abi import ffi
 from conformance.host.callbacks import CallFrame, HostCallbacks, host_callbacks
 from conformance.host.errors import HarnessMisuse
+from conformance.host.guarded import protect_inputs
 from conformance.host.logs import LogBridge, log_bridge, set_current_call
 from conformance.host.memory import UnreadableMemory, safe_memory
 from conformance.sandbox.events import Violation
@@ -185,6 +186,10 @@ class Instance:
         f = ffi()
         c_pin = f.NULL if pin is None else f.new("char[]", pin.encode() if isinstance(pin, str) else pin)
         c_packet = f.NULL if packet is None else packet.ptr
+        if packet is not None and not getattr(packet, "protected", False):
+            # Host-owned input is const: a plugin writing into it faults inside this call.
+            packet.keepalive.extend(protect_inputs(packet))
+            packet.protected = True
         frame = self._frame("process_packet", **frame_options)
         callbacks = f.NULL if null_callbacks else frame.cdata
         handle = f.NULL if null_handle else self.handle

@@ -20,15 +20,19 @@ def signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def panic_message(stderr_tail: str) -> str | None:
-    """The Rust panic text from stderr, e.g. "panicking: intentional panic in process_packet"."""
-    match = _PANIC_LINE.search(stderr_tail)
-    if match is None:
-        return _NO_UNWIND if _NO_UNWIND in stderr_tail else None
-    text = match.group(1).strip()
-    if _NO_UNWIND in stderr_tail:
-        return f"{text} ({_NO_UNWIND})"
-    return text
+def panic_message(output: str) -> str | None:
+    """The Rust panic text from the child's output, e.g. "panicking: intentional panic in process_packet".
+
+    A panic unwinding out of ``extern "C"`` prints two panics: the plugin's own
+    message, then "panic in a function that cannot unwind"; both are named.
+    """
+    messages = [match.group(1).strip() for match in _PANIC_LINE.finditer(output)]
+    own = [text for text in messages if text and text != _NO_UNWIND]
+    if not own:
+        return _NO_UNWIND if _NO_UNWIND in output else None
+    if _NO_UNWIND in output:
+        return f"{own[0]} (then: {_NO_UNWIND})"
+    return own[0]
 
 
 def describe_call(call: CallStarted | None) -> str:

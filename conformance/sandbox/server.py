@@ -58,14 +58,25 @@ class _CallTracker:
 
 
 def _read_tail(path: str) -> str:
+    """The child's output, bounded: all of it when short, else its head and its tail.
+
+    The head matters as much as the tail: a Rust panic message comes first and
+    the (forced) backtrace of a non-unwinding panic follows it.
+    """
     try:
         with open(path, "rb") as handle:
             handle.seek(0, os.SEEK_END)
             size = handle.tell()
-            handle.seek(max(0, size - STDERR_TAIL_BYTES))
-            return handle.read().decode("utf-8", "replace")
+            handle.seek(0)
+            if size <= 2 * STDERR_TAIL_BYTES:
+                return handle.read().decode("utf-8", "replace")
+            head = handle.read(STDERR_TAIL_BYTES)
+            handle.seek(size - STDERR_TAIL_BYTES)
+            tail = handle.read()
     except OSError:
         return ""
+    skipped = size - 2 * STDERR_TAIL_BYTES
+    return f"{head.decode('utf-8', 'replace')}\n[... {skipped} bytes omitted ...]\n{tail.decode('utf-8', 'replace')}"
 
 
 def _kill_group(pid: int) -> None:
