@@ -18,6 +18,8 @@ from conformance.settings import OPTIONS, RunSettings, SettingsError, resolve_se
 
 SETTINGS_KEY = pytest.StashKey[RunSettings]()
 RESULTS_KEY = pytest.StashKey[dict[str, list[dict[str, Any]]]]()
+PREFETCH_KEY = pytest.StashKey[Any]()
+SPARE_CLIENTS_KEY = pytest.StashKey[list[Any]]()
 PROPERTY = "conformance"
 
 
@@ -73,6 +75,16 @@ def pytest_configure(config: pytest.Config) -> None:
     labels = [plugin_label(path) for path in settings.plugins]
     if len(set(labels)) != len(labels):
         raise pytest.UsageError("two --plugin paths have the same library name; rename one of them")
+    if not hasattr(config, "workerinput") and config.getoption("dist", "no") in ("no", None):
+        # Start the fork servers now: they warm up while pytest collects.
+        from conformance.prefetch import default_workers
+        from conformance.sandbox.client import SandboxClient, shared_client
+
+        shared_client().start()
+        extra = [SandboxClient() for _ in range(default_workers() - 1)]
+        for client in extra:
+            client.start()
+        config.stash[SPARE_CLIENTS_KEY] = extra
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -124,7 +136,12 @@ class CheckItem(pytest.Item):
 
         settings = self.config.stash[SETTINGS_KEY]
         facts = probe(self.plugin_path, settings.budget_scale)
-        result = run_item(self.plugin_path, self.battery_item, facts, settings.budget_scale, settings.reruns)
+        prefetcher = self.config.stash.get(PREFETCH_KEY, None)
+        future = prefetcher.take(self.plugin_path, self.battery_item.name) if prefetcher else None
+        if future is not None:
+            result = future.result()
+        else:
+            result = run_item(self.plugin_path, self.battery_item, facts, settings.budget_scale, settings.reruns)
         payload = {
             "plugin": str(self.plugin_path),
             "label": plugin_label(self.plugin_path),
@@ -170,6 +187,36 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         collector = PluginBattery.from_parent(session, name=label, nodeid=label, plugin_path=path)
         battery.extend(collector.collect())
     items[:0] = battery
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Without xdist, run the selected battery items ahead on one fork server per core."""
+    config = session.config
+    settings = config.stash.get(SETTINGS_KEY, None)
+    if not settings or not settings.plugins or hasattr(config, "workerinput"):
+        return
+    if config.getoption("dist", "no") not in ("no", None) or config.getoption("collectonly"):
+        return
+    battery = [item for item in session.items if isinstance(item, CheckItem)]
+    if len(battery) < 2:
+        return
+    from conformance.prefetch import Prefetcher
+    from conformance.runner import probe
+    from conformance.sandbox.client import shared_client
+
+    prefetcher = Prefetcher([shared_client(), *config.stash.get(SPARE_CLIENTS_KEY, [])])
+    config.stash[PREFETCH_KEY] = prefetcher
+    for item in battery:
+        facts = probe(item.plugin_path, settings.budget_scale)
+        prefetcher.submit(item.plugin_path, item.battery_item, facts, settings.budget_scale, settings.reruns)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    prefetcher = config.stash.get(PREFETCH_KEY, None)
+    if prefetcher is not None:
+        prefetcher.close()
+    for client in config.stash.get(SPARE_CLIENTS_KEY, []):
+        client.close()
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:

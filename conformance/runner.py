@@ -18,7 +18,7 @@ from conformance.checks.probe import PROBE, facts_from_result
 from conformance.checks.registry import catalogue
 from conformance.host.elfcheck import ElfFacts, inspect_plugin_file
 from conformance.report.model import CheckResult
-from conformance.sandbox.client import shared_client
+from conformance.sandbox.client import SandboxClient, shared_client
 from conformance.sandbox.protocol import ScenarioRequest
 
 PROBE_BUDGET_S = 15.0
@@ -133,18 +133,26 @@ def repro_command(path: Path, item: BatteryItem) -> str:
     return f"conformance repro {shlex.quote(str(path))} {shlex.quote(item.name)}"
 
 
-def run_item(path: Path, item: BatteryItem, facts: PluginFacts, budget_scale: float = 1.0, reruns: int = 1) -> CheckResult:
+def run_item(
+    path: Path,
+    item: BatteryItem,
+    facts: PluginFacts,
+    budget_scale: float = 1.0,
+    reruns: int = 1,
+    client: SandboxClient | None = None,
+) -> CheckResult:
     """Run one battery item (re-running a failure ``reruns`` times to tell flaky from failing)."""
     reason = not_applicable(item, facts)
     if reason is not None:
         return _result(path, item, Judgement(Status.SKIP, reason), 0.0)
-    judgement, duration = _run_once(path, item, budget_scale, facts)
+    client = client or shared_client()
+    judgement, duration = _run_once(path, item, budget_scale, facts, client)
     if judgement.status.passed or judgement.status in (Status.ERROR, Status.TIMEOUT):
         # A timeout already waited out its whole budget; it is not re-run.
         return _result(path, item, judgement, duration)
     attempts = [judgement.status.value]
     for _ in range(reruns):
-        again, extra = _run_once(path, item, budget_scale, facts)
+        again, extra = _run_once(path, item, budget_scale, facts, client)
         duration += extra
         attempts.append(again.status.value)
     if len(set(attempts)) > 1:
@@ -173,9 +181,11 @@ def request_for(path: Path, item: BatteryItem, budget_scale: float, facts: Plugi
     )
 
 
-def _run_once(path: Path, item: BatteryItem, budget_scale: float, facts: PluginFacts) -> tuple[Judgement, float]:
+def _run_once(
+    path: Path, item: BatteryItem, budget_scale: float, facts: PluginFacts, client: SandboxClient
+) -> tuple[Judgement, float]:
     request = request_for(path, item, budget_scale, facts)
-    result = shared_client().run(request)
+    result = client.run(request)
     return judge(item.check, result), result.duration_s
 
 

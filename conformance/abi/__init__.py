@@ -41,6 +41,18 @@ __all__ = [
 ]
 
 
+#: Every C type string the host uses; parsed once in the fork server so children inherit the parse.
+WARM_TYPES: tuple[str, ...] = (
+    "CAllocAudioFn", "CAllocAudioResult *", "CAllocVideoFn", "CAllocVideoResult *", "CAudioFrame *",
+    "CBinaryPacket *", "CBinaryPacketV8 *", "CCustomPacket *", "CFreeFn", "CLogCallback", "CLogEnabledCallback",
+    "CNodeCallbacks *", "COutputCallback", "CPacket *", "CPacketMetadata *", "CPluginApiEntry", "CResult *",
+    "CSetLogEnabledCallback", "CTelemetryCallback", "CVideoFrame *", "CSchemaResult", "CTickResult",
+    "CSourceConfig", "CNativePluginAPI *", "CNodeMetadata *", "char *", "char[]", "const char *",
+    "const float *", "const uint8_t *", "float *", "float[]", "uint64_t *", "uint8_t *", "uint8_t[]",
+    "uintptr_t", "void (*)(void *)", "void *",
+)
+
+
 @lru_cache(maxsize=1)
 def ffi() -> Any:
     """The process-wide cffi FFI with every ABI type declared (typed Any: cffi ships no stubs)."""
@@ -49,3 +61,10 @@ def ffi() -> Any:
     instance = cffi.FFI()
     instance.cdef(CDEFS)
     return instance
+
+
+def warm_up() -> None:
+    """Parse every type the host uses now, so that forked children do not each parse them again."""
+    instance = ffi()
+    for name in WARM_TYPES:
+        instance.typeof(name)

@@ -43,6 +43,10 @@ class Libc:
         self.ffi: Any = cffi.FFI()
         self.ffi.cdef(_LIBC_CDEFS)
         self.lib: Any = self.ffi.dlopen(None)
+        # Resolve everything now (in the fork server), not once per child.
+        for name in ("dlopen", "dlsym", "dlclose", "dlerror", "mallinfo2", "malloc_trim", "mprotect"):
+            getattr(self.lib, name)
+        self.ffi.typeof("void *")
 
     def dlerror(self) -> str:
         message = self.lib.dlerror()

@@ -42,6 +42,10 @@ class SandboxClient:
             close_fds=True,
         )
 
+    def start(self) -> None:
+        """Start the server now (it warms up while the caller does other work)."""
+        self._server()
+
     def _server(self) -> subprocess.Popen[bytes]:
         if self._process is None or self._process.poll() is not None:
             self._process = self._start()

@@ -235,10 +235,14 @@ def _drain(read_fd: int, frames: FrameBuffer, events: list[Event]) -> None:
 
 def serve(request_fd: int, reply_fd: int) -> None:
     """Answer requests until the parent closes the request pipe."""
-    from conformance.checks.registry import lookup_scenario
-    from conformance.abi import ffi
+    from conformance.abi import warm_up
+    from conformance.checks.registry import catalogue, lookup_scenario
+    from conformance.host.libc import libc
 
-    ffi()  # warm: children inherit the parsed declarations
+    # Warm everything a child would otherwise redo per scenario: declarations, type parses, the catalogue.
+    warm_up()
+    libc()
+    catalogue()
     while True:
         try:
             request = read_frame(request_fd)

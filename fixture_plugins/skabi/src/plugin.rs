@@ -142,6 +142,15 @@ fn panicked(msg: String) -> CResult {
     err(&format!("plugin panicked: {msg}"))
 }
 
+/// What a handle points to: the plugin first (so `h as *mut T` is valid), then a byte
+/// that keeps the allocation non-empty, so every instance gets its own handle even
+/// when the plugin type is zero-sized (a ZST box would hand out one dangling pointer).
+#[repr(C)]
+struct Slot<T> {
+    plugin: T,
+    _distinct: u8,
+}
+
 /// The instance behind a handle.
 ///
 /// # Safety
@@ -190,7 +199,7 @@ pub extern "C" fn create_instance<T: Plugin, G: Guard>(
         let Ok(params) = (unsafe { parse_params(params) }) else { return ptr::null_mut() };
         let logger = Logger::new(log_cb, log_user_data, metadata_of::<T>().kind());
         match T::new(params, logger) {
-            Ok(t) => Box::into_raw(Box::new(t)) as CPluginHandle,
+            Ok(t) => Box::into_raw(Box::new(Slot { plugin: t, _distinct: 0 })) as CPluginHandle,
             Err(_) => ptr::null_mut(),
         }
     })
@@ -246,10 +255,10 @@ pub extern "C" fn destroy_instance<T: Plugin, G: Guard>(h: CPluginHandle) {
         return;
     }
     let _ = G::call(|| {
-        let b = unsafe { Box::from_raw(h as *mut T) };
+        let b = unsafe { Box::from_raw(h as *mut Slot<T>) };
         let mut b = b;
         // cleanup() in its own guard, then drop (a panic in Drop is caught by the outer guard).
-        let _ = G::call(|| b.cleanup());
+        let _ = G::call(|| b.plugin.cleanup());
         drop(b);
     });
 }
