@@ -63,8 +63,8 @@ PROCESSOR = frozenset({"processor"})
 SOURCE = frozenset({"source"})
 
 ENTRY_POINTS: tuple[EntryPoint, ...] = (
-    EntryPoint("get_metadata", "get-metadata", Applicability(), _get_metadata),
-    EntryPoint("create_instance", "create-instance", Applicability(), _create),
+    EntryPoint("get_metadata", "get-metadata", Applicability(needs_loadable=False), _get_metadata),
+    EntryPoint("create_instance", "create-instance", Applicability(needs_loadable=False), _create),
     EntryPoint("set_log_enabled_callback", "set-log-enabled-callback", Applicability(min_version=9, needs=("setter",)),
                lambda ctx: _with(ctx, lambda i: [])),
     EntryPoint("process_packet", "process-packet", Applicability(node_kinds=PROCESSOR, needs=("inputs",)), _process),

@@ -120,6 +120,9 @@ def facts_from_result(result: SandboxResult, language: str) -> PluginFacts:
             problem = f"{result.outcome.value} {where}: {result.detail}".strip()
         if result.panic_message:
             problem += f": {result.panic_message}"
+        wedged: tuple[tuple[str, str], ...] = ()
+        if result.outcome is Outcome.TIMED_OUT and result.in_flight is not None:
+            wedged = ((result.in_flight.entry, result.in_flight.detail or "loading"),)
         base = observed[-1] if observed else {}
         if base.get("loadable") and result.in_flight is not None and result.in_flight.entry in (
             "create_instance",
@@ -127,8 +130,8 @@ def facts_from_result(result: SandboxResult, language: str) -> PluginFacts:
             "destroy_instance",
         ):
             # Loads fine; only the source probe misbehaved. Checks will show it.
-            return _facts(base, language)
-        return PluginFacts(False, problem, language=language)
+            return replace(_facts(base, language), wedged=wedged)
+        return PluginFacts(False, problem, language=language, wedged=wedged)
     if not observed:
         return PluginFacts(False, "the probe produced no facts", language=language)
     return _facts(observed[-1], language)
