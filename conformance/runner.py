@@ -67,8 +67,12 @@ def battery_for(facts: PluginFacts) -> list[BatteryItem]:
 def not_applicable(item: BatteryItem, facts: PluginFacts) -> str | None:
     """Why ``item`` does not apply to this plugin, or None when it does."""
     applies = item.check.applies
-    if applies.needs_loadable and not facts.loadable:
-        return f"not loadable: {facts.load_problem}"
+    if not facts.loadable:
+        # Entry-point checks still run when the probe died inside a plugin entry point (get_metadata,
+        # create_instance...): that death is their finding. A library that cannot even be opened is load's.
+        died_in_entry = facts.failed_entry not in (None, "dlopen", "streamkit_native_plugin_api")
+        if applies.needs_loadable or (item.check.category != "load" and not died_in_entry):
+            return f"not loadable: {facts.load_problem}"
     if not facts.loadable:
         return None
     if facts.node_kind not in applies.node_kinds:

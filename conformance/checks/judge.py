@@ -66,6 +66,32 @@ def _evidence(result: SandboxResult) -> dict[str, Any]:
     return evidence
 
 
+def explain_fault(result: SandboxResult) -> tuple[str, dict[str, Any]] | None:
+    """Name the host buffer a segmentation fault hit, from the reporter's line and the announced regions."""
+    from conformance.sandbox.faults import parse_fault
+
+    fault = parse_fault(result.stderr_tail)
+    if fault is None:
+        return None
+    detail: dict[str, Any] = {"address": f"0x{fault.address:x}", "access": fault.access, "signal": fault.signal}
+    entry = result.in_flight.entry if result.in_flight is not None else "the plugin"
+    for event in result.events:
+        if not (isinstance(event, Observed) and event.key == "guard-region"):
+            continue
+        region = event.value
+        body, guard = region["body"], region["guard"]
+        if guard[0] <= fault.address < guard[1]:
+            detail["region"] = region
+            if region["kind"] == "alloc":
+                verb = "wrote" if fault.access == "write" else "read"
+                return f"{verb} past the end of an {region['label']} in {entry}", detail
+            return f"read past the end of host-owned input ({region['label']}) in {entry}", detail
+        if body[0] - 4096 <= fault.address < body[1] and not region["writable"]:
+            detail["region"] = region
+            return f"wrote into host-owned input ({region['label']}), which is const, in {entry}", detail
+    return None
+
+
 def judge(check: Check, result: SandboxResult) -> Judgement:
     evidence = _evidence(result)
     where = describe_call(result.in_flight)
@@ -75,6 +101,10 @@ def judge(check: Check, result: SandboxResult) -> Judgement:
         message = f"crashed with {result.signal_name} {where}"
         if result.panic_message:
             message += f": panic crossed the FFI boundary: {result.panic_message}"
+        explained = explain_fault(result)
+        if explained is not None:
+            message += f": {explained[0]}"
+            evidence["fault"] = explained[1]
         return Judgement(Status.CRASH, message, evidence)
     if result.outcome is Outcome.EXITED:
         return Judgement(Status.CRASH, f"the process exited with code {result.exit_code} {where}", evidence)

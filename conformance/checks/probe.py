@@ -131,7 +131,8 @@ def facts_from_result(result: SandboxResult, language: str) -> PluginFacts:
         ):
             # Loads fine; only the source probe misbehaved. Checks will show it.
             return replace(_facts(base, language), wedged=wedged)
-        return PluginFacts(False, problem, language=language, wedged=wedged)
+        failed = result.in_flight.entry if result.in_flight is not None else None
+        return PluginFacts(False, problem, language=language, wedged=wedged, failed_entry=failed)
     if not observed:
         return PluginFacts(False, "the probe produced no facts", language=language)
     return _facts(observed[-1], language)

@@ -284,7 +284,10 @@ class HostCallbacks:
             return None
         from conformance.host.guarded import guarded_buffer
 
-        storage, address = guarded_buffer(count * ffi().sizeof(element), element_size=ffi().sizeof(element))
+        unit = "samples" if kind == "audio" else "bytes"
+        storage, address = guarded_buffer(
+            count * ffi().sizeof(element), element_size=ffi().sizeof(element), label=f"alloc_{kind} buffer ({count} {unit})"
+        )
         handle = _HANDLE_BASE + next(self._handles)
         buffer = PoolBuffer(handle, kind, address, count, frame.token, storage)
         self.buffers[handle] = buffer

@@ -8,14 +8,28 @@ host's heap silently.
 from __future__ import annotations
 
 import mmap
-from typing import Any
+from typing import Any, Callable
 
 from conformance.abi import ffi
 
 PAGE = mmap.PAGESIZE
 
+#: Where the child announces the regions it guards (set by the scenario runner; None in other processes).
+_region_sink: Callable[[dict[str, Any]], None] | None = None
 
-def guarded_buffer(size: int, *, element_size: int = 1) -> tuple[Any, int]:
+
+def set_region_sink(sink: Callable[[dict[str, Any]], None] | None) -> None:
+    global _region_sink
+    _region_sink = sink
+
+
+def _announce(kind: str, label: str, body: tuple[int, int], guard: tuple[int, int], writable: bool) -> None:
+    """Tell the parent about a guarded region, so a fault inside it can be explained in words."""
+    if _region_sink is not None:
+        _region_sink({"kind": kind, "label": label, "body": list(body), "guard": list(guard), "writable": writable})
+
+
+def guarded_buffer(size: int, *, element_size: int = 1, label: str = "buffer") -> tuple[Any, int]:
     """Return (keepalive, address) of ``size`` writable bytes followed by a PROT_NONE page."""
     body = max(PAGE, -(-size // PAGE) * PAGE)
     region = mmap.mmap(-1, body + PAGE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
@@ -26,10 +40,11 @@ def guarded_buffer(size: int, *, element_size: int = 1) -> tuple[Any, int]:
     libc().lib.mprotect(libc().ffi.cast("void *", address + body), PAGE, 0)
     start = address + body - size
     start -= start % max(1, element_size)
+    _announce("alloc", label, (start, address + body), (address + body, address + body + PAGE), True)
     return (region, base), start
 
 
-def readonly_copy(data: bytes) -> tuple[Any, int]:
+def readonly_copy(data: bytes, label: str = "input payload") -> tuple[Any, int]:
     """``data`` in read-only memory that ends where an inaccessible page begins.
 
     A plugin that writes into host-owned input, or reads past its end, faults
@@ -47,6 +62,7 @@ def readonly_copy(data: bytes) -> tuple[Any, int]:
     c = libc()
     c.lib.mprotect(c.ffi.cast("void *", address + body), PAGE, 0)
     c.lib.mprotect(c.ffi.cast("void *", address), body, 1)  # PROT_READ
+    _announce("input", label, (address + start, address + body), (address + body, address + body + PAGE), False)
     return (region, base), address + start
 
 
@@ -64,19 +80,25 @@ def protect_inputs(encoded: Any) -> list[Any]:
     if packet.data == f.NULL:
         return keep
 
-    def move(pointer: Any, size: int, ctype: str) -> Any:
+    kind = int(packet.packet_type)
+    try:
+        type_name = PacketType(kind).name
+    except ValueError:
+        type_name = f"type {kind}"
+
+    def move(pointer: Any, size: int, ctype: str, what: str = "payload") -> Any:
         if pointer == f.NULL:
             return pointer
-        storage, address = readonly_copy(bytes(f.buffer(f.cast("char *", pointer), size)))
+        label = f"{type_name} {what} ({size} bytes)"
+        storage, address = readonly_copy(bytes(f.buffer(f.cast("char *", pointer), size)), label)
         keep.append(storage)
         return f.cast(ctype, address)
 
-    def move_string(pointer: Any) -> Any:
+    def move_string(pointer: Any, what: str = "payload") -> Any:
         if pointer == f.NULL:
             return pointer
-        return move(pointer, len(f.string(f.cast("char *", pointer))) + 1, "char *")
+        return move(pointer, len(f.string(f.cast("char *", pointer))) + 1, "char *", what)
 
-    kind = int(packet.packet_type)
     if kind == PacketType.TEXT:
         packet.data = move_string(packet.data)
     elif kind in (PacketType.TRANSCRIPTION, PacketType.BINARY, PacketType.ENCODED_AUDIO, PacketType.ENCODED_VIDEO,
@@ -84,20 +106,20 @@ def protect_inputs(encoded: Any) -> list[Any]:
         packet.data = move(packet.data, max(int(packet.len), 1), "void *")
     elif kind == PacketType.CUSTOM:
         custom = f.cast("CCustomPacket *", packet.data)
-        custom.type_id = move_string(custom.type_id)
-        custom.data_json = move(custom.data_json, max(int(custom.data_len), 1), "uint8_t *")
-        custom.metadata = move(custom.metadata, 48, "CPacketMetadata *")
+        custom.type_id = move_string(custom.type_id, "type_id")
+        custom.data_json = move(custom.data_json, max(int(custom.data_len), 1), "uint8_t *", "data_json")
+        custom.metadata = move(custom.metadata, 48, "CPacketMetadata *", "metadata")
     elif kind == PacketType.BINARY_WITH_META:
         binary = f.cast("CBinaryPacketV8 *", packet.data)
         binary.data = move(binary.data, max(int(binary.data_len), 1), "uint8_t *")
-        binary.content_type = move_string(binary.content_type)
-        binary.metadata = move(binary.metadata, 48, "CPacketMetadata *")
+        binary.content_type = move_string(binary.content_type, "content_type")
+        binary.metadata = move(binary.metadata, 48, "CPacketMetadata *", "metadata")
     elif kind == PacketType.RAW_AUDIO:
         frame = f.cast("CAudioFrame *", packet.data)
-        frame.samples = move(frame.samples, max(int(frame.sample_count), 1) * 4, "float *")
-        frame.metadata = move(frame.metadata, 48, "CPacketMetadata *")
+        frame.samples = move(frame.samples, max(int(frame.sample_count), 1) * 4, "float *", "samples")
+        frame.metadata = move(frame.metadata, 48, "CPacketMetadata *", "metadata")
     elif kind == PacketType.RAW_VIDEO:
         video = f.cast("CVideoFrame *", packet.data)
-        video.data = move(video.data, max(int(video.data_len), 1), "uint8_t *")
-        video.metadata = move(video.metadata, 48, "CPacketMetadata *")
+        video.data = move(video.data, max(int(video.data_len), 1), "uint8_t *", "data")
+        video.metadata = move(video.metadata, 48, "CPacketMetadata *", "metadata")
     return keep

@@ -1,4 +1,11 @@
-"""Writing report.json per plugin, atomically (temporary file, then rename)."""
+"""Writing the reports of a run: report.json and report.html per plugin, summary.md and index.html.
+
+Everything is written atomically (temporary file in the same directory, then
+rename), so a reader (a CI artifact upload, a browser reloading the page) sees
+either the previous file or the new one, never half of one. The JSON of every
+plugin is written before any rendering, so a bug in a renderer cannot cost the
+data. See ``rundir`` for how files of an earlier run are kept out.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +13,24 @@ import datetime as dt
 import json
 import os
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conformance import __version__
 from conformance.abi.constants import SUPPORTED_VERSIONS
+from conformance.budgets import DEFAULT_BUDGETS_S, SLOW_THRESHOLDS_S
 from conformance.report.model import SCHEMA_VERSION, CheckResult, file_sha256, grade_of, verdict_of
+from conformance.report.rundir import TOOL_NAME, RunInfo, clear_stale
 from conformance.settings import RunSettings
+
+if TYPE_CHECKING:
+    from conformance.baseline import Baseline
+
+REPORT_JSON = "report.json"
+REPORT_HTML = "report.html"
+SUMMARY_MD = "summary.md"
+INDEX_HTML = "index.html"
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -21,6 +39,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -68,57 +87,168 @@ def host_matrix(results: list[CheckResult], plugin_version: int | None) -> list[
     return matrix
 
 
+def budgets(scale: float) -> dict[str, Any]:
+    """The time limits this run judged by (already multiplied by the scale)."""
+    return {
+        "scale": scale,
+        "call_budgets_s": {entry: round(value * scale, 6) for entry, value in DEFAULT_BUDGETS_S.items()},
+        "slow_thresholds_s": {entry: round(value * scale, 6) for entry, value in SLOW_THRESHOLDS_S.items()},
+    }
+
+
+def baseline_section(baseline: Baseline, label: str, checks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run-level view of the baseline for one plugin; ``outcome`` is what CI should act on."""
+    by_class: dict[str, list[str]] = {"known": [], "new": [], "improved": []}
+    for check in checks:
+        if check["baseline"]:
+            by_class[check["baseline"]].append(check["id"])
+    expired = baseline.expired_entries([label])
+    unmatched = baseline.unmatched_entries(label, [check["id"] for check in checks])
+    return {
+        "file": str(baseline.path),
+        "sha256": file_sha256(baseline.path),
+        "outcome": "fail" if by_class["new"] or expired else "pass",
+        **by_class,
+        "expired": [entry.to_json() for entry in expired],
+        "unmatched": [entry.to_json() for entry in unmatched],
+    }
+
+
 def build_report(
-    path: Path, results: list[CheckResult], facts: dict[str, Any], settings: RunSettings, complete: bool
+    path: Path,
+    results: list[CheckResult],
+    facts: dict[str, Any],
+    settings: RunSettings,
+    complete: bool,
+    *,
+    run: RunInfo | None = None,
+    selected: int | None = None,
+    baseline: Baseline | None = None,
 ) -> dict[str, Any]:
+    run = run or RunInfo()
     identity = _identity(path, facts)
+    now = dt.datetime.now(dt.timezone.utc)
     counts: dict[str, int] = {}
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
+    checks = []
+    for result in results:
+        entry = result.to_json()
+        entry["baseline"] = (
+            baseline.classify(identity["name"], result.id, result.status, result.severity) if baseline else None
+        )
+        checks.append(entry)
+    complete = complete and not run.interrupted and (selected is None or len(results) >= selected)
     return {
         "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "streamkit-conformance", "version": __version__},
-        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "tool": {"name": TOOL_NAME, "version": __version__},
+        "generated_at": now.isoformat(timespec="seconds"),
         "complete": complete,
+        "run": run.to_json(now, selected, len(results)),
         "plugin": identity,
-        "budgets": {"scale": settings.budget_scale},
+        "budgets": budgets(settings.budget_scale),
         "verdict": verdict_of(results, identity["loadable"]),
         "grade": grade_of(results) if identity["loadable"] else "F",
         "counts": counts,
         "host_matrix": host_matrix(results, identity["api_version"]),
-        "checks": [result.to_json() for result in results],
+        "baseline": baseline_section(baseline, identity["name"], checks) if baseline else None,
+        "checks": checks,
     }
 
 
-def write_reports(
-    settings: RunSettings, payloads: list[dict[str, Any]], complete: bool = True
-) -> list[tuple[Path, str]]:
-    """Group the collected results by plugin, write one report.json each; returns (path, verdict)."""
-    from conformance.checks.registry import checks_by_id
+@dataclass(frozen=True)
+class WrittenReport:
+    label: str
+    json_path: Path
+    html_path: Path
+    verdict: str
+    complete: bool
+    baseline: dict[str, Any] | None
 
-    order = {check_id: index for index, check_id in enumerate(checks_by_id())}
-    by_plugin: dict[str, tuple[Path, dict[str, Any], list[CheckResult]]] = {}
+
+@dataclass(frozen=True)
+class WrittenRun:
+    run_id: str
+    reports: list[WrittenReport]
+    summary: Path
+    index: Path | None
+    removed: list[Path] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
+
+    @property
+    def baseline_failed(self) -> bool:
+        """New failures or expired entries: the run must fail even if pytest's items all passed."""
+        return bool(self.expired) or any(r.baseline and r.baseline["outcome"] == "fail" for r in self.reports)
+
+
+def _group(payloads: list[dict[str, Any]]) -> dict[str, tuple[dict[str, Any], list[CheckResult]]]:
+    by_plugin: dict[str, tuple[dict[str, Any], list[CheckResult]]] = {}
     for payload in payloads:
-        key = payload["plugin"]
-        entry = by_plugin.setdefault(key, (Path(key), payload["facts"], []))
-        entry[2].append(CheckResult.from_json(payload["result"]))
-    written = []
+        entry = by_plugin.setdefault(payload["plugin"], (payload["facts"], []))
+        entry[1].append(CheckResult.from_json(payload["result"]))
+    return by_plugin
+
+
+def write_reports(
+    settings: RunSettings,
+    payloads: list[dict[str, Any]],
+    complete: bool = True,
+    *,
+    run: RunInfo | None = None,
+    selected: dict[str, int] | None = None,
+    baseline: Baseline | None = None,
+) -> WrittenRun:
+    """Write every file of the run; ``selected`` maps plugin path to the number of items pytest selected."""
+    from conformance.checks.registry import checks_by_id
+    from conformance.report.html_index import render_index
+    from conformance.report.html_report import render_report
+    from conformance.report.markdown import render_summary
+
+    run = run or RunInfo()
+    order = {check_id: index for index, check_id in enumerate(checks_by_id())}
+    by_plugin = _group(payloads)
+    reports: list[tuple[Path, dict[str, Any]]] = []
     for path in settings.plugins:
-        _, facts, results = by_plugin.get(str(path), (path, {}, []))
+        facts, results = by_plugin.get(str(path), ({}, []))
         results.sort(key=lambda r: (order.get(r.check_id, 1 << 30), r.host_version or 0))
-        report = build_report(path, results, facts, settings, complete)
-        target = settings.report_dir / _label(path) / "report.json"
-        atomic_write_text(target, json.dumps(report, indent=2, sort_keys=False) + "\n")
-        written.append((target, str(report["verdict"])))
-    return written
+        count = selected.get(str(path)) if selected is not None else None
+        report = build_report(path, results, facts, settings, complete, run=run, selected=count, baseline=baseline)
+        target = settings.report_dir / _label(path) / REPORT_JSON
+        atomic_write_text(target, json.dumps(report, indent=2) + "\n")
+        reports.append((target, report))
+    written = []
+    for target, report in reports:
+        html_path = target.with_name(REPORT_HTML)
+        atomic_write_text(html_path, render_report(report))
+        written.append(
+            WrittenReport(
+                report["plugin"]["name"], target, html_path, report["verdict"], report["complete"], report["baseline"]
+            )
+        )
+    report_dicts = [report for _, report in reports]
+    summary = settings.report_dir / SUMMARY_MD
+    atomic_write_text(summary, render_summary(report_dicts, run.id))
+    index: Path | None = None
+    run_files = {SUMMARY_MD}
+    if len(report_dicts) > 1:
+        index = settings.report_dir / INDEX_HTML
+        atomic_write_text(index, render_index(report_dicts, run.id))
+        run_files.add(INDEX_HTML)
+    removed = clear_stale(settings.report_dir, run.id, {r.label for r in written}, run_files)
+    expired = []
+    if baseline is not None:
+        expired = [baseline.expiry_message(e) for e in baseline.expired_entries(r.label for r in written)]
+    return WrittenRun(run.id, written, summary, index, removed, expired)
 
 
 def write_unloadable_report(report_dir: Path, path: Path, reason: str) -> Path:
-    from conformance.settings import RunSettings
+    """The report of a plugin the tool cannot even inspect (the run stops with a usage error)."""
+    from conformance.report.html_report import render_report
 
     settings = RunSettings(plugins=(path,), report_dir=report_dir, budget_scale=1.0)
     report = build_report(path, [], {"loadable": False, "load_problem": reason}, settings, True)
     report["plugin"]["load_problem"] = reason
-    target = report_dir / _label(path) / "report.json"
+    target = report_dir / _label(path) / REPORT_JSON
     atomic_write_text(target, json.dumps(report, indent=2) + "\n")
+    atomic_write_text(target.with_name(REPORT_HTML), render_report(report))
     return target

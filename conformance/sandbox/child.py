@@ -70,7 +70,11 @@ def _isolate(event_fd: int, workdir: str) -> int:
 
 def run_scenario(request: ScenarioRequest, scenario: Scenario, sink: Callable[[Event], None]) -> None:
     """Run ``scenario`` and translate its exceptions into events (shared with in-process mode)."""
+    from conformance.host.guarded import set_region_sink
+    from conformance.sandbox.events import Observed
+
     emit = Emitter(sink)
+    set_region_sink(lambda region: emit(Observed("guard-region", region)))
     ctx = ScenarioContext(request, emit)
     try:
         scenario(ctx)
@@ -88,6 +92,9 @@ def run_scenario(request: ScenarioRequest, scenario: Scenario, sink: Callable[[E
 def child_main(request: ScenarioRequest, scenario: Scenario, event_fd: int, workdir: str) -> None:
     try:
         fd = _isolate(event_fd, workdir)
+        from conformance.sandbox.faults import install_in_child
+
+        install_in_child(2)
         _apply_limits(request)
         # Rust prints a backtrace of every panic with RUST_BACKTRACE=1; symbolising it against the
         # interpreter costs ~0.2 s per panic. Off unless the request asks for it (repro --trace).

@@ -243,6 +243,9 @@ def serve(request_fd: int, reply_fd: int) -> None:
     warm_up()
     libc()
     catalogue()
+    from conformance.sandbox.faults import load_reporter
+
+    load_reporter()
     while True:
         try:
             request = read_frame(request_fd)
