@@ -11,7 +11,7 @@ from conformance.sandbox.context import ScenarioContext
 
 
 def metadata_of(ctx: ScenarioContext) -> NodeMetadata:
-    metadata = ctx.plugin.metadata.metadata
+    metadata: NodeMetadata | None = ctx.plugin.metadata.metadata
     if metadata is None:
         ctx.skip("metadata is unusable (see the metadata checks)")
     assert metadata is not None

@@ -28,7 +28,7 @@ class _Recorder:
                 self.logs.append(event)
             self._emit(event)
 
-        ctx.emit = emit  # type: ignore[method-assign]
+        ctx.emit = emit
 
 
 def _with_traffic(ctx: ScenarioContext, *, linger: bool = False) -> _Recorder:

@@ -20,7 +20,7 @@ from conformance.sandbox.context import ScenarioContext
 
 
 def _reading(ctx: ScenarioContext) -> MetadataReading:
-    reading = ctx.plugin.metadata
+    reading: MetadataReading = ctx.plugin.metadata
     ctx.observe("metadata_pointer", f"0x{reading.pointer:x}")
     return reading
 

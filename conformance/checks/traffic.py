@@ -9,6 +9,7 @@ came back. It is also what every defective fixture must show its defect under.
 from __future__ import annotations
 
 import math
+from typing import Any
 from dataclasses import dataclass, field
 
 from conformance.abi.constants import PacketType, PixelFormat
@@ -84,8 +85,9 @@ def samples(ctx: ScenarioContext) -> list[tuple[str, Packet]]:
     for pin in metadata_of(ctx).inputs:
         seen: set[type] = set()
         for pin_type in pin.accepts:
+            candidates: list[tuple[int, PinType | None]]
             if pin_type.discriminant == PacketType.ANY:
-                candidates = [(kind, None) for kind in _ANY_SAMPLES]
+                candidates = [(int(kind), None) for kind in _ANY_SAMPLES]
             else:
                 candidates = [(pin_type.discriminant, pin_type)]
             for kind, declared in candidates:
@@ -109,7 +111,7 @@ class TrafficRun:
         return [event for result in self.results if result.frame is not None for event in result.frame.telemetry]
 
 
-def drive(ctx: ScenarioContext, instance: Instance, *, ticks: int = 3, **frame_options: object) -> TrafficRun:
+def drive(ctx: ScenarioContext, instance: Instance, *, ticks: int = 3, **frame_options: Any) -> TrafficRun:
     """Send the ordinary traffic to ``instance``: every sample then flush, or ``ticks`` ticks for a source."""
     run = TrafficRun()
     plugin = ctx.plugin

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from conformance.host.wire import EncodedPacket
 
 
+_PROTECTED = object()  # marks an EncodedPacket whose payload already lives in read-only pages
+
+
 @dataclass
 class CallResult:
     """What one CResult-returning call gave back, copied out at once."""
@@ -186,10 +189,10 @@ class Instance:
         f = ffi()
         c_pin = f.NULL if pin is None else f.new("char[]", pin.encode() if isinstance(pin, str) else pin)
         c_packet = f.NULL if packet is None else packet.ptr
-        if packet is not None and not getattr(packet, "protected", False):
+        if packet is not None and not any(item is _PROTECTED for item in packet.keepalive):
             # Host-owned input is const: a plugin writing into it faults inside this call.
             packet.keepalive.extend(protect_inputs(packet))
-            packet.protected = True
+            packet.keepalive.append(_PROTECTED)
         frame = self._frame("process_packet", **frame_options)
         callbacks = f.NULL if null_callbacks else frame.cdata
         handle = f.NULL if null_handle else self.handle

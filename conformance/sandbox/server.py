@@ -80,12 +80,11 @@ def _read_tail(path: str) -> str:
 
 
 def _kill_group(pid: int) -> None:
-    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+    """SIGKILL the child's process group (plugin-spawned processes included), then the child itself."""
+    for kill in (os.killpg, os.kill):
         try:
-            target()
-        except ProcessLookupError:
-            pass
-        except PermissionError:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
             pass
 
 
