@@ -81,8 +81,8 @@ class Case:
 
 
 LEGAL: tuple[Case, ...] = (
-    Case("text.ascii", TextPacket("hello"), "Plain text must be accepted.", "ABI.md 5.1"),
-    Case("text.utf8", TextPacket("h\u00e9llo \u2014 \u65e5\u672c \U0001f600"), "Multi-byte UTF-8 must survive.", "ABI.md 5.1, 8.5"),
+    Case("text.ascii", TextPacket("hello"), "Plain NUL-terminated text must be accepted (and echoed unchanged by an echo plugin).", "ABI.md 5.1"),
+    Case("text.utf8", TextPacket("h\u00e9llo \u2014 \u65e5\u672c \U0001f600"), "Multi-byte UTF-8 (accents, CJK, emoji) must survive: the receiver reads bytes up to the NUL.", "ABI.md 5.1, 8.5"),
     Case("text.empty", TextPacket(""), "An empty text is a valid packet (one NUL byte).", "ABI.md 5.1"),
     Case("text.interior-nul", TextPacket("a\0b"), "The host truncates text at the first NUL; the plugin sees 'a'.", "ABI.md 5.1, 5.12"),
     Case("text.long", TextPacket("x" * 65536), "A 64 KiB text must be read to its NUL, not to a fixed buffer.", "ABI.md 5.1"),
@@ -103,7 +103,7 @@ LEGAL: tuple[Case, ...] = (
         "Segments, language and metadata (nulls explicit) must be accepted.",
         "ABI.md 5.2",
     ),
-    Case("custom.object", CustomPacket("demo/event@1", {"a": 1, "b": [True, None]}, META), "A JSON object payload with metadata.", "ABI.md 5.3"),
+    Case("custom.object", CustomPacket("demo/event@1", {"a": 1, "b": [True, None]}, META), "A Custom packet with a JSON object payload and metadata must be accepted.", "ABI.md 5.3"),
     Case("custom.scalar", CustomPacket("demo/n", 42, None), "Any JSON value is a valid payload, not only objects.", "ABI.md 5.3"),
     Case("custom.empty-type-id", CustomPacket("", {"k": "v"}, None), "An empty type_id is accepted by the host.", "ABI.md 5.3"),
     Case(
@@ -116,7 +116,7 @@ LEGAL: tuple[Case, ...] = (
         "ABI.md 5.10, 8.5",
     ),
     Case("binary.plain", BinaryPacket(bytes(range(256))), "Binary bytes; a v9 host upgrades them to BinaryWithMeta for v9 plugins.", "ABI.md 2.2, 5.4", True),
-    Case("binary.empty", BinaryPacket(b""), "Empty binary (data non-NULL, len 0).", "ABI.md 5.4, 5.0 C2", True),
+    Case("binary.empty", BinaryPacket(b""), "Empty binary (data non-NULL, len 0) is a valid packet and must be accepted.", "ABI.md 5.4, 5.0 C2", True),
     Case("binary.nul-bytes", BinaryPacket(b"\0\0a\0"), "Binary is length-delimited: NUL bytes are data.", "ABI.md 5.4", True),
     Case(
         "binary.with-meta",
@@ -141,14 +141,14 @@ LEGAL: tuple[Case, ...] = (
         "ABI.md 2.3, 8.5",
         min_version=7,
     ),
-    Case("raw-audio.stereo", RawAudioPacket(48000, 2, _samples(64), META), "Interleaved f32 stereo samples.", "ABI.md 5.7"),
-    Case("raw-audio.empty", RawAudioPacket(48000, 1, (), None), "An audio frame with zero samples.", "ABI.md 5.7"),
+    Case("raw-audio.stereo", RawAudioPacket(48000, 2, _samples(64), META), "Interleaved f32 stereo samples with metadata must be accepted.", "ABI.md 5.7"),
+    Case("raw-audio.empty", RawAudioPacket(48000, 1, (), None), "An audio frame with zero samples is valid and must be accepted.", "ABI.md 5.7"),
     Case("raw-audio.odd-count", RawAudioPacket(44100, 2, _samples(5), None), "sample_count need not be a multiple of channels.", "ABI.md 5.7"),
-    Case("raw-video.rgba8", _frame(8, 4, PixelFormat.RGBA8), "A packed RGBA8 frame.", "ABI.md 5.6"),
-    Case("raw-video.i420", _frame(8, 4, PixelFormat.I420), "A packed I420 frame.", "ABI.md 5.6"),
-    Case("raw-video.nv12", _frame(8, 4, PixelFormat.NV12), "A packed NV12 frame.", "ABI.md 5.6"),
+    Case("raw-video.rgba8", _frame(8, 4, PixelFormat.RGBA8), "A packed RGBA8 frame (4 bytes per pixel, rows back to back) must be accepted.", "ABI.md 5.6"),
+    Case("raw-video.i420", _frame(8, 4, PixelFormat.I420), "A packed I420 frame (Y plane, then U and V at half resolution) must be accepted.", "ABI.md 5.6"),
+    Case("raw-video.nv12", _frame(8, 4, PixelFormat.NV12), "A packed NV12 frame (Y plane, then interleaved UV at half resolution) must be accepted.", "ABI.md 5.6"),
     Case("raw-video.odd-size", _frame(3, 3, PixelFormat.I420), "Odd sizes round chroma up: 3x3 I420 is 17 bytes.", "ABI.md 5.6"),
-    Case("raw-video.zero-size", RawVideoPacket(0, 0, PixelFormat.RGBA8, b"", None), "Zero width and height need 0 bytes.", "ABI.md 5.6"),
+    Case("raw-video.zero-size", RawVideoPacket(0, 0, PixelFormat.RGBA8, b"", None), "A frame of zero width and height needs 0 bytes and must be accepted.", "ABI.md 5.6"),
     Case("raw-video.oversized", _frame(4, 2, PixelFormat.RGBA8, extra=5), "Extra bytes are truncated to the packed size.", "ABI.md 5.6, 8.5"),
     Case(
         "encoded-video.runtime",
@@ -167,7 +167,7 @@ LEGAL: tuple[Case, ...] = (
 )
 
 MALFORMED: tuple[Case, ...] = (
-    Case("text.invalid-utf8", RawWire(PacketType.TEXT, RawText(b"ab\xff\xfe")), "Text that is not UTF-8 must be refused.", "ABI.md 5.1, 8.5"),
+    Case("text.invalid-utf8", RawWire(PacketType.TEXT, RawText(b"ab\xff\xfe")), "Text that is not UTF-8 must be refused with an error, never a crash.", "ABI.md 5.1, 8.5"),
     Case("text.null-data", RawWire(PacketType.TEXT, RawText(b"x"), null_packet_data=True), "CPacket.data NULL is refused for every type.", "ABI.md 5.0 C2"),
     Case(
         "transcription.missing-segments",
@@ -175,11 +175,11 @@ MALFORMED: tuple[Case, ...] = (
         "A transcription without its required segments is invalid.",
         "ABI.md 5.2, 8.5",
     ),
-    Case("transcription.not-json", RawWire(PacketType.TRANSCRIPTION, RawBytes(b"{nope")), "Bytes that are not JSON are invalid.", "ABI.md 5.2"),
-    Case("custom.null-type-id", RawWire(PacketType.CUSTOM, RawCustom(None, b"{}")), "A NULL type_id is refused.", "ABI.md 5.3, 8.5"),
+    Case("transcription.not-json", RawWire(PacketType.TRANSCRIPTION, RawBytes(b"{nope")), "Transcription bytes that are not JSON are invalid and must be refused.", "ABI.md 5.2"),
+    Case("custom.null-type-id", RawWire(PacketType.CUSTOM, RawCustom(None, b"{}")), "A Custom packet with a NULL type_id must be refused, not dereferenced.", "ABI.md 5.3, 8.5"),
     Case("custom.null-data", RawWire(PacketType.CUSTOM, RawCustom(b"t", None)), "A NULL data_json is refused even with len 0.", "ABI.md 5.3, 8.5"),
-    Case("custom.bad-json", RawWire(PacketType.CUSTOM, RawCustom(b"t", b"{oops")), "data_json must be JSON.", "ABI.md 5.3, 8.5"),
-    Case("custom.empty-json", RawWire(PacketType.CUSTOM, RawCustom(b"t", b"")), "data_len 0 is not JSON.", "ABI.md 5.3, 8.5"),
+    Case("custom.bad-json", RawWire(PacketType.CUSTOM, RawCustom(b"t", b"{oops")), "A Custom packet whose data_json is not JSON must be refused.", "ABI.md 5.3, 8.5"),
+    Case("custom.empty-json", RawWire(PacketType.CUSTOM, RawCustom(b"t", b"")), "A Custom packet with data_len 0 has no JSON value and must be refused.", "ABI.md 5.3, 8.5"),
     Case("binary.null-data", RawWire(PacketType.BINARY, RawBytes(b""), null_packet_data=True), "Even empty Binary needs a non-NULL data pointer.", "ABI.md 5.0 C2, 8.5"),
     Case(
         "binary-with-meta.null-data",
@@ -197,14 +197,14 @@ MALFORMED: tuple[Case, ...] = (
         True,
         min_version=7,
     ),
-    Case("raw-audio.null-samples", RawWire(PacketType.RAW_AUDIO, RawAudio(48000, 1, None, 0)), "A NULL samples pointer is refused.", "ABI.md 5.7, 8.5"),
+    Case("raw-audio.null-samples", RawWire(PacketType.RAW_AUDIO, RawAudio(48000, 1, None, 0)), "An audio frame with a NULL samples pointer must be refused, not dereferenced.", "ABI.md 5.7, 8.5"),
     Case(
         "raw-video.undersized",
         RawWire(PacketType.RAW_VIDEO, RawVideo(4, 4, PixelFormat.RGBA8, bytes(63))),
         "A frame shorter than its packed size is refused ('VideoFrame data buffer too small').",
         "ABI.md 5.6, 8.5",
     ),
-    Case("raw-video.null-data", RawWire(PacketType.RAW_VIDEO, RawVideo(2, 2, PixelFormat.RGBA8, None, 0)), "A NULL frame data pointer is refused.", "ABI.md 5.6"),
+    Case("raw-video.null-data", RawWire(PacketType.RAW_VIDEO, RawVideo(2, 2, PixelFormat.RGBA8, None, 0)), "A video frame with a NULL data pointer must be refused, not dereferenced.", "ABI.md 5.6"),
     Case("unsupported.opus", RawWire(PacketType.OPUS_AUDIO, RawBytes(b"x")), "OpusAudio is a pin-type tag; at runtime it is refused.", "ABI.md 5.0 C3, 5.9"),
     Case("unsupported.any", RawWire(PacketType.ANY, RawBytes(b"x")), "Any is a pin-type tag; at runtime it is refused.", "ABI.md 5.0 C3, 5.9"),
     Case("unsupported.passthrough", RawWire(PacketType.PASSTHROUGH, RawBytes(b"x")), "Passthrough is a pin-type tag; at runtime it is refused.", "ABI.md 5.0 C3, 5.9"),
