@@ -55,26 +55,50 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true")
 
     commands.add_parser("build-fixtures", help="build the bundled fixture plugins")
+
+    explain = commands.add_parser("explain", help="explain a check: what, why, typical causes, how to fix")
+    explain.add_argument("check_id")
+
+    diff = commands.add_parser(
+        "diff", help="compare two report.json files: exit 1 when a check got worse or a new check fails"
+    )
+    diff.add_argument("old", type=Path, metavar="OLD.json")
+    diff.add_argument("new", type=Path, metavar="NEW.json")
     return parser
 
 
 def _check(args: argparse.Namespace) -> int:
     import pytest
 
+    from conformance.progress import ProgressPlugin, render_summary
+    from conformance.runner import inspect, plugin_label
+
     for path in args.plugins:
-        if not path.exists():
-            raise UsageProblem(f"{path}: not loadable: no such file")
-    argv = ["-c", os.devnull, "--rootdir", str(Path.cwd()), "-q", "-p", "no:cacheprovider"]
+        facts = inspect(path)
+        if not facts.loadable:
+            raise UsageProblem(f"{path}: not loadable: {facts.problem}")
+    argv = ["-c", os.devnull, "--rootdir", str(Path.cwd()), "-p", "no:cacheprovider", "-p", "no:terminal"]
     for path in args.plugins:
         argv += ["--plugin", str(path)]
     argv += ["--report-dir", args.report_dir, "--budget-scale", str(args.budget_scale)]
     if args.baseline:
+        from conformance.baseline import BaselineError, load_baseline
+
+        try:
+            load_baseline(Path(args.baseline))  # one line now, before any plugin runs
+        except BaselineError as error:
+            raise UsageProblem(str(error)) from None
         argv += ["--baseline", args.baseline]
     if args.jobs != "1":
         argv += ["-n", str(args.jobs)]
     if args.keyword:
         argv += ["-k", args.keyword]
-    code = int(pytest.main(argv))
+    progress = ProgressPlugin()
+    code = int(pytest.main(argv, plugins=[progress]))
+    for path in args.plugins:
+        report_path = Path(args.report_dir) / plugin_label(path) / "report.json"
+        if report_path.exists():
+            print(render_summary(json.loads(report_path.read_text()), str(report_path)))
     if code in (0, 5):
         return EXIT_OK
     if code == 1:
@@ -155,7 +179,25 @@ def _build_fixtures(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"check": _check, "repro": _repro, "list-checks": _list_checks, "build-fixtures": _build_fixtures}
+def _diff(args: argparse.Namespace) -> int:
+    from conformance.report.diff import ReportReadError, compare_reports, load_report, render_diff
+
+    try:
+        old, new = load_report(args.old), load_report(args.new)
+    except ReportReadError as error:
+        raise UsageProblem(str(error)) from None
+    difference = compare_reports(old, new)
+    print(render_diff(difference))
+    return EXIT_CHECK_FAILED if difference.regressions else EXIT_OK
+
+
+_COMMANDS = {
+    "check": _check,
+    "repro": _repro,
+    "list-checks": _list_checks,
+    "build-fixtures": _build_fixtures,
+    "diff": _diff,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,8 @@ class RunSettings:
     budget_scale: float
     baseline: Path | None = None
     reruns: int = 1
+    race: str | None = None  # "helgrind" or "drd": re-run the threading scenario under that tool
+    memcheck: bool = False  # re-run failing leak and memory checks under valgrind memcheck
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,10 @@ OPTIONS: tuple[Option, ...] = (
            "TOML file of accepted failures (check id, reason, optional expiry)"),
     Option("reruns", "conformance_reruns", "CONFORMANCE_RERUNS",
            "re-run a failing check this many times to tell flaky from failing (default 1)", "1"),
+    Option("race", "conformance_race", "CONFORMANCE_RACE",
+           "also run the threading scenario under valgrind (helgrind or drd) and report races in the plugin", ""),
+    Option("memcheck", "conformance_memcheck", "CONFORMANCE_MEMCHECK",
+           "re-run failing leak and memory checks under valgrind memcheck (yes/no)", ""),
 )
 OPTION_BY_NAME = {option.name: option for option in OPTIONS}
 
@@ -96,10 +102,25 @@ def resolve_settings(
     scale_value, scale_source = pick("budget-scale")
     baseline_value, _ = pick("baseline")
     reruns_value, reruns_source = pick("reruns")
+    race_value, race_source = pick("race")
+    race = str(race_value).strip().lower() if race_value not in (None, "", False) else None
+    if race in ("1", "yes", "true", "on"):
+        race = "helgrind"
+    if race is not None and race not in ("helgrind", "drd"):
+        raise SettingsError(f"race tool {race!r} from {race_source} must be helgrind or drd")
+    memcheck_value, _ = pick("memcheck")
+    memcheck = str(memcheck_value).strip().lower() in ("1", "yes", "true", "on")
+    if race is not None or memcheck:
+        import shutil
+
+        if shutil.which("valgrind") is None:
+            raise SettingsError("--race and --memcheck need valgrind, which is not installed (apt-get install valgrind)")
     return RunSettings(
         plugins=plugins,
         report_dir=Path(str(report_value)),
         budget_scale=_parse_scale(str(scale_value), scale_source),
         baseline=Path(str(baseline_value)) if baseline_value else None,
         reruns=_parse_reruns(str(reruns_value), reruns_source),
+        race=race,
+        memcheck=memcheck,
     )

@@ -15,8 +15,9 @@ from typing import Any
 from conformance.abi import ffi
 from conformance.checks.common import require_processor, valid_params
 from conformance.checks.model import Check, Severity
-from conformance.checks.registry import register_checks
-from conformance.checks.traffic import TrafficRun, drive
+from conformance.checks.registry import register_checks, tool_scenario
+from conformance.checks.traffic import TrafficRun, drive, samples
+from conformance.host.wire import encode_packet
 from conformance.host.instance import Instance, run_on_thread
 from conformance.sandbox.context import ScenarioContext
 
@@ -154,3 +155,48 @@ register_checks(
               _concurrent_create),
     ]
 )
+
+
+RACE_SCENARIO = "race.parallel-instances"
+
+
+@tool_scenario(RACE_SCENARIO)
+def race_parallel_instances(ctx: ScenarioContext) -> None:
+    """For --race: instances driven from threads through native no-op callbacks.
+
+    The interpreter lock orders everything that passes through Python, which
+    would hide the plugin's own races from helgrind/DRD; with native
+    callbacks, two process_packet calls on two threads share nothing the tool
+    could mistake for synchronisation but the plugin's own.
+    """
+    from conformance.sandbox.faults import load_reporter, native_output_callback
+
+    require_processor(ctx)
+    if not native_output_callback() and load_reporter():
+        ctx.skip("race mode needs the native helper (a C compiler)")
+    pairs = samples(ctx)
+    if not pairs:
+        ctx.skip("no input the plugin accepts")
+    f = ffi()
+    plugin = ctx.plugin
+    instances = [_create(ctx) for _ in range(PARALLEL_INSTANCES)]
+    live = [instance for instance in instances if instance is not None]
+    bundle = f.new("CNodeCallbacks *")
+    bundle.struct_size = 64
+    bundle.output_callback = f.cast("COutputCallback", native_output_callback())
+    encoded = [encode_packet(packet, host_version=ctx.host_version, plugin_version=plugin.version) for _, packet in pairs]
+    pins = [f.new("char[]", pin.encode()) for pin, _ in pairs]
+
+    def worker(instance: Instance) -> None:
+        for _ in range(ROUNDS * 4):
+            for pin, packet in zip(pins, encoded, strict=True):
+                plugin.api.process_packet(instance.handle, pin, packet.ptr, bundle)
+
+    threads = [threading.Thread(target=worker, args=(i,), name=f"skp-race-{n}") for n, i in enumerate(live)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for instance in live:
+        instance.destroy()
+    ctx.expect(True, f"{len(live)} instances driven concurrently")

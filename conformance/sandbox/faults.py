@@ -75,6 +75,15 @@ static void skc_handler(int sig, siginfo_t *info, void *context) {
     raise(sig);
 }
 
+/* Native no-op host callbacks for race mode: calls that never enter the interpreter, so the
+   interpreter lock does not order (and hide) the plugin's own unsynchronised accesses. */
+typedef struct { _Bool success; const char *error_message; } skc_result;
+skc_result skc_output_ok(const char *pin, const void *packet, void *user_data) {
+    (void)pin; (void)packet; (void)user_data;
+    skc_result ok = {1, 0};
+    return ok;
+}
+
 int skc_install(int fd) {
     static char stack[65536];
     stack_t alt;
@@ -148,10 +157,18 @@ def load_reporter() -> str:
     import cffi
 
     ffi = cffi.FFI()
-    ffi.cdef("int skc_install(int fd);")
+    ffi.cdef("int skc_install(int fd); void skc_output_ok(void);")
     library = ffi.dlopen(str(path))
     _installer = (ffi, library)
     return ""
+
+
+def native_output_callback() -> int:
+    """Address of the native no-op output callback (0 when the helper is unavailable)."""
+    if _installer is None:
+        return 0
+    ffi, library = _installer
+    return int(ffi.cast("uintptr_t", ffi.addressof(library, "skc_output_ok")))
 
 
 def install_in_child(fd: int = 2) -> bool:

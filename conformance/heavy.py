@@ -1,0 +1,64 @@
+"""The heavy modes: --race (helgrind/DRD over the threading scenario) and --memcheck.
+
+They add a valgrind run to selected checks and fold its findings into the
+check's result: a data race with a frame inside the plugin fails
+``threading.parallel-instances``; memcheck's plugin frames are attached to a
+failing leak or memory check as evidence. Both say which tool ran and how
+long it took.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from conformance.checks.model import PluginFacts
+from conformance.checks.threading_checks import RACE_SCENARIO
+from conformance.report.model import CheckResult
+from conformance.runner import BatteryItem, request_for
+from conformance.settings import RunSettings
+from conformance.valgrind import run_under
+
+RACE_CHECK = "threading.parallel-instances"
+MEMCHECK_CATEGORIES = ("leaks", "callbacks", "wire-in", "wire-out")
+
+
+def apply_heavy_modes(
+    path: Path, item: BatteryItem, facts: PluginFacts, result: CheckResult, settings: RunSettings
+) -> CheckResult:
+    if settings.race and item.check.id == RACE_CHECK and result.status not in ("skip",):
+        result = _race(path, item, facts, result, settings)
+    if settings.memcheck and item.check.category in MEMCHECK_CATEGORIES and result.status in ("fail", "crash"):
+        result = _memcheck(path, item, facts, result, settings)
+    return result
+
+
+def _race(path: Path, item: BatteryItem, facts: PluginFacts, result: CheckResult, settings: RunSettings) -> CheckResult:
+    assert settings.race is not None
+    request = replace(request_for(path, item, settings.budget_scale * 20, facts), scenario=RACE_SCENARIO,
+                      overall_budget_s=600.0)
+    run = run_under(settings.race, request)
+    evidence = {**result.evidence, "race": run.as_evidence(str(path))}
+    if not run.findings:
+        return replace(result, evidence=evidence)
+    first = run.findings[0]
+    frames = ", ".join(f.function for f in first.plugin_frames(str(path))[:3])
+    message = (f"{settings.race} found {len(run.findings)} data race(s) inside the plugin "
+               f"({run.duration_s:.0f} s): {first.what} in {frames}")
+    status = "fail" if item.check.severity.value == "required" else "warn"
+    return replace(result, status=status, message=message, evidence=evidence)
+
+
+def _memcheck(
+    path: Path, item: BatteryItem, facts: PluginFacts, result: CheckResult, settings: RunSettings
+) -> CheckResult:
+    request = replace(request_for(path, item, settings.budget_scale * 20, facts), overall_budget_s=600.0)
+    run = run_under("memcheck", request)
+    evidence = {**result.evidence, "memcheck": run.as_evidence(str(path))}
+    if run.findings:
+        first = run.findings[0]
+        frames = ", ".join(f.function for f in first.plugin_frames(str(path))[:3])
+        message = f"{result.message}; memcheck ({run.duration_s:.0f} s): {first.what} in {frames}"
+    else:
+        message = f"{result.message}; memcheck ({run.duration_s:.0f} s) found nothing inside the plugin"
+    return replace(result, message=message, evidence=evidence)

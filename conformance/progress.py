@@ -1,0 +1,99 @@
+"""Live progress of `conformance check`, on stderr: per plugin, checks done out of total,
+the current category and the failures so far.
+
+On a terminal one line per plugin is redrawn in place (coloured unless
+NO_COLOR is set); otherwise a plain line is printed per category and per
+plugin, so CI logs stay readable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import pytest
+
+
+@dataclass
+class PluginProgress:
+    total: int = 0
+    done: int = 0
+    failures: int = 0
+    category: str = ""
+
+
+@dataclass(eq=False)  # pytest keeps plugins in sets: identity hashing
+class ProgressPlugin:
+    """A pytest plugin object (passed to pytest.main) that reports progress."""
+
+    stream: TextIO = field(default_factory=lambda: sys.stderr)
+    plugins: dict[str, PluginProgress] = field(default_factory=dict)
+    _last_line: str = ""
+
+    @property
+    def interactive(self) -> bool:
+        return self.stream.isatty() and not os.environ.get("NO_COLOR")
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        for item in session.items:
+            label = item.nodeid.split("::", 1)[0]
+            self.plugins.setdefault(label, PluginProgress()).total += 1
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call" and not (report.when == "setup" and report.skipped):
+            return
+        label = report.nodeid.split("::", 1)[0]
+        state = self.plugins.setdefault(label, PluginProgress())
+        state.done += 1
+        category = ""
+        for name, value in report.user_properties:
+            if name == "conformance":
+                result = json.loads(str(value))["result"]
+                category = result["category"]
+                if result["severity"] == "required" and result["status"] not in ("pass", "warn", "skip"):
+                    state.failures += 1
+        changed = category != state.category
+        state.category = category or state.category
+        self._show(label, state, changed or state.done == state.total)
+
+    def _show(self, label: str, state: PluginProgress, milestone: bool) -> None:
+        failures = f"{state.failures} failure{'s' if state.failures != 1 else ''}"
+        line = f"{label}: {state.done}/{state.total} checks, {state.category or '-'}, {failures}"
+        if self.interactive:
+            colour = "\x1b[31m" if state.failures else "\x1b[32m"
+            self.stream.write("\r\x1b[2K" + colour + line + "\x1b[0m")
+            if state.done == state.total:
+                self.stream.write("\n")
+            self.stream.flush()
+        elif milestone:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def summary_lines(self) -> list[str]:
+        return [f"{label}: {state.done}/{state.total}" for label, state in self.plugins.items()]
+
+
+def render_summary(report: dict[str, Any], path: str) -> str:
+    """The per-plugin summary table `conformance check` prints after the run."""
+    plugin = report["plugin"]
+    lines = [f"{plugin['name']}: {report['verdict'].upper()} (grade {report.get('grade', '-')}) - "
+             f"v{plugin.get('api_version') or '?'} {plugin.get('node_kind') or ''} {plugin.get('kind') or ''}".rstrip()]
+    matrix = report.get("host_matrix") or []
+    if matrix:
+        cells = ", ".join(f"v{m['host_version']} {'compatible' if m['compatible'] else 'INCOMPATIBLE'}" for m in matrix)
+        lines.append(f"  hosts: {cells}")
+    failing = [c for c in report["checks"] if c["severity"] == "required" and c["status"] not in ("pass", "warn", "skip")]
+    warned = [c for c in report["checks"] if c["status"] == "warn" or (c["severity"] != "required" and c["status"] in ("fail", "crash", "timeout"))]
+    for check in failing[:25]:
+        lines.append(f"  {check['status'].upper():8s} {check['id']}: {check['message'][:140]}")
+    if len(failing) > 25:
+        lines.append(f"  ... and {len(failing) - 25} more required failures")
+    if warned:
+        lines.append(f"  {len(warned)} warning(s): " + ", ".join(c["id"] for c in warned[:8]) + (" ..." if len(warned) > 8 else ""))
+    if plugin.get("load_problem"):
+        lines.append(f"  {plugin['load_problem']}")
+    lines.append(f"  report: {path}")
+    return "\n".join(lines)

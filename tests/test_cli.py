@@ -1,0 +1,77 @@
+"""The `conformance` command line, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=600, check=False)
+
+
+def test_check_conforming_exits_0_with_progress_and_summary(fixture_so: Callable[[str], Path], tmp_path: Path) -> None:
+    done = cli("check", str(fixture_so("conforming_processor")), "--report-dir", str(tmp_path / "r"), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "conforming_processor: PASS" in done.stdout and "v9 compatible" in done.stdout
+    assert "checks, " in done.stderr and "0 failures" in done.stderr  # plain progress (not a terminal)
+    assert "\x1b[" not in done.stderr
+    assert (tmp_path / "r" / "conforming_processor" / "report.json").exists()
+
+
+def test_check_defective_exits_1_naming_the_failure(fixture_so: Callable[[str], Path], tmp_path: Path) -> None:
+    done = cli("check", str(fixture_so("v8_strict_len")), "--report-dir", str(tmp_path / "r"), cwd=tmp_path)
+    assert done.returncode == 1
+    assert "v8 compatible, v9 INCOMPATIBLE" in done.stdout
+    assert "BinaryWithMeta len must be 32, got 48" in done.stdout
+
+
+def test_check_text_file_exits_2_with_one_line(tmp_path: Path) -> None:
+    text = tmp_path / "libnotes.so"
+    text.write_text("just text\n")
+    done = cli("check", str(text), cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "not loadable" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_version_names_the_abi_range() -> None:
+    done = cli("--version")
+    assert done.returncode == 0 and "ABI v6-v9" in done.stdout
+
+
+def test_list_checks_json_is_the_catalogue() -> None:
+    from conformance.checks.registry import catalogue
+
+    done = cli("list-checks", "--json")
+    rows = json.loads(done.stdout)
+    assert [row["id"] for row in rows] == [check.id for check in catalogue()]
+    assert {"category", "severity", "abi_ref", "rationale", "budget_s"} <= set(rows[0])
+
+
+def test_repro_reproduces_the_reported_status(fixture_so: Callable[[str], Path], tmp_path: Path) -> None:
+    plugin = fixture_so("lying_send_tls")
+    done = cli("check", str(plugin), "--report-dir", str(tmp_path / "r"), "-k", "threading", cwd=tmp_path)
+    report = json.loads((tmp_path / "r" / "lying_send_tls" / "report.json").read_text())
+    failed = [c for c in report["checks"] if c["status"] == "fail"]
+    assert failed and done.returncode == 1
+    command = failed[0]["repro"].split()
+    assert command[:2] == ["conformance", "repro"]
+    again = cli(*command[1:], cwd=tmp_path)
+    assert again.returncode == 1
+    assert f"{failed[0]['id']} [required, threading] FAIL" in again.stdout
+
+
+def test_repro_unknown_check_is_a_usage_error(fixture_so: Callable[[str], Path]) -> None:
+    done = cli("repro", str(fixture_so("conforming_processor")), "no.such-check")
+    assert done.returncode == 2 and "no check" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_repro_in_process_and_trace(fixture_so: Callable[[str], Path]) -> None:
+    done = cli("repro", str(fixture_so("conforming_processor")), "wire-in.text.utf8", "--in-process", "--trace")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "CallStarted" in done.stdout and "wire-in.text.utf8: PASS" in done.stdout

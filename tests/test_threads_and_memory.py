@@ -1,0 +1,51 @@
+"""Issue 7 in default mode: lying-Send, thread-affine, leaking and memory-unsafe fixtures fail the right
+check every time, and the conforming fixtures pass every time (5 runs each, in the sandbox)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conformance.checks.registry import lookup_check
+from conformance.runner import BatteryItem, probe, run_item
+from conformance.sandbox.client import SandboxClient
+
+RUNS = 5
+CASES = [
+    ("lying_send_tls", "threading.host-schedule", "fail", "instance state missing on this thread"),
+    ("lying_send_counter", "threading.parallel-instances", "fail", "produces what a serial run produces"),
+    ("thread_affine_destroy", "threading.destroy-elsewhere", "crash", "destroyed on a foreign thread"),
+    ("leaky", "leaks.create-destroy", "fail", "B per cycle"),
+    ("overflow_alloc", "wire-in.text.ascii", "crash", "wrote past the end of an alloc_audio buffer (960 samples) in process_packet"),
+    ("writes_input", "wire-in.text.ascii", "crash", "wrote into host-owned input"),
+    ("conforming_processor", "threading.parallel-instances", "pass", ""),
+    ("conforming_processor", "threading.host-schedule", "pass", ""),
+    ("conforming_processor", "leaks.create-destroy", "pass", ""),
+    ("conforming_c", "threading.parallel-instances", "pass", ""),
+    ("conforming_source", "threading.host-schedule", "pass", ""),
+]
+
+
+@pytest.fixture(scope="module")
+def client() -> SandboxClient:
+    sandbox = SandboxClient()
+    yield sandbox
+    sandbox.close()
+
+
+@pytest.mark.parametrize(("fixture", "check_id", "status", "evidence"), CASES)
+def test_same_verdict_five_times_out_of_five(
+    fixture: str, check_id: str, status: str, evidence: str, fixture_so: Callable[[str], Path], client: SandboxClient
+) -> None:
+    path = fixture_so(fixture)
+    facts = probe(path)
+    item = BatteryItem(lookup_check(check_id), 9, False)
+    outcomes = []
+    for _ in range(RUNS):
+        result = run_item(path, item, facts, reruns=0, client=client)
+        outcomes.append(result.status)
+        if evidence:
+            assert evidence in result.message + str(result.evidence), result.message
+    assert outcomes == [status] * RUNS
