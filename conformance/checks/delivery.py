@@ -7,8 +7,9 @@ process_packet once, and return the result for the scenario to judge.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from conformance.abi import ffi
 from conformance.abi.constants import PacketType
@@ -23,9 +24,14 @@ from conformance.sandbox.context import ScenarioContext
 def pin_for(ctx: ScenarioContext, packet_type: int) -> str:
     """The first input pin that accepts ``packet_type`` (Any accepts all; Binary and BinaryWithMeta alias)."""
     metadata = metadata_of(ctx)
+    if packet_type in (PacketType.OPUS_AUDIO, PacketType.ANY, PacketType.PASSTHROUGH) and metadata.inputs:
+        return metadata.inputs[0].name  # never legal at runtime: what matters is that any pin refuses it
+    binary_like = {5, 9, 10, 11}
     for pin in metadata.inputs:
         types = {t.discriminant for t in pin.accepts}
-        if int(PacketType.ANY) in types or packet_type in types or (packet_type in (5, 10) and types & {5, 10}):
+        if int(PacketType.ANY) in types or packet_type in types:
+            return pin.name
+        if packet_type in binary_like and types & binary_like:  # encoded payloads arrive as opaque bytes
             return pin.name
     if not metadata.inputs:
         ctx.skip("the plugin declares no input pin")

@@ -73,7 +73,7 @@ ENTRY_POINTS: tuple[EntryPoint, ...] = (
                lambda ctx: _with(ctx, lambda i: [i.update_params(valid_params(ctx))])),
     EntryPoint("get_runtime_param_schema", "get-runtime-param-schema",
                Applicability(needs=("get_runtime_param_schema",)), lambda ctx: _with(ctx, lambda i: [i.runtime_schema()])),
-    EntryPoint("get_source_config", "get-source-config", Applicability(node_kinds=SOURCE),
+    EntryPoint("get_source_config", "get-source-config", Applicability(needs=("get_source_config",)),
                lambda ctx: _with(ctx, lambda i: (i.source_config(), [])[1])),
     EntryPoint("tick", "tick", Applicability(node_kinds=SOURCE), lambda ctx: _with(ctx, lambda i: [i.tick(detail="tick 1")])),
     EntryPoint("on_upstream_hint", "on-upstream-hint", Applicability(node_kinds=SOURCE, needs=("on_upstream_hint",)),

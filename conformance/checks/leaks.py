@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import gc
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from conformance.checks.common import require_processor, valid_params
 from conformance.checks.model import Check, Severity
@@ -37,7 +38,7 @@ def _measure(ctx: ScenarioContext, cycle: Callable[[], None], cycles: int, what:
     for _ in range(cycles):
         cycle()
     after = _usage()
-    heap, fds, tasks = (a - b for a, b in zip(after, before))
+    heap, fds, tasks = (a - b for a, b in zip(after, before, strict=True))
     ctx.observe("figures", {"cycles": cycles, "heap_bytes_growth": heap, "heap_bytes_per_cycle": heap // cycles,
                             "fd_growth": fds, "thread_growth": tasks})
     ctx.expect(heap <= HEAP_BYTES_PER_CYCLE * cycles,
@@ -78,6 +79,9 @@ def _load_unload(ctx: ScenarioContext) -> None:
     plugin = require_processor(ctx)
     c = libc()
     path = plugin.path.encode()
+    # Drop the scenario's own reference first, so each cycle really maps the library, runs its
+    # constructors and (where the library allows it) unmaps it again.
+    plugin.dlclose()
 
     def cycle() -> None:
         handle = ctx.call("dlopen", c.lib.dlopen, path, RTLD_LAZY | RTLD_LOCAL, detail="reload")

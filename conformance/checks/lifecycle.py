@@ -6,21 +6,21 @@ import json
 from typing import Any
 
 from conformance.abi import ffi
-from conformance.checks.common import require_processor, schema_defaults, metadata_of
+from conformance.checks.common import metadata_of, require_processor, schema_defaults
 from conformance.checks.model import Applicability, Check, Severity
 from conformance.checks.registry import check, register_checks
 from conformance.host.instance import Instance
 from conformance.sandbox.context import ScenarioContext
 
 
-def _create_then_destroy(params: Any, label: str, *, expect_handle: bool) -> Any:
+def _create_then_destroy(params: Any, label: str, *, expect_handle: bool, may_ignore: bool = False) -> Any:
     def scenario(ctx: ScenarioContext) -> None:
         plugin = require_processor(ctx)
         instance = Instance.create(plugin, params, label=label)
         if expect_handle:
             ctx.expect(instance is not None, f"create_instance({label}) returns a handle",
                        "NULL handle: the host fails the node with 'Plugin failed to create instance'")
-        else:
+        elif not may_ignore:
             ctx.observe("handle_returned", instance is not None)
             ctx.expect(instance is None, f"create_instance({label}) refuses the params with a NULL handle",
                        "a handle was returned for params the plugin cannot have understood", warn_only=True)
@@ -30,14 +30,17 @@ def _create_then_destroy(params: Any, label: str, *, expect_handle: bool) -> Any
     return scenario
 
 
-def _create_check(suffix: str, params: Any, label: str, rationale: str, *, expect_handle: bool, ref: str) -> Check:
+def _create_check(
+    suffix: str, params: Any, label: str, rationale: str, *, expect_handle: bool, ref: str,
+    may_ignore: bool = False, severity: Severity = Severity.REQUIRED,
+) -> Check:
     return Check(
         f"lifecycle.create-{suffix}",
         "lifecycle",
-        Severity.REQUIRED,
+        severity,
         ref,
         rationale,
-        _create_then_destroy(params, label, expect_handle=expect_handle),
+        _create_then_destroy(params, label, expect_handle=expect_handle, may_ignore=may_ignore),
     )
 
 
@@ -55,9 +58,10 @@ register_checks(
             "empty-string",
             "",
             '""',
-            'Plugins must treat "" as "no params" (the SDK does); the host never sends it but tools may.',
+            'Plugins should treat "" as "no params" (the SDK does); the host never sends it but tools may.',
             expect_handle=True,
             ref="ABI.md 4.3",
+            severity=Severity.RECOMMENDED,
         ),
         _create_check(
             "empty-object",
@@ -90,6 +94,7 @@ register_checks(
             "Params of the wrong JSON shape must be refused or ignored, never crash the plugin.",
             expect_handle=False,
             ref="ABI.md 4.3",
+            may_ignore=True,
         ),
     ]
 )
@@ -192,6 +197,7 @@ def destroy_null(ctx: ScenarioContext) -> None:
     rationale="A plugin with get_source_config is probed at load: create(NULL) with a silent logger, "
     "get_source_config, destroy, all on the loading thread. A NULL handle demotes it to a processor.",
     applies=Applicability(needs=("get_source_config",)),
+    options={"ignore_triage": True},
 )
 def source_probe(ctx: ScenarioContext) -> None:
     plugin = require_processor(ctx)

@@ -18,7 +18,7 @@ ANY_PLUGIN = Applicability(needs_loadable=False)
 def _load_until(ctx: ScenarioContext, stage: str) -> bool:
     """Load the plugin; True when it loaded, False (after an expectation) when it failed at ``stage``."""
     try:
-        ctx.plugin
+        _ = ctx.plugin
     except LoadError as error:
         if error.stage == stage:
             ctx.expect(False, f"the host refuses the library at the {stage} step", error.message)
@@ -154,7 +154,6 @@ def log_setter(ctx: ScenarioContext) -> None:
     abi_ref="HOST.md 1.1 (upload probes, loads twice), 1.9, 6.2",
     rationale="The host dlopens, probes and dlcloses a plugin at least twice per upload; static state must "
     "re-initialise on every dlopen and nothing may run after dlclose.",
-    owns_violations=("logging.late",),
 )
 def reload_cycles(ctx: ScenarioContext) -> None:
     from conformance.host.instance import Instance
@@ -190,7 +189,7 @@ def reload_cycles(ctx: ScenarioContext) -> None:
 
 def _first_difference(a: object, b: object) -> str:
     left, right = repr(a), repr(b)
-    for index, (x, y) in enumerate(zip(left, right)):
+    for index, (x, y) in enumerate(zip(left, right, strict=False)):
         if x != y:
             return f"differs at {re.escape(left[max(0, index - 20):index + 40])!s}"
     return "differs in length"

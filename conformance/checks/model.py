@@ -10,8 +10,9 @@ matters.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from conformance.sandbox.context import ScenarioContext
 

@@ -8,8 +8,9 @@ is the order pytest parametrises, lists and reports them in.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 from conformance.checks.model import Applicability, Check, Severity
 from conformance.sandbox.context import ScenarioContext
@@ -100,6 +101,7 @@ def catalogue() -> tuple[Check, ...]:
         importlib.import_module(module)
     importlib.import_module("conformance.checks.probe")
     importlib.import_module("conformance.sandbox.selftest")
+    importlib.import_module("conformance.fuzzing")
     return tuple(_registered)
 
 

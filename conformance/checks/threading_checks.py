@@ -17,8 +17,8 @@ from conformance.checks.common import require_processor, valid_params
 from conformance.checks.model import Check, Severity
 from conformance.checks.registry import register_checks, tool_scenario
 from conformance.checks.traffic import TrafficRun, drive, samples
-from conformance.host.wire import encode_packet
 from conformance.host.instance import Instance, run_on_thread
+from conformance.host.wire import encode_packet
 from conformance.sandbox.context import ScenarioContext
 
 PARALLEL_INSTANCES = 4
@@ -125,8 +125,9 @@ def _concurrent_create(ctx: ScenarioContext) -> None:
     ctx.expect(len(live) == 8, "8 concurrent create_instance calls all return a handle", f"{8 - len(live)} NULL")
     ctx.expect(len(addresses) == len(live), "the handles are distinct", f"{len(addresses)} distinct",
                warn_only=True)
-    for instance in live:
-        run_on_thread("engine-drop", instance.destroy)
+    for index, instance in created.items():
+        if instance is not None:
+            run_on_thread(f"engine-create-{index}", instance.destroy)
 
 
 def _difference(expected: Any, actual: Any) -> str:
@@ -134,7 +135,7 @@ def _difference(expected: Any, actual: Any) -> str:
         return ""
     if not isinstance(expected, list) or not isinstance(actual, list):
         return f"expected {str(expected)[:200]}, got {str(actual)[:200]}"
-    for index, (left, right) in enumerate(zip(expected, actual)):
+    for index, (left, right) in enumerate(zip(expected, actual, strict=False)):
         if left != right:
             return f"first difference at step {index + 1}: serial {str(left)[:300]} vs this schedule {str(right)[:300]}"
     return f"serial produced {len(expected)} steps, this schedule {len(actual)}"

@@ -60,7 +60,7 @@ register_checks(
             f"timeouts.{entry.slug}",
             "timeouts",
             Severity.REQUIRED,
-            "HOST.md 1.5, 6.5, 6.9; ABI.md 4.5",
+            "HOST.md 1.5, 6.5, 6.9; ABI.md 7",
             f"{entry.name} must return within its budget; a call that never returns wedges the host's worker "
             "(or, for calls the host does not time out, the engine itself).",
             _scenario(entry),

@@ -9,8 +9,8 @@ came back. It is also what every defective fixture must show its defect under.
 from __future__ import annotations
 
 import math
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 from conformance.abi.constants import PacketType, PixelFormat
 from conformance.checks.common import metadata_of, valid_params

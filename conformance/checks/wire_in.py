@@ -11,8 +11,9 @@ plugins share the host's converter.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from conformance.abi import ffi
 from conformance.abi.constants import PacketType, PixelFormat
@@ -128,11 +129,11 @@ LEGAL: tuple[Case, ...] = (
     Case(
         "binary-with-meta.null-meta",
         _by_host(lambda legacy: RawBinaryMeta(b"payload", legacy_size=legacy)),
-        "BinaryWithMeta with NULL content_type and metadata: every binary a v9 plugin gets from a v9 host "
-        "(48 bytes); from a v7/v8 host the 32-byte struct.",
+        "BinaryWithMeta with NULL content_type and metadata (48 bytes): what a v9 host makes of every plain "
+        "Binary for a v9 plugin, which must therefore handle type 10 with NULL fields.",
         "ABI.md 2.2, 8.5",
-        True,
-        min_version=7,
+        False,
+        min_version=9,
     ),
     Case(
         "binary-with-meta.v8-layout",
@@ -153,16 +154,20 @@ LEGAL: tuple[Case, ...] = (
     Case(
         "encoded-video.runtime",
         RawWire(PacketType.ENCODED_VIDEO, RawBytes(b"\x00\x00\x01vp9")),
-        "EncodedVideo at runtime is opaque bytes (it becomes Binary).",
+        "EncodedVideo at runtime is opaque bytes (it becomes Binary); the host never sends it, so this applies only "
+        "to plugins that declare they take it.",
         "ABI.md 5.8",
         min_version=6,
+        severity=Severity.RECOMMENDED,
     ),
     Case(
         "encoded-audio.runtime",
         RawWire(PacketType.ENCODED_AUDIO, RawBytes(b"OpusHead")),
-        "EncodedAudio at runtime is opaque bytes (it becomes Binary).",
+        "EncodedAudio at runtime is opaque bytes (it becomes Binary); the host never sends it, so this applies only "
+        "to plugins that declare they take it.",
         "ABI.md 5.8",
         min_version=8,
+        severity=Severity.RECOMMENDED,
     ),
 )
 
@@ -227,7 +232,8 @@ def _needs_type(case: Case) -> tuple[str, ...]:
     if kind in (PacketType.OPUS_AUDIO, PacketType.ANY, PacketType.PASSTHROUGH):
         return ("inputs",)  # what matters is that the plugin refuses it, whatever it accepts
     if kind in (PacketType.ENCODED_AUDIO, PacketType.ENCODED_VIDEO):
-        return ("accepts:5",)  # they arrive as opaque bytes
+        # The host never delivers these at runtime (ABI.md 5.8); only plugins that say they take them.
+        return (f"accepts:{kind}",)
     return (f"accepts:{kind}",)
 
 

@@ -13,7 +13,7 @@ import resource
 import signal
 import sys
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 from conformance.host.errors import LoadError
 from conformance.sandbox.context import Emitter, ScenarioContext, ScenarioSkip

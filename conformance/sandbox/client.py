@@ -7,6 +7,7 @@ first request so that collecting tests costs nothing when none runs.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import select
 import subprocess
@@ -14,7 +15,7 @@ import sys
 import time
 
 from conformance.sandbox.events import HarnessError
-from conformance.sandbox.framing import FrameError, FrameBuffer, encode_frame
+from conformance.sandbox.framing import FrameBuffer, FrameError, encode_frame
 from conformance.sandbox.protocol import Outcome, SandboxResult, ScenarioRequest
 
 #: Extra time the parent grants the server beyond a request's own budget
@@ -107,10 +108,8 @@ class SandboxClient:
         if process is None:
             return
         if process.stdin is not None:
-            try:
+            with contextlib.suppress(BrokenPipeError):
                 process.stdin.close()
-            except BrokenPipeError:
-                pass
         try:
             process.wait(timeout=2)
         except subprocess.TimeoutExpired:

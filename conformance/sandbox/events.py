@@ -10,7 +10,7 @@ entry point that did it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 JSONValue = Any
 
@@ -107,15 +107,15 @@ class ScenarioDone:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-Event = Union[
-    CallStarted,
-    CallFinished,
-    LogSeen,
-    Violation,
-    Expect,
-    Observed,
-    Skipped,
-    LoadFailed,
-    HarnessError,
-    ScenarioDone,
-]
+Event = (
+    CallStarted
+    | CallFinished
+    | LogSeen
+    | Violation
+    | Expect
+    | Observed
+    | Skipped
+    | LoadFailed
+    | HarnessError
+    | ScenarioDone
+)

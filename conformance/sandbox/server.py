@@ -10,6 +10,7 @@ answers with one ``SandboxResult``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shutil
@@ -18,7 +19,7 @@ import sys
 import tempfile
 import time
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 from conformance.sandbox.child import OUTPUT_FILE, Scenario, child_main
 from conformance.sandbox.classify import classify_exit, panic_message
@@ -82,10 +83,8 @@ def _read_tail(path: str) -> str:
 def _kill_group(pid: int) -> None:
     """SIGKILL the child's process group (plugin-spawned processes included), then the child itself."""
     for kill in (os.killpg, os.kill):
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def _wait_exit(pid: int, grace_s: float) -> int:

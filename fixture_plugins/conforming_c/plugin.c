@@ -231,6 +231,13 @@ static CResult process_packet(CPluginHandle handle, const char *input_pin, const
     case CPacketType_BinaryWithMeta:
         if (packet->data == NULL) return fail("Invalid packet: Null packet data pointer");
         return handle_binary_with_meta(packet, cb);
+    /* Pin-type tags are never packets (ABI.md 5.0 C3): the SDK's own wording. */
+    case CPacketType_OpusAudio:
+        return fail("Invalid packet: Unsupported packet type: OpusAudio");
+    case CPacketType_Any:
+        return fail("Invalid packet: Unsupported packet type: Any");
+    case CPacketType_Passthrough:
+        return fail("Invalid packet: Unsupported packet type: Passthrough");
     default:
         return fail("conforming_c: unsupported packet type (accepts Text, Binary, BinaryWithMeta)");
     }

@@ -27,6 +27,10 @@ impl Plugin for BinaryOnly {
                 Packet::Binary(b) => out.send_binary("out", &b.data),
                 _ => unreachable!("Binary decodes to Packet::Binary"),
             },
+            // Pin-type tags are never packets (ABI.md 5.0 C3): the SDK's own wording.
+            1 => Err("Invalid packet: Unsupported packet type: OpusAudio".to_string()),
+            6 => Err("Invalid packet: Unsupported packet type: Any".to_string()),
+            7 => Err("Invalid packet: Unsupported packet type: Passthrough".to_string()),
             // Unknown to this plugin: not even looked at.
             t => Err(format!("Invalid packet: unsupported type {t}")),
         }
