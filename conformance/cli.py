@@ -191,7 +191,18 @@ def _diff(args: argparse.Namespace) -> int:
     return EXIT_CHECK_FAILED if difference.regressions else EXIT_OK
 
 
+def _explain(args: argparse.Namespace) -> int:
+    from conformance.explain import explanation, render_text
+
+    try:
+        print(render_text(explanation(args.check_id)))
+    except KeyError as error:
+        raise UsageProblem(str(error.args[0]) if error.args else f"no check {args.check_id!r}") from None
+    return EXIT_OK
+
+
 _COMMANDS = {
+    "explain": _explain,
     "check": _check,
     "repro": _repro,
     "list-checks": _list_checks,
@@ -210,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `conformance explain X | head`
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - swallow the flush at exit
+        return EXIT_OK
     except Exception as error:  # noqa: BLE001 - the documented "internal error" exit
         print(f"conformance: internal error: {type(error).__name__}: {error} "
               "(please report this with the command you ran)", file=sys.stderr)

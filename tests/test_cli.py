@@ -75,3 +75,18 @@ def test_repro_in_process_and_trace(fixture_so: Callable[[str], Path]) -> None:
     done = cli("repro", str(fixture_so("conforming_processor")), "wire-in.text.utf8", "--in-process", "--trace")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "CallStarted" in done.stdout and "wire-in.text.utf8: PASS" in done.stdout
+
+
+def test_explain_every_check_id_through_the_command_line() -> None:
+    from conformance.checks.registry import catalogue
+
+    ids = [check.id for check in catalogue()]
+    for check_id in (ids[0], ids[len(ids) // 2], ids[-1], "wire-in.binary.plain[v8]"):
+        done = cli("explain", check_id)
+        assert done.returncode == 0, done.stderr
+        assert check_id.split("[")[0] in done.stdout and "How to fix" in done.stdout
+
+
+def test_explain_unknown_id_suggests_close_ones() -> None:
+    done = cli("explain", "wire-in.text.asci")
+    assert done.returncode == 2 and "wire-in.text.ascii" in done.stderr and "Traceback" not in done.stderr
