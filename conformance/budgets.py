@@ -11,8 +11,8 @@ slow machines.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 DEFAULT_BUDGETS_S: Mapping[str, float] = MappingProxyType(
     {

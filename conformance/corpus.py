@@ -89,6 +89,7 @@ class FixtureExpectation:
 
     evidence: str = ""
     advisory: bool = False  # compatible with the host, but a recommended check warns
+    fuzz_only: bool = False  # its defect needs inputs the battery never sends; the fuzz tests find it
 
 
 def load_header(fixture: str) -> FixtureExpectation:
@@ -96,7 +97,9 @@ def load_header(fixture: str) -> FixtureExpectation:
     if not path.exists():
         return FixtureExpectation()
     data = tomllib.loads(path.read_text())
-    return FixtureExpectation(str(data.get("evidence", "")), bool(data.get("advisory", False)))
+    return FixtureExpectation(
+        str(data.get("evidence", "")), bool(data.get("advisory", False)), bool(data.get("fuzz_only", False))
+    )
 
 
 def render_expected(info: FixtureInfo, report: dict[str, Any], previous: dict[str, Expected]) -> str:
@@ -110,6 +113,8 @@ def render_expected(info: FixtureInfo, report: dict[str, Any], previous: dict[st
         lines.append(f"evidence = {_toml_string(header.evidence)}")
     if header.advisory:
         lines.append("advisory = true")
+    if header.fuzz_only:
+        lines.append("fuzz_only = true")
     lines += ["", "[checks]"]
     for entry in report["checks"]:
         item, status = entry["id"], entry["status"]

@@ -9,6 +9,7 @@ probe that decides which checks apply, runs in a sandbox child.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,11 @@ SETTINGS_KEY = pytest.StashKey[RunSettings]()
 RESULTS_KEY = pytest.StashKey[dict[str, list[dict[str, Any]]]]()
 PREFETCH_KEY = pytest.StashKey[Any]()
 SPARE_CLIENTS_KEY = pytest.StashKey[list[Any]]()
+# --- reporting layer (issue 5): baseline and run bookkeeping ---
+BASELINE_KEY = pytest.StashKey[Any]()
+RUN_STARTED_KEY = pytest.StashKey[Any]()
+EXPIRED_KEY = pytest.StashKey[list[str]]()
+# --- end reporting layer ---
 PROPERTY = "conformance"
 
 
@@ -30,6 +36,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         if option.name == "plugin":
             kwargs["action"] = "append"
             kwargs["default"] = []
+        elif option.name == "race":
+            kwargs.update(nargs="?", const="helgrind", default=None)
+        elif option.name == "memcheck":
+            kwargs.update(action="store_const", const="yes", default=None)
         group.addoption(f"--{option.name}", **kwargs)
         parser.addini(option.ini, option.help, type="linelist" if option.name == "plugin" else "string")
 
@@ -60,6 +70,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RESULTS_KEY] = {}
     if not settings.plugins:
         return
+    # --- reporting layer (issue 5): --baseline ---
+    if settings.baseline is not None:
+        from conformance.baseline import BaselineError, load_baseline
+
+        try:
+            config.stash[BASELINE_KEY] = load_baseline(settings.baseline)
+        except BaselineError as error:
+            raise pytest.UsageError(str(error)) from None
+    # --- end reporting layer ---
     from conformance.report.writer import write_unloadable_report
     from conformance.runner import inspect, plugin_label
 
@@ -75,7 +94,8 @@ def pytest_configure(config: pytest.Config) -> None:
     labels = [plugin_label(path) for path in settings.plugins]
     if len(set(labels)) != len(labels):
         raise pytest.UsageError("two --plugin paths have the same library name; rename one of them")
-    if not hasattr(config, "workerinput") and config.getoption("dist", "no") in ("no", None):
+    prefetch = os.environ.get("CONFORMANCE_PREFETCH", "1") != "0"
+    if prefetch and not hasattr(config, "workerinput") and config.getoption("dist", "no") in ("no", None):
         # Start the fork servers now: they warm up while pytest collects.
         from conformance.prefetch import default_workers
         from conformance.sandbox.client import SandboxClient, shared_client
@@ -96,7 +116,8 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def _explicit_paths(config: pytest.Config) -> bool:
-    return any(not str(arg).startswith("-") for arg in config.invocation_params.args if Path(str(arg).split("::")[0]).exists())
+    """Whether the user named test paths on the command line (then they run beside the battery)."""
+    return bool(config.args_source == pytest.Config.ArgsSource.ARGS)
 
 
 class PluginBattery(pytest.Collector):
@@ -142,6 +163,10 @@ class CheckItem(pytest.Item):
             result = future.result()
         else:
             result = run_item(self.plugin_path, self.battery_item, facts, settings.budget_scale, settings.reruns)
+        if settings.race or settings.memcheck:
+            from conformance.heavy import apply_heavy_modes
+
+            result = apply_heavy_modes(self.plugin_path, self.battery_item, facts, result, settings)
         payload = {
             "plugin": str(self.plugin_path),
             "label": plugin_label(self.plugin_path),
@@ -157,10 +182,17 @@ class CheckItem(pytest.Item):
             },
             "result": result.to_json(),
         }
+        # --- reporting layer (issue 5): --baseline ---
+        baseline = self.config.stash.get(BASELINE_KEY, None)
+        classification = (
+            baseline.classify(payload["label"], result.id, result.status, result.severity) if baseline else None
+        )
+        payload["baseline"] = classification
+        # --- end reporting layer ---
         self.user_properties.append((PROPERTY, json.dumps(payload)))
         if result.status == "skip":
             pytest.skip(result.message)
-        if result.blocking:
+        if result.blocking and classification != "known":
             raise CheckFailed(result)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
@@ -197,6 +229,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     if config.getoption("dist", "no") not in ("no", None) or config.getoption("collectonly"):
         return
+    if os.environ.get("CONFORMANCE_PREFETCH", "1") == "0":
+        return
     battery = [item for item in session.items if isinstance(item, CheckItem)]
     if len(battery) < 2:
         return
@@ -224,7 +258,14 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
         return None
     for name, value in report.user_properties:
         if name == PROPERTY:
-            status = json.loads(value)["result"]["status"]
+            payload = json.loads(str(value))
+            status = payload["result"]["status"]
+            # --- reporting layer (issue 5): --baseline ---
+            if payload.get("baseline") == "known":
+                return "known", "K", f"KNOWN ({status}, accepted by the baseline)"
+            if payload.get("baseline") == "improved":
+                return "improved", "I", "IMPROVED (passes; its baseline entry can go)"
+            # --- end reporting layer ---
             if status == "warn":
                 return "warned", "W", "WARN"
             if status in ("fail", "crash", "timeout", "flaky", "error"):
@@ -249,7 +290,38 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         return None
     lines = [f"conformance: budget scale {settings.budget_scale}, reports in {settings.report_dir}"]
     lines.extend(f"conformance: plugin {path}" for path in settings.plugins)
+    # --- reporting layer (issue 5): --baseline ---
+    baseline = config.stash.get(BASELINE_KEY, None)
+    if baseline is not None:
+        lines.append(f"conformance: baseline {baseline.path} ({len(baseline.entries)} accepted entries)")
+    # --- end reporting layer ---
     return lines
+
+
+# --- reporting layer (issue 5): durable reports ---
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Note the start time and turn SIGTERM into an interruption, so a cancelled run still reports."""
+    config = session.config
+    settings = config.stash.get(SETTINGS_KEY, None)
+    if not settings or not settings.plugins or hasattr(config, "workerinput"):
+        return
+    import datetime as dt
+
+    from conformance.report import interrupt
+
+    config.stash[RUN_STARTED_KEY] = dt.datetime.now(dt.UTC)
+    interrupt.install()
+
+
+def _selected_counts(session: pytest.Session) -> dict[str, int] | None:
+    """Items selected per plugin path; None under xdist, where the controller does not collect."""
+    if session.config.getoption("dist", "no") not in ("no", None):
+        return None
+    counts: dict[str, int] = {}
+    for item in session.items:
+        if isinstance(item, CheckItem):
+            counts[str(item.plugin_path)] = counts.get(str(item.plugin_path), 0) + 1
+    return counts
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -257,11 +329,66 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     settings = config.stash.get(SETTINGS_KEY, None)
     if not settings or not settings.plugins or hasattr(config, "workerinput"):
         return
+    if config.getoption("collectonly", False):
+        return  # nothing ran: keep the reports of the last real run
+    from conformance.report import interrupt
+    from conformance.report.rundir import RunInfo
     from conformance.report.writer import write_reports
 
-    written = write_reports(settings, list(_collected_payloads), complete=exitstatus not in (2,))
-    _collected_payloads.clear()
+    interrupt.hold()
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or interrupt.received()
+    run = RunInfo(
+        started_at=config.stash.get(RUN_STARTED_KEY, None),
+        interrupted=interrupted,
+        keyword=config.getoption("keyword", None) or None,
+        markexpr=config.getoption("markexpr", None) or None,
+    )
     reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and reporter._tw.width_of_current_line:
+        reporter.write_line("")  # the progress line ("[100%]") is still open at this point
+    try:
+        written = write_reports(
+            settings,
+            list(_collected_payloads),
+            complete=not interrupted,
+            run=run,
+            selected=_selected_counts(session),
+            baseline=config.stash.get(BASELINE_KEY, None),
+        )
+    except OSError as error:
+        message = f"conformance: cannot write the reports in {settings.report_dir}: {error.strerror or error}"
+        if reporter is not None:
+            reporter.write_line(message, red=True)
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        interrupt.uninstall()
+        return
+    finally:
+        _collected_payloads.clear()
     if reporter is not None:
-        for path, verdict in written:
-            reporter.write_line(f"conformance: {verdict.upper()} - report written to {path}")
+        for report in written.reports:
+            state = "" if report.complete else " (incomplete)"
+            reporter.write_line(f"conformance: {report.verdict.upper()}{state} - report written to {report.json_path}")
+            if report.baseline is not None:
+                section = report.baseline
+                reporter.write_line(
+                    f"conformance: baseline for {report.label}: {len(section['new'])} new, "
+                    f"{len(section['known'])} known, {len(section['improved'])} improved"
+                )
+        index = f", index {written.index}" if written.index else ""
+        reporter.write_line(f"conformance: summary {written.summary}{index}")
+    config.stash[EXPIRED_KEY] = list(written.expired)
+    if written.expired and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if interrupt.received():
+        session.exitstatus = pytest.ExitCode.INTERRUPTED
+    interrupt.uninstall()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Expired baseline entries fail the run with no failed item: say so right above the final line."""
+    expired = config.stash.get(EXPIRED_KEY, [])
+    if expired:
+        terminalreporter.section("conformance baseline", sep="-", red=True)
+        for message in expired:
+            terminalreporter.write_line(f"conformance: {message}", red=True)
+# --- end reporting layer ---

@@ -151,8 +151,9 @@ def run_item(
         return _result(path, item, Judgement(Status.SKIP, reason), 0.0)
     client = client or shared_client()
     judgement, duration = _run_once(path, item, budget_scale, facts, client)
-    if judgement.status.passed or judgement.status in (Status.ERROR, Status.TIMEOUT):
-        # A timeout already waited out its whole budget; it is not re-run.
+    if judgement.status is not Status.FAIL:
+        # Only failed expectations are re-run: a crash or a timeout is a hard outcome, and re-running
+        # one costs a crash (a forced Rust backtrace) or a whole budget again.
         return _result(path, item, judgement, duration)
     attempts = [judgement.status.value]
     for _ in range(reruns):
@@ -180,6 +181,7 @@ def request_for(path: Path, item: BatteryItem, budget_scale: float, facts: Plugi
             "node_kind": facts.node_kind,
             "language": facts.language,
             "wedged": dict(facts.wedged),
+            "crashed": dict(facts.crashed),
             **item.check.option_dict(),
         },
     )

@@ -8,9 +8,10 @@ naming where it came from. The CLI builds the same ``RunSettings``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 class SettingsError(Exception):

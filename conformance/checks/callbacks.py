@@ -11,7 +11,7 @@ from conformance.checks.registry import register_checks
 from conformance.checks.traffic import drive, with_instance
 from conformance.sandbox.context import ScenarioContext
 
-LATE_WINDOW_S = 0.15
+LATE_WINDOW_S = 0.08
 
 
 def _traffic_then_linger(linger: bool = False, may_fail: bool = False, **frame_options: Any) -> Any:

@@ -20,8 +20,8 @@ from conformance.host.instance import Instance
 from conformance.host.libc import RTLD_LAZY, RTLD_LOCAL, libc
 from conformance.sandbox.context import ScenarioContext
 
-WARMUP = 20
-CYCLES = 200
+WARMUP = 10
+CYCLES = 100
 HEAP_BYTES_PER_CYCLE = 1024
 
 
@@ -72,7 +72,7 @@ def _traffic(ctx: ScenarioContext) -> None:
             finally:
                 instance.destroy()
 
-    _measure(ctx, cycle, 40, "create/traffic/destroy cycles")
+    _measure(ctx, cycle, 20, "create/traffic/destroy cycles")
 
 
 def _load_unload(ctx: ScenarioContext) -> None:
@@ -88,7 +88,7 @@ def _load_unload(ctx: ScenarioContext) -> None:
         if handle != c.ffi.NULL:
             ctx.call("dlclose", c.lib.dlclose, handle)
 
-    _measure(ctx, cycle, 100, "dlopen/dlclose cycles")
+    _measure(ctx, cycle, 50, "dlopen/dlclose cycles")
 
 
 def _check(suffix: str, scenario: Any, rationale: str) -> Check:

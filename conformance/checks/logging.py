@@ -13,7 +13,7 @@ from conformance.host.logs import log_bridge
 from conformance.sandbox.context import ScenarioContext
 from conformance.sandbox.events import LogSeen
 
-LATE_WINDOW_S = 0.1
+LATE_WINDOW_S = 0.06
 
 
 class _Recorder:

@@ -74,6 +74,7 @@ class PluginFacts:
     language: str = "unknown"
     metadata: dict[str, Any] = field(default_factory=dict)
     wedged: tuple[tuple[str, str], ...] = ()
+    crashed: tuple[tuple[str, str], ...] = ()
     failed_entry: str | None = None  # the call in flight when the probe crashed or timed out
 
     @property

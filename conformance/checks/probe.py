@@ -89,12 +89,23 @@ def _triage(ctx: ScenarioContext, node_kind: str) -> None:
     """
     from conformance.checks.traffic import drive, with_instance
 
+    from conformance.checks.common import valid_params
+    from conformance.checks.entries import PREFERRED_SIZE_HINT
+
     ctx.request.options["node_kind"] = node_kind
     ctx.observe(TRIAGE_MARK, True)
     instance = with_instance(ctx)
     if instance is None:
         return
+    plugin = ctx.plugin
     try:
+        if plugin.has_entry("get_runtime_param_schema"):
+            instance.runtime_schema()
+        if plugin.has_entry("get_source_config"):
+            instance.source_config()
+        instance.update_params(valid_params(ctx))
+        if node_kind == "source" and plugin.has_entry("on_upstream_hint"):
+            instance.hint(PREFERRED_SIZE_HINT)
         drive(ctx, instance)
     finally:
         instance.destroy()
@@ -106,9 +117,12 @@ def facts_from_result(result: SandboxResult, language: str) -> PluginFacts:
     in_triage = any(isinstance(event, Observed) and event.key == TRIAGE_MARK for event in result.events)
     if in_triage and observed:
         facts = _facts(observed[-1], language)
-        if result.outcome is Outcome.TIMED_OUT and result.in_flight is not None:
+        if result.in_flight is not None and result.outcome is not Outcome.COMPLETED:
             detail = result.in_flight.detail or "ordinary traffic"
-            return replace(facts, wedged=((result.in_flight.entry, detail),))
+            if result.outcome is Outcome.TIMED_OUT:
+                return replace(facts, wedged=((result.in_flight.entry, detail),))
+            what = result.signal_name or result.outcome.value
+            return replace(facts, crashed=((result.in_flight.entry, f"{what}, {detail}"),))
         return facts
     if result.outcome is not Outcome.COMPLETED:
         where = describe_call(result.in_flight)

@@ -32,8 +32,9 @@ def _fingerprint(run: TrafficRun) -> list[Any]:
     ]
 
 
-def _create(ctx: ScenarioContext) -> Instance | None:
-    return Instance.create(ctx.plugin, valid_params(ctx))
+def _create(ctx: ScenarioContext, params: Any = None) -> Instance | None:
+    """Create with valid params (computed by the caller when on another thread: a skip there would be lost)."""
+    return Instance.create(ctx.plugin, valid_params(ctx) if params is None else params)
 
 
 def _serial(ctx: ScenarioContext, rounds: int) -> list[Any] | None:
@@ -83,14 +84,17 @@ def _parallel(ctx: ScenarioContext) -> None:
         return
     barrier = threading.Barrier(PARALLEL_INSTANCES)
     outcomes: dict[int, Any] = {}
+    params = valid_params(ctx)
+    for entry in ("create_instance", "process_packet", "flush", "tick", "destroy_instance"):
+        ctx.ensure_callable(entry)
 
     def worker(index: int) -> None:
-        instance = _create(ctx)
+        instance = _create(ctx, params)
+        barrier.wait(timeout=30)  # every worker reaches it, created or not, so none waits in vain
         if instance is None:
             outcomes[index] = "create returned NULL"
             return
         try:
-            barrier.wait(timeout=30)
             outcomes[index] = [_fingerprint(drive(ctx, instance)) for _ in range(ROUNDS)]
         finally:
             instance.destroy()
@@ -110,10 +114,13 @@ def _concurrent_create(ctx: ScenarioContext) -> None:
     require_processor(ctx)
     barrier = threading.Barrier(8)
     created: dict[int, Instance | None] = {}
+    params = valid_params(ctx)
+    for entry in ("create_instance", "set_log_enabled_callback", "destroy_instance"):
+        ctx.ensure_callable(entry)
 
     def worker(index: int) -> None:
         barrier.wait(timeout=30)
-        created[index] = _create(ctx)
+        created[index] = _create(ctx, params)
 
     threads = [threading.Thread(target=worker, args=(n,), name=f"engine-create-{n}") for n in range(8)]
     for thread in threads:

@@ -65,7 +65,7 @@ register_checks(
             "(or, for calls the host does not time out, the engine itself).",
             _scenario(entry),
             entry.applies,
-            options=(("ignore_triage", True),),
+            options=(("triage_exempt", (f"wedged:{entry.name}",)),),
         )
         for entry in ENTRY_POINTS
     ]

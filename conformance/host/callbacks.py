@@ -13,8 +13,9 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from conformance.abi import ffi
 from conformance.abi.layout import CALLBACK_FIELD_END

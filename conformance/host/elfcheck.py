@@ -104,7 +104,7 @@ def inspect_plugin_file(path: str | os.PathLike[str]) -> ElfFacts:
 
 def _language(elf: object) -> str:
     """'rust' when rustc left its mark in .comment or the panic machinery, else 'c'."""
-    get_section = getattr(elf, "get_section_by_name")
+    get_section = elf.get_section_by_name
     comment = get_section(".comment")
     if comment is not None and b"rustc" in comment.data():
         return "rust"

@@ -8,7 +8,8 @@ host's heap silently.
 from __future__ import annotations
 
 import mmap
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from conformance.abi import ffi
 

@@ -20,7 +20,7 @@ from conformance.abi import ffi
 from conformance.host.callbacks import CallFrame, HostCallbacks, host_callbacks
 from conformance.host.errors import HarnessMisuse
 from conformance.host.guarded import protect_inputs
-from conformance.host.logs import LogBridge, log_bridge, set_current_call
+from conformance.host.logs import log_bridge, set_current_call
 from conformance.host.memory import UnreadableMemory, safe_memory
 from conformance.sandbox.events import Violation
 

@@ -10,8 +10,9 @@ had already been destroyed (a "late log").
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from conformance.abi import ffi
 from conformance.abi.constants import LogLevel

@@ -25,11 +25,12 @@ pre { background:var(--soft); border:1px solid var(--line); border-radius:6px; p
 h2 { margin: 28px 0 8px; font-size: 18px; }
 table { border-collapse: collapse; width: 100%; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
-th { background: var(--soft); font-weight: 600; }
+th { background: var(--soft); font-weight: 600; white-space: nowrap; }
 a { color: var(--improved); }
 .banner { padding: 18px 16px; color: #fff; }
 .banner.pass { background: var(--pass); } .banner.fail { background: var(--fail); }
-.banner.incomplete { background-image: repeating-linear-gradient(45deg, transparent 0 12px, rgba(0,0,0,.12) 12px 24px); }
+.banner.incomplete {
+  background-image: repeating-linear-gradient(45deg, transparent 0 12px, rgba(0,0,0,.12) 12px 24px); }
 .banner h1 { margin: 0 0 4px; font-size: 24px; }
 .banner .sub { opacity: .95; }
 .banner dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 10px 0 0; }
@@ -91,6 +92,7 @@ FILTER_JS = """
     });
   }
   apply();
+  document.documentElement.setAttribute('data-js', 'ready');
 })();
 """
 

@@ -53,7 +53,7 @@ def new_blocking(report: dict[str, Any]) -> list[dict[str, Any]]:
 def host_cells(report: dict[str, Any]) -> list[tuple[int, str, list[str]]]:
     """(host, state, because) for v6..v9; state is ``compatible``, ``incompatible`` or ``n/a``."""
     by_host = {row["host_version"]: row for row in report.get("host_matrix", [])}
-    cells = []
+    cells: list[tuple[int, str, list[str]]] = []
     for host in ALL_HOSTS:
         row = by_host.get(host)
         if row is None:

@@ -16,6 +16,7 @@ not, which is what the run id is for: a consumer can check that
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -32,7 +33,7 @@ _RUN_ID_MARK = re.compile(r"conformance-run-id[\"']?\s*(?:content=[\"']|:\s*)([A
 
 def new_run_id(now: dt.datetime | None = None) -> str:
     """Sortable by time, unique enough for two runs started in the same second."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(4)
 
 
@@ -110,10 +111,8 @@ def clear_stale(report_dir: Path, run_id: str, labels: set[str], run_files: set[
             if target.exists():
                 target.unlink()
                 removed.append(target)
-        try:
+        with contextlib.suppress(OSError):  # the user keeps other files there: leave the directory
             child.rmdir()
-        except OSError:
-            pass  # the user keeps other files there: leave the directory
     for name in RUN_FILES:
         target = report_dir / name
         if name in run_files or not target.is_file():

@@ -1,4 +1,10 @@
-"""Plain-text rendering of one check result, for pytest's failure section and the CLI."""
+"""Plain-text rendering of one check result, for pytest's failure section, JUnit and the CLI.
+
+pytest's ``--junitxml`` puts this text into each failing test case's
+``<failure>`` element, so it has to carry the evidence itself: a CI page
+showing only the JUnit file must be enough to see why a check failed and how
+to reproduce it.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +32,14 @@ def failure_text(result: CheckResult) -> str:
                 lines.append(f"  violation {item['rule']}: {item['detail']}")
             continue
         lines.append(f"  {key}: {value}")
+    if evidence.get("exit_code") not in (None, 0):
+        lines.append(f"  exit code: {evidence['exit_code']}")
+    if len(set(result.attempts)) > 1:
+        lines.append(f"  attempts: {', '.join(result.attempts)}")
+    logs = evidence.get("logs") or []
+    if logs and result.status != "pass":
+        lines.append(f"  plugin log (last {min(len(logs), 5)} of {len(logs)}):")
+        lines.extend("    " + _log_line(entry) for entry in logs[-5:])
     stacks = evidence.get("stacks")
     if stacks:
         lines.append("  native stacks (gdb; interpreter frames omitted):")
@@ -37,6 +51,18 @@ def failure_text(result: CheckResult) -> str:
     if result.repro:
         lines.append(f"  reproduce: {result.repro}")
     return "\n".join(lines)
+
+
+_LEVELS = {0: "TRACE", 1: "DEBUG", 2: "INFO", 3: "WARN", 4: "ERROR"}
+
+
+def _log_line(entry: object) -> str:
+    if not isinstance(entry, dict):
+        return str(entry)
+    raw_level = entry.get("level")
+    level = _LEVELS.get(raw_level, str(raw_level)) if isinstance(raw_level, int) else str(raw_level)
+    during = f" (during {entry['during']})" if entry.get("during") else ""
+    return f"{level} {entry.get('target', '')}: {entry.get('message', '')}{during}"
 
 
 _INTERPRETER_MARKERS = ("_cffi_backend", "libpython", "Python/", "Objects/", "Modules/", "_PyEval", "Py_")

@@ -127,7 +127,7 @@ def build_report(
 ) -> dict[str, Any]:
     run = run or RunInfo()
     identity = _identity(path, facts)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     counts: dict[str, int] = {}
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1

@@ -79,17 +79,36 @@ class ScenarioContext:
 
     def call(self, entry: str, fn: Callable[..., T], *args: Any, detail: str = "") -> T:
         """Call into the plugin with its budget announced; returns what ``fn`` returns."""
-        wedged = self.request.options.get("wedged") or {}
-        if entry in wedged and not self.request.options.get("ignore_triage"):
-            raise ScenarioSkip(
-                f"not run: {entry} did not return during triage ({wedged[entry]}); see timeouts.* for the evidence"
-            )
+        self._refuse_triaged(entry)
         thread = thread_label()
         self.emit(CallStarted(entry, self.budget(entry), detail, thread))
         started = time.perf_counter()
         result = fn(*args)
         self.emit(CallFinished(entry, time.perf_counter() - started, "", thread))
         return result
+
+    def ensure_callable(self, entry: str) -> None:
+        """Skip now, on this thread, if ``entry`` may not be called (a skip raised on a worker thread is lost)."""
+        self._refuse_triaged(entry)
+
+    def _refuse_triaged(self, entry: str) -> None:
+        """Entry points that wedged or crashed on ordinary traffic during triage are not called again.
+
+        Only the checks about that entry point call it (``triage_exempt``): they
+        carry the evidence; the others are skipped, with the reason.
+        """
+        options = self.request.options
+        exempt = options.get("triage_exempt") or ()
+        wedged = options.get("wedged") or {}
+        if entry in wedged and f"wedged:{entry}" not in exempt:
+            raise ScenarioSkip(
+                f"not run: {entry} did not return during triage ({wedged[entry]}); see timeouts.* for the evidence"
+            )
+        crashed = options.get("crashed") or {}
+        if entry in crashed and f"crashed:{entry}" not in exempt:
+            raise ScenarioSkip(
+                f"not run: {entry} crashed during triage ({crashed[entry]}); see panics.* for the evidence"
+            )
 
     def expect(self, ok: bool, what: str, detail: str = "", *, warn_only: bool = False) -> bool:
         if not ok:

@@ -13,8 +13,16 @@
 //!
 //! Variants: per instance `{"mode": ...}` (create, process, flush,
 //! update_params, destroy, schema, set_log_enabled); load time
-//! `SKFIX_MODE=` tick | hint | source_config (switch to the source table) or
-//! get_metadata. Default: panic in process_packet.
+//! `SKFIX_MODE=` tick | hint | source_config | live_source_config (switch to
+//! the source table) or get_metadata. Default: panic in process_packet.
+//!
+//! The `panic_<entry>` packages (built unguarded from this source, one per
+//! entry point) make that entry's variant their default, chosen by the
+//! package name: `panic_flush` panics in flush under ordinary traffic,
+//! `panic_tick` is a source that panics in tick, and so on. `panic_source_config`
+//! defaults to `live_source_config`: the load-time probe (NULL params) is
+//! answered normally, so the plugin is classified as a source, and the
+//! re-query on a live instance (created with params) panics.
 
 use skabi::fixture::{text_echo_meta, text_source_meta};
 use skabi::prelude::*;
@@ -38,6 +46,8 @@ enum Mode {
     Tick,
     Hint,
     SourceConfig,
+    /// get_source_config panics only on instances created with params.
+    LiveSourceConfig,
 }
 
 /// DEFECT: every variant ends up here.
@@ -45,13 +55,36 @@ fn boom(entry: &str) -> ! {
     panic!("{KIND}: intentional panic in {entry}")
 }
 
+/// The variant a `panic_<entry>` package makes its default (None for
+/// `panicking`, `panicking_unguarded`, `panicking_abort`).
+fn package_mode() -> Option<&'static str> {
+    match KIND.strip_prefix("panic_")? {
+        "source_config" => Some("live_source_config"),
+        entry => Some(entry),
+    }
+}
+
+/// The load-time variant: `SKFIX_MODE`, else the package default.
+fn load_mode() -> Option<&'static str> {
+    env_mode().or_else(package_mode)
+}
+
 /// Load-time source variants (they also select the source table).
 fn env_source_mode() -> Option<Mode> {
-    match env_mode() {
+    match load_mode() {
         Some("tick") => Some(Mode::Tick),
         Some("hint") => Some(Mode::Hint),
         Some("source_config") => Some(Mode::SourceConfig),
+        Some("live_source_config") => Some(Mode::LiveSourceConfig),
         _ => None,
+    }
+}
+
+/// The per-instance variant used when the params name none.
+fn default_instance_mode() -> &'static str {
+    match package_mode() {
+        Some(m @ ("create" | "flush" | "update_params" | "destroy" | "schema" | "set_log_enabled")) => m,
+        _ => "process",
     }
 }
 
@@ -59,15 +92,15 @@ fn instance_mode(params: Option<&Json>) -> Result<Mode, String> {
     if let Some(m) = env_source_mode() {
         return Ok(m);
     }
-    Ok(match param_mode(params) {
-        None | Some("process") => Mode::Process,
-        Some("create") => Mode::Create,
-        Some("flush") => Mode::Flush,
-        Some("update_params") => Mode::UpdateParams,
-        Some("destroy") => Mode::Destroy,
-        Some("schema") => Mode::Schema,
-        Some("set_log_enabled") => Mode::SetLogEnabled,
-        Some(other) => return Err(format!("{KIND}: unknown mode `{other}`")),
+    Ok(match param_mode(params).unwrap_or(default_instance_mode()) {
+        "process" => Mode::Process,
+        "create" => Mode::Create,
+        "flush" => Mode::Flush,
+        "update_params" => Mode::UpdateParams,
+        "destroy" => Mode::Destroy,
+        "schema" => Mode::Schema,
+        "set_log_enabled" => Mode::SetLogEnabled,
+        other => return Err(format!("{KIND}: unknown mode `{other}`")),
     })
 }
 
@@ -75,11 +108,13 @@ struct Panicker {
     mode: Mode,
     logger: Logger,
     ticks: u64,
+    /// Created with params (not NULL, "" or `null`): a live node, not the load probe.
+    has_params: bool,
 }
 
 impl Plugin for Panicker {
     fn metadata() -> NodeMeta {
-        if env_mode() == Some("get_metadata") {
+        if load_mode() == Some("get_metadata") {
             boom("get_metadata");
         }
         if env_source_mode().is_some() {
@@ -94,7 +129,7 @@ impl Plugin for Panicker {
         if mode == Mode::Create {
             boom("create_instance");
         }
-        Ok(Panicker { mode, logger, ticks: 0 })
+        Ok(Panicker { mode, logger, ticks: 0, has_params: params.is_some() })
     }
 
     fn process(&mut self, _pin: &str, packet: Packet, out: &mut Output<'_>) -> Result<(), String> {
@@ -141,7 +176,7 @@ impl Plugin for Panicker {
 
 impl SourcePlugin for Panicker {
     fn source_config(&self) -> SourceConfig {
-        if self.mode == Mode::SourceConfig {
+        if self.mode == Mode::SourceConfig || (self.mode == Mode::LiveSourceConfig && self.has_params) {
             boom("get_source_config");
         }
         SourceConfig { tick_interval_us: 1000, max_ticks: 3 }
