@@ -47,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     repro = commands.add_parser("repro", help="re-run one check on one plugin and print the result")
     repro.add_argument("plugin", type=Path)
     repro.add_argument("check_id", help="check id, with [vN] for a host-version item")
-    repro.add_argument("--in-process", action="store_true", help="run in this process (for a debugger; a crash ends it)")
+    repro.add_argument(
+        "--in-process", action="store_true", help="run in this process (for a debugger; a crash ends it)"
+    )
     repro.add_argument("--trace", action="store_true", help="print every call and callback event")
     repro.add_argument("--budget-scale", type=float, default=1.0)
 
@@ -225,8 +227,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - swallow the flush at exit
         return EXIT_OK
     except Exception as error:  # noqa: BLE001 - the documented "internal error" exit
-        print(f"conformance: internal error: {type(error).__name__}: {error} "
-              "(please report this with the command you ran)", file=sys.stderr)
+        print(
+            f"conformance: internal error: {type(error).__name__}: {error} "
+            "(please report this with the command you ran)",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
 
 

@@ -119,7 +119,7 @@ def render_expected(info: FixtureInfo, report: dict[str, Any], previous: dict[st
     for entry in report["checks"]:
         item, status = entry["id"], entry["status"]
         if status == "pass":
-            lines.append(f"{_toml_string(item)} = \"pass\"")
+            lines.append(f'{_toml_string(item)} = "pass"')
             continue
         old = previous.get(item)
         if old is not None and old.status == status and old.reason:
@@ -128,7 +128,7 @@ def render_expected(info: FixtureInfo, report: dict[str, Any], previous: dict[st
             reason = entry["message"]
         else:
             reason = f"{info.defect} ({entry['message'][:120]})" if not info.conforming else entry["message"][:160]
-        lines.append(f"{_toml_string(item)} = {{ status = \"{status}\", reason = {_toml_string(reason)} }}")
+        lines.append(f'{_toml_string(item)} = {{ status = "{status}", reason = {_toml_string(reason)} }}')
     return "\n".join(lines) + "\n"
 
 
@@ -181,8 +181,14 @@ def matrix_markdown(check_ids: list[str]) -> str:
         expected = load_expected(info.name)
         if not expected:
             continue
-        failing = [f"`{item}` ({want.status})" for item, want in expected.items() if want.status not in ("pass", "skip")]
-        verdict = "fail" if any(want.status in ("fail", "crash", "timeout", "error", "flaky") for want in expected.values()) else "pass"
+        failing = [
+            f"`{item}` ({want.status})" for item, want in expected.items() if want.status not in ("pass", "skip")
+        ]
+        verdict = (
+            "fail"
+            if any(want.status in ("fail", "crash", "timeout", "error", "flaky") for want in expected.values())
+            else "pass"
+        )
         shown = ", ".join(failing[:12]) + (f", and {len(failing) - 12} more" if len(failing) > 12 else "")
         rows.append(f"| `{info.name}` | {info.defect} | {verdict} | {shown or '-'} |")
     return "\n".join(rows) + "\n"

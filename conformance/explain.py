@@ -324,13 +324,21 @@ def _wrap_prose(text: str, width: int, indent: str) -> list[str]:
         for item in paragraph.split("\n"):
             if item.startswith("- "):
                 lines += textwrap.wrap(
-                    item[2:], width, initial_indent=indent + "- ", subsequent_indent=indent + "  ",
-                    break_on_hyphens=False, break_long_words=False,
+                    item[2:],
+                    width,
+                    initial_indent=indent + "- ",
+                    subsequent_indent=indent + "  ",
+                    break_on_hyphens=False,
+                    break_long_words=False,
                 )
             else:
                 lines += textwrap.wrap(
-                    item, width, initial_indent=indent, subsequent_indent=indent,
-                    break_on_hyphens=False, break_long_words=False,
+                    item,
+                    width,
+                    initial_indent=indent,
+                    subsequent_indent=indent,
+                    break_on_hyphens=False,
+                    break_long_words=False,
                 )
     return lines
 
@@ -343,7 +351,7 @@ def _markdown_inline(text: str) -> str:
     out: list[str] = []
     position = 0
     for match in _CODE_SPAN.finditer(text):
-        out.append(_escape(text[position:match.start()]))
+        out.append(_escape(text[position : match.start()]))
         out.append(match.group(0))
         position = match.end()
     out.append(_escape(text[position:]))

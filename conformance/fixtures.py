@@ -38,7 +38,7 @@ import tempfile
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 
@@ -178,7 +178,7 @@ def _source_files() -> Iterator[Path]:
                 yield Path(dirpath) / fname
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tool_version(tool: str) -> str:
     """First line of ``<tool> --version`` (cached: asked on every build_fixtures call)."""
     exe = shutil.which(tool)
@@ -246,7 +246,9 @@ def _run(what: str, cmd: list[str], cwd: Path, env: Mapping[str, str] | None = N
         )
     except subprocess.TimeoutExpired as exc:
         out = exc.output if isinstance(exc.output, str) else ""
-        raise FixtureBuildError(f"{what} timed out after {_BUILD_TIMEOUT_S:.0f}s: {' '.join(cmd)}\n{_tail(out)}") from exc
+        raise FixtureBuildError(
+            f"{what} timed out after {_BUILD_TIMEOUT_S:.0f}s: {' '.join(cmd)}\n{_tail(out)}"
+        ) from exc
     except OSError as exc:
         raise FixtureBuildError(f"{what} could not start ({exc}): {' '.join(cmd)}") from exc
     if proc.returncode != 0:

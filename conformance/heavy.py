@@ -35,16 +35,19 @@ def apply_heavy_modes(
 
 def _race(path: Path, item: BatteryItem, facts: PluginFacts, result: CheckResult, settings: RunSettings) -> CheckResult:
     assert settings.race is not None
-    request = replace(request_for(path, item, settings.budget_scale * 20, facts), scenario=RACE_SCENARIO,
-                      overall_budget_s=600.0)
+    request = replace(
+        request_for(path, item, settings.budget_scale * 20, facts), scenario=RACE_SCENARIO, overall_budget_s=600.0
+    )
     run = run_under(settings.race, request)
     evidence = {**result.evidence, "race": run.as_evidence(str(path))}
     if not run.findings:
         return replace(result, evidence=evidence)
     first = run.findings[0]
     frames = ", ".join(f.function for f in first.plugin_frames(str(path))[:3])
-    message = (f"{settings.race} found {len(run.findings)} data race(s) inside the plugin "
-               f"({run.duration_s:.0f} s): {first.what} in {frames}")
+    message = (
+        f"{settings.race} found {len(run.findings)} data race(s) inside the plugin "
+        f"({run.duration_s:.0f} s): {first.what} in {frames}"
+    )
     status = "fail" if item.check.severity.value == "required" else "warn"
     return replace(result, status=status, message=message, evidence=evidence)
 

@@ -79,20 +79,32 @@ class ProgressPlugin:
 def render_summary(report: dict[str, Any], path: str) -> str:
     """The per-plugin summary table `conformance check` prints after the run."""
     plugin = report["plugin"]
-    lines = [f"{plugin['name']}: {report['verdict'].upper()} (grade {report.get('grade', '-')}) - "
-             f"v{plugin.get('api_version') or '?'} {plugin.get('node_kind') or ''} {plugin.get('kind') or ''}".rstrip()]
+    lines = [
+        f"{plugin['name']}: {report['verdict'].upper()} (grade {report.get('grade', '-')}) - "
+        f"v{plugin.get('api_version') or '?'} {plugin.get('node_kind') or ''} {plugin.get('kind') or ''}".rstrip()
+    ]
     matrix = report.get("host_matrix") or []
     if matrix:
         cells = ", ".join(f"v{m['host_version']} {'compatible' if m['compatible'] else 'INCOMPATIBLE'}" for m in matrix)
         lines.append(f"  hosts: {cells}")
-    failing = [c for c in report["checks"] if c["severity"] == "required" and c["status"] not in ("pass", "warn", "skip")]
-    warned = [c for c in report["checks"] if c["status"] == "warn" or (c["severity"] != "required" and c["status"] in ("fail", "crash", "timeout"))]
+    failing = [
+        c for c in report["checks"] if c["severity"] == "required" and c["status"] not in ("pass", "warn", "skip")
+    ]
+    warned = [
+        c
+        for c in report["checks"]
+        if c["status"] == "warn" or (c["severity"] != "required" and c["status"] in ("fail", "crash", "timeout"))
+    ]
     for check in failing[:25]:
         lines.append(f"  {check['status'].upper():8s} {check['id']}: {check['message'][:140]}")
     if len(failing) > 25:
         lines.append(f"  ... and {len(failing) - 25} more required failures")
     if warned:
-        lines.append(f"  {len(warned)} warning(s): " + ", ".join(c["id"] for c in warned[:8]) + (" ..." if len(warned) > 8 else ""))
+        lines.append(
+            f"  {len(warned)} warning(s): "
+            + ", ".join(c["id"] for c in warned[:8])
+            + (" ..." if len(warned) > 8 else "")
+        )
     if plugin.get("load_problem"):
         lines.append(f"  {plugin['load_problem']}")
     lines.append(f"  report: {path}")

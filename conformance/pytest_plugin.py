@@ -278,7 +278,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return
     for name, value in report.user_properties:
         if name == PROPERTY:
-            _collected_payloads.append(json.loads(value))
+            _collected_payloads.append(json.loads(str(value)))
 
 
 _collected_payloads: list[dict[str, Any]] = []
@@ -391,4 +391,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.section("conformance baseline", sep="-", red=True)
         for message in expired:
             terminalreporter.write_line(f"conformance: {message}", red=True)
+
+
 # --- end reporting layer ---

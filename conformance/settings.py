@@ -39,20 +39,50 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("plugin", "conformance_plugins", "CONFORMANCE_PLUGIN",
-           "path of a plugin shared object to check (repeatable)"),
-    Option("report-dir", "conformance_report_dir", "CONFORMANCE_REPORT_DIR",
-           "directory for report.json and friends (default: reports)", "reports"),
-    Option("budget-scale", "conformance_budget_scale", "CONFORMANCE_BUDGET_SCALE",
-           "multiply every time budget by this factor (slow machines: 2 or 3)", "1.0"),
-    Option("baseline", "conformance_baseline", "CONFORMANCE_BASELINE",
-           "TOML file of accepted failures (check id, reason, optional expiry)"),
-    Option("reruns", "conformance_reruns", "CONFORMANCE_RERUNS",
-           "re-run a failing check this many times to tell flaky from failing (default 1)", "1"),
-    Option("race", "conformance_race", "CONFORMANCE_RACE",
-           "also run the threading scenario under valgrind (helgrind or drd) and report races in the plugin", ""),
-    Option("memcheck", "conformance_memcheck", "CONFORMANCE_MEMCHECK",
-           "re-run failing leak and memory checks under valgrind memcheck (yes/no)", ""),
+    Option(
+        "plugin", "conformance_plugins", "CONFORMANCE_PLUGIN", "path of a plugin shared object to check (repeatable)"
+    ),
+    Option(
+        "report-dir",
+        "conformance_report_dir",
+        "CONFORMANCE_REPORT_DIR",
+        "directory for report.json and friends (default: reports)",
+        "reports",
+    ),
+    Option(
+        "budget-scale",
+        "conformance_budget_scale",
+        "CONFORMANCE_BUDGET_SCALE",
+        "multiply every time budget by this factor (slow machines: 2 or 3)",
+        "1.0",
+    ),
+    Option(
+        "baseline",
+        "conformance_baseline",
+        "CONFORMANCE_BASELINE",
+        "TOML file of accepted failures (check id, reason, optional expiry)",
+    ),
+    Option(
+        "reruns",
+        "conformance_reruns",
+        "CONFORMANCE_RERUNS",
+        "re-run a failing check this many times to tell flaky from failing (default 1)",
+        "1",
+    ),
+    Option(
+        "race",
+        "conformance_race",
+        "CONFORMANCE_RACE",
+        "also run the threading scenario under valgrind (helgrind or drd) and report races in the plugin",
+        "",
+    ),
+    Option(
+        "memcheck",
+        "conformance_memcheck",
+        "CONFORMANCE_MEMCHECK",
+        "re-run failing leak and memory checks under valgrind memcheck (yes/no)",
+        "",
+    ),
 )
 OPTION_BY_NAME = {option.name: option for option in OPTIONS}
 
@@ -115,7 +145,9 @@ def resolve_settings(
         import shutil
 
         if shutil.which("valgrind") is None:
-            raise SettingsError("--race and --memcheck need valgrind, which is not installed (apt-get install valgrind)")
+            raise SettingsError(
+                "--race and --memcheck need valgrind, which is not installed (apt-get install valgrind)"
+            )
     return RunSettings(
         plugins=plugins,
         report_dir=Path(str(report_value)),

@@ -218,9 +218,7 @@ def binary_packets(*, with_meta: bool | None = None) -> st.SearchStrategy[Binary
     data = st.binary(max_size=MAX_BYTES)
     plain = st.builds(BinaryPacket, data)
     content_type = st.none() | st.sampled_from(["audio/aac", "application/octet-stream", ""]) | _texts(16)
-    meta = st.builds(BinaryPacket, data, content_type, _optional_metadata()).filter(
-        lambda packet: packet.has_meta
-    )
+    meta = st.builds(BinaryPacket, data, content_type, _optional_metadata()).filter(lambda packet: packet.has_meta)
     if with_meta is None:
         return plain | meta
     return meta if with_meta else plain
@@ -364,9 +362,7 @@ def _legal_binary_meta_wires(draw: st.DrawFn) -> RawWire:
         content_type,
         draw(_optional_raw_metadata()),
         legacy_size=form != "v9",
-        tail_poison=draw(st.sampled_from([0xDEAD_BEEF_DEAD_BEEF, U64_MAX, 1]))
-        if form == "v8-poison"
-        else None,
+        tail_poison=draw(st.sampled_from([0xDEAD_BEEF_DEAD_BEEF, U64_MAX, 1])) if form == "v8-poison" else None,
     )
     return RawWire(PacketType.BINARY_WITH_META, payload, label=f"binary-with-meta {form}")
 
@@ -429,9 +425,7 @@ _WIRE_STRATEGIES: dict[PacketType, Callable[[], st.SearchStrategy[RawWire]]] = {
     PacketType.BINARY: lambda: _from_model(PacketType.BINARY) | _legal_binary_wires(),
     PacketType.RAW_VIDEO: lambda: _from_model(PacketType.RAW_VIDEO) | _legal_video_wires(),
     PacketType.ENCODED_VIDEO: lambda: _legal_encoded_wires(PacketType.ENCODED_VIDEO),
-    PacketType.BINARY_WITH_META: lambda: (
-        _from_model(PacketType.BINARY_WITH_META) | _legal_binary_meta_wires()
-    ),
+    PacketType.BINARY_WITH_META: lambda: _from_model(PacketType.BINARY_WITH_META) | _legal_binary_meta_wires(),
     PacketType.ENCODED_AUDIO: lambda: _legal_encoded_wires(PacketType.ENCODED_AUDIO),
 }
 
@@ -451,9 +445,7 @@ def wire_packets(kinds: Iterable[PacketType | int] | None = None) -> st.SearchSt
 def _null_data(kind: PacketType) -> st.SearchStrategy[RawWire]:
     """C2: ``CPacket.data`` NULL, for every type -- even Binary with len 0."""
     lengths = st.sampled_from([0, 1, 40, 48])
-    return lengths.map(
-        lambda length: RawWire(kind, null_packet_data=True, len_override=length, label="C2 null data")
-    )
+    return lengths.map(lambda length: RawWire(kind, null_packet_data=True, len_override=length, label="C2 null data"))
 
 
 def _unsupported(kind: PacketType) -> st.SearchStrategy[RawWire]:
@@ -462,9 +454,7 @@ def _unsupported(kind: PacketType) -> st.SearchStrategy[RawWire]:
 
 
 def _malformed_text() -> st.SearchStrategy[RawWire]:
-    return invalid_utf8().map(
-        lambda data: RawWire(PacketType.TEXT, RawText(data), label="text invalid UTF-8")
-    )
+    return invalid_utf8().map(lambda data: RawWire(PacketType.TEXT, RawText(data), label="text invalid UTF-8"))
 
 
 _BAD_TRANSCRIPTIONS: tuple[bytes, ...] = (
@@ -495,9 +485,7 @@ def _truncated_transcription(draw: st.DrawFn) -> RawWire:
     """The encoder's JSON with ``len`` stopping short: compact JSON cut anywhere is invalid."""
     data = transcription_json(draw(transcription_packets()))
     length = draw(st.integers(0, len(data) - 1))
-    return RawWire(
-        PacketType.TRANSCRIPTION, RawBytes(data), len_override=length, label="transcription truncated"
-    )
+    return RawWire(PacketType.TRANSCRIPTION, RawBytes(data), len_override=length, label="transcription truncated")
 
 
 def _malformed_transcription() -> st.SearchStrategy[RawWire]:
@@ -527,9 +515,7 @@ def _malformed_custom(draw: st.DrawFn) -> RawWire:
     valid_json = _compact_json(draw(json_values(4)))
     type_id = draw(_texts_without_nul(12)).encode("utf-8")
     metadata = draw(_optional_raw_metadata())
-    case = draw(
-        st.sampled_from(["no type_id", "no data_json", "type_id UTF-8", "bad JSON", "empty", "truncated"])
-    )
+    case = draw(st.sampled_from(["no type_id", "no data_json", "type_id UTF-8", "bad JSON", "empty", "truncated"]))
     if case == "no type_id":
         custom = RawCustom(None, draw(st.none() | st.just(valid_json)), None, metadata)
     elif case == "no data_json":
@@ -739,9 +725,7 @@ def _bad_field_hint(draw: st.DrawFn) -> bytes:
 def hints() -> st.SearchStrategy[bytes]:
     """Hint texts of every ``HintKind``; never containing NUL."""
     malformed = st.sampled_from([b"", b"{", b"not json", b'{"type":"preferred_size",}']) | invalid_utf8()
-    not_a_hint = st.sampled_from(
-        [b"null", b"[]", b'{"width":640,"height":480}', b'{"type":5}', b'"preferred_size"']
-    )
+    not_a_hint = st.sampled_from([b"null", b"[]", b'{"width":640,"height":480}', b'{"type":5}', b'"preferred_size"'])
     unknown = (
         _texts_without_nul(12)
         .filter(lambda tag: tag != "preferred_size")
@@ -906,9 +890,7 @@ def _check_coverage() -> None:
         if kind not in _MODEL_STRATEGIES:
             problems.append(f"{kind.name}: no model packet strategy")
     if DECODABLE_TYPES != RUNTIME_PACKET_TYPES:
-        problems.append(
-            f"decoder covers {sorted(DECODABLE_TYPES)}, runtime types are {sorted(RUNTIME_PACKET_TYPES)}"
-        )
+        problems.append(f"decoder covers {sorted(DECODABLE_TYPES)}, runtime types are {sorted(RUNTIME_PACKET_TYPES)}")
     builders = {packet_type_of(builder(_ByteReader(bytes(256)))) for builder in _BYTE_BUILDERS}
     if builders != set(MODEL_PACKET_TYPES):
         problems.append(f"packet_from_bytes covers {sorted(builders)}")

@@ -28,8 +28,17 @@ TOOLS = ("helgrind", "drd", "memcheck")
 REPORTED_KINDS = {
     "helgrind": ("Race",),
     "drd": ("ConflictingAccess",),
-    "memcheck": ("Leak_DefinitelyLost", "InvalidWrite", "InvalidRead", "InvalidFree", "MismatchedFree",
-                 "UninitCondition", "UninitValue", "SyscallParam", "Overlap"),
+    "memcheck": (
+        "Leak_DefinitelyLost",
+        "InvalidWrite",
+        "InvalidRead",
+        "InvalidFree",
+        "MismatchedFree",
+        "UninitCondition",
+        "UninitValue",
+        "SyscallParam",
+        "Overlap",
+    ),
 }
 VALGRIND_TIMEOUT_S = 600.0
 
@@ -124,17 +133,36 @@ def run_under(tool: str, request: ScenarioRequest) -> ValgrindRun:
         result_file = Path(work) / "result.pickle"
         xml_file = Path(work) / "valgrind.xml"
         request_file.write_bytes(pickle.dumps(request))
-        options = [f"--tool={tool}", "--xml=yes", f"--xml-file={xml_file}", f"--suppressions={_suppressions()}",
-                   "--error-limit=no"]
+        options = [
+            f"--tool={tool}",
+            "--xml=yes",
+            f"--xml-file={xml_file}",
+            f"--suppressions={_suppressions()}",
+            "--error-limit=no",
+        ]
         if tool == "memcheck":
             options += ["--leak-check=full", "--show-leak-kinds=definite"]
         else:
             options += ["--fair-sched=try"]
         env = dict(os.environ, PYTHONMALLOC="malloc")
-        command = [valgrind, *options, sys.executable, "-m", "conformance.sandbox.solo", str(request_file), str(result_file)]
+        command = [
+            valgrind,
+            *options,
+            sys.executable,
+            "-m",
+            "conformance.sandbox.solo",
+            str(request_file),
+            str(result_file),
+        ]
         try:
-            completed = subprocess.run(command, capture_output=True, text=True, env=env,
-                                       timeout=VALGRIND_TIMEOUT_S * request.budget_scale, check=False)
+            completed = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=VALGRIND_TIMEOUT_S * request.budget_scale,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
             return ValgrindRun(tool, time.monotonic() - started, error=f"{tool} run did not finish in time")
         run = ValgrindRun(tool, time.monotonic() - started)

@@ -17,13 +17,21 @@ from conformance.report.schema import schema_errors
 
 TODAY = dt.date(2026, 6, 1)
 CHECKS = frozenset({"wire-in.text.ascii", "wire-in.binary.plain", "load.dlopen"})
-TEXT_FAILURES = ("wire-in.text.ascii", "wire-in.text.utf8", "wire-in.text.empty", "wire-in.text.interior-nul",
-                 "wire-in.text.long")
+TEXT_FAILURES = (
+    "wire-in.text.ascii",
+    "wire-in.text.utf8",
+    "wire-in.text.empty",
+    "wire-in.text.interior-nul",
+    "wire-in.text.long",
+)
 
 
 def entry(check: str, plugin: str = "panicking", reason: str = "accepted for now", expires: str | None = None) -> str:
-    return (f'[[accepted]]\nplugin = "{plugin}"\ncheck = "{check}"\nreason = "{reason}"\n'
-            + (f"expires = {expires}\n" if expires else "") + "\n")
+    return (
+        f'[[accepted]]\nplugin = "{plugin}"\ncheck = "{check}"\nreason = "{reason}"\n'
+        + (f"expires = {expires}\n" if expires else "")
+        + "\n"
+    )
 
 
 def parse(text: str) -> Baseline:
@@ -97,7 +105,8 @@ def test_classification() -> None:
     assert [e.check for e in baseline.expired_entries(["panicking"])] == ["load.dlopen"]
     assert baseline.expired_entries(["someone_else"]) == []
     assert [e.check for e in baseline.unmatched_entries("panicking", ["wire-in.text.ascii"])] == [
-        "wire-in.binary.plain", "load.dlopen"
+        "wire-in.binary.plain",
+        "load.dlopen",
     ]
 
 
@@ -108,8 +117,17 @@ def test_expiry_date_is_the_last_valid_day() -> None:
 
 
 def run(tmp_path: Path, plugin: Path, baseline_text: str | None, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--report-dir={tmp_path / 'r'}",
-               f"--plugin={plugin}", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--report-dir={tmp_path / 'r'}",
+        f"--plugin={plugin}",
+        *args,
+    ]
     if baseline_text is not None:
         path = tmp_path / "baseline.toml"
         path.write_text(baseline_text)
@@ -124,8 +142,10 @@ def report_of(tmp_path: Path, label: str = "panicking") -> dict[str, Any]:
 
 
 def test_known_new_and_improved_in_a_real_run(tmp_path: Path, fixture_so: Callable[[str], Path]) -> None:
-    text = entry("wire-in.text.ascii", reason="panic guard lands in 2.4") + entry("wire-in.text.utf8") + entry(
-        "load.dlopen"
+    text = (
+        entry("wire-in.text.ascii", reason="panic guard lands in 2.4")
+        + entry("wire-in.text.utf8")
+        + entry("load.dlopen")
     )
     done = run(tmp_path, fixture_so("panicking"), text, "-k", "wire-in.text or load.dlopen")
     assert done.returncode == 1, done.stdout[-2000:]  # three text checks fail and are not accepted
@@ -170,8 +190,13 @@ def test_expired_entry_fails_the_run_with_one_line(tmp_path: Path, fixture_so: C
 
 
 def test_expired_entry_fails_even_when_every_item_passes(tmp_path: Path, fixture_so: Callable[[str], Path]) -> None:
-    done = run(tmp_path, fixture_so("conforming_processor"), entry("load.dlopen", "*", expires="2020-01-31"),
-               "-k", "load.dlopen")
+    done = run(
+        tmp_path,
+        fixture_so("conforming_processor"),
+        entry("load.dlopen", "*", expires="2020-01-31"),
+        "-k",
+        "load.dlopen",
+    )
     assert done.returncode == 1 and "1 improved" in done.stdout
     assert "conformance baseline" in done.stdout and "expired on 2020-01-31" in done.stdout
 
@@ -180,15 +205,25 @@ def test_bad_baseline_is_a_usage_error_without_traceback(tmp_path: Path, fixture
     done = run(tmp_path, fixture_so("panicking"), '[[accepted]]\nplugin = "x"\ncheck = "load.dlopen"\n')
     assert done.returncode == 4
     output = (done.stdout + done.stderr).strip().splitlines()
-    assert output == [f"ERROR: baseline {tmp_path / 'baseline.toml'}: [[accepted]] entry #1: `reason` must be a "
-                      "non-empty string"]
+    assert output == [
+        f"ERROR: baseline {tmp_path / 'baseline.toml'}: [[accepted]] entry #1: `reason` must be a non-empty string"
+    ]
 
 
 def test_cli_check_takes_a_baseline(tmp_path: Path, fixture_so: Callable[[str], Path]) -> None:
     path = tmp_path / "baseline.toml"
     path.write_text("".join(entry(check) for check in TEXT_FAILURES))
-    command = [sys.executable, "-m", "conformance.cli", "check", str(fixture_so("panicking")),
-               f"--report-dir={tmp_path / 'r'}", f"--baseline={path}", "-k", "wire-in.text"]
+    command = [
+        sys.executable,
+        "-m",
+        "conformance.cli",
+        "check",
+        str(fixture_so("panicking")),
+        f"--report-dir={tmp_path / 'r'}",
+        f"--baseline={path}",
+        "-k",
+        "wire-in.text",
+    ]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout[-2000:]
     assert report_of(tmp_path)["baseline"]["known"] == list(TEXT_FAILURES)

@@ -92,8 +92,9 @@ def test_each_defective_fixture_fails_for_its_own_reason(corpus_reports: dict[st
                 for e in report["checks"]
             )
         if not ok:
-            problems.append(f"{info.name}: no {'warning' if header.advisory else 'required failure'} mentions "
-                            f"{header.evidence!r}")
+            problems.append(
+                f"{info.name}: no {'warning' if header.advisory else 'required failure'} mentions {header.evidence!r}"
+            )
     assert not problems, "\n".join(problems)
 
 
@@ -104,8 +105,11 @@ def test_removing_any_detecting_check_fails_the_self_test() -> None:
     for check_id in checks:
         for info in list_fixtures():
             expected = load_expected(info.name)
-            failing = {item: want for item, want in expected.items()
-                       if item.split("[", 1)[0] == check_id and want.status in BLOCKING}
+            failing = {
+                item: want
+                for item, want in expected.items()
+                if item.split("[", 1)[0] == check_id and want.status in BLOCKING
+            }
             if not failing:
                 continue
             # The actual run of a battery without this check: every other item as expected.
@@ -128,10 +132,16 @@ def test_detection_coverage_of_required_checks() -> None:
             lacking.append(f"{check.id}: no passing fixture")
         if not entry["failing"] and not check.no_failing_fixture:
             lacking.append(f"{check.id}: no failing fixture and no written reason")
-    print("\n".join(["required checks without a failing fixture:"] + [
-        f"  {c.id}: {c.no_failing_fixture}" for c in catalogue()
-        if c.severity.value == "required" and not table.get(c.id, {}).get("failing")
-    ]))
+    print(
+        "\n".join(
+            ["required checks without a failing fixture:"]
+            + [
+                f"  {c.id}: {c.no_failing_fixture}"
+                for c in catalogue()
+                if c.severity.value == "required" and not table.get(c.id, {}).get("failing")
+            ]
+        )
+    )
     assert not lacking, "\n".join(lacking)
 
 

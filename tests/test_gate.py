@@ -38,8 +38,15 @@ def test_gate_runs_as_an_executable_and_under_bash(tmp_path: Path, launcher: tup
     """tox runs ``bash ci/sdk-release-gate``; CI jobs run it directly."""
     assert GATE.stat().st_mode & 0o111
     environment = dict(os.environ, PYTHON=sys.executable)
-    done = subprocess.run([*launcher, str(GATE), "--no-build", "--no-corpus"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120, check=False, env=environment)
+    done = subprocess.run(
+        [*launcher, str(GATE), "--no-build", "--no-corpus"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=environment,
+    )
     assert done.returncode == 2 and done.stderr.strip() == (
         "sdk-release-gate: nothing to check: no fixtures selected and no extra plugins"
     )
@@ -77,8 +84,10 @@ def test_gate_fails_when_a_conforming_fixture_is_swapped_for_a_defective_one(
     assert "sdk-release-gate: FAIL" in done.stdout
     result = gate_json(tmp_path)
     assert result["fixtures"] == ["conforming_processor"]
-    assert any(line.startswith("conforming_processor: wire-in.text.ascii: expected pass, got fail")
-               for line in result["problems"]), result["problems"][:5]
+    assert any(
+        line.startswith("conforming_processor: wire-in.text.ascii: expected pass, got fail")
+        for line in result["problems"]
+    ), result["problems"][:5]
     report = json.loads((tmp_path / "reports" / "conforming_processor" / "report.json").read_text())
     assert report["plugin"]["path"] == str(impostor) and schema_errors(report) == []
     assert (tmp_path / "reports" / "summary.md").read_text().splitlines()[1] == "# SDK release gate: \u274c FAIL"
@@ -100,10 +109,14 @@ def test_extra_plugin_is_held_to_its_baseline(tmp_path: Path, fixture_so: Callab
     assert done.returncode == 1
     assert any(line.startswith("vendor_filter: wire-in.text.ascii: fail") for line in gate_json(tmp_path)["problems"])
 
-    failing = [check["id"] for check in json.loads((tmp_path / "reports" / "vendor_filter" / "report.json")
-                                                   .read_text())["checks"] if check["status"] not in ("pass", "skip")]
-    entries = "".join(f'[[accepted]]\nplugin = "vendor_filter"\ncheck = "{item}"\nreason = "known panic"\n\n'
-                      for item in failing)
+    failing = [
+        check["id"]
+        for check in json.loads((tmp_path / "reports" / "vendor_filter" / "report.json").read_text())["checks"]
+        if check["status"] not in ("pass", "skip")
+    ]
+    entries = "".join(
+        f'[[accepted]]\nplugin = "vendor_filter"\ncheck = "{item}"\nreason = "known panic"\n\n' for item in failing
+    )
     baseline = tmp_path / "baseline.toml"
     baseline.write_text(entries)
     done = gate(tmp_path, "--no-build", "--no-corpus", f"--baseline={baseline}", str(vendor))

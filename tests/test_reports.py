@@ -30,8 +30,14 @@ from conformance.report.markdown import MAX_ROWS_PER_PLUGIN, render_summary
 from conformance.report.rundir import run_id_of
 from conformance.report.schema import report_schema, schema_errors
 
-CHROMIUM = next((path for path in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
-                 if path and Path(path).exists()), None)
+CHROMIUM = next(
+    (
+        path
+        for path in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
+        if path and Path(path).exists()
+    ),
+    None,
+)
 
 
 @dataclass
@@ -147,7 +153,9 @@ def test_index_lists_every_plugin_failing_first(three_plugins: Run) -> None:
     text = (three_plugins.report_dir / "index.html").read_text()
     rows = re.findall(r'<tr data-check="([^"]+)" data-problem="(\d)" data-verdict="(\w+)">', text)
     assert [(label, verdict) for label, _, verdict in rows] == [
-        ("panicking", "fail"), ("version5", "fail"), ("conforming_processor", "pass")
+        ("panicking", "fail"),
+        ("version5", "fail"),
+        ("conforming_processor", "pass"),
     ]
     assert 'href="panicking/report.html"' in text and "3 plugins: 1 pass, 2 fail" in text
 
@@ -181,7 +189,9 @@ def test_terminal_names_the_written_files(three_plugins: Run) -> None:
 def test_junit_failures_carry_the_evidence(tmp_path: Path, fixture_so: Callable[[str], Path]) -> None:
     junit = tmp_path / "junit.xml"
     run = battery(
-        tmp_path, fixture_so("panicking"), fixture_so("ctor_abort"),
+        tmp_path,
+        fixture_so("panicking"),
+        fixture_so("ctor_abort"),
         args=(f"--junitxml={junit}", "-k", "wire-in.text.ascii or load.dlopen"),
     )
     assert run.returncode == 1
@@ -200,9 +210,17 @@ def test_junit_failures_carry_the_evidence(tmp_path: Path, fixture_so: Callable[
 def test_failing_report_renders_in_headless_chromium(three_plugins: Run, tmp_path: Path) -> None:
     def dom(page: Path) -> str:
         command = [
-            str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-            "--dump-dom", page.as_uri(),
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            page.as_uri(),
         ]
         done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 0, done.stderr[-2000:]
@@ -255,7 +273,10 @@ def test_diff_unreadable_input_is_one_line_and_exit_2(three_plugins: Run, tmp_pa
     good = three_plugins.report_dir / "conforming_processor" / "report.json"
     done = subprocess.run(
         [sys.executable, "-m", "conformance.cli", "diff", str(good), str(broken)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 2
     assert done.stdout == "" and len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
@@ -301,12 +322,20 @@ def test_sigterm_mid_run_writes_an_incomplete_report(tmp_path: Path, fixture_so:
     """libwedging's process_packet never returns: at budget scale 4 its item holds the run for ~4 s."""
     report_dir = tmp_path / "reports"
     command = [
-        sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", f"--report-dir={report_dir}",
-        f"--plugin={fixture_so('wedging')}", "--budget-scale=4",
+        sys.executable,
+        "-m",
+        "pytest",
+        "-v",
+        "-p",
+        "no:cacheprovider",
+        f"--report-dir={report_dir}",
+        f"--plugin={fixture_so('wedging')}",
+        "--budget-scale=4",
     ]
     environment = dict(os.environ, PYTHONUNBUFFERED="1")
-    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=environment)
+    process = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment
+    )
     try:
         _wait_for_lines(process, " PASSED", 20, time.monotonic() + 120)
         process.send_signal(signal.SIGTERM)

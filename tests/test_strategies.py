@@ -111,9 +111,7 @@ def test_every_legal_wire_packet_is_accepted(raw: RawWire) -> None:
     decoded = decode_packet(encode_raw(raw).ptr)
     if isinstance(raw.payload, RawVideo):
         assert isinstance(decoded, RawVideoPacket)
-        assert len(decoded.data) == packed_frame_size(
-            raw.payload.width, raw.payload.height, raw.payload.pixel_format
-        )
+        assert len(decoded.data) == packed_frame_size(raw.payload.width, raw.payload.height, raw.payload.pixel_format)
 
 
 @pytest.mark.parametrize("kind", sorted(RUNTIME_PACKET_TYPES), ids=lambda kind: kind.name)

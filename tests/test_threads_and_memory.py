@@ -18,7 +18,12 @@ CASES = [
     ("lying_send_counter", "threading.parallel-instances", "fail", "produces what a serial run produces"),
     ("thread_affine_destroy", "threading.destroy-elsewhere", "crash", "destroyed on a foreign thread"),
     ("leaky", "leaks.create-destroy", "fail", "B per cycle"),
-    ("overflow_alloc", "panics.process-packet", "crash", "wrote past the end of an alloc_audio buffer (960 samples) in process_packet"),
+    (
+        "overflow_alloc",
+        "panics.process-packet",
+        "crash",
+        "wrote past the end of an alloc_audio buffer (960 samples) in process_packet",
+    ),
     ("writes_input", "panics.process-packet", "crash", "wrote into host-owned input"),
     ("conforming_processor", "threading.parallel-instances", "pass", ""),
     ("conforming_processor", "threading.host-schedule", "pass", ""),

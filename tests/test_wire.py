@@ -121,9 +121,7 @@ ROUND_TRIP_PACKETS = [
         PacketMetadata(1_000, 20_000, 7, True),
     ),
     TranscriptionPacket("", (), None, None),
-    CustomPacket(
-        "plugin::native::vad/vad-event@1", {"speech": True, "p": 0.5, "ids": [1, 2]}, PacketMetadata(5)
-    ),
+    CustomPacket("plugin::native::vad/vad-event@1", {"speech": True, "p": 0.5, "ids": [1, 2]}, PacketMetadata(5)),
     CustomPacket("", None),
     CustomPacket("a\0b", "string value", PacketMetadata()),
     BinaryPacket(b"\x00\x01\x02"),
@@ -301,9 +299,7 @@ def test_impossible_deliveries_are_refused(host: int, plugin: int) -> None:
 # -- the len >= 48 gate and binary handles (ABI.md 2.3, 5.5, 4.16) ------------------
 
 
-def _binary_packet(
-    built: Built, data: bytes | None, data_len: int, length: int, handle: int = 0
-) -> tuple[Any, Any]:
+def _binary_packet(built: Built, data: bytes | None, data_len: int, length: int, handle: int = 0) -> tuple[Any, Any]:
     binary = built.new("CBinaryPacket *")
     binary.data = ffi().NULL if data is None else built.buffer(data)
     binary.data_len = data_len
@@ -447,9 +443,7 @@ def test_transcription_reads_exactly_len_bytes(built: Built) -> None:
     assert decode_packet(packet) == TranscriptionPacket("a")
 
 
-def _custom(
-    built: Built, type_id: bytes | None, data_json: bytes | None, data_len: int, encoding: int = 0
-) -> Any:
+def _custom(built: Built, type_id: bytes | None, data_json: bytes | None, data_len: int, encoding: int = 0) -> Any:
     custom = built.new("CCustomPacket *")
     custom.type_id = ffi().NULL if type_id is None else built.string(type_id)
     custom.data_json = ffi().NULL if data_json is None else built.buffer(data_json)
@@ -505,9 +499,7 @@ def test_binary_with_len_zero_and_null_data_is_c2(built: Built) -> None:
     assert _error(built.packet(PacketType.BINARY, None, 0)).message == "Null packet data pointer"
 
 
-def _video(
-    built: Built, width: int, height: int, fmt: int, data: bytes | None, data_len: int, handle: int = 0
-) -> Any:
+def _video(built: Built, width: int, height: int, fmt: int, data: bytes | None, data_len: int, handle: int = 0) -> Any:
     frame = built.new("CVideoFrame *")
     frame.width, frame.height, frame.pixel_format = width, height, fmt
     frame.data = ffi().NULL if data is None else built.buffer(data)
@@ -532,9 +524,7 @@ def test_video_errors(built: Built) -> None:
 def test_video_oversized_is_truncated_and_zero_size_accepted(built: Built) -> None:
     decoded = decode_packet(_video(built, 1, 1, PixelFormat.RGBA8, b"rgbaEXTRA", 9))
     assert decoded == RawVideoPacket(1, 1, PixelFormat.RGBA8, b"rgba")
-    assert decode_packet(_video(built, 0, 0, PixelFormat.NV12, b"", 0)) == RawVideoPacket(
-        0, 0, PixelFormat.NV12, b""
-    )
+    assert decode_packet(_video(built, 0, 0, PixelFormat.NV12, b"", 0)) == RawVideoPacket(0, 0, PixelFormat.NV12, b"")
 
 
 def test_audio_null_samples(built: Built) -> None:
@@ -600,9 +590,7 @@ def test_values_behind_false_flags_are_ignored(built: Built) -> None:
     assert decode_metadata_struct(ffi().NULL) is None
 
 
-@pytest.mark.parametrize(
-    ("offset", "field"), [(8, "has_timestamp_us"), (24, "has_duration_us"), (40, "has_sequence")]
-)
+@pytest.mark.parametrize(("offset", "field"), [(8, "has_timestamp_us"), (24, "has_duration_us"), (40, "has_sequence")])
 @pytest.mark.parametrize("value", [2, 0xFF])
 def test_bool_bytes_other_than_0_or_1_are_rejected(built: Built, offset: int, field: str, value: int) -> None:
     meta = built.new("CPacketMetadata *")
@@ -666,9 +654,7 @@ def test_raw_wire_defaults_to_the_types_empty_payload() -> None:
 
 def test_metadata_behind_false_flags_round_trips_as_ignored() -> None:
     metadata = RawMetadata(5, False, 6, True, 7, False)
-    decoded = decode_packet(
-        encode_raw(RawWire(PacketType.BINARY_WITH_META, RawBinaryMeta(b"", metadata=metadata))).ptr
-    )
+    decoded = decode_packet(encode_raw(RawWire(PacketType.BINARY_WITH_META, RawBinaryMeta(b"", metadata=metadata))).ptr)
     assert isinstance(decoded, BinaryPacket) and decoded.metadata == PacketMetadata(None, 6, None)
 
 
@@ -724,9 +710,7 @@ def test_rust_utf8_error_agrees_with_an_independent_decoder(data: bytes) -> None
             assert rust_utf8_error(data) == f"incomplete utf-8 byte sequence from index {error.start}"
         else:
             length = error.end - error.start
-            assert (
-                rust_utf8_error(data) == f"invalid utf-8 sequence of {length} bytes from index {error.start}"
-            )
+            assert rust_utf8_error(data) == f"invalid utf-8 sequence of {length} bytes from index {error.start}"
     else:
         assert rust_utf8_error(data) is None
 

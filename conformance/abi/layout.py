@@ -118,9 +118,7 @@ LAYOUTS: tuple[StructLayout, ...] = (
     StructLayout("CSourceConfig", 24, 8, (("is_source", 0), ("tick_interval_us", 8), ("max_ticks", 16))),
     StructLayout("CTickResult", 24, 8, (("result", 0), ("done", 16))),
     StructLayout("CAllocVideoResult", 32, 8, (("data", 0), ("len", 8), ("handle", 16), ("free_fn", 24))),
-    StructLayout(
-        "CAllocAudioResult", 32, 8, (("data", 0), ("sample_count", 8), ("handle", 16), ("free_fn", 24))
-    ),
+    StructLayout("CAllocAudioResult", 32, 8, (("data", 0), ("sample_count", 8), ("handle", 16), ("free_fn", 24))),
     StructLayout(
         "CNodeCallbacks",
         64,

@@ -34,8 +34,11 @@ def _traffic_then_linger(linger: bool = False, may_fail: bool = False, **frame_o
         failed = [r for r in run.results if not r.success]
         ctx.expect(all(r.bool_ok for r in run.results), "results stay well formed with this bundle")
         if frame_options and not may_fail:
-            ctx.expect(not failed, "the plugin keeps working with this bundle",
-                       "; ".join(f"{r.entry}: {r.describe()}" for r in failed[:3]))
+            ctx.expect(
+                not failed,
+                "the plugin keeps working with this bundle",
+                "; ".join(f"{r.entry}: {r.describe()}" for r in failed[:3]),
+            )
 
     return scenario
 
@@ -50,9 +53,12 @@ def _foreign_threads(ctx: ScenarioContext) -> None:
     finally:
         instance.destroy()
     foreign = sorted({thread for r in run.results if r.frame is not None for thread in r.frame.foreign_threads})
-    ctx.expect(not foreign, "callbacks arrive on the thread that made the call",
-               f"from {', '.join(foreign)}: legal only for a helper thread joined before the call returns",
-               warn_only=True)
+    ctx.expect(
+        not foreign,
+        "callbacks arrive on the thread that made the call",
+        f"from {', '.join(foreign)}: legal only for a helper thread joined before the call returns",
+        warn_only=True,
+    )
 
 
 def _output_fails(ctx: ScenarioContext) -> None:
@@ -69,55 +75,116 @@ def _output_fails(ctx: ScenarioContext) -> None:
         instance.destroy()
     ctx.expect(all(r.bool_ok for r in run.results), "results stay well formed when the host refuses outputs")
     broken = [r for r in after.results if not r.success]
-    ctx.expect(not broken, "the instance keeps working once outputs are accepted again",
-               "; ".join(f"{r.entry}: {r.describe()}" for r in broken[:3]))
+    ctx.expect(
+        not broken,
+        "the instance keeps working once outputs are accepted again",
+        "; ".join(f"{r.entry}: {r.describe()}" for r in broken[:3]),
+    )
 
 
-def _check(suffix: str, scenario: Any, rationale: str, ref: str, owns: tuple[str, ...] = (),
-           severity: Severity = Severity.REQUIRED) -> Check:
+def _check(
+    suffix: str,
+    scenario: Any,
+    rationale: str,
+    ref: str,
+    owns: tuple[str, ...] = (),
+    severity: Severity = Severity.REQUIRED,
+) -> Check:
     return Check(f"callbacks.{suffix}", "callbacks", severity, ref, rationale, scenario, owns_violations=owns)
 
 
 register_checks(
     [
-        _check("within-call", _traffic_then_linger(linger=True),
-               "The bundle, its user data and the input packet live only during the call; a callback after the "
-               "call returned is a use-after-free in the real host.", "ABI.md 4.1, 8.4", ("callbacks.late",)),
-        _check("user-data", _traffic_then_linger(),
-               "Callbacks must pass back the exact user_data of the bundle.", "ABI.md 3.3 (CNodeCallbacks), 4.12",
-               ("callbacks.user-data",)),
-        _check("not-concurrent", _traffic_then_linger(),
-               "The host's callbacks write a per-call context without locking: never call them from two threads "
-               "at once.", "ABI.md 4.1, 7", ("callbacks.concurrent",)),
-        _check("calling-thread", _foreign_threads,
-               "Callbacks from another thread are legal only from a helper thread joined before the call returns.",
-               "ABI.md 4.1, 8.4", severity=Severity.RECOMMENDED),
-        _check("struct-size-24", _traffic_then_linger(struct_size=24),
-               "A bundle of 24 bytes has no telemetry or alloc fields: the plugin must not call them (and keeps working).",
-               "ABI.md 2.3, 3.3, 8.4", ("callbacks.struct-size",)),
-        _check("struct-size-32", _traffic_then_linger(struct_size=32),
-               "With struct_size 32 telemetry is present but the alloc functions are not.",
-               "ABI.md 2.3, 8.4", ("callbacks.struct-size",)),
-        _check("struct-size-48", _traffic_then_linger(struct_size=48),
-               "With struct_size 48 alloc_video is present, alloc_audio is not.", "ABI.md 2.3, 8.4",
-               ("callbacks.struct-size",)),
-        _check("struct-size-56", _traffic_then_linger(struct_size=56),
-               "With struct_size 56 both alloc functions are present, alloc_user_data is not.", "ABI.md 2.3, 8.4",
-               ("callbacks.struct-size",)),
-        _check("null-telemetry", _traffic_then_linger(telemetry=False),
-               "telemetry_callback is nullable: a plugin must check before calling it.", "ABI.md 3.4, 8.4"),
-        _check("null-alloc", _traffic_then_linger(alloc=False),
-               "alloc_video and alloc_audio are nullable ('no pool'): a plugin must fall back to copying.",
-               "ABI.md 3.3, 4.14, 8.4"),
-        _check("alloc-null-result", _traffic_then_linger(may_fail=True, alloc_null=True),
-               "The alloc functions return a null result when there is no pool: the plugin must fall back or fail "
-               "cleanly, never write through the NULL pointer.", "ABI.md 4.14, 8.6"),
-        _check("output-refused", _output_fails,
-               "The output callback may refuse a packet ({false, NULL}); the plugin must propagate or continue, "
-               "not crash, and keep working.", "ABI.md 4.12, 8.6"),
-        _check("pool-returned-once", _traffic_then_linger(),
-               "Every pool buffer from alloc_video/alloc_audio must come back exactly once: in one emitted frame or "
-               "through one free_fn call, by the end of the call or at the latest by destroy.",
-               "ABI.md 4.14, 8.6", ("pool.",)),
+        _check(
+            "within-call",
+            _traffic_then_linger(linger=True),
+            "The bundle, its user data and the input packet live only during the call; a callback after the "
+            "call returned is a use-after-free in the real host.",
+            "ABI.md 4.1, 8.4",
+            ("callbacks.late",),
+        ),
+        _check(
+            "user-data",
+            _traffic_then_linger(),
+            "Callbacks must pass back the exact user_data of the bundle.",
+            "ABI.md 3.3 (CNodeCallbacks), 4.12",
+            ("callbacks.user-data",),
+        ),
+        _check(
+            "not-concurrent",
+            _traffic_then_linger(),
+            "The host's callbacks write a per-call context without locking: never call them from two threads at once.",
+            "ABI.md 4.1, 7",
+            ("callbacks.concurrent",),
+        ),
+        _check(
+            "calling-thread",
+            _foreign_threads,
+            "Callbacks from another thread are legal only from a helper thread joined before the call returns.",
+            "ABI.md 4.1, 8.4",
+            severity=Severity.RECOMMENDED,
+        ),
+        _check(
+            "struct-size-24",
+            _traffic_then_linger(struct_size=24),
+            "A bundle of 24 bytes has no telemetry or alloc fields: the plugin must not call them (and keeps working).",
+            "ABI.md 2.3, 3.3, 8.4",
+            ("callbacks.struct-size",),
+        ),
+        _check(
+            "struct-size-32",
+            _traffic_then_linger(struct_size=32),
+            "With struct_size 32 telemetry is present but the alloc functions are not.",
+            "ABI.md 2.3, 8.4",
+            ("callbacks.struct-size",),
+        ),
+        _check(
+            "struct-size-48",
+            _traffic_then_linger(struct_size=48),
+            "With struct_size 48 alloc_video is present, alloc_audio is not.",
+            "ABI.md 2.3, 8.4",
+            ("callbacks.struct-size",),
+        ),
+        _check(
+            "struct-size-56",
+            _traffic_then_linger(struct_size=56),
+            "With struct_size 56 both alloc functions are present, alloc_user_data is not.",
+            "ABI.md 2.3, 8.4",
+            ("callbacks.struct-size",),
+        ),
+        _check(
+            "null-telemetry",
+            _traffic_then_linger(telemetry=False),
+            "telemetry_callback is nullable: a plugin must check before calling it.",
+            "ABI.md 3.4, 8.4",
+        ),
+        _check(
+            "null-alloc",
+            _traffic_then_linger(alloc=False),
+            "alloc_video and alloc_audio are nullable ('no pool'): a plugin must fall back to copying.",
+            "ABI.md 3.3, 4.14, 8.4",
+        ),
+        _check(
+            "alloc-null-result",
+            _traffic_then_linger(may_fail=True, alloc_null=True),
+            "The alloc functions return a null result when there is no pool: the plugin must fall back or fail "
+            "cleanly, never write through the NULL pointer.",
+            "ABI.md 4.14, 8.6",
+        ),
+        _check(
+            "output-refused",
+            _output_fails,
+            "The output callback may refuse a packet ({false, NULL}); the plugin must propagate or continue, "
+            "not crash, and keep working.",
+            "ABI.md 4.12, 8.6",
+        ),
+        _check(
+            "pool-returned-once",
+            _traffic_then_linger(),
+            "Every pool buffer from alloc_video/alloc_audio must come back exactly once: in one emitted frame or "
+            "through one free_fn call, by the end of the call or at the latest by destroy.",
+            "ABI.md 4.14, 8.6",
+            ("pool.",),
+        ),
     ]
 )

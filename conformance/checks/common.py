@@ -36,9 +36,7 @@ def schema_defaults(metadata: NodeMetadata) -> dict[str, Any] | None:
     if not isinstance(properties, dict):
         return None
     defaults = {
-        name: spec["default"]
-        for name, spec in properties.items()
-        if isinstance(spec, dict) and "default" in spec
+        name: spec["default"] for name, spec in properties.items() if isinstance(spec, dict) and "default" in spec
     }
     return defaults or None
 

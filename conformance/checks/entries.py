@@ -65,18 +65,40 @@ SOURCE = frozenset({"source"})
 ENTRY_POINTS: tuple[EntryPoint, ...] = (
     EntryPoint("get_metadata", "get-metadata", Applicability(needs_loadable=False), _get_metadata),
     EntryPoint("create_instance", "create-instance", Applicability(needs_loadable=False), _create),
-    EntryPoint("set_log_enabled_callback", "set-log-enabled-callback", Applicability(min_version=9, needs=("setter",)),
-               lambda ctx: _with(ctx, lambda i: [])),
+    EntryPoint(
+        "set_log_enabled_callback",
+        "set-log-enabled-callback",
+        Applicability(min_version=9, needs=("setter",)),
+        lambda ctx: _with(ctx, lambda i: []),
+    ),
     EntryPoint("process_packet", "process-packet", Applicability(node_kinds=PROCESSOR, needs=("inputs",)), _process),
     EntryPoint("flush", "flush", Applicability(node_kinds=PROCESSOR), lambda ctx: _with(ctx, lambda i: [i.flush()])),
-    EntryPoint("update_params", "update-params", Applicability(),
-               lambda ctx: _with(ctx, lambda i: [i.update_params(valid_params(ctx))])),
-    EntryPoint("get_runtime_param_schema", "get-runtime-param-schema",
-               Applicability(needs=("get_runtime_param_schema",)), lambda ctx: _with(ctx, lambda i: [i.runtime_schema()])),
-    EntryPoint("get_source_config", "get-source-config", Applicability(needs=("get_source_config",)),
-               lambda ctx: _with(ctx, lambda i: (i.source_config(), [])[1])),
-    EntryPoint("tick", "tick", Applicability(node_kinds=SOURCE), lambda ctx: _with(ctx, lambda i: [i.tick(detail="tick 1")])),
-    EntryPoint("on_upstream_hint", "on-upstream-hint", Applicability(node_kinds=SOURCE, needs=("on_upstream_hint",)),
-               lambda ctx: _with(ctx, lambda i: [i.hint(PREFERRED_SIZE_HINT)])),
+    EntryPoint(
+        "update_params",
+        "update-params",
+        Applicability(),
+        lambda ctx: _with(ctx, lambda i: [i.update_params(valid_params(ctx))]),
+    ),
+    EntryPoint(
+        "get_runtime_param_schema",
+        "get-runtime-param-schema",
+        Applicability(needs=("get_runtime_param_schema",)),
+        lambda ctx: _with(ctx, lambda i: [i.runtime_schema()]),
+    ),
+    EntryPoint(
+        "get_source_config",
+        "get-source-config",
+        Applicability(needs=("get_source_config",)),
+        lambda ctx: _with(ctx, lambda i: (i.source_config(), [])[1]),
+    ),
+    EntryPoint(
+        "tick", "tick", Applicability(node_kinds=SOURCE), lambda ctx: _with(ctx, lambda i: [i.tick(detail="tick 1")])
+    ),
+    EntryPoint(
+        "on_upstream_hint",
+        "on-upstream-hint",
+        Applicability(node_kinds=SOURCE, needs=("on_upstream_hint",)),
+        lambda ctx: _with(ctx, lambda i: [i.hint(PREFERRED_SIZE_HINT)]),
+    ),
     EntryPoint("destroy_instance", "destroy-instance", Applicability(), lambda ctx: _with(ctx, lambda i: [])),
 )

@@ -54,8 +54,11 @@ def _messages(ctx: ScenarioContext) -> None:
     for result in failures:
         if result.success:
             continue
-        ctx.expect(result.message_problem is None, f"{result.entry}'s error message is NULL or valid UTF-8",
-                   f"{result.message_problem}: {result.message!r}")
+        ctx.expect(
+            result.message_problem is None,
+            f"{result.entry}'s error message is NULL or valid UTF-8",
+            f"{result.message_problem}: {result.message!r}",
+        )
 
 
 def _message_lifetime(ctx: ScenarioContext) -> None:
@@ -73,9 +76,11 @@ def _message_lifetime(ctx: ScenarioContext) -> None:
         del churn
         gc.collect()
         second, problem = _copy_string(value.error_message)
-        ctx.expect(problem is None and first == second,
-                   "the error message stays valid until the next call into the plugin on this thread",
-                   f"first read {first!r}, after heap churn {second!r} {problem or ''}")
+        ctx.expect(
+            problem is None and first == second,
+            "the error message stays valid until the next call into the plugin on this thread",
+            f"first read {first!r}, after heap churn {second!r} {problem or ''}",
+        )
     finally:
         instance.destroy()
 
@@ -104,7 +109,9 @@ def _null_argument(which: str) -> Any:
             elif which == "tick-callbacks":
                 result = instance.tick(null_callbacks=True, detail="NULL callbacks")
             elif which == "update-handle":
-                value = ctx.call("update_params", plugin.api.update_params, f.NULL, f.new("char[]", b"{}"), detail="NULL handle")
+                value = ctx.call(
+                    "update_params", plugin.api.update_params, f.NULL, f.new("char[]", b"{}"), detail="NULL handle"
+                )
                 result = CallResult("update_params", int(f.cast("uint8_t *", f.addressof(value, "success"))[0]), None)
             else:
                 raise ValueError(which)
@@ -120,9 +127,13 @@ def _null_handle_queries(ctx: ScenarioContext) -> None:
     plugin = require_processor(ctx)
     f = ffi()
     if plugin.has_entry("get_runtime_param_schema"):
-        value = ctx.call("get_runtime_param_schema", plugin.entry("get_runtime_param_schema"), f.NULL, detail="NULL handle")
-        ctx.expect(int(f.cast("uint8_t *", f.addressof(value, "success"))[0]) in (0, 1),
-                   "get_runtime_param_schema(NULL) returns a well-formed result")
+        value = ctx.call(
+            "get_runtime_param_schema", plugin.entry("get_runtime_param_schema"), f.NULL, detail="NULL handle"
+        )
+        ctx.expect(
+            int(f.cast("uint8_t *", f.addressof(value, "success"))[0]) in (0, 1),
+            "get_runtime_param_schema(NULL) returns a well-formed result",
+        )
     if plugin.has_entry("get_source_config"):
         config = ctx.call("get_source_config", plugin.entry("get_source_config"), f.NULL, detail="NULL handle")
         byte = int(f.cast("uint8_t *", f.addressof(config, "is_source"))[0])
@@ -135,35 +146,103 @@ def _null_handle_queries(ctx: ScenarioContext) -> None:
 
 register_checks(
     [
-        Check("errors.result-bytes", "errors", Severity.REQUIRED, "ABI.md 3.1, 8.4",
-              "Every bool in a result is read as a Rust bool by the host; a byte other than 0 or 1 is undefined "
-              "behaviour there.", _result_bytes),
-        Check("errors.message-utf8", "errors", Severity.REQUIRED, "ABI.md 4.1, 8.4",
-              "An error message must be NULL or a NUL-terminated UTF-8 string; the host copies it as UTF-8 "
-              "(invalid text becomes a generic error and the detail is lost).", _messages),
-        Check("errors.message-lifetime", "errors", Severity.REQUIRED, "ABI.md 4.1, 6.2; HOST.md 6.9",
-              "The error string is borrowed: it must stay valid and unchanged until the next call into the plugin "
-              "on that thread (a stack buffer or an immediately freed string fails).", _message_lifetime),
-        Check("errors.null-handle", "errors", Severity.RECOMMENDED, "ABI.md 6.1, 8.4",
-              "process_packet with a NULL handle must return an error, not crash.", _null_argument("handle"), PROCESSORS),
-        Check("errors.null-pin", "errors", Severity.RECOMMENDED, "ABI.md 6.1, 8.4",
-              "process_packet with a NULL input pin must return an error, not crash.", _null_argument("pin"), PROCESSORS),
-        Check("errors.null-packet", "errors", Severity.RECOMMENDED, "ABI.md 5.0 C1, 6.1, 8.4",
-              "process_packet with a NULL packet must return an error, not crash.", _null_argument("packet"), PROCESSORS),
-        Check("errors.null-callbacks", "errors", Severity.RECOMMENDED, "ABI.md 6.1, 8.4",
-              "process_packet with a NULL callbacks bundle must return an error, not crash.",
-              _null_argument("callbacks"), PROCESSORS),
-        Check("errors.flush-null-callbacks", "errors", Severity.RECOMMENDED, "ABI.md 6.1, 8.4",
-              "flush with NULL callbacks must return 'Invalid handle or callbacks (null)', not crash.",
-              _null_argument("flush-callbacks"), PROCESSORS),
-        Check("errors.tick-null-callbacks", "errors", Severity.RECOMMENDED, "ABI.md 6.1, 8.4",
-              "tick with NULL callbacks must return 'Invalid handle or callbacks (null)', not crash.",
-              _null_argument("tick-callbacks"), SOURCES),
-        Check("errors.update-null-handle", "errors", Severity.RECOMMENDED, "ABI.md 4.6, 6.1",
-              "update_params with a NULL handle must return 'Invalid handle (null)', not crash.",
-              _null_argument("update-handle")),
-        Check("errors.null-handle-queries", "errors", Severity.RECOMMENDED, "ABI.md 6.1",
-              "get_runtime_param_schema, get_source_config and the log-enabled setter with a NULL handle must not "
-              "crash (no schema; not a source; no-op).", _null_handle_queries),
+        Check(
+            "errors.result-bytes",
+            "errors",
+            Severity.REQUIRED,
+            "ABI.md 3.1, 8.4",
+            "Every bool in a result is read as a Rust bool by the host; a byte other than 0 or 1 is undefined "
+            "behaviour there.",
+            _result_bytes,
+        ),
+        Check(
+            "errors.message-utf8",
+            "errors",
+            Severity.REQUIRED,
+            "ABI.md 4.1, 8.4",
+            "An error message must be NULL or a NUL-terminated UTF-8 string; the host copies it as UTF-8 "
+            "(invalid text becomes a generic error and the detail is lost).",
+            _messages,
+        ),
+        Check(
+            "errors.message-lifetime",
+            "errors",
+            Severity.REQUIRED,
+            "ABI.md 4.1, 6.2; HOST.md 6.9",
+            "The error string is borrowed: it must stay valid and unchanged until the next call into the plugin "
+            "on that thread (a stack buffer or an immediately freed string fails).",
+            _message_lifetime,
+        ),
+        Check(
+            "errors.null-handle",
+            "errors",
+            Severity.RECOMMENDED,
+            "ABI.md 6.1, 8.4",
+            "process_packet with a NULL handle must return an error, not crash.",
+            _null_argument("handle"),
+            PROCESSORS,
+        ),
+        Check(
+            "errors.null-pin",
+            "errors",
+            Severity.RECOMMENDED,
+            "ABI.md 6.1, 8.4",
+            "process_packet with a NULL input pin must return an error, not crash.",
+            _null_argument("pin"),
+            PROCESSORS,
+        ),
+        Check(
+            "errors.null-packet",
+            "errors",
+            Severity.RECOMMENDED,
+            "ABI.md 5.0 C1, 6.1, 8.4",
+            "process_packet with a NULL packet must return an error, not crash.",
+            _null_argument("packet"),
+            PROCESSORS,
+        ),
+        Check(
+            "errors.null-callbacks",
+            "errors",
+            Severity.RECOMMENDED,
+            "ABI.md 6.1, 8.4",
+            "process_packet with a NULL callbacks bundle must return an error, not crash.",
+            _null_argument("callbacks"),
+            PROCESSORS,
+        ),
+        Check(
+            "errors.flush-null-callbacks",
+            "errors",
+            Severity.RECOMMENDED,
+            "ABI.md 6.1, 8.4",
+            "flush with NULL callbacks must return 'Invalid handle or callbacks (null)', not crash.",
+            _null_argument("flush-callbacks"),
+            PROCESSORS,
+        ),
+        Check(
+            "errors.tick-null-callbacks",
+            "errors",
+            Severity.RECOMMENDED,
+            "ABI.md 6.1, 8.4",
+            "tick with NULL callbacks must return 'Invalid handle or callbacks (null)', not crash.",
+            _null_argument("tick-callbacks"),
+            SOURCES,
+        ),
+        Check(
+            "errors.update-null-handle",
+            "errors",
+            Severity.RECOMMENDED,
+            "ABI.md 4.6, 6.1",
+            "update_params with a NULL handle must return 'Invalid handle (null)', not crash.",
+            _null_argument("update-handle"),
+        ),
+        Check(
+            "errors.null-handle-queries",
+            "errors",
+            Severity.RECOMMENDED,
+            "ABI.md 6.1",
+            "get_runtime_param_schema, get_source_config and the log-enabled setter with a NULL handle must not "
+            "crash (no schema; not a source; no-op).",
+            _null_handle_queries,
+        ),
     ]
 )

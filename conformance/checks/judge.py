@@ -40,16 +40,20 @@ def _evidence(result: SandboxResult) -> dict[str, Any]:
         "log_count": len(logs),
         "observations": {e.key: e.value for e in result.events if isinstance(e, Observed)},
     }
-    violations = [{"rule": e.rule, "detail": e.detail, "during": e.during} for e in result.events if isinstance(e, Violation)]
+    violations = [
+        {"rule": e.rule, "detail": e.detail, "during": e.during} for e in result.events if isinstance(e, Violation)
+    ]
     if violations:
         evidence["violations"] = violations[:MAX_EVIDENCE_ITEMS]
-    expectations = [
-        {"ok": e.ok, "what": e.what, "detail": e.detail} for e in result.events if isinstance(e, Expect)
-    ]
+    expectations = [{"ok": e.ok, "what": e.what, "detail": e.detail} for e in result.events if isinstance(e, Expect)]
     if expectations:
         evidence["expectations"] = expectations[:MAX_EVIDENCE_ITEMS]
     if result.in_flight is not None:
-        evidence["in_flight"] = {"entry": result.in_flight.entry, "detail": result.in_flight.detail, "thread": result.in_flight.thread}
+        evidence["in_flight"] = {
+            "entry": result.in_flight.entry,
+            "detail": result.in_flight.detail,
+            "thread": result.in_flight.thread,
+        }
     if result.signal_name:
         evidence["signal"] = result.signal_name
     if result.exit_code is not None:

@@ -39,11 +39,21 @@ def _measure(ctx: ScenarioContext, cycle: Callable[[], None], cycles: int, what:
         cycle()
     after = _usage()
     heap, fds, tasks = (a - b for a, b in zip(after, before, strict=True))
-    ctx.observe("figures", {"cycles": cycles, "heap_bytes_growth": heap, "heap_bytes_per_cycle": heap // cycles,
-                            "fd_growth": fds, "thread_growth": tasks})
-    ctx.expect(heap <= HEAP_BYTES_PER_CYCLE * cycles,
-               f"heap in use does not grow with {what} (limit {HEAP_BYTES_PER_CYCLE} B per cycle)",
-               f"grew {heap} bytes over {cycles} cycles ({heap // cycles} B per cycle)")
+    ctx.observe(
+        "figures",
+        {
+            "cycles": cycles,
+            "heap_bytes_growth": heap,
+            "heap_bytes_per_cycle": heap // cycles,
+            "fd_growth": fds,
+            "thread_growth": tasks,
+        },
+    )
+    ctx.expect(
+        heap <= HEAP_BYTES_PER_CYCLE * cycles,
+        f"heap in use does not grow with {what} (limit {HEAP_BYTES_PER_CYCLE} B per cycle)",
+        f"grew {heap} bytes over {cycles} cycles ({heap // cycles} B per cycle)",
+    )
     ctx.expect(fds <= 0, f"open descriptors do not grow with {what}", f"{fds} more after {cycles} cycles")
     ctx.expect(tasks <= 0, f"threads do not grow with {what}", f"{tasks} more after {cycles} cycles")
 
@@ -92,19 +102,31 @@ def _load_unload(ctx: ScenarioContext) -> None:
 
 
 def _check(suffix: str, scenario: Any, rationale: str) -> Check:
-    return Check(f"leaks.{suffix}", "leaks", Severity.REQUIRED, "ABI.md 4.9; HOST.md 1.9, 6.3", rationale, scenario,
-                 budget_s=30.0)
+    return Check(
+        f"leaks.{suffix}",
+        "leaks",
+        Severity.REQUIRED,
+        "ABI.md 4.9; HOST.md 1.9, 6.3",
+        rationale,
+        scenario,
+        budget_s=30.0,
+    )
 
 
 register_checks(
     [
-        _check("create-destroy", _create_destroy,
-               "destroy_instance must free everything the instance owns: one leak per node creation adds up in a "
-               "long-running server."),
-        _check("traffic", _traffic,
-               "Processing and flushing must not leak per call or per instance."),
-        _check("load-unload", _load_unload,
-               "The host loads plugins twice per upload and reloads them: dlopen/dlclose must not leak "
-               "memory, descriptors or threads."),
+        _check(
+            "create-destroy",
+            _create_destroy,
+            "destroy_instance must free everything the instance owns: one leak per node creation adds up in a "
+            "long-running server.",
+        ),
+        _check("traffic", _traffic, "Processing and flushing must not leak per call or per instance."),
+        _check(
+            "load-unload",
+            _load_unload,
+            "The host loads plugins twice per upload and reloads them: dlopen/dlclose must not leak "
+            "memory, descriptors or threads.",
+        ),
     ]
 )

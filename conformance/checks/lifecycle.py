@@ -12,7 +12,6 @@ from conformance.checks.registry import check, register_checks
 from conformance.host.instance import Instance
 from conformance.sandbox.context import ScenarioContext
 
-
 #: Lifecycle checks are about these entry points: they call them even when triage saw them crash.
 LIFECYCLE_EXEMPT = (
     ("triage_exempt", ("crashed:create_instance", "crashed:set_log_enabled_callback", "crashed:destroy_instance")),
@@ -24,12 +23,19 @@ def _create_then_destroy(params: Any, label: str, *, expect_handle: bool, may_ig
         plugin = require_processor(ctx)
         instance = Instance.create(plugin, params, label=label)
         if expect_handle:
-            ctx.expect(instance is not None, f"create_instance({label}) returns a handle",
-                       "NULL handle: the host fails the node with 'Plugin failed to create instance'")
+            ctx.expect(
+                instance is not None,
+                f"create_instance({label}) returns a handle",
+                "NULL handle: the host fails the node with 'Plugin failed to create instance'",
+            )
         elif not may_ignore:
             ctx.observe("handle_returned", instance is not None)
-            ctx.expect(instance is None, f"create_instance({label}) refuses the params with a NULL handle",
-                       "a handle was returned for params the plugin cannot have understood", warn_only=True)
+            ctx.expect(
+                instance is None,
+                f"create_instance({label}) refuses the params with a NULL handle",
+                "a handle was returned for params the plugin cannot have understood",
+                warn_only=True,
+            )
         if instance is not None:
             instance.destroy()
 
@@ -37,8 +43,15 @@ def _create_then_destroy(params: Any, label: str, *, expect_handle: bool, may_ig
 
 
 def _create_check(
-    suffix: str, params: Any, label: str, rationale: str, *, expect_handle: bool, ref: str,
-    may_ignore: bool = False, severity: Severity = Severity.REQUIRED,
+    suffix: str,
+    params: Any,
+    label: str,
+    rationale: str,
+    *,
+    expect_handle: bool,
+    ref: str,
+    may_ignore: bool = False,
+    severity: Severity = Severity.REQUIRED,
 ) -> Check:
     return Check(
         f"lifecycle.create-{suffix}",
@@ -180,9 +193,12 @@ def instances_coexist(ctx: ScenarioContext) -> None:
     live = [instance for instance in instances if instance is not None]
     handles = {int(ffi().cast("uintptr_t", instance.handle)) for instance in live}
     ctx.expect(len(live) == 4, "four instances can be live at once")
-    ctx.expect(len(handles) == len(live), "every live instance has a distinct handle",
-               "handles repeat (a zero-sized instance?): hosts that key state by handle would mix nodes up",
-               warn_only=True)
+    ctx.expect(
+        len(handles) == len(live),
+        "every live instance has a distinct handle",
+        "handles repeat (a zero-sized instance?): hosts that key state by handle would mix nodes up",
+        warn_only=True,
+    )
     for instance in reversed(live):
         instance.destroy()
 
@@ -208,14 +224,22 @@ def destroy_null(ctx: ScenarioContext) -> None:
     rationale="A plugin with get_source_config is probed at load: create(NULL) with a silent logger, "
     "get_source_config, destroy, all on the loading thread. A NULL handle demotes it to a processor.",
     applies=Applicability(needs=("get_source_config",)),
-    options={"triage_exempt": tuple(f"{kind}:{entry}" for kind in ("wedged", "crashed")
-                                    for entry in ("create_instance", "get_source_config", "destroy_instance"))},
+    options={
+        "triage_exempt": tuple(
+            f"{kind}:{entry}"
+            for kind in ("wedged", "crashed")
+            for entry in ("create_instance", "get_source_config", "destroy_instance")
+        )
+    },
 )
 def source_probe(ctx: ScenarioContext) -> None:
     plugin = require_processor(ctx)
     instance = Instance.create(plugin, None, install_setter=False, silent_log=True, label="probe")
-    ctx.expect(instance is not None, "the probe's create_instance(NULL) returns a handle",
-               "host WARN: Source config probe failed: plugin returned null from create_instance with no params")
+    ctx.expect(
+        instance is not None,
+        "the probe's create_instance(NULL) returns a handle",
+        "host WARN: Source config probe failed: plugin returned null from create_instance with no params",
+    )
     if instance is None:
         return
     try:
@@ -223,5 +247,11 @@ def source_probe(ctx: ScenarioContext) -> None:
     finally:
         instance.destroy()
     ctx.expect(config.is_source_byte in (0, 1), "CSourceConfig.is_source is 0 or 1", f"byte {config.is_source_byte}")
-    ctx.observe("source_config", {"is_source": config.is_source_byte, "tick_interval_us": config.tick_interval_us,
-                                  "max_ticks": config.max_ticks})
+    ctx.observe(
+        "source_config",
+        {
+            "is_source": config.is_source_byte,
+            "tick_interval_us": config.tick_interval_us,
+            "max_ticks": config.max_ticks,
+        },
+    )

@@ -87,8 +87,11 @@ def version_gate(ctx: ScenarioContext) -> None:
 )
 def required_entries(ctx: ScenarioContext) -> None:
     missing = ctx.plugin.missing_required()
-    ctx.expect(not missing, "get_metadata, create_instance, process_packet, update_params, flush and "
-               "destroy_instance are non-NULL", f"NULL: {', '.join(missing)}" if missing else "")
+    ctx.expect(
+        not missing,
+        "get_metadata, create_instance, process_packet, update_params, flush and destroy_instance are non-NULL",
+        f"NULL: {', '.join(missing)}" if missing else "",
+    )
 
 
 def _executable_ranges() -> list[tuple[int, int]]:
@@ -168,7 +171,9 @@ def reload_cycles(ctx: ScenarioContext) -> None:
     c = libc()
     for cycle in range(3):
         ctx.expect(plugin.dlclose() == 0, f"dlclose succeeds (cycle {cycle + 1})")
-        handle = ctx.call("dlopen", c.lib.dlopen, plugin.path.encode(), RTLD_LAZY | RTLD_LOCAL, detail=f"reload {cycle + 1}")
+        handle = ctx.call(
+            "dlopen", c.lib.dlopen, plugin.path.encode(), RTLD_LAZY | RTLD_LOCAL, detail=f"reload {cycle + 1}"
+        )
         if handle == c.ffi.NULL:
             ctx.expect(False, f"the library loads again (cycle {cycle + 1})", c.dlerror())
             return
@@ -180,8 +185,11 @@ def reload_cycles(ctx: ScenarioContext) -> None:
 
         again = read_metadata(plugin.metadata_pointer())
         same = again.metadata == first.metadata
-        ctx.expect(same, f"metadata after reload {cycle + 1} equals the first load's",
-                   "" if same else _first_difference(first.metadata, again.metadata))
+        ctx.expect(
+            same,
+            f"metadata after reload {cycle + 1} equals the first load's",
+            "" if same else _first_difference(first.metadata, again.metadata),
+        )
         instance = Instance.create(plugin, None, install_setter=False, silent_log=True)
         if instance is not None:
             instance.destroy()
@@ -191,5 +199,5 @@ def _first_difference(a: object, b: object) -> str:
     left, right = repr(a), repr(b)
     for index, (x, y) in enumerate(zip(left, right, strict=False)):
         if x != y:
-            return f"differs at {re.escape(left[max(0, index - 20):index + 40])!s}"
+            return f"differs at {re.escape(left[max(0, index - 20) : index + 40])!s}"
     return "differs in length"

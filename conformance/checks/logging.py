@@ -58,8 +58,11 @@ def _target_is_kind(ctx: ScenarioContext) -> None:
     if not targets:
         ctx.skip("the plugin logged nothing under ordinary traffic")
     wrong = [target for target in targets if target != kind]
-    ctx.expect(not wrong, f"every log target is the plugin kind {kind!r} (so RUST_LOG={kind}=debug applies)",
-               f"targets seen: {wrong}")
+    ctx.expect(
+        not wrong,
+        f"every log target is the plugin kind {kind!r} (so RUST_LOG={kind}=debug applies)",
+        f"targets seen: {wrong}",
+    )
 
 
 def _enabled_honoured(ctx: ScenarioContext) -> None:
@@ -68,40 +71,78 @@ def _enabled_honoured(ctx: ScenarioContext) -> None:
     queries = [log for log in recorder.logs if log.enabled_query]
     # Records logged inside create_instance come before the host can install the callback.
     below = [
-        log for log in recorder.logs
+        log
+        for log in recorder.logs
         if not log.enabled_query and log.level < threshold and log.during != "create_instance"
     ]
     ctx.observe("enabled_queries", len(queries))
     ctx.observe("records_below_threshold", len(below))
-    ctx.expect(not below, "no log below the level the enabled callback allows",
-               f"{len(below)} records at levels the host said it would drop (first: level {below[0].level} "
-               f"{below[0].message!r}); formatting them is wasted work" if below else "")
+    ctx.expect(
+        not below,
+        "no log below the level the enabled callback allows",
+        f"{len(below)} records at levels the host said it would drop (first: level {below[0].level} "
+        f"{below[0].message!r}); formatting them is wasted work"
+        if below
+        else "",
+    )
 
 
 def _no_late_logs(ctx: ScenarioContext) -> None:
     recorder = _with_traffic(ctx, linger=True)
     late = [log for log in recorder.logs if log.after_destroy]
-    ctx.expect(not late, "no log callback after every instance was destroyed",
-               f"{len(late)} late records (first: {late[0].message!r} on {late[0].thread})" if late else "")
+    ctx.expect(
+        not late,
+        "no log callback after every instance was destroyed",
+        f"{len(late)} late records (first: {late[0].message!r} on {late[0].thread})" if late else "",
+    )
 
 
 register_checks(
     [
-        Check("logging.levels", "logging", Severity.REQUIRED, "ABI.md 3.2, 4.15; HOST.md 2.1",
-              "Log levels are read as a Rust enum: values outside 0..4 are undefined behaviour in the host.",
-              _violations, owns_violations=("logging.level",)),
-        Check("logging.strings", "logging", Severity.RECOMMENDED, "ABI.md 4.15",
-              "Targets and messages should be UTF-8: the host logs invalid ones as 'unknown' / '[invalid UTF-8]'.",
-              _violations, owns_violations=("logging.target", "logging.message")),
-        Check("logging.target-is-kind", "logging", Severity.RECOMMENDED, "ABI.md 4.15, 6.3; HOST.md 2.1",
-              "Since v9 the log target is the plugin kind, so per-plugin filters (RUST_LOG=<kind>=debug) work.",
-              _target_is_kind, Applicability(min_version=9)),
-        Check("logging.enabled-honoured", "logging", Severity.RECOMMENDED, "ABI.md 4.4, 8.3; HOST.md 6.11",
-              "A v9 plugin that installs the enabled callback should not format or send records the host "
-              "said it would drop (the point of the v9 short-circuit).", _enabled_honoured,
-              Applicability(min_version=9, needs=("setter",))),
-        Check("logging.no-late-logs", "logging", Severity.RECOMMENDED, "ABI.md 8.3; HOST.md 6.1",
-              "After destroy_instance returns, nothing of that instance may log: the library may be unloaded next.",
-              _no_late_logs),
+        Check(
+            "logging.levels",
+            "logging",
+            Severity.REQUIRED,
+            "ABI.md 3.2, 4.15; HOST.md 2.1",
+            "Log levels are read as a Rust enum: values outside 0..4 are undefined behaviour in the host.",
+            _violations,
+            owns_violations=("logging.level",),
+        ),
+        Check(
+            "logging.strings",
+            "logging",
+            Severity.RECOMMENDED,
+            "ABI.md 4.15",
+            "Targets and messages should be UTF-8: the host logs invalid ones as 'unknown' / '[invalid UTF-8]'.",
+            _violations,
+            owns_violations=("logging.target", "logging.message"),
+        ),
+        Check(
+            "logging.target-is-kind",
+            "logging",
+            Severity.RECOMMENDED,
+            "ABI.md 4.15, 6.3; HOST.md 2.1",
+            "Since v9 the log target is the plugin kind, so per-plugin filters (RUST_LOG=<kind>=debug) work.",
+            _target_is_kind,
+            Applicability(min_version=9),
+        ),
+        Check(
+            "logging.enabled-honoured",
+            "logging",
+            Severity.RECOMMENDED,
+            "ABI.md 4.4, 8.3; HOST.md 6.11",
+            "A v9 plugin that installs the enabled callback should not format or send records the host "
+            "said it would drop (the point of the v9 short-circuit).",
+            _enabled_honoured,
+            Applicability(min_version=9, needs=("setter",)),
+        ),
+        Check(
+            "logging.no-late-logs",
+            "logging",
+            Severity.RECOMMENDED,
+            "ABI.md 8.3; HOST.md 6.1",
+            "After destroy_instance returns, nothing of that instance may log: the library may be unloaded next.",
+            _no_late_logs,
+        ),
     ]
 )

@@ -212,8 +212,11 @@ def stable_pointer(ctx: ScenarioContext) -> None:
     pointers = {first.pointer}
     for _ in range(50):
         pointers.add(int(ffi().cast("uintptr_t", ctx.plugin.metadata_pointer())))
-    ctx.expect(len(pointers) == 1, "get_metadata returns the same pointer on 51 calls",
-               f"{len(pointers)} distinct pointers: " + ", ".join(f"0x{p:x}" for p in sorted(pointers)[:5]))
+    ctx.expect(
+        len(pointers) == 1,
+        "get_metadata returns the same pointer on 51 calls",
+        f"{len(pointers)} distinct pointers: " + ", ".join(f"0x{p:x}" for p in sorted(pointers)[:5]),
+    )
 
 
 @check(

@@ -87,10 +87,9 @@ def _triage(ctx: ScenarioContext, node_kind: str) -> None:
     honest: checks that would need the wedged entry are skipped with the
     reason, while the timeouts.* checks still call it and report the stacks.
     """
-    from conformance.checks.traffic import drive, with_instance
-
     from conformance.checks.common import valid_params
     from conformance.checks.entries import PREFERRED_SIZE_HINT
+    from conformance.checks.traffic import drive, with_instance
 
     ctx.request.options["node_kind"] = node_kind
     ctx.observe(TRIAGE_MARK, True)
@@ -138,10 +137,15 @@ def facts_from_result(result: SandboxResult, language: str) -> PluginFacts:
         if result.outcome is Outcome.TIMED_OUT and result.in_flight is not None:
             wedged = ((result.in_flight.entry, result.in_flight.detail or "loading"),)
         base = observed[-1] if observed else {}
-        if base.get("loadable") and result.in_flight is not None and result.in_flight.entry in (
-            "create_instance",
-            "get_source_config",
-            "destroy_instance",
+        if (
+            base.get("loadable")
+            and result.in_flight is not None
+            and result.in_flight.entry
+            in (
+                "create_instance",
+                "get_source_config",
+                "destroy_instance",
+            )
         ):
             # Loads fine; only the source probe misbehaved. Checks will show it.
             return replace(_facts(base, language), wedged=wedged)

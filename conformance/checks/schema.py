@@ -44,8 +44,9 @@ def _well_formed(ctx: ScenarioContext) -> None:
         if parsed:
             ctx.observe("runtime_schema", result.schema[:500])
     else:
-        ctx.expect(result.message is not None, "a failed schema query carries an error message",
-                   "NULL message", warn_only=True)
+        ctx.expect(
+            result.message is not None, "a failed schema query carries an error message", "NULL message", warn_only=True
+        )
 
 
 def _is_object(ctx: ScenarioContext) -> None:
@@ -58,17 +59,33 @@ def _is_object(ctx: ScenarioContext) -> None:
     except ValueError:
         ctx.skip("the runtime schema is not JSON (see schema.runtime)")
         return
-    ctx.expect(isinstance(value, dict), "the runtime schema is a JSON object (it is deep-merged into the static one)",
-               f"a JSON {type(value).__name__}")
+    ctx.expect(
+        isinstance(value, dict),
+        "the runtime schema is a JSON object (it is deep-merged into the static one)",
+        f"a JSON {type(value).__name__}",
+    )
 
 
 register_checks(
     [
-        Check("schema.runtime", "schema", Severity.REQUIRED, "ABI.md 4.7, 8.8",
-              "get_runtime_param_schema answers {true, NULL} (none), {true, JSON} or {false, message}; invalid JSON "
-              "is silently dropped by the host.", _well_formed, NEEDS),
-        Check("schema.runtime-object", "schema", Severity.RECOMMENDED, "ABI.md 4.7",
-              "The engine deep-merges the runtime schema into the static param_schema; it should be an object.",
-              _is_object, NEEDS),
+        Check(
+            "schema.runtime",
+            "schema",
+            Severity.REQUIRED,
+            "ABI.md 4.7, 8.8",
+            "get_runtime_param_schema answers {true, NULL} (none), {true, JSON} or {false, message}; invalid JSON "
+            "is silently dropped by the host.",
+            _well_formed,
+            NEEDS,
+        ),
+        Check(
+            "schema.runtime-object",
+            "schema",
+            Severity.RECOMMENDED,
+            "ABI.md 4.7",
+            "The engine deep-merges the runtime schema into the static param_schema; it should be an object.",
+            _is_object,
+            NEEDS,
+        ),
     ]
 )

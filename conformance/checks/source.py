@@ -31,12 +31,22 @@ def _live_config(ctx: ScenarioContext) -> None:
         config = instance.source_config()
     finally:
         instance.destroy()
-    ctx.observe("config", {"is_source": config.is_source_byte, "tick_interval_us": config.tick_interval_us,
-                           "max_ticks": config.max_ticks})
+    ctx.observe(
+        "config",
+        {
+            "is_source": config.is_source_byte,
+            "tick_interval_us": config.tick_interval_us,
+            "max_ticks": config.max_ticks,
+        },
+    )
     ctx.expect(config.is_source_byte in (0, 1), "is_source is 0 or 1", f"byte {config.is_source_byte}")
     ctx.expect(config.is_source, "the live instance (created with params) still says it is a source")
-    ctx.expect(config.tick_interval_us > 0, "tick_interval_us is positive",
-               "0: the host clamps it to 1 us, a busy loop", warn_only=True)
+    ctx.expect(
+        config.tick_interval_us > 0,
+        "tick_interval_us is positive",
+        "0: the host clamps it to 1 us, a busy loop",
+        warn_only=True,
+    )
 
 
 def _ticks(ctx: ScenarioContext) -> None:
@@ -64,8 +74,11 @@ def _ticks(ctx: ScenarioContext) -> None:
     finally:
         instance.destroy()
     if 0 < config.max_ticks <= MAX_TICKS_DRIVEN:
-        ctx.expect(done_at == config.max_ticks, f"done is reported on tick {config.max_ticks} (max_ticks)",
-                   f"done on tick {done_at}" if done_at else f"not done after {config.max_ticks} ticks")
+        ctx.expect(
+            done_at == config.max_ticks,
+            f"done is reported on tick {config.max_ticks} (max_ticks)",
+            f"done on tick {done_at}" if done_at else f"not done after {config.max_ticks} ticks",
+        )
 
 
 def _process_on_source(ctx: ScenarioContext) -> None:
@@ -78,8 +91,11 @@ def _process_on_source(ctx: ScenarioContext) -> None:
         flushed = instance.flush()
     finally:
         instance.destroy()
-    ctx.expect(not result.success, "process_packet on a source returns an error",
-               "it returned success; the SDK answers 'process_packet called on source plugin (not supported)'")
+    ctx.expect(
+        not result.success,
+        "process_packet on a source returns an error",
+        "it returned success; the SDK answers 'process_packet called on source plugin (not supported)'",
+    )
     ctx.expect(flushed.success, "flush on a source succeeds (a no-op)", flushed.describe())
 
 
@@ -104,37 +120,78 @@ def _hint(hint: str | bytes | None, expect: bool | None, then_tick: bool = False
     return scenario
 
 
-def _check(suffix: str, scenario: Any, rationale: str, ref: str, severity: Severity = Severity.REQUIRED,
-           needs: tuple[str, ...] = ()) -> Check:
-    return Check(f"source.{suffix}", "source", severity, ref, rationale, scenario,
-                 Applicability(node_kinds=SOURCES, needs=needs))
+def _check(
+    suffix: str,
+    scenario: Any,
+    rationale: str,
+    ref: str,
+    severity: Severity = Severity.REQUIRED,
+    needs: tuple[str, ...] = (),
+) -> Check:
+    return Check(
+        f"source.{suffix}", "source", severity, ref, rationale, scenario, Applicability(node_kinds=SOURCES, needs=needs)
+    )
 
 
 HINT = ("on_upstream_hint",)
 register_checks(
     [
-        _check("live-config", _live_config,
-               "At Start the host re-queries get_source_config on the live instance and uses its interval and "
-               "max_ticks.", "ABI.md 4.10; HOST.md 4"),
-        _check("ticks-until-done", _ticks,
-               "Each tick emits on declared pins; done must come exactly at max_ticks (the host stops there "
-               "anyway); an error tick fails the node.", "ABI.md 4.10, 8.7"),
-        _check("process-and-flush", _process_on_source,
-               "The host never calls process_packet or flush on a source, but a demoted source gets them: "
-               "process must fail cleanly and flush succeed.", "ABI.md 4.10, 6.1, 8.7", Severity.RECOMMENDED),
-        _check("hint-preferred-size", _hint(PREFERRED_SIZE_HINT, True),
-               "The compositor sends {\"type\":\"preferred_size\",...}; a source must accept it.",
-               "ABI.md 4.11, 8.7", needs=HINT),
-        _check("hint-malformed", _hint("{not json", False),
-               "A malformed hint must be refused with an error, never a crash.", "ABI.md 4.11, 8.7", needs=HINT),
-        _check("hint-unknown-type", _hint('{"type":"future_hint","x":1}', None),
-               "Unknown hint types will be added; a source must ignore or refuse them, never crash.",
-               "ABI.md 4.11, 8.7", needs=HINT),
-        _check("hint-null", _hint(None, False),
-               "A NULL hint reads as '' and must be refused, not crash.", "ABI.md 4.11", Severity.RECOMMENDED,
-               needs=HINT),
-        _check("hint-then-tick", _hint(PREFERRED_SIZE_HINT, None, then_tick=True),
-               "Hints are delivered on the worker right before the next tick; ticking must go on.",
-               "ABI.md 4.11; HOST.md 4", needs=HINT),
+        _check(
+            "live-config",
+            _live_config,
+            "At Start the host re-queries get_source_config on the live instance and uses its interval and max_ticks.",
+            "ABI.md 4.10; HOST.md 4",
+        ),
+        _check(
+            "ticks-until-done",
+            _ticks,
+            "Each tick emits on declared pins; done must come exactly at max_ticks (the host stops there "
+            "anyway); an error tick fails the node.",
+            "ABI.md 4.10, 8.7",
+        ),
+        _check(
+            "process-and-flush",
+            _process_on_source,
+            "The host never calls process_packet or flush on a source, but a demoted source gets them: "
+            "process must fail cleanly and flush succeed.",
+            "ABI.md 4.10, 6.1, 8.7",
+            Severity.RECOMMENDED,
+        ),
+        _check(
+            "hint-preferred-size",
+            _hint(PREFERRED_SIZE_HINT, True),
+            'The compositor sends {"type":"preferred_size",...}; a source must accept it.',
+            "ABI.md 4.11, 8.7",
+            needs=HINT,
+        ),
+        _check(
+            "hint-malformed",
+            _hint("{not json", False),
+            "A malformed hint must be refused with an error, never a crash.",
+            "ABI.md 4.11, 8.7",
+            needs=HINT,
+        ),
+        _check(
+            "hint-unknown-type",
+            _hint('{"type":"future_hint","x":1}', None),
+            "Unknown hint types will be added; a source must ignore or refuse them, never crash.",
+            "ABI.md 4.11, 8.7",
+            needs=HINT,
+        ),
+        _check(
+            "hint-null",
+            _hint(None, False),
+            "A NULL hint reads as '' and must be refused, not crash.",
+            "ABI.md 4.11",
+            Severity.RECOMMENDED,
+            needs=HINT,
+        ),
+        _check(
+            "hint-then-tick",
+            _hint(PREFERRED_SIZE_HINT, None, then_tick=True),
+            "Hints are delivered on the worker right before the next tick; ticking must go on.",
+            "ABI.md 4.11; HOST.md 4",
+            needs=HINT,
+        ),
     ]
 )

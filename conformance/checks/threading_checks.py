@@ -27,9 +27,7 @@ ROUNDS = 3
 
 def _fingerprint(run: TrafficRun) -> list[Any]:
     """What an instance produced: per call, success and the decoded outputs (pin, packet)."""
-    return [
-        (r.entry, r.success, r.message, [(o.pin, o.packet, o.error) for o in r.outputs]) for r in run.results
-    ]
+    return [(r.entry, r.success, r.message, [(o.pin, o.packet, o.error) for o in r.outputs]) for r in run.results]
 
 
 def _create(ctx: ScenarioContext, params: Any = None) -> Instance | None:
@@ -62,9 +60,11 @@ def _host_schedule(ctx: ScenarioContext) -> None:
         observed = run_on_thread("skp-node-1", lambda: _fingerprint(drive(ctx, instance)))
     finally:
         run_on_thread("engine-drop", instance.destroy)
-    ctx.expect(observed == reference[0],
-               "create on thread A, calls on worker B, destroy on thread C give the same results as one thread",
-               _difference(reference[0], observed))
+    ctx.expect(
+        observed == reference[0],
+        "create on thread A, calls on worker B, destroy on thread C give the same results as one thread",
+        _difference(reference[0], observed),
+    )
 
 
 def _destroy_elsewhere(ctx: ScenarioContext) -> None:
@@ -105,9 +105,11 @@ def _parallel(ctx: ScenarioContext) -> None:
     for thread in threads:
         thread.join()
     for index in range(PARALLEL_INSTANCES):
-        ctx.expect(outcomes.get(index) == reference,
-                   f"instance {index + 1} of {PARALLEL_INSTANCES}, run concurrently, produces what a serial run produces",
-                   _difference(reference, outcomes.get(index)))
+        ctx.expect(
+            outcomes.get(index) == reference,
+            f"instance {index + 1} of {PARALLEL_INSTANCES}, run concurrently, produces what a serial run produces",
+            _difference(reference, outcomes.get(index)),
+        )
 
 
 def _concurrent_create(ctx: ScenarioContext) -> None:
@@ -130,8 +132,7 @@ def _concurrent_create(ctx: ScenarioContext) -> None:
     live = [instance for instance in created.values() if instance is not None]
     addresses = {int(ffi().cast("uintptr_t", instance.handle)) for instance in live}
     ctx.expect(len(live) == 8, "8 concurrent create_instance calls all return a handle", f"{8 - len(live)} NULL")
-    ctx.expect(len(addresses) == len(live), "the handles are distinct", f"{len(addresses)} distinct",
-               warn_only=True)
+    ctx.expect(len(addresses) == len(live), "the handles are distinct", f"{len(addresses)} distinct", warn_only=True)
     for index, instance in created.items():
         if instance is not None:
             run_on_thread(f"engine-create-{index}", instance.destroy)
@@ -150,17 +151,41 @@ def _difference(expected: Any, actual: Any) -> str:
 
 register_checks(
     [
-        Check("threading.host-schedule", "threading", Severity.REQUIRED, "ABI.md 7; HOST.md 1.4, 6.5",
-              "Create, calls and destroy happen on three different threads in the real host: per-instance state "
-              "must be Send (no thread-locals, no thread-affine handles).", _host_schedule),
-        Check("threading.destroy-elsewhere", "threading", Severity.REQUIRED, "ABI.md 4.9, 7; HOST.md 1.8",
-              "destroy_instance runs on whichever thread drops the node, not the creating one.", _destroy_elsewhere),
-        Check("threading.parallel-instances", "threading", Severity.REQUIRED, "ABI.md 7, 8.9",
-              "Different instances run in parallel on their own workers; each must produce exactly what it "
-              "produces alone (no shared unsynchronised state).", _parallel, budget_s=20.0),
-        Check("threading.concurrent-create", "threading", Severity.REQUIRED, "ABI.md 4.3, 7; HOST.md 1.3",
-              "The engine creates nodes in spawn_blocking, concurrently: create_instance must be thread-safe.",
-              _concurrent_create),
+        Check(
+            "threading.host-schedule",
+            "threading",
+            Severity.REQUIRED,
+            "ABI.md 7; HOST.md 1.4, 6.5",
+            "Create, calls and destroy happen on three different threads in the real host: per-instance state "
+            "must be Send (no thread-locals, no thread-affine handles).",
+            _host_schedule,
+        ),
+        Check(
+            "threading.destroy-elsewhere",
+            "threading",
+            Severity.REQUIRED,
+            "ABI.md 4.9, 7; HOST.md 1.8",
+            "destroy_instance runs on whichever thread drops the node, not the creating one.",
+            _destroy_elsewhere,
+        ),
+        Check(
+            "threading.parallel-instances",
+            "threading",
+            Severity.REQUIRED,
+            "ABI.md 7, 8.9",
+            "Different instances run in parallel on their own workers; each must produce exactly what it "
+            "produces alone (no shared unsynchronised state).",
+            _parallel,
+            budget_s=20.0,
+        ),
+        Check(
+            "threading.concurrent-create",
+            "threading",
+            Severity.REQUIRED,
+            "ABI.md 4.3, 7; HOST.md 1.3",
+            "The engine creates nodes in spawn_blocking, concurrently: create_instance must be thread-safe.",
+            _concurrent_create,
+        ),
     ]
 )
 
@@ -192,7 +217,9 @@ def race_parallel_instances(ctx: ScenarioContext) -> None:
     bundle = f.new("CNodeCallbacks *")
     bundle.struct_size = 64
     bundle.output_callback = f.cast("COutputCallback", native_output_callback())
-    encoded = [encode_packet(packet, host_version=ctx.host_version, plugin_version=plugin.version) for _, packet in pairs]
+    encoded = [
+        encode_packet(packet, host_version=ctx.host_version, plugin_version=plugin.version) for _, packet in pairs
+    ]
     pins = [f.new("char[]", pin.encode()) for pin, _ in pairs]
 
     def worker(instance: Instance) -> None:

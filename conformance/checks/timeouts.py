@@ -48,8 +48,12 @@ def _scenario(entry: EntryPoint) -> Any:
         slowest = max(timer.durations)
         threshold = slow_threshold_for(entry.name, ctx.request.budget_scale)
         ctx.observe("slowest_s", round(slowest, 6))
-        ctx.expect(slowest <= threshold, f"{entry.name} answers within {threshold * 1000:.0f} ms",
-                   f"slow: {slowest * 1000:.0f} ms (a wedge is a failure; this is a warning)", warn_only=True)
+        ctx.expect(
+            slowest <= threshold,
+            f"{entry.name} answers within {threshold * 1000:.0f} ms",
+            f"slow: {slowest * 1000:.0f} ms (a wedge is a failure; this is a warning)",
+            warn_only=True,
+        )
 
     return scenario
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from conformance.abi.constants import PacketType, PixelFormat
 from conformance.checks.common import metadata_of, valid_params
+from conformance.host.callbacks import Emitted, TelemetryEvent
 from conformance.host.instance import CallResult, Instance
 from conformance.host.metadata import PinType
 from conformance.host.packets import (
@@ -64,7 +65,9 @@ def sample_for(packet_type: int, pin_type: PinType | None = None) -> Packet | No
     if kind is PacketType.TRANSCRIPTION:
         return TranscriptionPacket("hi there", (TranscriptionSegment("hi there", 0, 640, 0.75),), "en", None)
     if kind is PacketType.CUSTOM:
-        type_id = pin_type.custom_type_id if pin_type is not None and pin_type.custom_type_id else "conformance/sample@1"
+        type_id = (
+            pin_type.custom_type_id if pin_type is not None and pin_type.custom_type_id else "conformance/sample@1"
+        )
         return CustomPacket(type_id, {"sample": True, "n": 3}, SAMPLE_META)
     if kind in (PacketType.BINARY, PacketType.BINARY_WITH_META, PacketType.ENCODED_AUDIO, PacketType.ENCODED_VIDEO):
         return BinaryPacket(b"\x00\x01binary sample\xff")
@@ -75,8 +78,14 @@ def sample_for(packet_type: int, pin_type: PinType | None = None) -> Packet | No
     return None
 
 
-_ANY_SAMPLES = (PacketType.TEXT, PacketType.BINARY, PacketType.RAW_AUDIO, PacketType.RAW_VIDEO, PacketType.CUSTOM,
-                PacketType.TRANSCRIPTION)
+_ANY_SAMPLES = (
+    PacketType.TEXT,
+    PacketType.BINARY,
+    PacketType.RAW_AUDIO,
+    PacketType.RAW_VIDEO,
+    PacketType.CUSTOM,
+    PacketType.TRANSCRIPTION,
+)
 
 
 def samples(ctx: ScenarioContext) -> list[tuple[str, Packet]]:
@@ -103,11 +112,11 @@ class TrafficRun:
     results: list[CallResult] = field(default_factory=list)
 
     @property
-    def outputs(self) -> list[object]:
+    def outputs(self) -> list[Emitted]:
         return [out for result in self.results for out in result.outputs]
 
     @property
-    def telemetry(self) -> list[object]:
+    def telemetry(self) -> list[TelemetryEvent]:
         return [event for result in self.results if result.frame is not None for event in result.frame.telemetry]
 
 
@@ -124,7 +133,9 @@ def drive(ctx: ScenarioContext, instance: Instance, *, ticks: int = 3, **frame_o
         return run
     for pin, packet in samples(ctx):
         encoded = encode_packet(packet, host_version=ctx.host_version, plugin_version=plugin.version)
-        run.results.append(instance.process(pin, encoded, detail=f"{type(packet).__name__} on pin {pin!r}", **frame_options))
+        run.results.append(
+            instance.process(pin, encoded, detail=f"{type(packet).__name__} on pin {pin!r}", **frame_options)
+        )
     run.results.append(instance.flush(**frame_options))
     return run
 

@@ -82,11 +82,31 @@ class Case:
 
 
 LEGAL: tuple[Case, ...] = (
-    Case("text.ascii", TextPacket("hello"), "Plain NUL-terminated text must be accepted (and echoed unchanged by an echo plugin).", "ABI.md 5.1"),
-    Case("text.utf8", TextPacket("h\u00e9llo \u2014 \u65e5\u672c \U0001f600"), "Multi-byte UTF-8 (accents, CJK, emoji) must survive: the receiver reads bytes up to the NUL.", "ABI.md 5.1, 8.5"),
+    Case(
+        "text.ascii",
+        TextPacket("hello"),
+        "Plain NUL-terminated text must be accepted (and echoed unchanged by an echo plugin).",
+        "ABI.md 5.1",
+    ),
+    Case(
+        "text.utf8",
+        TextPacket("h\u00e9llo \u2014 \u65e5\u672c \U0001f600"),
+        "Multi-byte UTF-8 (accents, CJK, emoji) must survive: the receiver reads bytes up to the NUL.",
+        "ABI.md 5.1, 8.5",
+    ),
     Case("text.empty", TextPacket(""), "An empty text is a valid packet (one NUL byte).", "ABI.md 5.1"),
-    Case("text.interior-nul", TextPacket("a\0b"), "The host truncates text at the first NUL; the plugin sees 'a'.", "ABI.md 5.1, 5.12"),
-    Case("text.long", TextPacket("x" * 65536), "A 64 KiB text must be read to its NUL, not to a fixed buffer.", "ABI.md 5.1"),
+    Case(
+        "text.interior-nul",
+        TextPacket("a\0b"),
+        "The host truncates text at the first NUL; the plugin sees 'a'.",
+        "ABI.md 5.1, 5.12",
+    ),
+    Case(
+        "text.long",
+        TextPacket("x" * 65536),
+        "A 64 KiB text must be read to its NUL, not to a fixed buffer.",
+        "ABI.md 5.1",
+    ),
     Case(
         "transcription.minimal",
         TranscriptionPacket("hi", ()),
@@ -104,9 +124,24 @@ LEGAL: tuple[Case, ...] = (
         "Segments, language and metadata (nulls explicit) must be accepted.",
         "ABI.md 5.2",
     ),
-    Case("custom.object", CustomPacket("demo/event@1", {"a": 1, "b": [True, None]}, META), "A Custom packet with a JSON object payload and metadata must be accepted.", "ABI.md 5.3"),
-    Case("custom.scalar", CustomPacket("demo/n", 42, None), "Any JSON value is a valid payload, not only objects.", "ABI.md 5.3"),
-    Case("custom.empty-type-id", CustomPacket("", {"k": "v"}, None), "An empty type_id is accepted by the host.", "ABI.md 5.3"),
+    Case(
+        "custom.object",
+        CustomPacket("demo/event@1", {"a": 1, "b": [True, None]}, META),
+        "A Custom packet with a JSON object payload and metadata must be accepted.",
+        "ABI.md 5.3",
+    ),
+    Case(
+        "custom.scalar",
+        CustomPacket("demo/n", 42, None),
+        "Any JSON value is a valid payload, not only objects.",
+        "ABI.md 5.3",
+    ),
+    Case(
+        "custom.empty-type-id",
+        CustomPacket("", {"k": "v"}, None),
+        "An empty type_id is accepted by the host.",
+        "ABI.md 5.3",
+    ),
     Case(
         "custom.metadata-flags-off",
         RawWire(
@@ -116,9 +151,27 @@ LEGAL: tuple[Case, ...] = (
         "Values whose has_* flag is false must be ignored (they arrive as absent).",
         "ABI.md 5.10, 8.5",
     ),
-    Case("binary.plain", BinaryPacket(bytes(range(256))), "Binary bytes; a v9 host upgrades them to BinaryWithMeta for v9 plugins.", "ABI.md 2.2, 5.4", True),
-    Case("binary.empty", BinaryPacket(b""), "Empty binary (data non-NULL, len 0) is a valid packet and must be accepted.", "ABI.md 5.4, 5.0 C2", True),
-    Case("binary.nul-bytes", BinaryPacket(b"\0\0a\0"), "Binary is length-delimited: NUL bytes are data.", "ABI.md 5.4", True),
+    Case(
+        "binary.plain",
+        BinaryPacket(bytes(range(256))),
+        "Binary bytes; a v9 host upgrades them to BinaryWithMeta for v9 plugins.",
+        "ABI.md 2.2, 5.4",
+        True,
+    ),
+    Case(
+        "binary.empty",
+        BinaryPacket(b""),
+        "Empty binary (data non-NULL, len 0) is a valid packet and must be accepted.",
+        "ABI.md 5.4, 5.0 C2",
+        True,
+    ),
+    Case(
+        "binary.nul-bytes",
+        BinaryPacket(b"\0\0a\0"),
+        "Binary is length-delimited: NUL bytes are data.",
+        "ABI.md 5.4",
+        True,
+    ),
     Case(
         "binary.with-meta",
         BinaryPacket(b"\x01\x02\x03", "audio/aac", META),
@@ -137,20 +190,67 @@ LEGAL: tuple[Case, ...] = (
     ),
     Case(
         "binary-with-meta.v8-layout",
-        RawWire(PacketType.BINARY_WITH_META, RawBinaryMeta(b"legacy", legacy_size=True, tail_poison=0xDEADBEEFDEADBEEF)),
+        RawWire(
+            PacketType.BINARY_WITH_META, RawBinaryMeta(b"legacy", legacy_size=True, tail_poison=0xDEADBEEFDEADBEEF)
+        ),
         "A 32-byte (v7/v8) BinaryWithMeta: the receiver must gate on len >= 48 and never read the tail.",
         "ABI.md 2.3, 8.5",
         min_version=7,
     ),
-    Case("raw-audio.stereo", RawAudioPacket(48000, 2, _samples(64), META), "Interleaved f32 stereo samples with metadata must be accepted.", "ABI.md 5.7"),
-    Case("raw-audio.empty", RawAudioPacket(48000, 1, (), None), "An audio frame with zero samples is valid and must be accepted.", "ABI.md 5.7"),
-    Case("raw-audio.odd-count", RawAudioPacket(44100, 2, _samples(5), None), "sample_count need not be a multiple of channels.", "ABI.md 5.7"),
-    Case("raw-video.rgba8", _frame(8, 4, PixelFormat.RGBA8), "A packed RGBA8 frame (4 bytes per pixel, rows back to back) must be accepted.", "ABI.md 5.6"),
-    Case("raw-video.i420", _frame(8, 4, PixelFormat.I420), "A packed I420 frame (Y plane, then U and V at half resolution) must be accepted.", "ABI.md 5.6"),
-    Case("raw-video.nv12", _frame(8, 4, PixelFormat.NV12), "A packed NV12 frame (Y plane, then interleaved UV at half resolution) must be accepted.", "ABI.md 5.6"),
-    Case("raw-video.odd-size", _frame(3, 3, PixelFormat.I420), "Odd sizes round chroma up: 3x3 I420 is 17 bytes.", "ABI.md 5.6"),
-    Case("raw-video.zero-size", RawVideoPacket(0, 0, PixelFormat.RGBA8, b"", None), "A frame of zero width and height needs 0 bytes and must be accepted.", "ABI.md 5.6"),
-    Case("raw-video.oversized", _frame(4, 2, PixelFormat.RGBA8, extra=5), "Extra bytes are truncated to the packed size.", "ABI.md 5.6, 8.5"),
+    Case(
+        "raw-audio.stereo",
+        RawAudioPacket(48000, 2, _samples(64), META),
+        "Interleaved f32 stereo samples with metadata must be accepted.",
+        "ABI.md 5.7",
+    ),
+    Case(
+        "raw-audio.empty",
+        RawAudioPacket(48000, 1, (), None),
+        "An audio frame with zero samples is valid and must be accepted.",
+        "ABI.md 5.7",
+    ),
+    Case(
+        "raw-audio.odd-count",
+        RawAudioPacket(44100, 2, _samples(5), None),
+        "sample_count need not be a multiple of channels.",
+        "ABI.md 5.7",
+    ),
+    Case(
+        "raw-video.rgba8",
+        _frame(8, 4, PixelFormat.RGBA8),
+        "A packed RGBA8 frame (4 bytes per pixel, rows back to back) must be accepted.",
+        "ABI.md 5.6",
+    ),
+    Case(
+        "raw-video.i420",
+        _frame(8, 4, PixelFormat.I420),
+        "A packed I420 frame (Y plane, then U and V at half resolution) must be accepted.",
+        "ABI.md 5.6",
+    ),
+    Case(
+        "raw-video.nv12",
+        _frame(8, 4, PixelFormat.NV12),
+        "A packed NV12 frame (Y plane, then interleaved UV at half resolution) must be accepted.",
+        "ABI.md 5.6",
+    ),
+    Case(
+        "raw-video.odd-size",
+        _frame(3, 3, PixelFormat.I420),
+        "Odd sizes round chroma up: 3x3 I420 is 17 bytes.",
+        "ABI.md 5.6",
+    ),
+    Case(
+        "raw-video.zero-size",
+        RawVideoPacket(0, 0, PixelFormat.RGBA8, b"", None),
+        "A frame of zero width and height needs 0 bytes and must be accepted.",
+        "ABI.md 5.6",
+    ),
+    Case(
+        "raw-video.oversized",
+        _frame(4, 2, PixelFormat.RGBA8, extra=5),
+        "Extra bytes are truncated to the packed size.",
+        "ABI.md 5.6, 8.5",
+    ),
     Case(
         "encoded-video.runtime",
         RawWire(PacketType.ENCODED_VIDEO, RawBytes(b"\x00\x00\x01vp9")),
@@ -172,20 +272,60 @@ LEGAL: tuple[Case, ...] = (
 )
 
 MALFORMED: tuple[Case, ...] = (
-    Case("text.invalid-utf8", RawWire(PacketType.TEXT, RawText(b"ab\xff\xfe")), "Text that is not UTF-8 must be refused with an error, never a crash.", "ABI.md 5.1, 8.5"),
-    Case("text.null-data", RawWire(PacketType.TEXT, RawText(b"x"), null_packet_data=True), "CPacket.data NULL is refused for every type.", "ABI.md 5.0 C2"),
+    Case(
+        "text.invalid-utf8",
+        RawWire(PacketType.TEXT, RawText(b"ab\xff\xfe")),
+        "Text that is not UTF-8 must be refused with an error, never a crash.",
+        "ABI.md 5.1, 8.5",
+    ),
+    Case(
+        "text.null-data",
+        RawWire(PacketType.TEXT, RawText(b"x"), null_packet_data=True),
+        "CPacket.data NULL is refused for every type.",
+        "ABI.md 5.0 C2",
+    ),
     Case(
         "transcription.missing-segments",
         RawWire(PacketType.TRANSCRIPTION, RawBytes(b'{"text":"x"}')),
         "A transcription without its required segments is invalid.",
         "ABI.md 5.2, 8.5",
     ),
-    Case("transcription.not-json", RawWire(PacketType.TRANSCRIPTION, RawBytes(b"{nope")), "Transcription bytes that are not JSON are invalid and must be refused.", "ABI.md 5.2"),
-    Case("custom.null-type-id", RawWire(PacketType.CUSTOM, RawCustom(None, b"{}")), "A Custom packet with a NULL type_id must be refused, not dereferenced.", "ABI.md 5.3, 8.5"),
-    Case("custom.null-data", RawWire(PacketType.CUSTOM, RawCustom(b"t", None)), "A NULL data_json is refused even with len 0.", "ABI.md 5.3, 8.5"),
-    Case("custom.bad-json", RawWire(PacketType.CUSTOM, RawCustom(b"t", b"{oops")), "A Custom packet whose data_json is not JSON must be refused.", "ABI.md 5.3, 8.5"),
-    Case("custom.empty-json", RawWire(PacketType.CUSTOM, RawCustom(b"t", b"")), "A Custom packet with data_len 0 has no JSON value and must be refused.", "ABI.md 5.3, 8.5"),
-    Case("binary.null-data", RawWire(PacketType.BINARY, RawBytes(b""), null_packet_data=True), "Even empty Binary needs a non-NULL data pointer.", "ABI.md 5.0 C2, 8.5"),
+    Case(
+        "transcription.not-json",
+        RawWire(PacketType.TRANSCRIPTION, RawBytes(b"{nope")),
+        "Transcription bytes that are not JSON are invalid and must be refused.",
+        "ABI.md 5.2",
+    ),
+    Case(
+        "custom.null-type-id",
+        RawWire(PacketType.CUSTOM, RawCustom(None, b"{}")),
+        "A Custom packet with a NULL type_id must be refused, not dereferenced.",
+        "ABI.md 5.3, 8.5",
+    ),
+    Case(
+        "custom.null-data",
+        RawWire(PacketType.CUSTOM, RawCustom(b"t", None)),
+        "A NULL data_json is refused even with len 0.",
+        "ABI.md 5.3, 8.5",
+    ),
+    Case(
+        "custom.bad-json",
+        RawWire(PacketType.CUSTOM, RawCustom(b"t", b"{oops")),
+        "A Custom packet whose data_json is not JSON must be refused.",
+        "ABI.md 5.3, 8.5",
+    ),
+    Case(
+        "custom.empty-json",
+        RawWire(PacketType.CUSTOM, RawCustom(b"t", b"")),
+        "A Custom packet with data_len 0 has no JSON value and must be refused.",
+        "ABI.md 5.3, 8.5",
+    ),
+    Case(
+        "binary.null-data",
+        RawWire(PacketType.BINARY, RawBytes(b""), null_packet_data=True),
+        "Even empty Binary needs a non-NULL data pointer.",
+        "ABI.md 5.0 C2, 8.5",
+    ),
     Case(
         "binary-with-meta.null-data",
         _by_host(lambda legacy: RawBinaryMeta(None, 4, legacy_size=legacy)),
@@ -202,17 +342,42 @@ MALFORMED: tuple[Case, ...] = (
         True,
         min_version=7,
     ),
-    Case("raw-audio.null-samples", RawWire(PacketType.RAW_AUDIO, RawAudio(48000, 1, None, 0)), "An audio frame with a NULL samples pointer must be refused, not dereferenced.", "ABI.md 5.7, 8.5"),
+    Case(
+        "raw-audio.null-samples",
+        RawWire(PacketType.RAW_AUDIO, RawAudio(48000, 1, None, 0)),
+        "An audio frame with a NULL samples pointer must be refused, not dereferenced.",
+        "ABI.md 5.7, 8.5",
+    ),
     Case(
         "raw-video.undersized",
         RawWire(PacketType.RAW_VIDEO, RawVideo(4, 4, PixelFormat.RGBA8, bytes(63))),
         "A frame shorter than its packed size is refused ('VideoFrame data buffer too small').",
         "ABI.md 5.6, 8.5",
     ),
-    Case("raw-video.null-data", RawWire(PacketType.RAW_VIDEO, RawVideo(2, 2, PixelFormat.RGBA8, None, 0)), "A video frame with a NULL data pointer must be refused, not dereferenced.", "ABI.md 5.6"),
-    Case("unsupported.opus", RawWire(PacketType.OPUS_AUDIO, RawBytes(b"x")), "OpusAudio is a pin-type tag; at runtime it is refused.", "ABI.md 5.0 C3, 5.9"),
-    Case("unsupported.any", RawWire(PacketType.ANY, RawBytes(b"x")), "Any is a pin-type tag; at runtime it is refused.", "ABI.md 5.0 C3, 5.9"),
-    Case("unsupported.passthrough", RawWire(PacketType.PASSTHROUGH, RawBytes(b"x")), "Passthrough is a pin-type tag; at runtime it is refused.", "ABI.md 5.0 C3, 5.9"),
+    Case(
+        "raw-video.null-data",
+        RawWire(PacketType.RAW_VIDEO, RawVideo(2, 2, PixelFormat.RGBA8, None, 0)),
+        "A video frame with a NULL data pointer must be refused, not dereferenced.",
+        "ABI.md 5.6",
+    ),
+    Case(
+        "unsupported.opus",
+        RawWire(PacketType.OPUS_AUDIO, RawBytes(b"x")),
+        "OpusAudio is a pin-type tag; at runtime it is refused.",
+        "ABI.md 5.0 C3, 5.9",
+    ),
+    Case(
+        "unsupported.any",
+        RawWire(PacketType.ANY, RawBytes(b"x")),
+        "Any is a pin-type tag; at runtime it is refused.",
+        "ABI.md 5.0 C3, 5.9",
+    ),
+    Case(
+        "unsupported.passthrough",
+        RawWire(PacketType.PASSTHROUGH, RawBytes(b"x")),
+        "Passthrough is a pin-type tag; at runtime it is refused.",
+        "ABI.md 5.0 C3, 5.9",
+    ),
 )
 
 
@@ -254,8 +419,11 @@ def _legal_scenario(case: Case) -> Any:
             return
         ctx.expect(len(good) == 1, "the echo plugin emits exactly one packet", f"{len(good)} packets")
         if len(good) == 1:
-            ctx.expect(good[0].packet == expected, "the echoed packet equals what a conforming receiver reads",
-                       f"sent {_short(expected)}, got back {_short(good[0].packet)}")
+            ctx.expect(
+                good[0].packet == expected,
+                "the echoed packet equals what a conforming receiver reads",
+                f"sent {_short(expected)}, got back {_short(good[0].packet)}",
+            )
 
     return scenario
 
@@ -287,14 +455,19 @@ def _malformed_scenario(case: Case) -> Any:
             return
         result = delivery.result
         ctx.expect(result.bool_ok, "CResult.success is 0 or 1", f"byte {result.success_byte}")
-        ctx.expect(not result.success, f"process_packet refuses the malformed {case.suffix} packet", "it returned success")
+        ctx.expect(
+            not result.success, f"process_packet refuses the malformed {case.suffix} packet", "it returned success"
+        )
         if not result.success and expected_error is not None:
             message = result.message or ""
             for prefix in ("Invalid packet: ", "Failed to convert packet: "):
                 message = message.removeprefix(prefix)
-            ctx.expect(_error_matches(expected_error, message),
-                       f"the error names the problem as ABI.md 5 does ({expected_error!r})",
-                       f"got {message!r}", warn_only=True)
+            ctx.expect(
+                _error_matches(expected_error, message),
+                f"the error names the problem as ABI.md 5 does ({expected_error!r})",
+                f"got {message!r}",
+                warn_only=True,
+            )
 
     return scenario
 
@@ -318,12 +491,19 @@ def _zero_copy_scenario(data: bytes | None, data_len: int, expect_success: bool)
         handle, free_fn = callbacks.new_binary_handle("delivered")
         raw = RawWire(
             PacketType.BINARY_WITH_META,
-            RawBinaryMeta(data, data_len, None, None, int(ffi().cast("uintptr_t", handle)), int(ffi().cast("uintptr_t", free_fn))),
+            RawBinaryMeta(
+                data, data_len, None, None, int(ffi().cast("uintptr_t", handle)), int(ffi().cast("uintptr_t", free_fn))
+            ),
         )
         encoded = encode_raw(raw)
         encoded.keepalive.extend([handle, free_fn])
-        delivery = deliver(ctx, raw, detail=f"BinaryWithMeta with a handle, data_len {data_len}",
-                           packet_type=int(PacketType.BINARY_WITH_META), encoded=encoded)
+        delivery = deliver(
+            ctx,
+            raw,
+            detail=f"BinaryWithMeta with a handle, data_len {data_len}",
+            packet_type=int(PacketType.BINARY_WITH_META),
+            encoded=encoded,
+        )
         if delivery is None:
             return
         result = delivery.result

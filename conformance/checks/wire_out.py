@@ -30,7 +30,7 @@ def _outputs_decode(ctx: ScenarioContext) -> None:
     run = _traffic(ctx)
     if run is None:
         return
-    bad = [f"{out.pin}: {out.error}" for out in run.outputs if out.error]  # type: ignore[attr-defined]
+    bad = [f"{out.pin}: {out.error}" for out in run.outputs if out.error]
     ctx.observe("outputs", len(run.outputs))
     ctx.expect(not bad, "every emitted packet converts as the host converts it", "; ".join(bad[:5]))
 
@@ -46,9 +46,14 @@ def _runtime_types(ctx: ScenarioContext) -> None:
     run = _traffic(ctx)
     if run is None:
         return
-    bad = sorted({out.packet_type for out in run.outputs if out.packet_type not in _RUNTIME_TYPES})  # type: ignore[attr-defined]
-    ctx.expect(not bad, "emitted discriminants are runtime types (not OpusAudio, Any, Passthrough)",
-               f"emitted {bad}")
+    bad = sorted(
+        {
+            out.packet_type
+            for out in run.outputs
+            if out.packet_type is not None and out.packet_type not in _RUNTIME_TYPES
+        }
+    )
+    ctx.expect(not bad, "emitted discriminants are runtime types (not OpusAudio, Any, Passthrough)", f"emitted {bad}")
 
 
 def _declared_pins(ctx: ScenarioContext) -> None:
@@ -56,9 +61,12 @@ def _declared_pins(ctx: ScenarioContext) -> None:
     if run is None:
         return
     declared = {pin.name for pin in metadata_of(ctx).outputs}
-    unknown = sorted({out.pin for out in run.outputs if out.pin is not None and out.pin not in declared})  # type: ignore[attr-defined]
-    ctx.expect(not unknown, "packets go only to declared output pins",
-               f"emitted on {unknown}; declared {sorted(declared)} (the router drops the rest)")
+    unknown = sorted({out.pin for out in run.outputs if out.pin is not None and out.pin not in declared})
+    ctx.expect(
+        not unknown,
+        "packets go only to declared output pins",
+        f"emitted on {unknown}; declared {sorted(declared)} (the router drops the rest)",
+    )
 
 
 def _type_allowed(produced: int, emitted: int) -> bool:
@@ -76,10 +84,11 @@ def _declared_types(ctx: ScenarioContext) -> None:
     produces = {pin.name: pin.produces.discriminant for pin in metadata_of(ctx).outputs}
     wrong = sorted(
         {
-            f"{out.pin}: declared {produces[out.pin]}, emitted {out.packet_type}"  # type: ignore[attr-defined]
+            f"{out.pin}: declared {produces[out.pin]}, emitted {out.packet_type}"
             for out in run.outputs
-            if out.pin in produces and out.packet_type is not None  # type: ignore[attr-defined]
-            and not _type_allowed(produces[out.pin], out.packet_type)  # type: ignore[attr-defined]
+            if out.pin in produces
+            and out.packet_type is not None
+            and not _type_allowed(produces[out.pin], out.packet_type)
         }
     )
     ctx.expect(not wrong, "each output pin carries the packet type it declares", "; ".join(wrong))
@@ -89,36 +98,70 @@ def _telemetry(ctx: ScenarioContext) -> None:
     run = _traffic(ctx)
     if run is None:
         return
-    problems = [f"{event.event_type}: {event.problem}" for event in run.telemetry if event.problem]  # type: ignore[attr-defined]
+    problems = [f"{event.event_type}: {event.problem}" for event in run.telemetry if event.problem]
     ctx.observe("telemetry_events", len(run.telemetry))
-    ctx.expect(not problems, "telemetry events have a UTF-8 event_type and exactly data_len bytes of JSON",
-               "; ".join(problems[:5]))
+    ctx.expect(
+        not problems,
+        "telemetry events have a UTF-8 event_type and exactly data_len bytes of JSON",
+        "; ".join(problems[:5]),
+    )
 
 
-def _check(suffix: str, scenario: Any, rationale: str, ref: str, owns: tuple[str, ...] = (),
-           severity: Severity = Severity.REQUIRED) -> Check:
+def _check(
+    suffix: str,
+    scenario: Any,
+    rationale: str,
+    ref: str,
+    owns: tuple[str, ...] = (),
+    severity: Severity = Severity.REQUIRED,
+) -> Check:
     return Check(f"wire-out.{suffix}", "wire-out", severity, ref, rationale, scenario, owns_violations=owns)
 
 
 register_checks(
     [
-        _check("decodes", _outputs_decode,
-               "The host converts every emitted packet with the ABI.md 5 rules; one that fails to convert fails "
-               "the node ('Failed to convert packet: ...').", "ABI.md 4.12, 5, 8.6"),
-        _check("runtime-types", _runtime_types,
-               "OpusAudio, Any and Passthrough are pin-type tags; emitting them fails the node.", "ABI.md 5.0 C3, 8.6"),
-        _check("declared-pins", _declared_pins,
-               "The host does not check pin names in the callback; the router drops packets for unknown pins and "
-               "the rest of that call's outputs.", "ABI.md 4.12, 8.6"),
-        _check("declared-types", _declared_types,
-               "Downstream nodes are wired by the declared output type; another type breaks them.", "ABI.md 5.11, 8.6",
-               severity=Severity.RECOMMENDED),
-        _check("binary-handle-null", _binary_handles,
-               "A plugin's own BinaryWithMeta must carry buffer_handle and free_fn NULL (or use the 32-byte form); "
-               "the host would treat a handle as a Rust Bytes object.", "ABI.md 4.16 rule 5, 8.6",
-               ("wire-out.binary-handle",)),
-        _check("telemetry", _telemetry,
-               "Telemetry events need a UTF-8 event type and JSON of exactly data_len bytes, else the host drops "
-               "them with a warning.", "ABI.md 4.13, 8.6", severity=Severity.RECOMMENDED),
+        _check(
+            "decodes",
+            _outputs_decode,
+            "The host converts every emitted packet with the ABI.md 5 rules; one that fails to convert fails "
+            "the node ('Failed to convert packet: ...').",
+            "ABI.md 4.12, 5, 8.6",
+        ),
+        _check(
+            "runtime-types",
+            _runtime_types,
+            "OpusAudio, Any and Passthrough are pin-type tags; emitting them fails the node.",
+            "ABI.md 5.0 C3, 8.6",
+        ),
+        _check(
+            "declared-pins",
+            _declared_pins,
+            "The host does not check pin names in the callback; the router drops packets for unknown pins and "
+            "the rest of that call's outputs.",
+            "ABI.md 4.12, 8.6",
+        ),
+        _check(
+            "declared-types",
+            _declared_types,
+            "Downstream nodes are wired by the declared output type; another type breaks them.",
+            "ABI.md 5.11, 8.6",
+            severity=Severity.RECOMMENDED,
+        ),
+        _check(
+            "binary-handle-null",
+            _binary_handles,
+            "A plugin's own BinaryWithMeta must carry buffer_handle and free_fn NULL (or use the 32-byte form); "
+            "the host would treat a handle as a Rust Bytes object.",
+            "ABI.md 4.16 rule 5, 8.6",
+            ("wire-out.binary-handle",),
+        ),
+        _check(
+            "telemetry",
+            _telemetry,
+            "Telemetry events need a UTF-8 event type and JSON of exactly data_len bytes, else the host drops "
+            "them with a warning.",
+            "ABI.md 4.13, 8.6",
+            severity=Severity.RECOMMENDED,
+        ),
     ]
 )

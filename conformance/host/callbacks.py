@@ -193,7 +193,9 @@ class HostCallbacks:
         if frame is None:
             return failure
         if not frame.in_callback.acquire(blocking=False):
-            self.emit(Violation("callbacks.concurrent", "output_callback called concurrently from two threads", frame.entry))
+            self.emit(
+                Violation("callbacks.concurrent", "output_callback called concurrently from two threads", frame.entry)
+            )
             return failure
         try:
             emitted = self._decode_output(frame, pin_name, packet)
@@ -229,7 +231,9 @@ class HostCallbacks:
         try:
             decoded = decode_packet_with_handles(packet, resolve_pool_buffer=self.resolve_pool_buffer)
         except WireError as error:
-            return Emitted(pin, error=f"Failed to convert packet: {error.message}", packet_type=packet_type, thread=here)
+            return Emitted(
+                pin, error=f"Failed to convert packet: {error.message}", packet_type=packet_type, thread=here
+            )
         emitted = Emitted(
             pin,
             decoded.packet,
@@ -270,12 +274,21 @@ class HostCallbacks:
         buffer = self.buffers.get(handle)
         if buffer is None and handle in self.released:
             self.emit(
-                Violation("pool.reused-handle", f"pool buffer 0x{handle:x} sent after it was already "
-                          f"{self.released[handle]}", frame.entry)
+                Violation(
+                    "pool.reused-handle",
+                    f"pool buffer 0x{handle:x} sent after it was already {self.released[handle]}",
+                    frame.entry,
+                )
             )
             return
         if buffer is None:
-            self.emit(Violation("pool.unknown-handle", f"frame carries buffer_handle 0x{handle:x}, never issued by the host", frame.entry))
+            self.emit(
+                Violation(
+                    "pool.unknown-handle",
+                    f"frame carries buffer_handle 0x{handle:x}, never issued by the host",
+                    frame.entry,
+                )
+            )
             return
         buffer.state = "sent"
         self._release(buffer)
@@ -287,7 +300,9 @@ class HostCallbacks:
 
         unit = "samples" if kind == "audio" else "bytes"
         storage, address = guarded_buffer(
-            count * ffi().sizeof(element), element_size=ffi().sizeof(element), label=f"alloc_{kind} buffer ({count} {unit})"
+            count * ffi().sizeof(element),
+            element_size=ffi().sizeof(element),
+            label=f"alloc_{kind} buffer ({count} {unit})",
         )
         handle = _HANDLE_BASE + next(self._handles)
         buffer = PoolBuffer(handle, kind, address, count, frame.token, storage)
@@ -302,7 +317,13 @@ class HostCallbacks:
         if frame is None:
             return result
         if not frame.field_present("alloc_video"):
-            self.emit(Violation("callbacks.struct-size", f"alloc_video called although struct_size is {frame.struct_size} (< 48)", frame.entry))
+            self.emit(
+                Violation(
+                    "callbacks.struct-size",
+                    f"alloc_video called although struct_size is {frame.struct_size} (< 48)",
+                    frame.entry,
+                )
+            )
         if frame.alloc_null:
             return result
         buffer = self._allocate(frame, "video", int(min_bytes), "uint8_t")
@@ -321,7 +342,13 @@ class HostCallbacks:
         if frame is None:
             return result
         if not frame.field_present("alloc_audio"):
-            self.emit(Violation("callbacks.struct-size", f"alloc_audio called although struct_size is {frame.struct_size} (< 56)", frame.entry))
+            self.emit(
+                Violation(
+                    "callbacks.struct-size",
+                    f"alloc_audio called although struct_size is {frame.struct_size} (< 56)",
+                    frame.entry,
+                )
+            )
         if frame.alloc_null:
             return result
         buffer = self._allocate(frame, "audio", int(min_samples), "float")
@@ -339,12 +366,21 @@ class HostCallbacks:
             buffer = self.buffers.get(value)
             if buffer is None and value in self.released:
                 self.emit(
-                    Violation("pool.double-release", f"pool buffer 0x{value:x} released after it was already "
-                              f"{self.released[value]}", current_call())
+                    Violation(
+                        "pool.double-release",
+                        f"pool buffer 0x{value:x} released after it was already {self.released[value]}",
+                        current_call(),
+                    )
                 )
                 return
             if buffer is None:
-                self.emit(Violation("pool.unknown-handle", f"free_fn called with 0x{value:x}, never issued by the host", current_call()))
+                self.emit(
+                    Violation(
+                        "pool.unknown-handle",
+                        f"free_fn called with 0x{value:x}, never issued by the host",
+                        current_call(),
+                    )
+                )
                 return
             buffer.state = "freed"
             self._release(buffer)
@@ -372,7 +408,11 @@ class HostCallbacks:
         value = int(ffi().cast("uintptr_t", handle))
         state = self.binary_handles.get(value)
         if state is None:
-            self.emit(Violation("binary.unknown-handle", f"binary free_fn called with 0x{value:x}, never issued", current_call()))
+            self.emit(
+                Violation(
+                    "binary.unknown-handle", f"binary free_fn called with 0x{value:x}, never issued", current_call()
+                )
+            )
         elif state != "issued":
             self.emit(Violation("binary.double-release", f"binary buffer 0x{value:x} released twice", current_call()))
         else:
@@ -403,7 +443,13 @@ class HostCallbacks:
         if frame is None:
             return ok
         if not frame.field_present("telemetry_callback"):
-            self.emit(Violation("callbacks.struct-size", f"telemetry_callback called although struct_size is {frame.struct_size} (< 32)", frame.entry))
+            self.emit(
+                Violation(
+                    "callbacks.struct-size",
+                    f"telemetry_callback called although struct_size is {frame.struct_size} (< 32)",
+                    frame.entry,
+                )
+            )
         problem: str | None = None
         name: str | None = None
         payload: Any = {}

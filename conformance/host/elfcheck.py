@@ -13,6 +13,7 @@ import os
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from conformance.abi.constants import API_SYMBOL, SET_LOG_ENABLED_SYMBOL
 
@@ -72,9 +73,7 @@ def inspect_plugin_file(path: str | os.PathLike[str]) -> ElfFacts:
             elf = ELFFile(handle)
             machine = str(elf["e_machine"])
             if machine != host_machine():
-                return ElfFacts(
-                    text, f"built for {machine}, but this machine is {host_machine()}", machine
-                )
+                return ElfFacts(text, f"built for {machine}, but this machine is {host_machine()}", machine)
             if elf.elfclass != 64:
                 return ElfFacts(text, f"a {elf.elfclass}-bit ELF; the ABI is 64-bit", machine)
             if elf["e_type"] != "ET_DYN":
@@ -102,7 +101,7 @@ def inspect_plugin_file(path: str | os.PathLike[str]) -> ElfFacts:
     return ElfFacts(text, None, machine, tuple(sorted(exported)), language)
 
 
-def _language(elf: object) -> str:
+def _language(elf: Any) -> str:
     """'rust' when rustc left its mark in .comment or the panic machinery, else 'c'."""
     get_section = elf.get_section_by_name
     comment = get_section(".comment")

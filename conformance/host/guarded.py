@@ -102,8 +102,15 @@ def protect_inputs(encoded: Any) -> list[Any]:
 
     if kind == PacketType.TEXT:
         packet.data = move_string(packet.data)
-    elif kind in (PacketType.TRANSCRIPTION, PacketType.BINARY, PacketType.ENCODED_AUDIO, PacketType.ENCODED_VIDEO,
-                  PacketType.OPUS_AUDIO, PacketType.ANY, PacketType.PASSTHROUGH):
+    elif kind in (
+        PacketType.TRANSCRIPTION,
+        PacketType.BINARY,
+        PacketType.ENCODED_AUDIO,
+        PacketType.ENCODED_VIDEO,
+        PacketType.OPUS_AUDIO,
+        PacketType.ANY,
+        PacketType.PASSTHROUGH,
+    ):
         packet.data = move(packet.data, max(int(packet.len), 1), "void *")
     elif kind == PacketType.CUSTOM:
         custom = f.cast("CCustomPacket *", packet.data)

@@ -141,7 +141,9 @@ class Instance:
         log_cb = bridge.silent_log_callback if silent_log else bridge.log_callback
         user_data = f.NULL if log_user_data is None else log_user_data
         shown = "NULL" if raw is None else repr(raw.decode("utf-8", "replace"))[:80]
-        handle = _traced(plugin, "create_instance", plugin.api.create_instance, c_params, log_cb, user_data, detail=f"params {shown}")
+        handle = _traced(
+            plugin, "create_instance", plugin.api.create_instance, c_params, log_cb, user_data, detail=f"params {shown}"
+        )
         if handle == f.NULL:
             return None
         instance = cls(plugin, handle, label or shown)
@@ -197,7 +199,16 @@ class Instance:
         callbacks = f.NULL if null_callbacks else frame.cdata
         handle = f.NULL if null_handle else self.handle
         try:
-            value = _traced(self.plugin, "process_packet", self.plugin.api.process_packet, handle, c_pin, c_packet, callbacks, detail=detail)
+            value = _traced(
+                self.plugin,
+                "process_packet",
+                self.plugin.api.process_packet,
+                handle,
+                c_pin,
+                c_packet,
+                callbacks,
+                detail=detail,
+            )
         finally:
             self._callbacks().close_frame(frame)
         result = self._result("process_packet", value, frame)
@@ -217,7 +228,9 @@ class Instance:
         f = ffi()
         frame = self._frame("flush", **frame_options)
         try:
-            value = _traced(self.plugin, "flush", self.plugin.api.flush, self.handle, f.NULL if null_callbacks else frame.cdata)
+            value = _traced(
+                self.plugin, "flush", self.plugin.api.flush, self.handle, f.NULL if null_callbacks else frame.cdata
+            )
         finally:
             self._callbacks().close_frame(frame)
         return self._result("flush", value, frame)
@@ -227,7 +240,14 @@ class Instance:
         f = ffi()
         frame = self._frame("tick", **frame_options)
         try:
-            value = _traced(self.plugin, "tick", self.plugin.entry("tick"), self.handle, f.NULL if null_callbacks else frame.cdata, detail=detail)
+            value = _traced(
+                self.plugin,
+                "tick",
+                self.plugin.entry("tick"),
+                self.handle,
+                f.NULL if null_callbacks else frame.cdata,
+                detail=detail,
+            )
         finally:
             self._callbacks().close_frame(frame)
         result = self._result("tick", value.result, frame)
@@ -238,19 +258,33 @@ class Instance:
         self._require_alive("update_params")
         f = ffi()
         raw = _params_bytes(params)
-        value = _traced(self.plugin, "update_params", self.plugin.api.update_params, self.handle, f.NULL if raw is None else f.new("char[]", raw))
+        value = _traced(
+            self.plugin,
+            "update_params",
+            self.plugin.api.update_params,
+            self.handle,
+            f.NULL if raw is None else f.new("char[]", raw),
+        )
         return self._result("update_params", value, None)
 
     def hint(self, hint: str | bytes | None) -> CallResult:
         self._require_alive("on_upstream_hint")
         f = ffi()
         raw = hint.encode() if isinstance(hint, str) else hint
-        value = _traced(self.plugin, "on_upstream_hint", self.plugin.entry("on_upstream_hint"), self.handle, f.NULL if raw is None else f.new("char[]", raw))
+        value = _traced(
+            self.plugin,
+            "on_upstream_hint",
+            self.plugin.entry("on_upstream_hint"),
+            self.handle,
+            f.NULL if raw is None else f.new("char[]", raw),
+        )
         return self._result("on_upstream_hint", value, None)
 
     def runtime_schema(self) -> CallResult:
         self._require_alive("get_runtime_param_schema")
-        value = _traced(self.plugin, "get_runtime_param_schema", self.plugin.entry("get_runtime_param_schema"), self.handle)
+        value = _traced(
+            self.plugin, "get_runtime_param_schema", self.plugin.entry("get_runtime_param_schema"), self.handle
+        )
         result = self._result("get_runtime_param_schema", value, None)
         result.schema, result.schema_problem = _copy_string(value.json_schema)
         return result

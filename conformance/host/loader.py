@@ -32,9 +32,7 @@ SUPPORTED_MAX_VERSION = 9
 class LoadedPlugin:
     """A dlopen'ed plugin with its API table, version and optional setter."""
 
-    def __init__(
-        self, path: str, handle: Any, api: Any, version: int, setter: Any, ctx: ScenarioContext
-    ) -> None:
+    def __init__(self, path: str, handle: Any, api: Any, version: int, setter: Any, ctx: ScenarioContext) -> None:
         self.path = path
         self.handle = handle
         self.api = api

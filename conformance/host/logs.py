@@ -97,7 +97,9 @@ class LogBridge:
             if late:
                 state.late_logs += 1
         if level not in tuple(LogLevel):
-            state.emit(Violation("logging.level", f"log level {level} is outside 0..4 (UB in the host)", current_call()))
+            state.emit(
+                Violation("logging.level", f"log level {level} is outside 0..4 (UB in the host)", current_call())
+            )
         for name, problem in (("target", target_problem), ("message", message_problem)):
             if problem:
                 state.emit(Violation(f"logging.{name}", f"log {name} is {problem}", current_call()))
@@ -113,9 +115,7 @@ class LogBridge:
         answer = int(level) >= self.state.enabled_threshold
         with self.state.lock:
             self.state.enabled_queries += 1
-        self._record(
-            LogSeen(int(level), target_text, None, thread_label(), current_call(), self._late(), True, answer)
-        )
+        self._record(LogSeen(int(level), target_text, None, thread_label(), current_call(), self._late(), True, answer))
         return answer
 
 

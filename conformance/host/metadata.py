@@ -200,7 +200,9 @@ def _read_pin_type(reader: _Reader, raw: bytes, offset: int, path: str) -> PinTy
             return None
         fmt = _i32(data, 8)
         if fmt not in tuple(SampleFormat):
-            reader.issue("enum.sample-format", f"{path}.audio_format.sample_format", f"sample_format = {fmt}, outside 0..1")
+            reader.issue(
+                "enum.sample-format", f"{path}.audio_format.sample_format", f"sample_format = {fmt}, outside 0..1"
+            )
         audio = (_u32(data, 0), int(struct.unpack_from("<H", data, 4)[0]), fmt)
     elif kind is PacketType.RAW_VIDEO:
         if video_ptr == 0:
@@ -211,7 +213,9 @@ def _read_pin_type(reader: _Reader, raw: bytes, offset: int, path: str) -> PinTy
             return None
         fmt = _i32(data, 8)
         if fmt not in tuple(PixelFormat):
-            reader.issue("enum.pixel-format", f"{path}.raw_video_format.pixel_format", f"pixel_format = {fmt}, outside 0..2")
+            reader.issue(
+                "enum.pixel-format", f"{path}.raw_video_format.pixel_format", f"pixel_format = {fmt}, outside 0..2"
+            )
         video = (_u32(data, 0), _u32(data, 4), fmt)
     elif kind is PacketType.CUSTOM:
         if custom_ptr == 0:

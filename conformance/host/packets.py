@@ -268,9 +268,7 @@ class RawVideoPacket:
         return packed_frame_size(self.width, self.height, self.pixel_format)
 
 
-Packet: TypeAlias = (
-    RawAudioPacket | TextPacket | TranscriptionPacket | CustomPacket | BinaryPacket | RawVideoPacket
-)
+Packet: TypeAlias = RawAudioPacket | TextPacket | TranscriptionPacket | CustomPacket | BinaryPacket | RawVideoPacket
 
 #: Discriminants ``packet_type_of`` can give: every runtime type except EncodedVideo/EncodedAudio,
 #: which a host never emits (encoded media travels as Binary with a content type, ABI.md 5.8).

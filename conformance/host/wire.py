@@ -249,9 +249,7 @@ def _check_count(count: int | None, available: int | None, name: str) -> None:
         return
     _check_range(count, U64_MAX, name)
     if available is not None and count > available:
-        raise ValueError(
-            f"{name} {count} exceeds the {available} available (an over-read is UB, ABI.md 5.0 C6)"
-        )
+        raise ValueError(f"{name} {count} exceeds the {available} available (an over-read is UB, ABI.md 5.0 C6)")
 
 
 @dataclass(frozen=True)
@@ -351,9 +349,7 @@ class RawBinaryMeta:
 
     @property
     def allocated_size(self) -> int:
-        return (
-            BINARY_PACKET_V8_SIZE if self.legacy_size and self.tail_poison is None else BINARY_PACKET_V9_SIZE
-        )
+        return BINARY_PACKET_V8_SIZE if self.legacy_size and self.tail_poison is None else BINARY_PACKET_V9_SIZE
 
     @property
     def effective_data_len(self) -> int:
@@ -462,9 +458,7 @@ class RawWire:
             object.__setattr__(self, "payload", default_payload(kind))
         expected = _PAYLOAD_FOR[kind]
         if not isinstance(self.payload, expected):
-            raise TypeError(
-                f"{kind.name} takes a {expected.__name__} payload, got {type(self.payload).__name__}"
-            )
+            raise TypeError(f"{kind.name} takes a {expected.__name__} payload, got {type(self.payload).__name__}")
         if self.len_override is not None:
             available = None
             if kind in _LEN_IS_BYTE_COUNT and not self.null_packet_data:
@@ -473,9 +467,7 @@ class RawWire:
             _check_count(self.len_override, available, "len_override")
             payload = self.payload
             if isinstance(payload, RawBinaryMeta) and self.len_override > payload.allocated_size:
-                raise ValueError(
-                    f"len {self.len_override} would make the receiver read past a 32-byte struct"
-                )
+                raise ValueError(f"len {self.len_override} would make the receiver read past a 32-byte struct")
 
     @property
     def kind(self) -> PacketType:
@@ -596,9 +588,7 @@ def _c_custom(payload: RawCustom, keep: list[Any]) -> Any:
 
 def _c_binary_meta(payload: RawBinaryMeta, keep: list[Any]) -> Any:
     f = ffi()
-    struct_ = f.new(
-        "CBinaryPacketV8 *" if payload.allocated_size == BINARY_PACKET_V8_SIZE else "CBinaryPacket *"
-    )
+    struct_ = f.new("CBinaryPacketV8 *" if payload.allocated_size == BINARY_PACKET_V8_SIZE else "CBinaryPacket *")
     struct_.data = f.NULL if payload.data is None else _c_bytes(payload.data, keep)
     struct_.data_len = payload.effective_data_len
     struct_.content_type = _c_optional_string(payload.content_type, keep)
@@ -766,15 +756,11 @@ def encode_packet(
     if buffer_handle is None and free_fn is None:
         return encode_raw(raw)
     if buffer_handle is None or free_fn is None:
-        raise ValueError(
-            "buffer_handle and free_fn come together (free_fn is NULL iff buffer_handle is NULL)"
-        )
+        raise ValueError("buffer_handle and free_fn come together (free_fn is NULL iff buffer_handle is NULL)")
     payload = raw.payload
     if not isinstance(payload, RawBinaryMeta) or payload.legacy_size or plugin_version != 9:
         raise ValueError("only a v9 host delivering binary data to a v9 plugin attaches a buffer handle")
-    raw = replace(
-        raw, payload=replace(payload, buffer_handle=_address(buffer_handle), free_fn=_address(free_fn))
-    )
+    raw = replace(raw, payload=replace(payload, buffer_handle=_address(buffer_handle), free_fn=_address(free_fn)))
     encoded = encode_raw(raw)
     encoded.keepalive.extend([buffer_handle, free_fn])
     return encoded
@@ -930,9 +916,7 @@ class _Receiver:
         self.forwarded = False
 
     def decoded(self, packet: Packet) -> DecodedPacket:
-        return DecodedPacket(
-            packet, self.pool_handle, self.binary_handle, self.forwarded, self.binary_free_fn
-        )
+        return DecodedPacket(packet, self.pool_handle, self.binary_handle, self.forwarded, self.binary_free_fn)
 
     def annotate(self, error: WireError) -> WireError:
         error.pool_handle = self.pool_handle
@@ -1050,9 +1034,7 @@ class _Receiver:
         payload = self.copy(binary.data, data_len, "binary data")
         content_type = None
         if binary.content_type != f.NULL:
-            content_type = _utf8(
-                f.string(binary.content_type), Rule.BINARY_CONTENT_TYPE_UTF8, "Invalid UTF-8: "
-            )
+            content_type = _utf8(f.string(binary.content_type), Rule.BINARY_CONTENT_TYPE_UTF8, "Invalid UTF-8: ")
         return BinaryPacket(payload, content_type, decode_metadata_struct(binary.metadata))
 
     def take_binary_handle(self, binary: Any, packet_address: int) -> None:
@@ -1095,9 +1077,7 @@ class _Receiver:
                 )
         if have < need:
             raise WireError(Rule.VIDEO_TOO_SMALL, video_too_small_message(need, have))
-        return RawVideoPacket(
-            width, height, PixelFormat(pixel_format), self.copy(source, need, "video data"), metadata
-        )
+        return RawVideoPacket(width, height, PixelFormat(pixel_format), self.copy(source, need, "video data"), metadata)
 
 
 _Decoder: TypeAlias = Callable[[_Receiver, Any, int, int], Packet]

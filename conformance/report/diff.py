@@ -112,8 +112,11 @@ def compare_reports(old: dict[str, Any], new: dict[str, Any]) -> ReportDiff:
 
 def render_diff(diff: ReportDiff) -> str:
     lines: list[str] = []
-    for title, changes in (("regressions", diff.regressions), ("improvements", diff.improvements),
-                           ("changed", diff.changes)):
+    for title, changes in (
+        ("regressions", diff.regressions),
+        ("improvements", diff.improvements),
+        ("changed", diff.changes),
+    ):
         if changes:
             lines.append(f"{title} ({len(changes)}):")
             lines.extend(change.line() for change in changes)

@@ -37,9 +37,9 @@ def _row(report: dict[str, Any]) -> str:
         f'<tr data-check="{esc(label)}" data-problem="{1 if problem else 0}" data-verdict="{esc(report["verdict"])}">'
         f'<td><a href="{esc(label)}/report.html"><code>{esc(label)}</code></a></td>'
         f'<td><span class="badge s-{esc(report["verdict"])}">{esc(report["verdict"].upper())}</span></td>'
-        f'<td>{esc(report["grade"])}</td><td>{esc(f"v{version}" if version is not None else "-")}</td>'
+        f"<td>{esc(report['grade'])}</td><td>{esc(f'v{version}' if version is not None else '-')}</td>"
         f"<td>{len(blocking_checks(report))}</td>{cells}{hosts}<td>{esc(baseline)}</td>"
-        f'<td>{"yes" if report["complete"] else "<b>no</b>"}</td></tr>'
+        f"<td>{'yes' if report['complete'] else '<b>no</b>'}</td></tr>"
     )
 
 

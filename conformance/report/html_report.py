@@ -47,8 +47,11 @@ def _banner(report: dict[str, Any]) -> str:
     facts = [
         ("plugin", plugin["path"]),
         ("sha256", plugin.get("sha256") or "-"),
-        ("API / kind", f"{f'v{version}' if version is not None else 'unknown'} {plugin.get('node_kind') or ''}"
-         f" ({plugin.get('kind') or '-'}, {plugin.get('language') or '?'})"),
+        (
+            "API / kind",
+            f"{f'v{version}' if version is not None else 'unknown'} {plugin.get('node_kind') or ''}"
+            f" ({plugin.get('kind') or '-'}, {plugin.get('language') or '?'})",
+        ),
         ("checks", count_line(report)),
         ("budgets", f"scale {report['budgets']['scale']}"),
         ("tool", f"{report['tool']['name']} {report['tool']['version']}"),
@@ -105,7 +108,7 @@ def _matrix(report: dict[str, Any]) -> str:
     return (
         '<section id="matrix"><h2>Host-version compatibility</h2>'
         f'<table class="matrix"><thead><tr><th>host</th><th>state</th><th>why</th></tr></thead>'
-        f'<tbody>{"".join(rows)}</tbody></table></section>'
+        f"<tbody>{''.join(rows)}</tbody></table></section>"
     )
 
 
@@ -116,7 +119,7 @@ def _failing(report: dict[str, Any]) -> str:
     rows = "".join(
         f'<tr data-check="{esc(c["id"])}" data-problem="1"><td>{badge(c["status"])}{baseline_badge(c.get("baseline"))}'
         f'</td><td><a href="#check-{esc(c["id"])}"><code>{esc(c["id"])}</code></a></td>'
-        f'<td>{esc(c["severity"])}</td><td>{esc(one_line(c["message"], 240))}</td></tr>'
+        f"<td>{esc(c['severity'])}</td><td>{esc(one_line(c['message'], 240))}</td></tr>"
         for c in problems
     )
     return (
@@ -157,8 +160,12 @@ def _evidence(check: dict[str, Any]) -> str:
     facts = [("rule", check.get("abi_ref") or "")]
     in_flight = evidence.get("in_flight")
     if in_flight:
-        facts.append(("in flight", ", ".join(f"{k}: {v}" for k, v in in_flight.items()) if isinstance(in_flight, dict)
-                      else str(in_flight)))
+        facts.append(
+            (
+                "in flight",
+                ", ".join(f"{k}: {v}" for k, v in in_flight.items()) if isinstance(in_flight, dict) else str(in_flight),
+            )
+        )
     facts.extend((key.replace("_", " "), evidence[key]) for key in _FACT_KEYS if evidence.get(key) not in (None, ""))
     facts.append(("duration", duration(check.get("duration_s"))))
     if check.get("host_version") is not None:
@@ -184,7 +191,8 @@ def _evidence(check: dict[str, Any]) -> str:
     violations = evidence.get("violations") or []
     if violations:
         items = "".join(
-            f"<li><code>{esc(v.get('rule', ''))}</code>: {esc(v.get('detail', ''))}</li>" if isinstance(v, dict)
+            f"<li><code>{esc(v.get('rule', ''))}</code>: {esc(v.get('detail', ''))}</li>"
+            if isinstance(v, dict)
             else f"<li>{esc(v)}</li>"
             for v in violations
         )
@@ -215,7 +223,7 @@ def _check(check: dict[str, Any]) -> str:
         f'<div class="check{" problem" if problem else ""}" id="check-{esc(check["id"])}" '
         f'data-check="{esc(check["id"])}" data-status="{esc(check["status"])}" data-problem="{1 if problem else 0}">'
         f"<details><summary>{badge(check['status'])}{baseline_badge(check.get('baseline'))} "
-        f"<code>{esc(check['id'])}</code> <span class=\"muted\">{esc(check['severity'])} - "
+        f'<code>{esc(check["id"])}</code> <span class="muted">{esc(check["severity"])} - '
         f"{esc(duration(check.get('duration_s')))}</span> "
         f'<span class="msg">{esc(one_line(check["message"], 160))}</span></summary>'
         f'<div class="body">{_evidence(check)}</div></details></div>'
@@ -243,9 +251,7 @@ def _categories(report: dict[str, Any]) -> str:
         '<section id="checks"><h2>Checks by category</h2><div class="toolbar">'
         '<input type="search" id="filter" placeholder="filter checks (id, message, evidence)" aria-label="filter">'
         '<label><input type="checkbox" id="only-problems"> only problems</label>'
-        '<button type="button" id="expand-all">expand all</button></div>'
-        + "".join(sections)
-        + "</section>"
+        '<button type="button" id="expand-all">expand all</button></div>' + "".join(sections) + "</section>"
     )
 
 

@@ -71,11 +71,17 @@ def _plugin(report: dict[str, Any]) -> list[str]:
         lines += ["", f"Not loadable: {_cell(plugin.get('load_problem', ''), 300)}"]
     if not report["complete"]:
         run = report["run"]
-        lines += ["", f"**Incomplete run**: {run['items_finished']} checks finished"
-                  + (f" of {run['items_selected']}" if run.get("items_selected") is not None else "") + "."]
+        lines += [
+            "",
+            f"**Incomplete run**: {run['items_finished']} checks finished"
+            + (f" of {run['items_selected']}" if run.get("items_selected") is not None else "")
+            + ".",
+        ]
     for entry in (report.get("baseline") or {}).get("expired", []):
-        lines += ["", f"**Expired baseline entry**: `{entry['check']}` (expired {entry['expires']}): "
-                  + _cell(entry["reason"])]
+        lines += [
+            "",
+            f"**Expired baseline entry**: `{entry['check']}` (expired {entry['expires']}): " + _cell(entry["reason"]),
+        ]
     problems = [check for check in failures_first(report["checks"]) if is_problem(check)]
     if problems:
         lines += ["", "| status | check | severity | baseline | message |", "|---|---|---|---|---|"]

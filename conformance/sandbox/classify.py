@@ -42,9 +42,7 @@ def describe_call(call: CallStarted | None) -> str:
     return f"{where} ({call.detail})" if call.detail else where
 
 
-def classify_exit(
-    status: int, stderr_tail: str, completed: bool
-) -> tuple[Outcome, int | None, int | None, str | None]:
+def classify_exit(status: int, stderr_tail: str, completed: bool) -> tuple[Outcome, int | None, int | None, str | None]:
     """Map a ``waitpid`` status to (outcome, signal, exit code, resource).
 
     A child that ran its scenario to the end and exited 0 completed; a

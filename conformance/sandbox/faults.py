@@ -133,7 +133,10 @@ def reporter_library() -> tuple[Path | None, str]:
             built = Path(work) / "skc_faults.so"
             completed = subprocess.run(
                 [compiler, "-shared", "-fPIC", "-O1", "-o", str(built), str(source)],
-                capture_output=True, text=True, timeout=120, check=False,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
             )
             if completed.returncode != 0:
                 return None, f"the fault reporter did not compile: {completed.stderr.strip()[:200]}"

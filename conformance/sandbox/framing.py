@@ -79,7 +79,7 @@ class FrameBuffer:
             end = _HEADER.size + size
             if len(self._buffer) < end:
                 break
-            frames.append(pickle.loads(bytes(self._buffer[_HEADER.size:end])))
+            frames.append(pickle.loads(bytes(self._buffer[_HEADER.size : end])))
             del self._buffer[:end]
         return frames
 

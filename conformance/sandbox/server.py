@@ -119,9 +119,7 @@ def run_request(request: ScenarioRequest, lookup: Callable[[str], Scenario]) -> 
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _follow_child(
-    request: ScenarioRequest, pid: int, read_fd: int, workdir: str, started_at: float
-) -> SandboxResult:
+def _follow_child(request: ScenarioRequest, pid: int, read_fd: int, workdir: str, started_at: float) -> SandboxResult:
     events: list[Event] = []
     frames = FrameBuffer()
     calls = _CallTracker()
@@ -179,8 +177,7 @@ def _follow_child(
         detail = (
             f"{timed_out.entry} did not return within {timed_out.budget_s:.2f} s"
             if timed_out is not None
-            else f"scenario exceeded its overall budget of "
-            f"{request.overall_budget_s * request.budget_scale:.1f} s"
+            else f"scenario exceeded its overall budget of {request.overall_budget_s * request.budget_scale:.1f} s"
         )
         return SandboxResult(
             Outcome.TIMED_OUT,

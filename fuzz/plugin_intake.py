@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Fuzz target: legal and illegal packets, params and hints into a real plugin, in the sandbox.
+
+Why: the battery sends each plugin a fixed set of packets; a plugin that
+crashes on the 13-byte text nobody sent still passes it. This target feeds a
+plugin sequences of calls built from the shared generators (legal packets
+from ``packet_from_bytes``, legal wire shapes, ``malformed_packets``,
+``params_json``, ``hints``) and judges every call as the battery would:
+a well-formed ``CResult`` (success byte 0 or 1), outputs that decode and go
+to declared pins with declared types, an echo plugin (Passthrough output)
+giving back exactly what it got, malformed packets refused, no contract
+violation seen by the host callbacks; a crash or a hang is a finding.
+
+Each input runs in a fresh sandbox child (the fork server of the battery),
+so the plugin never runs in this process unless ``--in-process`` is given
+(then a plugin crash is a libFuzzer crash, for native coverage or gdb).
+
+    python fuzz/plugin_intake.py --plugin path/to/libplugin.so [--in-process] [libFuzzer flags] [corpus | inputs]
+
+``--plugin`` also takes the name of a bundled fixture (``--plugin fuzz_crasher``).
+The input layout is ``conformance.fuzzing.plan_intake``'s.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Iterator, Sequence
+
+from conformance.fuzzing import (
+    ARTIFACT_DIR,
+    ByteSink,
+    IntakePlan,
+    IntakeRunner,
+    _display,
+    battery_packets,
+    bytes_for_packet,
+    fuzz_main,
+)
+from conformance.host.packets import Packet, TextPacket
+from conformance.host.wire import RawWire
+
+TARGET = "plugin_intake"
+_RUNNER: IntakeRunner | None = None
+
+USAGE = (
+    "usage: python fuzz/plugin_intake.py --plugin PLUGIN.so|FIXTURE [--in-process] [libFuzzer flags] [corpus | inputs]"
+)
+
+
+def configure(plugin: str, *, in_process: bool = False) -> IntakeRunner:
+    """Point the target at a plugin (profiles it in the sandbox); ``test_one_input`` then drives it."""
+    global _RUNNER
+    if _RUNNER is not None:
+        _RUNNER.close()
+    _RUNNER = IntakeRunner(plugin, in_process=in_process)
+    return _RUNNER
+
+
+def runner() -> IntakeRunner:
+    if _RUNNER is None:
+        raise RuntimeError("plugin_intake is not configured: call configure(plugin) (or pass --plugin)")
+    return _RUNNER
+
+
+def test_one_input(data: bytes) -> None:
+    """One intake of ``data`` against the configured plugin; raises ``FuzzFinding`` on any finding."""
+    runner().check(data)
+
+
+def plan(data: bytes) -> IntakePlan:
+    """What an input means for the configured plugin (for reading artifacts and regressions)."""
+    return runner().plan(data)
+
+
+def seed_inputs() -> Iterator[tuple[str, bytes]]:
+    """The battery's legal packets one per intake, then a few multi-call intakes with generator draws.
+
+    Chunks for the Hypothesis-driven calls are random bytes (any bytes are a
+    complete draw); the random generator is seeded so the corpus is stable.
+    """
+    rng = random.Random(0x5EED)
+    for label, packet in battery_packets():
+        if isinstance(packet, RawWire):
+            continue
+        yield f"packet.{label}", ByteSink().byte(0).byte(0).sized(bytes_for_packet(packet)).getvalue()
+    text = bytes_for_packet(battery_text())
+    for code, label in ((3, "wire"), (4, "malformed"), (5, "params"), (6, "hint")):
+        for number in range(3):
+            sink = ByteSink().byte(0).byte(code).sized(rng.randbytes(24))
+            yield f"{label}.{number}", sink.byte(0).sized(text).getvalue()
+    yield "params-null-then-packet", ByteSink().byte(0).byte(5).byte(0).byte(0).sized(text).byte(7).byte(0).getvalue()
+    yield "create-null-params", ByteSink().byte(6).byte(0).sized(text).getvalue()
+    yield "create-drawn-params", ByteSink().byte(7).sized(rng.randbytes(16)).byte(0).sized(text).getvalue()
+    yield "flush-only", ByteSink().byte(0).byte(7).byte(0).getvalue()
+
+
+def battery_text() -> Packet:
+    """The battery's ordinary Text (traffic.py): what most seeds append after their first call."""
+    return TextPacket("hello from the conformance host")
+
+
+def parse_args(args: Sequence[str]) -> tuple[str | None, bool, list[str]]:
+    """Our own flags (``--plugin P``, ``--plugin=P``, ``--in-process``) apart from libFuzzer's."""
+    plugin: str | None = None
+    in_process = False
+    rest: list[str] = []
+    items = list(args)
+    while items:
+        arg = items.pop(0)
+        if arg == "--plugin" and items:
+            plugin = items.pop(0)
+        elif arg.startswith("--plugin="):
+            plugin = arg.split("=", 1)[1]
+        elif arg == "--in-process":
+            in_process = True
+        else:
+            rest.append(arg)
+    return plugin, in_process, rest
+
+
+def main(argv: list[str] | None = None) -> None:
+    plugin, in_process, rest = parse_args(sys.argv[1:] if argv is None else argv)
+    if plugin is None:
+        raise SystemExit(USAGE)
+    intake = configure(plugin, in_process=in_process)
+    own_flags = ["--plugin", _display(intake.plugin_path)] + (["--in-process"] if in_process else [])
+    fuzz_main(
+        TARGET,
+        test_one_input,
+        rest,
+        own_flags=own_flags,
+        artifact_dir=ARTIFACT_DIR / TARGET / intake.name,
+        work_key=f"{TARGET}-{intake.name}",
+        default_timeout=60,  # the sandbox bounds plugin calls; this bounds everything else
+    )
+
+
+if __name__ == "__main__":
+    main()
