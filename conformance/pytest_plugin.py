@@ -41,7 +41,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         elif option.name == "memcheck":
             kwargs.update(action="store_const", const="yes", default=None)
         group.addoption(f"--{option.name}", **kwargs)
-        parser.addini(option.ini, option.help, type="linelist" if option.name == "plugin" else "string")
+        if option.name == "plugin":
+            parser.addini(option.ini, option.help, type="linelist")
+        else:
+            parser.addini(option.ini, option.help, type="string")
 
 
 def _settings(config: pytest.Config) -> RunSettings:
