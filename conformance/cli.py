@@ -51,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
         "--in-process", action="store_true", help="run in this process (for a debugger; a crash ends it)"
     )
     repro.add_argument("--trace", action="store_true", help="print every call and callback event")
+    repro.add_argument(
+        "--memcheck",
+        action="store_true",
+        help="run the check under valgrind memcheck and print its findings inside the plugin",
+    )
     repro.add_argument("--budget-scale", type=float, default=1.0)
 
     listing = commands.add_parser("list-checks", help="print the check catalogue")
@@ -131,6 +136,8 @@ def _repro(args: argparse.Namespace) -> int:
         raise UsageProblem(f"{args.plugin}: not loadable: {elf.problem}")
     item, facts = _find_item(args.plugin, args.check_id, args.budget_scale)
     request = request_for(args.plugin, item, args.budget_scale, facts)
+    if args.memcheck:
+        return _repro_memcheck(args, request)
     result = run_in_process(request) if args.in_process else shared_client().run(request)
     if args.trace:
         for event in result.events:
@@ -138,6 +145,29 @@ def _repro(args: argparse.Namespace) -> int:
     outcome = _result(args.plugin, item, judge(item.check, result), result.duration_s)
     print(failure_text(outcome) if outcome.status != "pass" else f"{outcome.id}: PASS")
     return EXIT_CHECK_FAILED if outcome.blocking else EXIT_OK
+
+
+def _repro_memcheck(args: argparse.Namespace, request: Any) -> int:
+    """The same scenario in a process of its own under memcheck; prints the findings with plugin frames."""
+    from dataclasses import replace
+
+    from conformance.valgrind import ValgrindMissing, run_under
+
+    try:
+        run = run_under("memcheck", replace(request, budget_scale=request.budget_scale * 20, overall_budget_s=600.0))
+    except ValgrindMissing as error:
+        raise UsageProblem(str(error)) from None
+    outcome = run.result.outcome.value if run.result is not None else "unknown"
+    print(
+        f"{args.check_id}: memcheck ran for {run.duration_s:.1f} s; scenario {outcome}; "
+        f"{len(run.findings)} finding(s) inside the plugin"
+    )
+    for finding in run.findings:
+        frames = " <- ".join(frame.function for frame in finding.plugin_frames(request.plugin_path)[:4])
+        print(f"  {finding.kind}: {finding.what}\n    at {frames}")
+    if run.error:
+        print(f"  note: {run.error}")
+    return EXIT_CHECK_FAILED if run.findings else EXIT_OK
 
 
 def _list_checks(args: argparse.Namespace) -> int:

@@ -45,3 +45,26 @@ def test_unknown_race_tool_is_one_line(fixture_so: Callable[[str], Path], run_ba
     run = run_battery(fixture_so("conforming_processor"), args=("--race=tsan",))
     assert run.returncode == 4
     assert "must be helgrind or drd" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_repro_under_memcheck_prints_the_plugin_frames(fixture_so: Callable[[str], Path]) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "conformance.cli",
+            "repro",
+            str(fixture_so("leaky")),
+            "leaks.create-destroy",
+            "--memcheck",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "memcheck ran for" in done.stdout and "definitely lost" in done.stdout and "leaky" in done.stdout
