@@ -66,4 +66,9 @@ class Prefetcher:
 
 
 def default_workers() -> int:
-    return max(1, min(os.cpu_count() or 1, 4))
+    """Fork servers to run: one per core plus one, because a scenario often waits (a budget running out
+    on a wedged call, a late-callback window) rather than computes. CONFORMANCE_WORKERS overrides it."""
+    configured = os.environ.get("CONFORMANCE_WORKERS", "")
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    return max(1, min((os.cpu_count() or 1) + 1, 8))
