@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 from conformance.checks.common import require_processor
-from conformance.checks.model import Check, Severity
-from conformance.checks.registry import register_checks
-from conformance.checks.traffic import drive, with_instance
+from conformance.checks.model import Severity
+from conformance.checks.registry import family_check, register_checks
+from conformance.checks.traffic import drive, traffic_once, with_instance
 from conformance.sandbox.context import ScenarioContext
 
 LATE_WINDOW_S = 0.08
@@ -45,13 +46,9 @@ def _traffic_then_linger(linger: bool = False, may_fail: bool = False, **frame_o
 
 def _foreign_threads(ctx: ScenarioContext) -> None:
     require_processor(ctx)
-    instance = with_instance(ctx)
-    if instance is None:
+    run = traffic_once(ctx)
+    if run is None:
         return
-    try:
-        run = drive(ctx, instance)
-    finally:
-        instance.destroy()
     foreign = sorted({thread for r in run.results if r.frame is not None for thread in r.frame.foreign_threads})
     ctx.expect(
         not foreign,
@@ -82,15 +79,7 @@ def _output_fails(ctx: ScenarioContext) -> None:
     )
 
 
-def _check(
-    suffix: str,
-    scenario: Any,
-    rationale: str,
-    ref: str,
-    owns: tuple[str, ...] = (),
-    severity: Severity = Severity.REQUIRED,
-) -> Check:
-    return Check(f"callbacks.{suffix}", "callbacks", severity, ref, rationale, scenario, owns_violations=owns)
+_check = partial(family_check, "callbacks")
 
 
 register_checks(

@@ -77,6 +77,19 @@ def check(
     return register
 
 
+def family_check(
+    category: str,
+    suffix: str,
+    scenario: Scenario,
+    rationale: str,
+    abi_ref: str,
+    owns: tuple[str, ...] = (),
+    severity: Severity = Severity.REQUIRED,
+) -> Check:
+    """A check of ``category`` named ``<category>.<suffix>``: the shape most category tables use."""
+    return Check(f"{category}.{suffix}", category, severity, abi_ref, rationale, scenario, owns_violations=owns)
+
+
 def register_checks(checks: list[Check]) -> None:
     """Register checks built as data (parametrised families)."""
     for item in checks:

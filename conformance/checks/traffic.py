@@ -154,6 +154,17 @@ def node_kind(ctx: ScenarioContext) -> str:
     return detect_node_kind(ctx)
 
 
+def traffic_once(ctx: ScenarioContext, **frame_options: Any) -> TrafficRun | None:
+    """A fresh instance with valid params, the ordinary traffic once, destroy; None when create failed."""
+    instance = with_instance(ctx)
+    if instance is None:
+        return None
+    try:
+        return drive(ctx, instance, **frame_options)
+    finally:
+        instance.destroy()
+
+
 def with_instance(ctx: ScenarioContext, **create_options: object) -> Instance | None:
     """A fresh instance with valid params, or None after a failed expectation."""
     instance = Instance.create(ctx.plugin, valid_params(ctx), **create_options)  # type: ignore[arg-type]

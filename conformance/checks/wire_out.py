@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
 
 from conformance.abi.constants import PacketType
 from conformance.checks.common import metadata_of, require_processor
-from conformance.checks.model import Check, Severity
-from conformance.checks.registry import register_checks
-from conformance.checks.traffic import TrafficRun, drive, with_instance
+from conformance.checks.model import Severity
+from conformance.checks.registry import family_check, register_checks
+from conformance.checks.traffic import TrafficRun, traffic_once
 from conformance.sandbox.context import ScenarioContext
 
 _RUNTIME_TYPES = {0, 2, 3, 4, 5, 8, 9, 10, 11}
@@ -17,13 +17,7 @@ _BINARY_LIKE = {5, 9, 10, 11}
 
 def _traffic(ctx: ScenarioContext) -> TrafficRun | None:
     require_processor(ctx)
-    instance = with_instance(ctx)
-    if instance is None:
-        return None
-    try:
-        return drive(ctx, instance)
-    finally:
-        instance.destroy()
+    return traffic_once(ctx)
 
 
 def _outputs_decode(ctx: ScenarioContext) -> None:
@@ -107,15 +101,7 @@ def _telemetry(ctx: ScenarioContext) -> None:
     )
 
 
-def _check(
-    suffix: str,
-    scenario: Any,
-    rationale: str,
-    ref: str,
-    owns: tuple[str, ...] = (),
-    severity: Severity = Severity.REQUIRED,
-) -> Check:
-    return Check(f"wire-out.{suffix}", "wire-out", severity, ref, rationale, scenario, owns_violations=owns)
+_check = partial(family_check, "wire-out")
 
 
 register_checks(
