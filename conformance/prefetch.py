@@ -1,10 +1,12 @@
 """Running a plugin's battery items ahead of pytest, on one fork server per core.
 
 pytest runs items one at a time; the sandbox children they wait for use one
-core. Without pytest-xdist the plugin runs the selected items through a small
-pool (one thread and one fork server per core) in catalogue order, and each
-item's ``runtest`` only collects its result. Under xdist each worker already
-has its own server and runs items as scheduled, so there is no prefetch.
+core. The plugin runs the selected items through a small pool (one thread and
+one fork server each) in catalogue order, and each item's ``runtest`` only
+collects its result. Without xdist everything is submitted once collected.
+Under xdist the controller hands each worker whole plugins (see
+``xdist_support``), and a worker submits a plugin's items when it meets the
+first of them.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from conformance.checks.isolation import GROUP_SIZE, plugin_may_share, shares_child
 from conformance.checks.model import PluginFacts
 from conformance.report.model import CheckResult
-from conformance.runner import BatteryItem, run_item
+from conformance.runner import BatteryItem, not_applicable, run_item, run_shared
 from conformance.sandbox.client import SandboxClient
 
 
@@ -32,6 +35,7 @@ class Prefetcher:
         workers = len(clients)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conformance-prefetch")
         self._futures: dict[tuple[str, str], Future[CheckResult]] = {}
+        self._claimed: set[str] = set()
 
     def _client(self) -> SandboxClient:
         client: SandboxClient | None = getattr(self._local, "client", None)
@@ -50,6 +54,50 @@ class Prefetcher:
     def _run(self, path: Path, item: BatteryItem, facts: PluginFacts, budget_scale: float, reruns: int) -> CheckResult:
         return run_item(path, item, facts, budget_scale, reruns, client=self._client())
 
+    def submit_battery(
+        self, path: Path, items: list[BatteryItem], facts: PluginFacts, budget_scale: float, reruns: int
+    ) -> None:
+        """Submit a plugin's items in order, consecutive ones that may share a child as one task."""
+        for chunk in shared_chunks(items, facts):
+            if len(chunk) == 1:
+                self.submit(path, chunk[0], facts, budget_scale, reruns)
+                continue
+            futures: list[Future[CheckResult]] = []
+            for item in chunk:
+                future: Future[CheckResult] = Future()
+                self._futures[(str(path), item.name)] = future
+                futures.append(future)
+            self._pool.submit(self._run_chunk, path, chunk, futures, facts, budget_scale, reruns)
+
+    def _run_chunk(
+        self,
+        path: Path,
+        chunk: list[BatteryItem],
+        futures: list[Future[CheckResult]],
+        facts: PluginFacts,
+        budget_scale: float,
+        reruns: int,
+    ) -> None:
+        if all(future.cancelled() for future in futures):
+            return
+        try:
+            results = run_shared(path, chunk, facts, budget_scale, reruns, client=self._client())
+        except BaseException as error:  # noqa: BLE001 - handed to every waiting item
+            for future in futures:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for future, result in zip(futures, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    def claim(self, path: Path) -> bool:
+        """True the first time a plugin is claimed: its caller submits the plugin's items."""
+        if str(path) in self._claimed:
+            return False
+        self._claimed.add(str(path))
+        return True
+
     def take(self, path: Path, name: str) -> Future[CheckResult] | None:
         return self._futures.pop((str(path), name), None)
 
@@ -63,6 +111,42 @@ class Prefetcher:
                 client.close()
             self._clients.clear()
             self._spare.clear()
+
+
+def shared_chunks(items: list[BatteryItem], facts: PluginFacts) -> list[list[BatteryItem]]:
+    """Split items, in order, into runs of at most GROUP_SIZE that may share a child, and single items."""
+    chunks: list[list[BatteryItem]] = []
+    current: list[BatteryItem] = []
+    sharing = plugin_may_share(facts)
+    for item in items:
+        if sharing and shares_child(item.check) and not_applicable(item, facts) is None:
+            if current and (current[0].host_version != item.host_version or len(current) >= GROUP_SIZE):
+                chunks.append(current)
+                current = []
+            current.append(item)
+            continue
+        if current:
+            chunks.append(current)
+            current = []
+        chunks.append([item])
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def worker_pool_size(plugins: int, xdist_workers: int) -> int:
+    """Fork servers per xdist worker: the default split between the workers, but at least two.
+
+    With a single plugin one worker gets the whole battery (it is one scope), so it takes the full pool.
+    """
+    if plugins <= 1 or xdist_workers <= 1:
+        return default_workers()
+    return max(2, -(-default_workers() // xdist_workers))
+
+
+def probe_parallelism() -> int:
+    """Probes at once when collecting a corpus: twice the pool, since a probe mostly waits on a budget."""
+    return 2 * default_workers()
 
 
 def default_workers() -> int:

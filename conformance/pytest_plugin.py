@@ -21,6 +21,7 @@ SETTINGS_KEY = pytest.StashKey[RunSettings]()
 RESULTS_KEY = pytest.StashKey[dict[str, list[dict[str, Any]]]]()
 PREFETCH_KEY = pytest.StashKey[Any]()
 SPARE_CLIENTS_KEY = pytest.StashKey[list[Any]]()
+BATTERY_BY_PLUGIN_KEY = pytest.StashKey[dict[str, list[Any]]]()
 # --- reporting layer (issue 5): baseline and run bookkeeping ---
 BASELINE_KEY = pytest.StashKey[Any]()
 RUN_STARTED_KEY = pytest.StashKey[Any]()
@@ -97,17 +98,56 @@ def pytest_configure(config: pytest.Config) -> None:
     labels = [plugin_label(path) for path in settings.plugins]
     if len(set(labels)) != len(labels):
         raise pytest.UsageError("two --plugin paths have the same library name; rename one of them")
-    prefetch = os.environ.get("CONFORMANCE_PREFETCH", "1") != "0"
-    if prefetch and not hasattr(config, "workerinput") and config.getoption("dist", "no") in ("no", None):
-        # Start the fork servers now: they warm up while pytest collects.
-        from conformance.prefetch import default_workers
-        from conformance.sandbox.client import SandboxClient, shared_client
+    _start_sandboxes(config, settings)
 
-        shared_client().start()
-        extra = [SandboxClient() for _ in range(default_workers() - 1)]
-        for client in extra:
-            client.start()
-        config.stash[SPARE_CLIENTS_KEY] = extra
+
+def _prefetch_enabled() -> bool:
+    return os.environ.get("CONFORMANCE_PREFETCH", "1") != "0"
+
+
+def _start_sandboxes(config: pytest.Config, settings: RunSettings) -> None:
+    """Start the fork servers now, so they warm up while pytest collects.
+
+    Without xdist: one pool for the whole run. In the xdist controller: a pool
+    that probes every plugin once and hands the facts to the workers, then
+    closes. In a worker: the controller's facts and a pool of its own.
+    """
+    from conformance.prefetch import default_workers, worker_pool_size
+    from conformance.runner import import_facts
+    from conformance.sandbox.client import SandboxClient, shared_client
+    from conformance.xdist_support import PLUGIN_SCOPED_MODES, worker_count, worker_facts, xdist_mode
+
+    mode = xdist_mode(config)
+    if hasattr(config, "workerinput"):
+        facts = worker_facts(config)
+        if facts is not None:
+            import_facts(facts, settings.budget_scale)
+        if not _prefetch_enabled() or mode not in PLUGIN_SCOPED_MODES:
+            return
+        size = worker_pool_size(len(settings.plugins), worker_count(config))
+    elif mode == "no":
+        if not _prefetch_enabled():
+            return
+        size = default_workers()
+    else:
+        _probe_for_workers(config, settings)
+        return
+    shared_client().start()
+    extra = [SandboxClient() for _ in range(size - 1)]
+    for client in extra:
+        client.start()
+    config.stash[SPARE_CLIENTS_KEY] = extra
+
+
+def _probe_for_workers(config: pytest.Config, settings: RunSettings) -> None:
+    """In the xdist controller: probe each plugin once, in parallel, for every worker to share."""
+    from conformance.prefetch import probe_parallelism
+    from conformance.runner import export_facts, probe_many
+    from conformance.xdist_support import XdistController
+
+    probe_many(list(settings.plugins), settings.budget_scale, [], probe_parallelism() if _prefetch_enabled() else 1)
+    facts = json.dumps(export_facts(list(settings.plugins), settings.budget_scale))
+    config.pluginmanager.register(XdistController(facts), "conformance-xdist-controller")
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -161,6 +201,8 @@ class CheckItem(pytest.Item):
         settings = self.config.stash[SETTINGS_KEY]
         facts = probe(self.plugin_path, settings.budget_scale)
         prefetcher = self.config.stash.get(PREFETCH_KEY, None)
+        if prefetcher is not None:
+            _submit_plugin(self.config, settings, self.plugin_path)
         future = prefetcher.take(self.plugin_path, self.battery_item.name) if prefetcher else None
         if future is not None:
             result = future.result()
@@ -216,6 +258,13 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     from conformance.runner import plugin_label
 
+    if SPARE_CLIENTS_KEY in config.stash:
+        from conformance.prefetch import probe_parallelism
+        from conformance.runner import probe_many
+        from conformance.sandbox.client import shared_client
+
+        pool = [shared_client(), *config.stash[SPARE_CLIENTS_KEY]]
+        probe_many(list(settings.plugins), settings.budget_scale, pool, probe_parallelism())
     battery: list[pytest.Item] = []
     for path in settings.plugins:
         label = plugin_label(path)
@@ -225,27 +274,41 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Without xdist, run the selected battery items ahead on one fork server per core."""
+    """Run the selected battery items ahead on the pool: all at once without xdist, per plugin in a worker."""
     config = session.config
     settings = config.stash.get(SETTINGS_KEY, None)
-    if not settings or not settings.plugins or hasattr(config, "workerinput"):
+    if not settings or not settings.plugins or SPARE_CLIENTS_KEY not in config.stash:
         return
-    if config.getoption("dist", "no") not in ("no", None) or config.getoption("collectonly"):
-        return
-    if os.environ.get("CONFORMANCE_PREFETCH", "1") == "0":
+    if config.getoption("collectonly"):
         return
     battery = [item for item in session.items if isinstance(item, CheckItem)]
     if len(battery) < 2:
         return
     from conformance.prefetch import Prefetcher
-    from conformance.runner import probe
     from conformance.sandbox.client import shared_client
 
     prefetcher = Prefetcher([shared_client(), *config.stash.get(SPARE_CLIENTS_KEY, [])])
     config.stash[PREFETCH_KEY] = prefetcher
+    by_plugin: dict[str, list[CheckItem]] = {}
     for item in battery:
-        facts = probe(item.plugin_path, settings.budget_scale)
-        prefetcher.submit(item.plugin_path, item.battery_item, facts, settings.budget_scale, settings.reruns)
+        by_plugin.setdefault(str(item.plugin_path), []).append(item)
+    config.stash[BATTERY_BY_PLUGIN_KEY] = by_plugin
+    if not hasattr(config, "workerinput"):
+        for path in by_plugin:
+            _submit_plugin(config, settings, Path(path))
+
+
+def _submit_plugin(config: pytest.Config, settings: RunSettings, path: Path) -> None:
+    """Submit a plugin's selected items to the pool, once. An xdist worker gets all items of a
+    plugin once it gets one (one scope per plugin), so it can run them all ahead."""
+    from conformance.runner import probe
+
+    prefetcher = config.stash.get(PREFETCH_KEY, None)
+    if prefetcher is None or not prefetcher.claim(path):
+        return
+    facts = probe(path, settings.budget_scale)
+    items = [item.battery_item for item in config.stash[BATTERY_BY_PLUGIN_KEY].get(str(path), [])]
+    prefetcher.submit_battery(path, items, facts, settings.budget_scale, settings.reruns)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

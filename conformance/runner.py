@@ -5,11 +5,14 @@ Shared by the pytest plugin and the command line so both give identical results.
 
 from __future__ import annotations
 
+import queue
 import re
 import shlex
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from conformance.abi.constants import CURRENT_API_VERSION, MIN_SUPPORTED_API_VERSION
 from conformance.checks.judge import judge
@@ -19,7 +22,7 @@ from conformance.checks.registry import catalogue
 from conformance.host.elfcheck import ElfFacts, inspect_plugin_file
 from conformance.report.model import CheckResult
 from conformance.sandbox.client import SandboxClient, shared_client
-from conformance.sandbox.protocol import ScenarioRequest
+from conformance.sandbox.protocol import GroupRequest, ScenarioRequest
 
 PROBE_BUDGET_S = 15.0
 
@@ -114,9 +117,13 @@ def inspect(path: Path) -> ElfFacts:
 _facts_cache: dict[tuple[str, float], PluginFacts] = {}
 
 
-def probe(path: Path, budget_scale: float = 1.0) -> PluginFacts:
+def _facts_key(path: Path, budget_scale: float) -> tuple[str, float]:
+    return (str(path.resolve()), budget_scale)
+
+
+def probe(path: Path, budget_scale: float = 1.0, client: SandboxClient | None = None) -> PluginFacts:
     """The plugin's facts, probed once per process in the sandbox."""
-    key = (str(path.resolve()), budget_scale)
+    key = _facts_key(path, budget_scale)
     if key not in _facts_cache:
         elf = inspect(path)
         if not elf.loadable:
@@ -129,8 +136,58 @@ def probe(path: Path, budget_scale: float = 1.0) -> PluginFacts:
                 overall_budget_s=PROBE_BUDGET_S,
                 capture_stacks=False,
             )
-            _facts_cache[key] = facts_from_result(shared_client().run(request), elf.language)
+            _facts_cache[key] = facts_from_result((client or shared_client()).run(request), elf.language)
     return _facts_cache[key]
+
+
+def probe_many(paths: list[Path], budget_scale: float, clients: list[SandboxClient], parallelism: int = 0) -> None:
+    """Probe several plugins at once: on ``clients``, plus temporary ones up to ``parallelism``.
+
+    A probe mostly waits (a triaged entry point that wedges holds it for a
+    whole budget), so probing a corpus one plugin after another left the cores
+    idle for seconds before the first check could start.
+    """
+    pending = [path for path in dict.fromkeys(paths) if _facts_key(path, budget_scale) not in _facts_cache]
+    width = min(len(pending), max(parallelism, len(clients)))
+    if width < 2:
+        for path in pending:
+            probe(path, budget_scale, clients[0] if clients else None)
+        return
+    temporary = [SandboxClient() for _ in range(width - len(clients))]
+    idle: queue.SimpleQueue[SandboxClient] = queue.SimpleQueue()
+    for client in [*clients, *temporary][:width]:
+        idle.put(client)
+
+    def probe_one(path: Path) -> None:
+        client = idle.get()
+        try:
+            probe(path, budget_scale, client)
+        finally:
+            idle.put(client)
+
+    try:
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="conformance-probe") as pool:
+            for future in [pool.submit(probe_one, path) for path in pending]:
+                future.result()
+    finally:
+        for client in temporary:
+            client.close()
+
+
+def export_facts(paths: list[Path], budget_scale: float) -> dict[str, dict[str, Any]]:
+    """Probed facts as plain data keyed by resolved path (for xdist workers)."""
+    exported = {}
+    for path in paths:
+        key = _facts_key(path, budget_scale)
+        if key in _facts_cache:
+            exported[key[0]] = _facts_cache[key].to_json()
+    return exported
+
+
+def import_facts(data: dict[str, dict[str, Any]], budget_scale: float) -> None:
+    """Adopt facts the xdist controller probed, so every worker judges against the same facts."""
+    for resolved, values in data.items():
+        _facts_cache[(resolved, budget_scale)] = PluginFacts.from_json(values)
 
 
 def repro_command(path: Path, item: BatteryItem) -> str:
@@ -168,6 +225,49 @@ def run_item(
         )
         return _result(path, item, flaky, duration, attempts)
     return _result(path, item, judgement, duration, attempts)
+
+
+def run_shared(
+    path: Path,
+    items: list[BatteryItem],
+    facts: PluginFacts,
+    budget_scale: float = 1.0,
+    reruns: int = 1,
+    client: SandboxClient | None = None,
+) -> list[CheckResult]:
+    """Run applicable items that may share a child (see ``checks.isolation``) in as few children as it takes.
+
+    A pass from the shared child stands; every other outcome is run again
+    alone through ``run_item`` and that run is the result. When the shared
+    child stops short, the scenario it stopped in runs alone and the rest go
+    on in a new shared child (or alone, when plugin threads outlived a
+    scenario: they would do so again).
+    """
+    client = client or shared_client()
+    results: dict[int, CheckResult] = {}
+    pending = list(range(len(items)))
+    while pending:
+        if len(pending) == 1:
+            index = pending.pop()
+            results[index] = run_item(path, items[index], facts, budget_scale, reruns, client)
+            break
+        group = GroupRequest(tuple(request_for(path, items[i], budget_scale, facts) for i in pending))
+        reply = client.run_group(group)
+        for index, result in zip(pending, reply.results, strict=False):
+            judgement = judge(items[index].check, result)
+            if judgement.status is Status.PASS:
+                results[index] = _result(path, items[index], judgement, result.duration_s)
+            else:
+                results[index] = run_item(path, items[index], facts, budget_scale, reruns, client)
+        pending = pending[len(reply.results) :]
+        if reply.threads_outlived:
+            for index in pending:
+                results[index] = run_item(path, items[index], facts, budget_scale, reruns, client)
+            break
+        if pending:
+            index = pending.pop(0)
+            results[index] = run_item(path, items[index], facts, budget_scale, reruns, client)
+    return [results[index] for index in range(len(items))]
 
 
 def request_for(path: Path, item: BatteryItem, budget_scale: float, facts: PluginFacts) -> ScenarioRequest:

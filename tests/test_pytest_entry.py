@@ -115,3 +115,19 @@ def test_xdist_gives_the_same_report(fixture_so: Callable[[str], Path], run_batt
     assert run.returncode == 0, run.stdout[-2000:]
     report = run.report("conforming_source")
     assert report["verdict"] == "pass" and report["plugin"]["node_kind"] == "source"
+
+
+def test_xdist_runs_each_plugin_on_one_worker_with_the_same_verdicts(
+    fixture_so: Callable[[str], Path], run_battery: Runner
+) -> None:
+    plugins = (fixture_so("conforming_processor"), fixture_so("params_unwrap"))
+    alone = run_battery(*plugins)
+    alone_checks = {label: alone.checks(label) for label in ("conforming_processor", "params_unwrap")}
+    spread = run_battery(*plugins, args=("-n", "2", "-vv"))  # -q is already given
+    assert spread.returncode == alone.returncode == 1
+    for label, checks in alone_checks.items():
+        assert {k: v["status"] for k, v in spread.checks(label).items()} == {k: v["status"] for k, v in checks.items()}
+        workers = {
+            line.split()[0] for line in spread.stdout.splitlines() if f"{label}::" in line and line.startswith("[gw")
+        }
+        assert len(workers) == 1, (label, workers)

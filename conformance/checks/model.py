@@ -77,6 +77,44 @@ class PluginFacts:
     crashed: tuple[tuple[str, str], ...] = ()
     failed_entry: str | None = None  # the call in flight when the probe crashed or timed out
 
+    def to_json(self) -> dict[str, Any]:
+        """Plain data, for handing probed facts to xdist workers (which must not probe again)."""
+        return {
+            "loadable": self.loadable,
+            "load_problem": self.load_problem,
+            "version": self.version,
+            "node_kind": self.node_kind,
+            "kind": self.kind,
+            "input_pins": [[name, list(types)] for name, types in self.input_pins],
+            "output_pins": [[name, produces] for name, produces in self.output_pins],
+            "has_setter": self.has_setter,
+            "entries": list(self.entries),
+            "language": self.language,
+            "metadata": self.metadata,
+            "wedged": [list(pair) for pair in self.wedged],
+            "crashed": [list(pair) for pair in self.crashed],
+            "failed_entry": self.failed_entry,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PluginFacts:
+        return cls(
+            loadable=bool(data["loadable"]),
+            load_problem=str(data["load_problem"]),
+            version=data["version"],
+            node_kind=str(data["node_kind"]),
+            kind=data["kind"],
+            input_pins=tuple((str(name), tuple(int(t) for t in types)) for name, types in data["input_pins"]),
+            output_pins=tuple((str(name), int(produces)) for name, produces in data["output_pins"]),
+            has_setter=bool(data["has_setter"]),
+            entries=tuple(str(entry) for entry in data["entries"]),
+            language=str(data["language"]),
+            metadata=dict(data["metadata"]),
+            wedged=tuple((str(entry), str(detail)) for entry, detail in data["wedged"]),
+            crashed=tuple((str(entry), str(detail)) for entry, detail in data["crashed"]),
+            failed_entry=data["failed_entry"],
+        )
+
     @property
     def accepted_types(self) -> frozenset[int]:
         return frozenset(t for _, types in self.input_pins for t in types)

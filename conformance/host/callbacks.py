@@ -480,6 +480,7 @@ class HostCallbacks:
 
 
 _callbacks: HostCallbacks | None = None
+_retired_callbacks: list[HostCallbacks] = []
 
 
 def host_callbacks(emit: Callable[[Event], None]) -> HostCallbacks:
@@ -487,3 +488,12 @@ def host_callbacks(emit: Callable[[Event], None]) -> HostCallbacks:
     if _callbacks is None:
         _callbacks = HostCallbacks(emit)
     return _callbacks
+
+
+def retire_host_callbacks() -> None:
+    """The next scenario of a shared child gets fresh callbacks; the old cffi callbacks stay alive,
+    because a plugin may still hold their pointers."""
+    global _callbacks
+    if _callbacks is not None:
+        _retired_callbacks.append(_callbacks)
+        _callbacks = None

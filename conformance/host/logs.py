@@ -120,6 +120,7 @@ class LogBridge:
 
 
 _bridge: LogBridge | None = None
+_retired_bridges: list[LogBridge] = []
 
 
 def log_bridge(emit: Callable[[Event], None]) -> LogBridge:
@@ -128,3 +129,11 @@ def log_bridge(emit: Callable[[Event], None]) -> LogBridge:
     if _bridge is None:
         _bridge = LogBridge(emit)
     return _bridge
+
+
+def retire_log_bridge() -> None:
+    """The next scenario of a shared child gets a fresh bridge; the old callbacks stay alive."""
+    global _bridge
+    if _bridge is not None:
+        _retired_bridges.append(_bridge)
+        _bridge = None

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from conformance.host.errors import LoadError
 from conformance.sandbox.context import Emitter, ScenarioContext, ScenarioSkip
-from conformance.sandbox.events import Event, HarnessError, LoadFailed, ScenarioDone, Skipped
+from conformance.sandbox.events import Event, HarnessError, LoadFailed, ScenarioBoundary, ScenarioDone, Skipped
 from conformance.sandbox.framing import write_frame
 from conformance.sandbox.protocol import ScenarioRequest
 
@@ -89,26 +89,81 @@ def run_scenario(request: ScenarioRequest, scenario: Scenario, sink: Callable[[E
     emit(ScenarioDone())
 
 
+def _prepare(request: ScenarioRequest, event_fd: int, workdir: str) -> int:
+    """Isolation, fault reporter, limits and environment of a fresh child; returns the event fd."""
+    fd = _isolate(event_fd, workdir)
+    from conformance.sandbox.faults import install_in_child
+
+    install_in_child(2)
+    _apply_limits(request)
+    # Rust prints a backtrace of every panic with RUST_BACKTRACE=1; symbolising it against the
+    # interpreter costs ~0.2 s per panic. Off unless the request asks for it (repro --trace).
+    os.environ["RUST_BACKTRACE"] = "0"
+    os.environ.update(request.env)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives until _exit
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    return fd
+
+
 def child_main(request: ScenarioRequest, scenario: Scenario, event_fd: int, workdir: str) -> None:
     try:
-        fd = _isolate(event_fd, workdir)
-        from conformance.sandbox.faults import install_in_child
-
-        install_in_child(2)
-        _apply_limits(request)
-        # Rust prints a backtrace of every panic with RUST_BACKTRACE=1; symbolising it against the
-        # interpreter costs ~0.2 s per panic. Off unless the request asks for it (repro --trace).
-        os.environ["RUST_BACKTRACE"] = "0"
-        os.environ.update(request.env)
-        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives until _exit
-        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+        fd = _prepare(request, event_fd, workdir)
         run_scenario(request, scenario, lambda event: write_frame(fd, event))
         sys.stdout.flush()
         sys.stderr.flush()
     except BaseException:  # noqa: BLE001 - nothing may escape a forked child
-        try:
-            traceback.print_exc()
-            sys.stderr.flush()
-        finally:
-            os._exit(70)
+        _die_reporting()
     os._exit(0)
+
+
+def group_child_main(
+    requests: tuple[ScenarioRequest, ...], scenarios: list[Scenario], event_fd: int, workdir: str
+) -> None:
+    """Run scenarios one after another in this child, marking each end with a ``ScenarioBoundary``.
+
+    Each scenario gets a fresh context and fresh host callbacks and log
+    bridge. The child stops after a scenario that leaves threads behind: a
+    plugin thread still running could act during the next scenario and blur
+    which one did what.
+    """
+    try:
+        fd = _prepare(requests[0], event_fd, workdir)
+        for index, (request, scenario) in enumerate(zip(requests, scenarios, strict=True)):
+            if index:
+                _fresh_host_state()
+            run_scenario(request, scenario, lambda event: write_frame(fd, event))
+            sys.stdout.flush()
+            sys.stderr.flush()
+            threads = _thread_count()
+            write_frame(fd, ScenarioBoundary(index, os.lseek(1, 0, os.SEEK_CUR), threads))
+            if threads > 1:
+                break
+    except BaseException:  # noqa: BLE001 - nothing may escape a forked child
+        _die_reporting()
+    os._exit(0)
+
+
+def _fresh_host_state() -> None:
+    from conformance.host.callbacks import retire_host_callbacks
+    from conformance.host.logs import retire_log_bridge
+
+    retire_host_callbacks()
+    retire_log_bridge()
+
+
+def _thread_count() -> int:
+    """Threads of this process, native ones included (Python's count misses plugin threads)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        import threading
+
+        return threading.active_count()
+
+
+def _die_reporting() -> None:
+    try:
+        traceback.print_exc()
+        sys.stderr.flush()
+    finally:
+        os._exit(70)

@@ -16,7 +16,7 @@ import time
 
 from conformance.sandbox.events import HarnessError
 from conformance.sandbox.framing import FrameBuffer, FrameError, encode_frame
-from conformance.sandbox.protocol import Outcome, SandboxResult, ScenarioRequest
+from conformance.sandbox.protocol import GroupRequest, GroupResult, Outcome, SandboxResult, ScenarioRequest
 
 #: Extra time the parent grants the server beyond a request's own budget
 #: (stack capture, reaping) before it declares the server itself stuck.
@@ -53,21 +53,39 @@ class SandboxClient:
         return self._process
 
     def run(self, request: ScenarioRequest) -> SandboxResult:
+        started = time.monotonic()
+        reply = self._exchange(request, request.overall_budget_s * request.budget_scale)
+        if isinstance(reply, SandboxResult):
+            return reply
+        if not isinstance(reply, str):
+            reply = f"the sandbox server sent {type(reply).__name__}, not a result"
+        return self._server_failed(request, reply, started)
+
+    def run_group(self, group: GroupRequest) -> GroupResult:
+        """Run ``group`` in one shared child; a server failure comes back as an empty, stopped result."""
+        budget = sum(request.overall_budget_s * request.budget_scale for request in group.requests)
+        reply = self._exchange(group, budget)
+        if isinstance(reply, GroupResult):
+            return reply
+        if not isinstance(reply, str):
+            reply = f"the sandbox server sent {type(reply).__name__}, not a group result"
+        self.close()
+        self._restarts += 1
+        return GroupResult((), f"sandbox server failure: {reply}")
+
+    def _exchange(self, message: ScenarioRequest | GroupRequest, budget_s: float) -> object:
+        """Send one request and wait for its reply; a string says what went wrong instead."""
         process = self._server()
         assert process.stdin is not None and process.stdout is not None
         started = time.monotonic()
         try:
-            process.stdin.write(encode_frame(request))
+            process.stdin.write(encode_frame(message))
             process.stdin.flush()
         except BrokenPipeError:
-            return self._server_failed(request, "the sandbox server exited before the request", started)
-        limit = request.overall_budget_s * request.budget_scale + SERVER_GRACE_S
-        reply = self._read_reply(process, started + limit)
-        if isinstance(reply, SandboxResult):
-            return reply
-        return self._server_failed(request, reply, started)
+            return "the sandbox server exited before the request"
+        return self._read_reply(process, started + budget_s + SERVER_GRACE_S)
 
-    def _read_reply(self, process: subprocess.Popen[bytes], deadline: float) -> SandboxResult | str:
+    def _read_reply(self, process: subprocess.Popen[bytes], deadline: float) -> object:
         assert process.stdout is not None
         fd = process.stdout.fileno()
         frames = FrameBuffer()
@@ -86,10 +104,8 @@ class SandboxClient:
             except FrameError as error:
                 return f"the sandbox server sent a corrupt reply: {error}"
             if decoded:
-                result = decoded[0]
-                if isinstance(result, SandboxResult):
-                    return result
-                return f"the sandbox server sent {type(result).__name__}, not a result"
+                reply: object = decoded[0]
+                return reply
 
     def _server_failed(self, request: ScenarioRequest, reason: str, started: float) -> SandboxResult:
         self.close()

@@ -107,6 +107,18 @@ class ScenarioDone:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ScenarioBoundary:
+    """In a shared child: scenario ``index`` of the group has ended; its output ends at ``output_end``.
+
+    Not part of any scenario's events; the server cuts the stream at it.
+    """
+
+    index: int
+    output_end: int
+    threads_left: int = 1
+
+
 Event = (
     CallStarted
     | CallFinished
@@ -118,4 +130,5 @@ Event = (
     | LoadFailed
     | HarnessError
     | ScenarioDone
+    | ScenarioBoundary
 )

@@ -29,6 +29,30 @@ class ScenarioRequest:
     capture_stacks: bool = True
 
 
+@dataclass(frozen=True)
+class GroupRequest:
+    """Run several scenarios against one plugin in one child, one after another.
+
+    Only for scenarios that may share a process (``Check.shares_child``), all
+    with the same plugin, environment and limits. The child stops early when a
+    scenario leaves plugin threads behind; the server stops at the first one
+    that does not complete. Results come back for the completed prefix only:
+    the caller runs the rest alone, so a crash or a hang is always judged in a
+    child of its own.
+    """
+
+    requests: tuple[ScenarioRequest, ...]
+
+    def compatible(self) -> bool:
+        """Whether the requests can share a child: same plugin, environment and limits."""
+        first = self.requests[0]
+        return all(
+            (r.plugin_path, r.env, r.memory_limit_mb, r.output_limit_bytes)
+            == (first.plugin_path, first.env, first.memory_limit_mb, first.output_limit_bytes)
+            for r in self.requests
+        )
+
+
 class Outcome(enum.Enum):
     """What happened to the child process, independent of any judgement."""
 
@@ -59,5 +83,16 @@ class SandboxResult:
     resource: str | None = None
     pid: int | None = None
 
+    shared_child: bool = False  # ran in a child with other scenarios (GroupRequest)
+
     def events_of(self, kind: type) -> list[Any]:
         return [event for event in self.events if isinstance(event, kind)]
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """Results of the completed prefix of a ``GroupRequest``, and why the child stopped short, if it did."""
+
+    results: tuple[SandboxResult, ...]
+    stopped: str = ""
+    threads_outlived: bool = False  # the child stopped because a scenario left plugin threads running

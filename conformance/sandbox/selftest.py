@@ -82,3 +82,28 @@ def report_env(ctx: ScenarioContext) -> None:
 def kill_self(ctx: ScenarioContext) -> None:
     sys.stdout.flush()
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+@tool_scenario("selftest.print-option")
+def print_option(ctx: ScenarioContext) -> None:
+    """One line of output naming this request: shows each scenario of a shared child gets its own output."""
+    print(f"scenario says {ctx.option('word', '?')}", file=sys.stderr, flush=True)
+
+
+@tool_scenario("selftest.leave-thread")
+def leave_thread(ctx: ScenarioContext) -> None:
+    """Returns with a thread still running, as a plugin with a background worker would."""
+    import threading
+
+    threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+
+
+@tool_scenario("selftest.host-state")
+def host_state(ctx: ScenarioContext) -> None:
+    """Which host callbacks and log bridge this scenario got (a shared child must give each its own)."""
+    from conformance.host.callbacks import host_callbacks
+    from conformance.host.logs import log_bridge
+
+    ctx.observe("callbacks", id(host_callbacks(ctx.emit)))
+    ctx.observe("bridge", id(log_bridge(ctx.emit)))
+    ctx.observe("pid", os.getpid())

@@ -20,12 +20,20 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
+from typing import Any
 
-from conformance.sandbox.child import OUTPUT_FILE, Scenario, child_main
+from conformance.sandbox.child import OUTPUT_FILE, Scenario, child_main, group_child_main
 from conformance.sandbox.classify import classify_exit, panic_message
-from conformance.sandbox.events import CallFinished, CallStarted, Event, HarnessError, ScenarioDone
+from conformance.sandbox.events import (
+    CallFinished,
+    CallStarted,
+    Event,
+    HarnessError,
+    ScenarioBoundary,
+    ScenarioDone,
+)
 from conformance.sandbox.framing import FrameBuffer, FrameError, read_frame, write_frame
-from conformance.sandbox.protocol import Outcome, SandboxResult, ScenarioRequest
+from conformance.sandbox.protocol import GroupRequest, GroupResult, Outcome, SandboxResult, ScenarioRequest
 from conformance.sandbox.stacks import capture_stacks
 
 STDERR_TAIL_BYTES = 8192
@@ -212,6 +220,174 @@ def _follow_child(request: ScenarioRequest, pid: int, read_fd: int, workdir: str
     )
 
 
+def run_group(group: GroupRequest, lookup: Callable[[str], Scenario]) -> GroupResult:
+    """Fork one child for all of ``group`` and follow it scenario by scenario."""
+    scenarios = [lookup(request.scenario) for request in group.requests]
+    workdir = tempfile.mkdtemp(prefix="skc-")
+    read_fd, write_fd = os.pipe()
+    started_at = time.monotonic()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(read_fd)
+        group_child_main(group.requests, scenarios, write_fd, workdir)
+    os.close(write_fd)
+    try:
+        return _GroupFollower(group.requests, pid, read_fd, workdir, started_at).follow()
+    finally:
+        os.close(read_fd)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+class _GroupFollower:
+    """Cuts a shared child's event stream into per-scenario results at each ``ScenarioBoundary``.
+
+    Each scenario has its own budgets, restarted at the previous boundary. The
+    first scenario that does not reach its boundary (crash, hang, exit) ends
+    the group: no stacks are taken, because the caller runs it again alone.
+    """
+
+    def __init__(
+        self, requests: tuple[ScenarioRequest, ...], pid: int, read_fd: int, workdir: str, started_at: float
+    ) -> None:
+        self.requests = requests
+        self.pid = pid
+        self.read_fd = read_fd
+        self.workdir = workdir
+        self.frames = FrameBuffer()
+        self.done: list[tuple[tuple[Event, ...], float, int, int]] = []  # events, duration, output span
+        self.threads_left = 1
+        self._begin(started_at, 0)
+
+    def _begin(self, now: float, output_start: int) -> None:
+        self.events: list[Event] = []
+        self.calls = _CallTracker()
+        self.scenario_started = now
+        self.output_start = output_start
+        if len(self.done) < len(self.requests):
+            request = self.requests[len(self.done)]
+            self.overall_deadline = now + request.overall_budget_s * request.budget_scale
+
+    def _consume(self, decoded: list[Any]) -> None:
+        for event in decoded:
+            if isinstance(event, ScenarioBoundary):
+                now = time.monotonic()
+                duration = now - self.scenario_started
+                self.done.append((tuple(self.events), duration, self.output_start, event.output_end))
+                self.threads_left = event.threads_left
+                self._begin(now, event.output_end)
+                continue
+            self.events.append(event)
+            if isinstance(event, CallStarted):
+                self.calls.started(event, time.monotonic())
+            elif isinstance(event, CallFinished):
+                self.calls.finished(event)
+
+    def _feed(self, chunk: bytes) -> bool:
+        try:
+            self._consume(self.frames.feed(chunk))
+        except FrameError:
+            return False
+        return True
+
+    def follow(self) -> GroupResult:
+        stopped = ""
+        pidfd = os.pidfd_open(self.pid)
+        exited = False
+        try:
+            while len(self.done) < len(self.requests) and self.threads_left <= 1:
+                now = time.monotonic()
+                earliest = self.calls.earliest()
+                deadline = self.overall_deadline if earliest is None else min(earliest[1], self.overall_deadline)
+                if now >= deadline:
+                    stopped = f"{self._in_flight()} ran past its budget"
+                    break
+                readable, _, _ = select.select([self.read_fd, pidfd], [], [], deadline - now)
+                if self.read_fd in readable:
+                    chunk = os.read(self.read_fd, 1 << 16)
+                    if not chunk:
+                        break  # the child closed its end: it is exiting
+                    if not self._feed(chunk):
+                        stopped = f"{self._in_flight()} corrupted the event stream"
+                        break
+                elif pidfd in readable:
+                    exited = True
+                    self._drain()
+                    break
+        finally:
+            os.close(pidfd)
+        if stopped:
+            _kill_group(self.pid)
+        status = _wait_exit(self.pid, 0.0 if exited else EXIT_GRACE_S)
+        _kill_group(self.pid)
+        if len(self.done) < len(self.requests):
+            if self.threads_left > 1:
+                stopped = f"{self.requests[len(self.done) - 1].scenario} left {self.threads_left - 1} thread(s) running"
+            elif not stopped:
+                stopped = f"{self._in_flight()} ended the shared child ({_status_text(status)})"
+        results = tuple(self._result(i) for i in range(len(self.done)))
+        return GroupResult(results, stopped, threads_outlived=self.threads_left > 1)
+
+    def _in_flight(self) -> str:
+        return self.requests[len(self.done)].scenario
+
+    def _drain(self) -> None:
+        os.set_blocking(self.read_fd, False)
+        while True:
+            try:
+                chunk = os.read(self.read_fd, 1 << 16)
+            except BlockingIOError:
+                return
+            if not chunk or not self._feed(chunk):
+                return
+
+    def _result(self, index: int) -> SandboxResult:
+        events, duration, start, end = self.done[index]
+        tail = _read_span(os.path.join(self.workdir, OUTPUT_FILE), start, end)
+        harness_errors = [event for event in events if isinstance(event, HarnessError)]
+        completed = any(isinstance(event, ScenarioDone) for event in events)
+        outcome = Outcome.HARNESS_ERROR if harness_errors or not completed else Outcome.COMPLETED
+        detail = ""
+        if harness_errors:
+            detail = harness_errors[0].message
+        elif not completed:
+            detail = "the scenario ended without its completion event"
+        return SandboxResult(
+            outcome,
+            events,
+            duration,
+            detail,
+            stderr_tail=tail,
+            panic_message=panic_message(tail),
+            pid=self.pid,
+            shared_child=True,
+        )
+
+
+def _status_text(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        from conformance.sandbox.classify import signal_name
+
+        return f"killed by {signal_name(os.WTERMSIG(status))}"
+    return f"exit status {os.WEXITSTATUS(status)}"
+
+
+def _read_span(path: str, start: int, end: int) -> str:
+    """One scenario's part of a shared child's output, bounded like ``_read_tail``."""
+    try:
+        with open(path, "rb") as handle:
+            size = max(0, end - start)
+            handle.seek(start)
+            if size <= 2 * STDERR_TAIL_BYTES:
+                return handle.read(size).decode("utf-8", "replace")
+            head = handle.read(STDERR_TAIL_BYTES)
+            handle.seek(end - STDERR_TAIL_BYTES)
+            tail = handle.read(STDERR_TAIL_BYTES)
+    except OSError:
+        return ""
+    skipped = size - 2 * STDERR_TAIL_BYTES
+    return f"{head.decode('utf-8', 'replace')}\n[... {skipped} bytes omitted ...]\n{tail.decode('utf-8', 'replace')}"
+
+
 def _drain(read_fd: int, frames: FrameBuffer, events: list[Event]) -> None:
     os.set_blocking(read_fd, False)
     while True:
@@ -247,14 +423,20 @@ def serve(request_fd: int, reply_fd: int) -> None:
         except EOFError:
             return
         try:
-            reply: object = run_request(request, lookup_scenario)
+            if isinstance(request, GroupRequest):
+                reply: object = run_group(request, lookup_scenario)
+            else:
+                reply = run_request(request, lookup_scenario)
         except Exception as error:  # noqa: BLE001 - one bad request must not end the server
-            reply = SandboxResult(
-                Outcome.HARNESS_ERROR,
-                (HarnessError(f"{type(error).__name__}: {error}", traceback.format_exc()),),
-                0.0,
-                f"sandbox server error: {error}",
-            )
+            if isinstance(request, GroupRequest):
+                reply = GroupResult((), f"sandbox server error: {type(error).__name__}: {error}")
+            else:
+                reply = SandboxResult(
+                    Outcome.HARNESS_ERROR,
+                    (HarnessError(f"{type(error).__name__}: {error}", traceback.format_exc()),),
+                    0.0,
+                    f"sandbox server error: {error}",
+                )
         write_frame(reply_fd, reply)
 
 

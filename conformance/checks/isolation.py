@@ -1,0 +1,49 @@
+"""Which checks may share a sandbox child with other checks, and for which plugins.
+
+Forking a child, loading the plugin into it and tearing it down costs a few
+milliseconds; most checks spend less than that in the plugin. So consecutive
+checks that only create instances, call them and destroy them run one after
+another in one child. The rules that keep every verdict the verdict of a
+child of its own:
+
+* Only for a plugin whose triage (the probe) saw no entry point crash or hang.
+* Never the checks that observe the process as a whole or provoke crashes
+  and hangs on purpose: loading and unloading, lifecycle, panics, timeouts,
+  threads, logging (the log callbacks are per process), leaks, and the few
+  checks below that compare calls across time or wait for late callbacks.
+* Only checks at the same host version, for the same plugin and environment.
+* A scenario that leaves a thread running ends the shared child.
+* Only a pass is taken from a shared child. Anything else (a failure, a
+  warning, a skip, a crash, a hang) is run again alone and the lone run is
+  what the report says, so a finding never depends on what ran before it.
+"""
+
+from __future__ import annotations
+
+from conformance.checks.model import Check, PluginFacts
+
+#: Categories whose checks always run in a child of their own.
+SOLO_CATEGORIES: frozenset[str] = frozenset(
+    {"load", "lifecycle", "panics", "timeouts", "threading", "logging", "leaks", "memory"}
+)
+
+#: Checks of other categories that run alone too, and why.
+SOLO_CHECKS: dict[str, str] = {
+    "metadata.stable-pointer": "compares get_metadata results across the life of the process",
+    "metadata.stable-content": "compares get_metadata results across the life of the process",
+    "metadata.threads": "calls get_metadata from several threads at once",
+    "callbacks.within-call": "waits for callbacks that arrive after the call returned",
+}
+
+#: Scenarios per shared child: large enough to amortise the fork, small enough to keep cores busy.
+GROUP_SIZE = 12
+
+
+def shares_child(check: Check) -> bool:
+    """Whether ``check`` may run in a child after other checks of the same plugin."""
+    return check.category not in SOLO_CATEGORIES and check.id not in SOLO_CHECKS
+
+
+def plugin_may_share(facts: PluginFacts) -> bool:
+    """Plugins that crashed or hung on ordinary traffic during triage get a child per check."""
+    return facts.loadable and not facts.wedged and not facts.crashed and facts.failed_entry is None

@@ -1,0 +1,121 @@
+"""Several scenarios in one sandbox child: boundaries, budgets, stopping rules and identical verdicts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.checks.isolation import GROUP_SIZE, SOLO_CHECKS, plugin_may_share, shares_child
+from conformance.checks.registry import catalogue, checks_by_id
+from conformance.prefetch import shared_chunks
+from conformance.runner import battery_for, not_applicable, probe, run_item, run_shared
+from conformance.sandbox.client import SandboxClient
+from conformance.sandbox.events import Observed, ScenarioBoundary, ScenarioDone
+from conformance.sandbox.protocol import GroupRequest, Outcome, ScenarioRequest
+
+NO_PLUGIN = "/nonexistent/plugin.so"
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[SandboxClient]:
+    sandbox = SandboxClient()
+    yield sandbox
+    sandbox.close()
+
+
+def group(*requests: tuple[str, dict[str, Any]]) -> GroupRequest:
+    return GroupRequest(tuple(ScenarioRequest(name, NO_PLUGIN, **kwargs) for name, kwargs in requests))
+
+
+def observed(result: Any, key: str) -> Any:
+    return next(event.value for event in result.events if isinstance(event, Observed) and event.key == key)
+
+
+def test_each_scenario_gets_its_own_result_events_and_output(client: SandboxClient) -> None:
+    words = ["alpha", "beta", "gamma"]
+    reply = client.run_group(group(*[("selftest.print-option", {"options": {"word": w}}) for w in words]))
+    assert not reply.stopped and len(reply.results) == 3
+    assert len({result.pid for result in reply.results}) == 1
+    for word, result in zip(words, reply.results, strict=True):
+        assert result.outcome is Outcome.COMPLETED and result.shared_child
+        assert isinstance(result.events[-1], ScenarioDone)
+        assert not any(isinstance(event, ScenarioBoundary) for event in result.events)
+        assert result.stderr_tail.strip() == f"scenario says {word}"
+
+
+def test_each_scenario_gets_fresh_host_callbacks_and_log_bridge(client: SandboxClient) -> None:
+    reply = client.run_group(group(("selftest.host-state", {}), ("selftest.host-state", {})))
+    first, second = reply.results
+    assert observed(first, "pid") == observed(second, "pid")
+    assert observed(first, "callbacks") != observed(second, "callbacks")
+    assert observed(first, "bridge") != observed(second, "bridge")
+
+
+def test_a_crash_ends_the_group_and_only_earlier_scenarios_have_results(client: SandboxClient) -> None:
+    reply = client.run_group(group(("selftest.events", {}), ("selftest.segfault-in-call", {}), ("selftest.events", {})))
+    assert len(reply.results) == 1 and reply.results[0].outcome is Outcome.COMPLETED
+    assert "selftest.segfault-in-call" in reply.stopped and "SIGSEGV" in reply.stopped
+    assert not reply.threads_outlived
+
+
+def test_a_hang_ends_the_group_at_that_scenarios_budget(client: SandboxClient) -> None:
+    reply = client.run_group(
+        group(("selftest.events", {}), ("selftest.sleep-in-call", {"budget_scale": 0.2}), ("selftest.events", {}))
+    )
+    assert len(reply.results) == 1
+    assert reply.stopped == "selftest.sleep-in-call ran past its budget"
+    assert client.run(ScenarioRequest("selftest.events", NO_PLUGIN)).outcome is Outcome.COMPLETED
+
+
+def test_a_scenario_that_leaves_a_thread_ends_the_group_after_it(client: SandboxClient) -> None:
+    reply = client.run_group(group(("selftest.leave-thread", {}), ("selftest.events", {})))
+    assert len(reply.results) == 1 and reply.results[0].outcome is Outcome.COMPLETED
+    assert reply.threads_outlived and "left 1 thread(s) running" in reply.stopped
+
+
+def test_a_scenario_bug_is_a_harness_error_and_the_group_goes_on(client: SandboxClient) -> None:
+    reply = client.run_group(group(("selftest.raise", {}), ("selftest.events", {})))
+    assert [result.outcome for result in reply.results] == [Outcome.HARNESS_ERROR, Outcome.COMPLETED]
+
+
+def test_checks_that_probe_crashes_hangs_or_the_whole_process_never_share() -> None:
+    by_category: dict[str, set[bool]] = {}
+    for check in catalogue():
+        by_category.setdefault(check.category, set()).add(shares_child(check))
+    for category in ("load", "lifecycle", "panics", "timeouts", "threading", "logging", "leaks"):
+        assert by_category[category] == {False}, category
+    assert by_category["wire-in"] == {True}
+    assert set(SOLO_CHECKS) <= set(checks_by_id())
+
+
+def test_plugins_that_crashed_or_hung_in_triage_get_a_child_per_check(fixture_so: Callable[[str], Path]) -> None:
+    wedging = probe(fixture_so("wedging"))
+    assert not plugin_may_share(wedging)
+    assert all(len(chunk) == 1 for chunk in shared_chunks(battery_for(wedging), wedging))
+    conforming = probe(fixture_so("conforming_processor"))
+    chunks = shared_chunks(battery_for(conforming), conforming)
+    assert max(len(chunk) for chunk in chunks) == GROUP_SIZE
+    for chunk in chunks:
+        if len(chunk) > 1:
+            assert all(shares_child(item.check) for item in chunk)
+            assert len({item.host_version for item in chunk}) == 1
+
+
+@pytest.mark.parametrize("fixture", ["params_unwrap", "accepts_anything", "conforming_processor", "c_bad_errors"])
+def test_shared_and_lone_runs_give_the_same_verdicts(
+    fixture: str, fixture_so: Callable[[str], Path], client: SandboxClient
+) -> None:
+    path = fixture_so(fixture)
+    facts = probe(path)
+    items = [
+        item
+        for item in battery_for(facts)
+        if shares_child(item.check) and not_applicable(item, facts) is None and item.host_version == 9
+    ]
+    assert len(items) > GROUP_SIZE
+    shared = run_shared(path, items, facts, client=client)
+    alone = [run_item(path, item, facts, client=client) for item in items]
+    assert [(r.id, r.status, r.message) for r in shared] == [(r.id, r.status, r.message) for r in alone]
