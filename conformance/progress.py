@@ -42,6 +42,14 @@ class ProgressPlugin:
             label = item.nodeid.split("::", 1)[0]
             self.plugins.setdefault(label, PluginProgress()).total += 1
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """Under xdist the controller does not collect; every worker reports the same ids, count them once."""
+        if any(state.total for state in self.plugins.values()):
+            return
+        for nodeid in ids:
+            self.plugins.setdefault(nodeid.split("::", 1)[0], PluginProgress()).total += 1
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call" and not (report.when == "setup" and report.skipped):
             return

@@ -10,7 +10,7 @@ import re
 import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +109,7 @@ def _missing_capability(need: str, facts: PluginFacts) -> str | None:
     raise ValueError(f"unknown capability {need!r}")
 
 
-@lru_cache(maxsize=64)
+@cache
 def inspect(path: Path) -> ElfFacts:
     return inspect_plugin_file(path)
 
@@ -118,7 +118,13 @@ _facts_cache: dict[tuple[str, float], PluginFacts] = {}
 
 
 def _facts_key(path: Path, budget_scale: float) -> tuple[str, float]:
-    return (str(path.resolve()), budget_scale)
+    return (_resolved(path), budget_scale)
+
+
+@cache
+def _resolved(path: Path) -> str:
+    """Resolving walks every path component; items ask for their plugin's facts thousands of times."""
+    return str(path.resolve())
 
 
 def probe(path: Path, budget_scale: float = 1.0, client: SandboxClient | None = None) -> PluginFacts:
@@ -273,7 +279,7 @@ def run_shared(
 def request_for(path: Path, item: BatteryItem, budget_scale: float, facts: PluginFacts) -> ScenarioRequest:
     return ScenarioRequest(
         item.check.id,
-        str(path.resolve()),
+        _resolved(path),
         host_version=item.host_version,
         budget_scale=budget_scale,
         overall_budget_s=item.check.budget_s,

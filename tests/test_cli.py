@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from conformance.checks.registry import catalogue
+
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -27,6 +29,18 @@ def test_check_conforming_exits_0_with_progress_and_summary(fixture_so: Callable
     assert "checks, " in done.stderr and "0 failures" in done.stderr  # plain progress (not a terminal)
     assert "\x1b[" not in done.stderr
     assert (tmp_path / "r" / "conforming_processor" / "report.json").exists()
+
+
+def test_check_with_jobs_counts_progress_against_the_whole_battery(
+    fixture_so: Callable[[str], Path], tmp_path: Path
+) -> None:
+    plugins = [str(fixture_so("conforming_processor")), str(fixture_so("conforming_source"))]
+    done = cli("check", *plugins, "-j", "2", "--report-dir", str(tmp_path / "r"), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    items = len(catalogue())  # v9 plugins: one item per check
+    for label in ("conforming_processor", "conforming_source"):
+        assert f"{label}: {items}/{items} checks" in done.stderr
+        assert f"{label}: PASS" in done.stdout
 
 
 def test_check_defective_exits_1_naming_the_failure(fixture_so: Callable[[str], Path], tmp_path: Path) -> None:
