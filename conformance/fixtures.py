@@ -36,7 +36,7 @@ import shutil
 import subprocess
 import tempfile
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -47,6 +47,7 @@ __all__ = [
     "FixtureBuildError",
     "FixtureInfo",
     "build_fixtures",
+    "build_rust_variant",
     "fixture_path",
     "list_fixtures",
 ]
@@ -407,3 +408,31 @@ def build_fixtures(names: Iterable[str] | None = None) -> dict[str, Path]:
 def fixture_path(name: str) -> Path:
     """Path of one built fixture library, building it first if needed."""
     return build_fixtures([name])[name]
+
+
+def build_rust_variant(name: str, variant: str, rustflags: Sequence[str]) -> Path:
+    """Build a Rust fixture again with extra ``rustflags`` (for example SanitizerCoverage) into
+    ``target/<variant>``, apart from the corpus build; returns the library. Cargo's own
+    fingerprints make a rebuild with unchanged sources and flags a no-op."""
+    infos = {info.name: info for info in list_fixtures()}
+    if name not in infos:
+        raise FixtureBuildError(f"no fixture named {name!r}")
+    info = infos[name]
+    if info.language != "rust":
+        raise FixtureBuildError(f"{name} is a {info.language} fixture; only Rust fixtures have {variant} builds")
+    cargo = _require_tool("cargo")
+    standalone = info.build == "standalone"
+    manifest = info.directory / "Cargo.toml" if standalone else FIXTURE_ROOT / "Cargo.toml"
+    target = FIXTURE_ROOT / "target" / variant / ("standalone-" + name if standalone else "workspace")
+    cmd = [cargo, "build", "--release", "--offline", "--quiet", "--manifest-path", str(manifest)]
+    if not standalone:
+        cmd += ["-p", name]
+    cmd += ["--target-dir", str(target)]
+    env = _cargo_env()
+    env["RUSTFLAGS"] = " ".join(rustflags)
+    env.pop("CARGO_ENCODED_RUSTFLAGS", None)
+    _run(f"cargo build of {name} ({variant})", cmd, manifest.parent, env)
+    built = target / "release" / info.library_name
+    if not built.is_file():
+        raise FixtureBuildError(f"cargo build of {name} ({variant}) did not produce {built}")
+    return built

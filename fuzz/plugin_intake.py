@@ -13,9 +13,15 @@ violation seen by the host callbacks; a crash or a hang is a finding.
 
 Each input runs in a fresh sandbox child (the fork server of the battery),
 so the plugin never runs in this process unless ``--in-process`` is given
-(then a plugin crash is a libFuzzer crash, for native coverage or gdb).
+(then a plugin crash is a libFuzzer crash, for gdb).
 
-    python fuzz/plugin_intake.py --plugin path/to/libplugin.so [--in-process] [libFuzzer flags] [corpus | inputs]
+``--native-coverage`` lets coverage inside the plugin guide the fuzzer
+(``conformance.native_coverage``): a bundled Rust fixture is rebuilt with
+SanitizerCoverage, a plugin given by path must have been built that way
+(RUSTFLAGS from ``SANCOV_RUSTFLAGS``), the script re-executes itself with a
+shared libFuzzer runtime preloaded, and runs the plugin in process.
+
+    python fuzz/plugin_intake.py --plugin path/to/libplugin.so [--in-process | --native-coverage] [libFuzzer flags] [corpus | inputs]
 
 ``--plugin`` also takes the name of a bundled fixture (``--plugin fuzz_crasher``).
 The input layout is ``conformance.fuzzing.plan_intake``'s.
@@ -23,6 +29,7 @@ The input layout is ``conformance.fuzzing.plan_intake``'s.
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 from collections.abc import Iterator, Sequence
@@ -44,7 +51,8 @@ TARGET = "plugin_intake"
 _RUNNER: IntakeRunner | None = None
 
 USAGE = (
-    "usage: python fuzz/plugin_intake.py --plugin PLUGIN.so|FIXTURE [--in-process] [libFuzzer flags] [corpus | inputs]"
+    "usage: python fuzz/plugin_intake.py --plugin PLUGIN.so|FIXTURE [--in-process | --native-coverage]"
+    " [libFuzzer flags] [corpus | inputs]"
 )
 
 
@@ -100,10 +108,12 @@ def battery_text() -> Packet:
     return TextPacket("hello from the conformance host")
 
 
-def parse_args(args: Sequence[str]) -> tuple[str | None, bool, list[str]]:
-    """Our own flags (``--plugin P``, ``--plugin=P``, ``--in-process``) apart from libFuzzer's."""
+def parse_args(args: Sequence[str]) -> tuple[str | None, bool, bool, list[str]]:
+    """Our own flags (``--plugin P``, ``--plugin=P``, ``--in-process``, ``--native-coverage``) apart from
+    libFuzzer's."""
     plugin: str | None = None
     in_process = False
+    native = False
     rest: list[str] = []
     items = list(args)
     while items:
@@ -114,24 +124,63 @@ def parse_args(args: Sequence[str]) -> tuple[str | None, bool, list[str]]:
             plugin = arg.split("=", 1)[1]
         elif arg == "--in-process":
             in_process = True
+        elif arg == "--native-coverage":
+            native = True
         else:
             rest.append(arg)
-    return plugin, in_process, rest
+    return plugin, in_process, native, rest
+
+
+def native_plugin(plugin: str) -> str:
+    """The SanitizerCoverage build of ``plugin``, with the libFuzzer runtime preloaded in this process.
+
+    Re-executes the script with LD_PRELOAD when the runtime is not loaded yet
+    (the hooks must be in the global scope before the plugin is opened).
+    """
+    from conformance.fuzzing import resolve_plugin
+    from conformance.native_coverage import (
+        SANCOV_RUSTFLAGS,
+        instrumented_fixture,
+        is_instrumented,
+        libfuzzer_runtime,
+        preload_env,
+        preloaded,
+    )
+
+    runtime = libfuzzer_runtime()
+    if not preloaded(runtime):
+        sys.stdout.flush()
+        os.execve(sys.executable, [sys.executable, *sys.argv], preload_env(runtime))
+    path = resolve_plugin(plugin) if plugin.endswith(".so") or os.sep in plugin else instrumented_fixture(plugin)
+    if not is_instrumented(path):
+        raise SystemExit(
+            f'{path}: not built with SanitizerCoverage; rebuild it with RUSTFLAGS="{" ".join(SANCOV_RUSTFLAGS)}"'
+        )
+    return str(path)
 
 
 def main(argv: list[str] | None = None) -> None:
-    plugin, in_process, rest = parse_args(sys.argv[1:] if argv is None else argv)
+    plugin, in_process, native, rest = parse_args(sys.argv[1:] if argv is None else argv)
     if plugin is None:
         raise SystemExit(USAGE)
+    if native:
+        from conformance.native_coverage import NativeCoverageUnavailable
+
+        try:
+            plugin = native_plugin(plugin)
+        except NativeCoverageUnavailable as error:
+            raise SystemExit(f"native coverage unavailable: {error}") from None
+        in_process = True
     intake = configure(plugin, in_process=in_process)
-    own_flags = ["--plugin", _display(intake.plugin_path)] + (["--in-process"] if in_process else [])
+    mode = ["--native-coverage"] if native else (["--in-process"] if in_process else [])
+    own_flags = ["--plugin", _display(intake.plugin_path), *mode]
     fuzz_main(
         TARGET,
         test_one_input,
         rest,
         own_flags=own_flags,
         artifact_dir=ARTIFACT_DIR / TARGET / intake.name,
-        work_key=f"{TARGET}-{intake.name}",
+        work_key=f"{TARGET}-{intake.name}" + ("-native" if native else ""),
         default_timeout=60,  # the sandbox bounds plugin calls; this bounds everything else
     )
 

@@ -110,7 +110,8 @@ class Fault:
     access: str
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
+    """Per-user cache of native helpers the tool compiles once (fault reporter, libFuzzer runtime)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "streamkit-conformance"
 
@@ -119,7 +120,7 @@ def _cache_dir() -> Path:
 def reporter_library() -> tuple[Path | None, str]:
     """(path of the compiled reporter, or None; why not). Built once per source version."""
     digest = hashlib.sha256(_SOURCE.encode()).hexdigest()[:16]
-    target = _cache_dir() / f"skc_faults-{digest}.so"
+    target = cache_dir() / f"skc_faults-{digest}.so"
     if target.exists():
         return target, ""
     compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
