@@ -73,19 +73,10 @@ def _read_tail(path: str) -> str:
     the (forced) backtrace of a non-unwinding panic follows it.
     """
     try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(0)
-            if size <= 2 * STDERR_TAIL_BYTES:
-                return handle.read().decode("utf-8", "replace")
-            head = handle.read(STDERR_TAIL_BYTES)
-            handle.seek(size - STDERR_TAIL_BYTES)
-            tail = handle.read()
+        size = os.path.getsize(path)
     except OSError:
         return ""
-    skipped = size - 2 * STDERR_TAIL_BYTES
-    return f"{head.decode('utf-8', 'replace')}\n[... {skipped} bytes omitted ...]\n{tail.decode('utf-8', 'replace')}"
+    return _read_span(path, 0, size)
 
 
 def _kill_group(pid: int) -> None:
@@ -109,17 +100,23 @@ def _wait_exit(pid: int, grace_s: float) -> int:
         time.sleep(0.001)
 
 
-def run_request(request: ScenarioRequest, lookup: Callable[[str], Scenario]) -> SandboxResult:
-    """Fork a child for ``request`` and follow it to its end."""
-    scenario = lookup(request.scenario)
+def _fork_child(body: Callable[[int, str], None]) -> tuple[int, int, str, float]:
+    """Fork a child that runs ``body(event_fd, workdir)`` and never returns; (pid, read fd, workdir, start)."""
     workdir = tempfile.mkdtemp(prefix="skc-")
     read_fd, write_fd = os.pipe()
     started_at = time.monotonic()
     pid = os.fork()
     if pid == 0:  # child
         os.close(read_fd)
-        child_main(request, scenario, write_fd, workdir)
+        body(write_fd, workdir)
     os.close(write_fd)
+    return pid, read_fd, workdir, started_at
+
+
+def run_request(request: ScenarioRequest, lookup: Callable[[str], Scenario]) -> SandboxResult:
+    """Fork a child for ``request`` and follow it to its end."""
+    scenario = lookup(request.scenario)
+    pid, read_fd, workdir, started_at = _fork_child(lambda fd, work: child_main(request, scenario, fd, work))
     try:
         return _follow_child(request, pid, read_fd, workdir, started_at)
     finally:
@@ -223,14 +220,9 @@ def _follow_child(request: ScenarioRequest, pid: int, read_fd: int, workdir: str
 def run_group(group: GroupRequest, lookup: Callable[[str], Scenario]) -> GroupResult:
     """Fork one child for all of ``group`` and follow it scenario by scenario."""
     scenarios = [lookup(request.scenario) for request in group.requests]
-    workdir = tempfile.mkdtemp(prefix="skc-")
-    read_fd, write_fd = os.pipe()
-    started_at = time.monotonic()
-    pid = os.fork()
-    if pid == 0:  # child
-        os.close(read_fd)
-        group_child_main(group.requests, scenarios, write_fd, workdir)
-    os.close(write_fd)
+    pid, read_fd, workdir, started_at = _fork_child(
+        lambda fd, work: group_child_main(group.requests, scenarios, fd, work)
+    )
     try:
         return _GroupFollower(group.requests, pid, read_fd, workdir, started_at).follow()
     finally:
@@ -372,7 +364,8 @@ def _status_text(status: int) -> str:
 
 
 def _read_span(path: str, start: int, end: int) -> str:
-    """One scenario's part of a shared child's output, bounded like ``_read_tail``."""
+    """Bytes ``start``..``end`` of a child's output (one scenario's part of a shared child's), bounded:
+    all of them when short, else the head and the tail."""
     try:
         with open(path, "rb") as handle:
             size = max(0, end - start)
