@@ -481,16 +481,10 @@ class PluginProfile:
 
 def profile_from_ctx(ctx: ScenarioContext) -> PluginProfile:
     """Read the profile inside a sandbox child (loads the plugin, reads its metadata, detects sources)."""
-    from conformance.checks.common import schema_defaults
+    from conformance.checks.common import metadata_of, require_processor, schema_defaults
 
-    plugin = ctx.plugin
-    missing = plugin.missing_required()
-    if missing:
-        ctx.skip(f"required entries are NULL: {', '.join(missing)}")
-    metadata = plugin.metadata.metadata
-    if metadata is None:
-        ctx.skip("metadata is unusable (see the metadata checks)")
-    assert metadata is not None
+    plugin = require_processor(ctx)
+    metadata = metadata_of(ctx)
     node_kind = ctx.option("node_kind")
     if node_kind is None:
         from conformance.checks.probe import detect_node_kind
@@ -684,16 +678,11 @@ def intake_scenario(ctx: ScenarioContext) -> None:
 
 def run_intake(ctx: ScenarioContext, plan: IntakePlan) -> None:
     """Create, run every op with its oracles, destroy. Failed oracles are ``Expect(ok=False)`` events."""
+    from conformance.checks.common import metadata_of, require_processor
     from conformance.host.instance import Instance
 
-    plugin = ctx.plugin
-    missing = plugin.missing_required()
-    if missing:
-        ctx.skip(f"required entries are NULL: {', '.join(missing)}")
-    metadata = plugin.metadata.metadata
-    if metadata is None:
-        ctx.skip("metadata is unusable (see the metadata checks)")
-    assert metadata is not None
+    plugin = require_processor(ctx)
+    metadata = metadata_of(ctx)
     declared = {pin.name: pin.produces.discriminant for pin in metadata.outputs}
     echo = any(produces == PacketType.PASSTHROUGH for produces in declared.values())
     instance = Instance.create(plugin, plan.params, label="fuzz")

@@ -162,7 +162,7 @@ def _follow_child(request: ScenarioRequest, pid: int, read_fd: int, workdir: str
                         calls.finished(event)
             elif pidfd in readable:
                 exited = True
-                _drain(read_fd, frames, events)
+                _drain(read_fd, lambda chunk: _feed_events(frames, events, chunk))
                 break
     finally:
         os.close(pidfd)
@@ -215,6 +215,16 @@ def _follow_child(request: ScenarioRequest, pid: int, read_fd: int, workdir: str
         resource=resource_kind,
         pid=pid,
     )
+
+
+def _feed_events(frames: FrameBuffer, events: list[Event], chunk: bytes) -> bool:
+    """Decode ``chunk`` into ``events``; a corrupt stream becomes a harness error and stops the reading."""
+    try:
+        events.extend(frames.feed(chunk))
+    except FrameError as error:
+        events.append(HarnessError(f"corrupt event stream: {error}"))
+        return False
+    return True
 
 
 def run_group(group: GroupRequest, lookup: Callable[[str], Scenario]) -> GroupResult:
@@ -303,7 +313,7 @@ class _GroupFollower:
                         break
                 elif pidfd in readable:
                     exited = True
-                    self._drain()
+                    _drain(self.read_fd, self._feed)
                     break
         finally:
             os.close(pidfd)
@@ -321,16 +331,6 @@ class _GroupFollower:
 
     def _in_flight(self) -> str:
         return self.requests[len(self.done)].scenario
-
-    def _drain(self) -> None:
-        os.set_blocking(self.read_fd, False)
-        while True:
-            try:
-                chunk = os.read(self.read_fd, 1 << 16)
-            except BlockingIOError:
-                return
-            if not chunk or not self._feed(chunk):
-                return
 
     def _result(self, index: int) -> SandboxResult:
         events, duration, start, end = self.done[index]
@@ -381,19 +381,15 @@ def _read_span(path: str, start: int, end: int) -> str:
     return f"{head.decode('utf-8', 'replace')}\n[... {skipped} bytes omitted ...]\n{tail.decode('utf-8', 'replace')}"
 
 
-def _drain(read_fd: int, frames: FrameBuffer, events: list[Event]) -> None:
+def _drain(read_fd: int, feed: Callable[[bytes], bool]) -> None:
+    """Read what an exited child left in the pipe, chunk by chunk, until ``feed`` refuses one or it is empty."""
     os.set_blocking(read_fd, False)
     while True:
         try:
             chunk = os.read(read_fd, 1 << 16)
         except BlockingIOError:
             return
-        if not chunk:
-            return
-        try:
-            events.extend(frames.feed(chunk))
-        except FrameError as error:
-            events.append(HarnessError(f"corrupt event stream: {error}"))
+        if not chunk or not feed(chunk):
             return
 
 
