@@ -3,4 +3,8 @@
 Covers API versions v6-v9 of the StreamKit native plugin interface.
 """
 
+from conformance import _bytecode
+
 __version__ = "0.1.0"
+
+_bytecode.install()

@@ -114,6 +114,7 @@ def _start_sandboxes(config: pytest.Config, settings: RunSettings) -> None:
     """
     from conformance.prefetch import default_workers, worker_pool_size
     from conformance.runner import import_facts
+    from conformance.sandbox.calibration import calibrate_once
     from conformance.sandbox.client import SandboxClient, shared_client
     from conformance.xdist_support import PLUGIN_SCOPED_MODES, worker_count, worker_facts, xdist_mode
 
@@ -127,12 +128,14 @@ def _start_sandboxes(config: pytest.Config, settings: RunSettings) -> None:
         size = worker_pool_size(len(settings.plugins), worker_count(config))
     elif mode == "no":
         if not _prefetch_enabled():
+            calibrate_once(shared_client().run)
             return
         size = default_workers()
     else:
         _probe_for_workers(config, settings)
         return
     shared_client().start()
+    calibrate_once(shared_client().run)
     extra = [SandboxClient() for _ in range(size - 1)]
     for client in extra:
         client.start()
@@ -143,9 +146,14 @@ def _probe_for_workers(config: pytest.Config, settings: RunSettings) -> None:
     """In the xdist controller: probe each plugin once, in parallel, for every worker to share."""
     from conformance.prefetch import probe_parallelism
     from conformance.runner import export_facts, probe_many
+    from conformance.sandbox.calibration import calibrate_once
+    from conformance.sandbox.client import shared_client
     from conformance.xdist_support import XdistController
 
-    probe_many(list(settings.plugins), settings.budget_scale, [], probe_parallelism() if _prefetch_enabled() else 1)
+    # Measured once here; the workers inherit the factor through the environment (sandbox/calibration.py).
+    calibrate_once(shared_client().run)
+    pool = [shared_client()]
+    probe_many(list(settings.plugins), settings.budget_scale, pool, probe_parallelism() if _prefetch_enabled() else 1)
     facts = json.dumps(export_facts(list(settings.plugins), settings.budget_scale))
     config.pluginmanager.register(XdistController(facts), "conformance-xdist-controller")
 
@@ -355,6 +363,11 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if not settings or not settings.plugins:
         return None
     lines = [f"conformance: budget scale {settings.budget_scale}, reports in {settings.report_dir}"]
+    from conformance.sandbox.calibration import current as current_calibration
+
+    calibration = current_calibration()
+    if calibration is not None:
+        lines.append(f"conformance: {calibration.headline()}")
     lines.extend(f"conformance: plugin {path}" for path in settings.plugins)
     # --- reporting layer (issue 5): --baseline ---
     baseline = config.stash.get(BASELINE_KEY, None)

@@ -17,7 +17,7 @@ from typing import Any
 from conformance.abi.constants import CURRENT_API_VERSION, MIN_SUPPORTED_API_VERSION
 from conformance.checks.judge import judge
 from conformance.checks.model import Check, Judgement, PluginFacts, Status
-from conformance.checks.probe import PROBE, facts_from_result
+from conformance.checks.probe import PROBE, confirm_triage, facts_from_result, needs_confirmation
 from conformance.checks.registry import catalogue
 from conformance.host.elfcheck import ElfFacts, inspect_plugin_file
 from conformance.report.model import CheckResult
@@ -142,7 +142,11 @@ def probe(path: Path, budget_scale: float = 1.0, client: SandboxClient | None = 
                 overall_budget_s=PROBE_BUDGET_S,
                 capture_stacks=False,
             )
-            _facts_cache[key] = facts_from_result((client or shared_client()).run(request), elf.language)
+            sandbox = client or shared_client()
+            facts = facts_from_result(sandbox.run(request), elf.language)
+            if needs_confirmation(facts):
+                facts = confirm_triage(facts, facts_from_result(sandbox.run(request), elf.language))
+            _facts_cache[key] = facts
     return _facts_cache[key]
 
 

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 
 import pytest
 
 from conformance.sandbox.client import SandboxClient, run_in_process
 from conformance.sandbox.events import CallStarted, Expect, HarnessError, Observed, ScenarioDone
-from conformance.sandbox.protocol import Outcome, ScenarioRequest
+from conformance.sandbox.protocol import Outcome, SandboxResult, ScenarioRequest
 
 
 @pytest.fixture(scope="module")
-def client() -> SandboxClient:
+def client() -> Iterator[SandboxClient]:
     sandbox = SandboxClient()
     yield sandbox
     sandbox.close()
 
 
-def run(client: SandboxClient, name: str, **kwargs: object) -> object:
+def run(client: SandboxClient, name: str, **kwargs: object) -> SandboxResult:
     return client.run(ScenarioRequest(name, "/nonexistent/plugin.so", **kwargs))  # type: ignore[arg-type]
 
 

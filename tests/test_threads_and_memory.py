@@ -3,7 +3,7 @@ check every time, and the conforming fixtures pass every time (5 runs each, in t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,7 +34,7 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def client() -> SandboxClient:
+def client() -> Iterator[SandboxClient]:
     sandbox = SandboxClient()
     yield sandbox
     sandbox.close()

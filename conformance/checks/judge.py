@@ -67,6 +67,9 @@ def _evidence(result: SandboxResult) -> dict[str, Any]:
         evidence["stderr_tail"] = result.stderr_tail[-4000:]
     if result.resource:
         evidence["resource"] = result.resource
+    if result.budget_extensions:
+        # The machine was busy: the call was runnable but not scheduled for this long (sandbox/deadlines.py).
+        evidence["budget_extensions_s"] = [round(extension, 3) for extension in result.budget_extensions]
     return evidence
 
 

@@ -119,7 +119,8 @@ def facts_from_result(result: SandboxResult, language: str) -> PluginFacts:
         if result.in_flight is not None and result.outcome is not Outcome.COMPLETED:
             detail = result.in_flight.detail or "ordinary traffic"
             if result.outcome is Outcome.TIMED_OUT:
-                return replace(facts, wedged=((result.in_flight.entry, detail),))
+                # The measured times and the thread's state go with the skip reasons of other checks.
+                return replace(facts, wedged=((result.in_flight.entry, f"{detail}: {result.detail}"),))
             what = result.signal_name or result.outcome.value
             return replace(facts, crashed=((result.in_flight.entry, f"{what}, {detail}"),))
         return facts
@@ -170,3 +171,29 @@ def _facts(values: dict[str, Any], language: str) -> PluginFacts:
         language=language,
         metadata=dict(values.get("metadata", {})),
     )
+
+
+def confirm_triage(first: PluginFacts, second: PluginFacts) -> PluginFacts:
+    """Combine two probes of one plugin, so that one late or unlucky run cannot skip checks on its own.
+
+    A hang is kept only when both runs saw it (and becomes a crash if the other run crashed there: a death
+    is never reported as a hang); a crash seen by either run is kept. A load problem seen once only is
+    dropped in favour of the run that loaded.
+    """
+    if first.loadable != second.loadable:
+        return first if first.loadable else second
+    crashed = dict(first.crashed)
+    for entry, detail in second.crashed:
+        crashed.setdefault(entry, detail)
+    second_wedged = dict(second.wedged)
+    wedged = tuple(
+        (entry, f"{detail}; again in a second triage run")
+        for entry, detail in first.wedged
+        if entry in second_wedged and entry not in crashed
+    )
+    return replace(first, wedged=wedged, crashed=tuple(crashed.items()))
+
+
+def needs_confirmation(facts: PluginFacts) -> bool:
+    """Triage or the probe itself saw a hang: worth a second run before checks are skipped for it."""
+    return bool(facts.wedged)

@@ -74,6 +74,12 @@ def _notes(report: dict[str, Any]) -> str:
         of = f" of {selected}" if selected is not None else ""
         why = "the run was interrupted" if run.get("interrupted") else "not every selected check finished"
         notes.append(f"Incomplete: {why}; {finished}{of} checks have a result. Missing checks are not failures.")
+    calibration = run.get("calibration")
+    if calibration and calibration["budget_factor"] > 1:
+        notes.append(
+            f"Busy or slow machine ({calibration['slowness']}x the reference): every budget was scaled by "
+            f"{calibration['budget_factor']} (at most {calibration['max_budget_factor']})."
+        )
     if run.get("keyword") or run.get("markexpr"):
         notes.append(f"Partial battery by choice: -k {run.get('keyword') or '-'} / -m {run.get('markexpr') or '-'}.")
     section = report.get("baseline")

@@ -69,6 +69,13 @@ def _plugin(report: dict[str, Any]) -> list[str]:
     ]
     if not plugin.get("loadable", True):
         lines += ["", f"Not loadable: {_cell(plugin.get('load_problem', ''), 300)}"]
+    calibration = report["run"].get("calibration")
+    if calibration and calibration["budget_factor"] > 1:
+        lines += [
+            "",
+            f"Busy or slow machine ({calibration['slowness']}x the reference): budgets scaled by "
+            f"{calibration['budget_factor']}.",
+        ]
     if not report["complete"]:
         run = report["run"]
         lines += [

@@ -58,7 +58,16 @@ class RunInfo:
             "items_finished": finished,
             "keyword": self.keyword or None,
             "markexpr": self.markexpr or None,
+            "calibration": _calibration_json(),
         }
+
+
+def _calibration_json() -> dict[str, Any] | None:
+    """The machine measurement budgets were scaled by (sandbox/calibration.py), when one was taken."""
+    from conformance.sandbox.calibration import current
+
+    calibration = current()
+    return calibration.to_json() if calibration is not None else None
 
 
 def run_id_of(path: Path) -> str | None:

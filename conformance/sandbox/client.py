@@ -13,7 +13,9 @@ import select
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
+from conformance.sandbox.calibration import machine_factor
 from conformance.sandbox.events import HarnessError
 from conformance.sandbox.framing import FrameBuffer, FrameError, encode_frame
 from conformance.sandbox.protocol import GroupRequest, GroupResult, Outcome, SandboxResult, ScenarioRequest
@@ -53,6 +55,7 @@ class SandboxClient:
         return self._process
 
     def run(self, request: ScenarioRequest) -> SandboxResult:
+        request = _calibrated(request)
         started = time.monotonic()
         reply = self._exchange(request, request.overall_budget_s * request.budget_scale)
         if isinstance(reply, SandboxResult):
@@ -63,6 +66,7 @@ class SandboxClient:
 
     def run_group(self, group: GroupRequest) -> GroupResult:
         """Run ``group`` in one shared child; a server failure comes back as an empty, stopped result."""
+        group = replace(group, requests=tuple(_calibrated(request) for request in group.requests))
         budget = sum(request.overall_budget_s * request.budget_scale for request in group.requests)
         reply = self._exchange(group, budget)
         if isinstance(reply, GroupResult):
@@ -133,6 +137,12 @@ class SandboxClient:
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
+
+
+def _calibrated(request: ScenarioRequest) -> ScenarioRequest:
+    """Every budget times the machine's calibration factor (1 on a machine like the reference)."""
+    factor = machine_factor()
+    return request if factor == 1.0 else replace(request, budget_scale=request.budget_scale * factor)
 
 
 _client: SandboxClient | None = None

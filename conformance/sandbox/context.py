@@ -81,7 +81,7 @@ class ScenarioContext:
         """Call into the plugin with its budget announced; returns what ``fn`` returns."""
         self._refuse_triaged(entry)
         thread = thread_label()
-        self.emit(CallStarted(entry, self.budget(entry), detail, thread))
+        self.emit(CallStarted(entry, self.budget(entry), detail, thread, threading.get_native_id()))
         started = time.perf_counter()
         result = fn(*args)
         self.emit(CallFinished(entry, time.perf_counter() - started, "", thread))

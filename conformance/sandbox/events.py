@@ -23,6 +23,7 @@ class CallStarted:
     budget_s: float
     detail: str = ""
     thread: str = ""
+    tid: int = 0  # the calling thread's kernel id: the server reads its scheduler state when the budget ends
 
 
 @dataclass(frozen=True)

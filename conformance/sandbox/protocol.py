@@ -84,6 +84,8 @@ class SandboxResult:
     pid: int | None = None
 
     shared_child: bool = False  # ran in a child with other scenarios (GroupRequest)
+    #: Deadline extensions granted because a call was runnable but not scheduled (sandbox/deadlines.py).
+    budget_extensions: tuple[float, ...] = ()
 
     def events_of(self, kind: type) -> list[Any]:
         return [event for event in self.events if isinstance(event, kind)]

@@ -107,3 +107,59 @@ def host_state(ctx: ScenarioContext) -> None:
     ctx.observe("callbacks", id(host_callbacks(ctx.emit)))
     ctx.observe("bridge", id(log_bridge(ctx.emit)))
     ctx.observe("pid", os.getpid())
+
+
+@tool_scenario("selftest.abort-after-budget")
+def abort_after_budget(ctx: ScenarioContext) -> None:
+    """Sleeps just past its budget, then aborts: the death must be reported, not a hang."""
+
+    def late_abort() -> None:
+        time.sleep(ctx.budget("process_packet") + float(ctx.option("overrun_s", 0.03)))
+        os.abort()
+
+    ctx.call("process_packet", late_abort, detail="aborts just after its budget")
+
+
+@tool_scenario("selftest.starved-call")
+def starved_call(ctx: ScenarioContext) -> None:
+    """A call that needs a little CPU, run at low priority on one CPU shared with busy loops.
+
+    It needs far less CPU time than its budget but, starved, takes longer than the budget in wall time:
+    the sandbox must extend its deadline and let it finish.
+    """
+    cpu = int(ctx.option("cpu", 0))
+    os.sched_setaffinity(0, {cpu})
+    os.nice(int(ctx.option("nice", 10)))
+    need = float(ctx.option("cpu_s", 0.05))
+
+    def spin() -> float:
+        started = time.thread_time()
+        while time.thread_time() - started < need:
+            pass
+        return time.thread_time() - started
+
+    ctx.observe("cpu_used_s", ctx.call("process_packet", spin, detail="needs a little CPU, starved of it"))
+
+
+@tool_scenario("selftest.spin-in-call")
+def spin_in_call(ctx: ScenarioContext) -> None:
+    """Never returns and burns CPU all the while: wedged once it has had its budget of CPU."""
+
+    def spin() -> None:
+        while True:
+            pass
+
+    ctx.call("process_packet", spin, detail="spinning on purpose")
+
+
+@tool_scenario("selftest.cpu-loop")
+def cpu_loop(ctx: ScenarioContext) -> None:
+    """A fixed amount of interpreter work: its CPU time says how fast the machine is, its wall time how busy."""
+    iterations = int(ctx.option("iterations", 200_000))
+    wall, cpu = time.monotonic(), time.thread_time()
+    total = 0
+    for number in range(iterations):
+        total += number * number % 7
+    ctx.observe("cpu_s", time.thread_time() - cpu)
+    ctx.observe("wall_s", time.monotonic() - wall)
+    ctx.observe("checksum", total)

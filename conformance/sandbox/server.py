@@ -11,6 +11,7 @@ answers with one ``SandboxResult``.
 from __future__ import annotations
 
 import contextlib
+import enum
 import os
 import select
 import shutil
@@ -23,7 +24,8 @@ from collections.abc import Callable
 from typing import Any
 
 from conformance.sandbox.child import OUTPUT_FILE, Scenario, child_main, group_child_main
-from conformance.sandbox.classify import classify_exit, panic_message
+from conformance.sandbox.classify import classify_exit, panic_message, signal_name
+from conformance.sandbox.deadlines import CallWatch, WatchedCall, child_is_dying, sample_thread
 from conformance.sandbox.events import (
     CallFinished,
     CallStarted,
@@ -38,32 +40,11 @@ from conformance.sandbox.stacks import capture_stacks
 
 STDERR_TAIL_BYTES = 8192
 EXIT_GRACE_S = 2.0
-
-
-class _CallTracker:
-    """Calls in flight per thread, with the deadline of each."""
-
-    def __init__(self) -> None:
-        self.in_flight: dict[str, tuple[CallStarted, float]] = {}
-        self.last_started: CallStarted | None = None
-
-    def started(self, event: CallStarted, now: float) -> None:
-        self.in_flight[event.thread] = (event, now + event.budget_s)
-        self.last_started = event
-
-    def finished(self, event: CallFinished) -> None:
-        self.in_flight.pop(event.thread, None)
-
-    def earliest(self) -> tuple[CallStarted, float] | None:
-        if not self.in_flight:
-            return None
-        return min(self.in_flight.values(), key=lambda item: item[1])
-
-    def current(self) -> CallStarted | None:
-        """The call to blame for a death: the most recently started one still in flight."""
-        if not self.in_flight:
-            return None
-        return max(self.in_flight.values(), key=lambda item: item[1] - item[0].budget_s)[0]
+#: How long a child that is already dying (fatal signal pending, exiting) is given to finish dying.
+DYING_GRACE_S = 5.0
+#: After stacks of a stuck call were captured: a death in this window (e.g. a signal that arrived while gdb
+#: held the process) is reported as that death, not as a hang.
+POST_CAPTURE_GRACE_S = 0.1
 
 
 def _read_tail(path: str) -> str:
@@ -124,80 +105,174 @@ def run_request(request: ScenarioRequest, lookup: Callable[[str], Scenario]) -> 
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _follow_child(request: ScenarioRequest, pid: int, read_fd: int, workdir: str, started_at: float) -> SandboxResult:
-    events: list[Event] = []
-    frames = FrameBuffer()
-    calls = _CallTracker()
-    overall_deadline = started_at + request.overall_budget_s * request.budget_scale
-    pidfd = os.pidfd_open(pid)
-    timed_out: CallStarted | None = None
-    overall_overrun = False
-    exited = False
-    try:
-        while True:
-            now = time.monotonic()
-            earliest = calls.earliest()
-            deadline = overall_deadline if earliest is None else min(earliest[1], overall_deadline)
-            if now >= deadline:
-                if earliest is not None and earliest[1] <= overall_deadline:
-                    timed_out = earliest[0]
-                else:
-                    overall_overrun = True
-                break
-            readable, _, _ = select.select([read_fd, pidfd], [], [], deadline - now)
-            if read_fd in readable:
-                chunk = os.read(read_fd, 1 << 16)
-                if not chunk:
-                    break
-                try:
-                    decoded = frames.feed(chunk)
-                except FrameError as error:
-                    events.append(HarnessError(f"corrupt event stream: {error}"))
-                    break
-                for event in decoded:
-                    events.append(event)
-                    if isinstance(event, CallStarted):
-                        calls.started(event, time.monotonic())
-                    elif isinstance(event, CallFinished):
-                        calls.finished(event)
-            elif pidfd in readable:
-                exited = True
-                _drain(read_fd, lambda chunk: _feed_events(frames, events, chunk))
-                break
-    finally:
-        os.close(pidfd)
+class _End(enum.Enum):
+    """How following a child ended."""
 
+    SATISFIED = "satisfied"  # the follower has all it waited for (a group's last boundary)
+    EOF = "eof"  # the child closed its end of the event pipe
+    EXITED = "exited"  # the child died; what it sent before was read
+    CORRUPT = "corrupt"  # the event stream could not be decoded
+    STUCK = "stuck"  # a call (or the scenario) used its whole budget: see ``stuck``
+
+
+class _Follower:
+    """Reads a child's event stream against the budgets of the calls in flight.
+
+    One loop for lone and shared children; subclasses say what an event means (``consume``) and when
+    there is nothing more to wait for (``satisfied``). When a budget runs out the verdict is never taken
+    from the wall clock alone: events that already arrived are read first, a child that is dying is
+    given its death, and a call that was runnable but not scheduled gets its deadline moved
+    (``deadlines.CallWatch.review``).
+    """
+
+    def __init__(self, pid: int, read_fd: int, started_at: float, overall_budget_s: float) -> None:
+        self.pid = pid
+        self.read_fd = read_fd
+        self.frames = FrameBuffer()
+        self.calls = CallWatch(pid)
+        self.pidfd = os.pidfd_open(pid)
+        self.stuck: WatchedCall | None = None
+        self.overall = self._watch_scenario(started_at, overall_budget_s)
+
+    def _watch_scenario(self, now: float, overall_budget_s: float) -> WatchedCall:
+        """The overall budget is watched like a call on the child's main thread."""
+        budget = CallStarted("scenario", overall_budget_s, "overall budget", "", self.pid)
+        return WatchedCall(budget, self.pid, now + overall_budget_s, now, now, sample_thread(self.pid, self.pid))
+
+    def consume(self, decoded: list[Any]) -> None:
+        raise NotImplementedError
+
+    def satisfied(self) -> bool:
+        return False
+
+    def feed(self, chunk: bytes) -> bool:
+        try:
+            self.consume(self.frames.feed(chunk))
+        except FrameError as error:
+            self.corrupt(str(error))
+            return False
+        return True
+
+    def corrupt(self, error: str) -> None:
+        """The stream broke (lone children record it as a harness error)."""
+
+    def track(self, event: Event) -> None:
+        if isinstance(event, CallStarted):
+            self.calls.started(event, time.monotonic())
+        elif isinstance(event, CallFinished):
+            self.calls.finished(event)
+
+    def follow(self) -> _End:
+        while not self.satisfied():
+            now = time.monotonic()
+            call = self.calls.earliest()
+            deadline = self.overall.deadline if call is None else min(call.deadline, self.overall.deadline)
+            if now >= deadline:
+                end = self._at_deadline(now)
+                if end is not None:
+                    return end
+                continue
+            readable, _, _ = select.select([self.read_fd, self.pidfd], [], [], deadline - now)
+            if self.read_fd in readable:
+                chunk = os.read(self.read_fd, 1 << 16)
+                if not chunk:
+                    return _End.EOF
+                if not self.feed(chunk):
+                    return _End.CORRUPT
+            elif self.pidfd in readable:
+                _drain(self.read_fd, self.feed)
+                return _End.EXITED
+        return _End.SATISFIED
+
+    def _at_deadline(self, now: float) -> _End | None:
+        """A budget ran out: decide from what the child is doing, not from the clock alone."""
+        if not _drain(self.read_fd, self.feed):
+            return _End.CORRUPT
+        if self.satisfied():
+            return _End.SATISFIED
+        if self.died_within(DYING_GRACE_S if child_is_dying(self.pid) else 0.0):
+            _drain(self.read_fd, self.feed)
+            return _End.EXITED
+        call = self.calls.earliest()
+        if call is not None and call.deadline <= now and call.deadline <= self.overall.deadline:
+            watched = call
+        elif self.overall.deadline <= now:
+            watched = self.overall
+        else:
+            return None  # the events just read finished the call that was due
+        if self.calls.review(watched, now):
+            self.stuck = watched
+            return _End.STUCK
+        return None
+
+    def died_within(self, seconds: float) -> bool:
+        readable, _, _ = select.select([self.pidfd], [], [], seconds)
+        return bool(readable)
+
+    def close(self) -> None:
+        os.close(self.pidfd)
+
+
+class _LoneFollower(_Follower):
+    def __init__(self, pid: int, read_fd: int, started_at: float, overall_budget_s: float) -> None:
+        self.events: list[Event] = []
+        super().__init__(pid, read_fd, started_at, overall_budget_s)
+
+    def consume(self, decoded: list[Any]) -> None:
+        for event in decoded:
+            self.events.append(event)
+            self.track(event)
+
+    def corrupt(self, error: str) -> None:
+        self.events.append(HarnessError(f"corrupt event stream: {error}"))
+
+
+def _follow_child(request: ScenarioRequest, pid: int, read_fd: int, workdir: str, started_at: float) -> SandboxResult:
+    overall_budget = request.overall_budget_s * request.budget_scale
+    follower = _LoneFollower(pid, read_fd, started_at, overall_budget)
     stacks: str | None = None
     stack_tool = ""
-    if timed_out is not None or overall_overrun:
-        if request.capture_stacks:
-            stacks, stack_tool = capture_stacks(pid)
-        _kill_group(pid)
-    status = _wait_exit(pid, 0.0 if exited else EXIT_GRACE_S)
+    try:
+        end = follower.follow()
+        stuck = follower.stuck if end is _End.STUCK else None
+        if stuck is not None:
+            if request.capture_stacks:
+                stacks, stack_tool = capture_stacks(pid)
+            # A death during the capture, or one on its way, is a death: never reported as a hang.
+            if follower.died_within(DYING_GRACE_S if child_is_dying(pid) else POST_CAPTURE_GRACE_S):
+                _drain(read_fd, follower.feed)
+                stuck, end = None, _End.EXITED
+            else:
+                _kill_group(pid)
+    finally:
+        follower.close()
+    events = follower.events
+    status = _wait_exit(pid, 0.0 if end is _End.EXITED else EXIT_GRACE_S)
     _kill_group(pid)  # anything the plugin left behind in the child's group
     duration = time.monotonic() - started_at
     tail = _read_tail(os.path.join(workdir, OUTPUT_FILE))
-    completed = any(isinstance(event, ScenarioDone) for event in events)
-    if timed_out is not None or overall_overrun:
-        detail = (
-            f"{timed_out.entry} did not return within {timed_out.budget_s:.2f} s"
-            if timed_out is not None
-            else f"scenario exceeded its overall budget of {request.overall_budget_s * request.budget_scale:.1f} s"
-        )
+    extensions = tuple(follower.calls.extensions)
+    if stuck is not None:
+        if stuck is follower.overall:
+            detail = f"scenario exceeded its overall budget of {overall_budget:.1f} s ({stuck.verdict})"
+            in_flight = follower.calls.current()
+        else:
+            detail = f"{stuck.event.entry} did not return within {stuck.event.budget_s:.2f} s ({stuck.verdict})"
+            in_flight = stuck.event
         return SandboxResult(
             Outcome.TIMED_OUT,
             tuple(events),
             duration,
             detail,
-            in_flight=timed_out or calls.current(),
+            in_flight=in_flight,
             stacks=stacks,
             stack_tool=stack_tool,
             stderr_tail=tail,
             pid=pid,
+            budget_extensions=extensions,
         )
+    completed = any(isinstance(event, ScenarioDone) for event in events)
     outcome, sig, code, resource_kind = classify_exit(status, tail, completed)
-    from conformance.sandbox.classify import signal_name
-
     harness_errors = [event for event in events if isinstance(event, HarnessError)]
     if outcome is Outcome.COMPLETED and harness_errors:
         outcome = Outcome.HARNESS_ERROR
@@ -209,22 +284,13 @@ def _follow_child(request: ScenarioRequest, pid: int, read_fd: int, workdir: str
         signal_number=sig,
         signal_name=signal_name(sig) if sig is not None else None,
         exit_code=code,
-        in_flight=calls.current() if outcome is not Outcome.COMPLETED else None,
+        in_flight=follower.calls.current() if outcome is not Outcome.COMPLETED else None,
         stderr_tail=tail,
         panic_message=panic_message(tail),
         resource=resource_kind,
         pid=pid,
+        budget_extensions=extensions,
     )
-
-
-def _feed_events(frames: FrameBuffer, events: list[Event], chunk: bytes) -> bool:
-    """Decode ``chunk`` into ``events``; a corrupt stream becomes a harness error and stops the reading."""
-    try:
-        events.extend(frames.feed(chunk))
-    except FrameError as error:
-        events.append(HarnessError(f"corrupt event stream: {error}"))
-        return False
-    return True
 
 
 def run_group(group: GroupRequest, lookup: Callable[[str], Scenario]) -> GroupResult:
@@ -234,13 +300,13 @@ def run_group(group: GroupRequest, lookup: Callable[[str], Scenario]) -> GroupRe
         lambda fd, work: group_child_main(group.requests, scenarios, fd, work)
     )
     try:
-        return _GroupFollower(group.requests, pid, read_fd, workdir, started_at).follow()
+        return _GroupFollower(group.requests, pid, read_fd, workdir, started_at).follow_group()
     finally:
         os.close(read_fd)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-class _GroupFollower:
+class _GroupFollower(_Follower):
     """Cuts a shared child's event stream into per-scenario results at each ``ScenarioBoundary``.
 
     Each scenario has its own budgets, restarted at the previous boundary. The
@@ -252,74 +318,53 @@ class _GroupFollower:
         self, requests: tuple[ScenarioRequest, ...], pid: int, read_fd: int, workdir: str, started_at: float
     ) -> None:
         self.requests = requests
-        self.pid = pid
-        self.read_fd = read_fd
         self.workdir = workdir
-        self.frames = FrameBuffer()
         self.done: list[tuple[tuple[Event, ...], float, int, int]] = []  # events, duration, output span
         self.threads_left = 1
-        self._begin(started_at, 0)
-
-    def _begin(self, now: float, output_start: int) -> None:
         self.events: list[Event] = []
-        self.calls = _CallTracker()
+        self.scenario_started = started_at
+        self.output_start = 0
+        super().__init__(pid, read_fd, started_at, self._overall_budget(0))
+
+    def _overall_budget(self, index: int) -> float:
+        request = self.requests[min(index, len(self.requests) - 1)]
+        return request.overall_budget_s * request.budget_scale
+
+    def _next_scenario(self, now: float, output_start: int) -> None:
+        self.events = []
+        self.calls.in_flight.clear()
         self.scenario_started = now
         self.output_start = output_start
-        if len(self.done) < len(self.requests):
-            request = self.requests[len(self.done)]
-            self.overall_deadline = now + request.overall_budget_s * request.budget_scale
+        self.overall = self._watch_scenario(now, self._overall_budget(len(self.done)))
 
-    def _consume(self, decoded: list[Any]) -> None:
+    def satisfied(self) -> bool:
+        return len(self.done) >= len(self.requests) or self.threads_left > 1
+
+    def consume(self, decoded: list[Any]) -> None:
         for event in decoded:
             if isinstance(event, ScenarioBoundary):
                 now = time.monotonic()
                 duration = now - self.scenario_started
                 self.done.append((tuple(self.events), duration, self.output_start, event.output_end))
                 self.threads_left = event.threads_left
-                self._begin(now, event.output_end)
+                self._next_scenario(now, event.output_end)
                 continue
             self.events.append(event)
-            if isinstance(event, CallStarted):
-                self.calls.started(event, time.monotonic())
-            elif isinstance(event, CallFinished):
-                self.calls.finished(event)
+            self.track(event)
 
-    def _feed(self, chunk: bytes) -> bool:
+    def follow_group(self) -> GroupResult:
         try:
-            self._consume(self.frames.feed(chunk))
-        except FrameError:
-            return False
-        return True
-
-    def follow(self) -> GroupResult:
-        stopped = ""
-        pidfd = os.pidfd_open(self.pid)
-        exited = False
-        try:
-            while len(self.done) < len(self.requests) and self.threads_left <= 1:
-                now = time.monotonic()
-                earliest = self.calls.earliest()
-                deadline = self.overall_deadline if earliest is None else min(earliest[1], self.overall_deadline)
-                if now >= deadline:
-                    stopped = f"{self._in_flight()} ran past its budget"
-                    break
-                readable, _, _ = select.select([self.read_fd, pidfd], [], [], deadline - now)
-                if self.read_fd in readable:
-                    chunk = os.read(self.read_fd, 1 << 16)
-                    if not chunk:
-                        break  # the child closed its end: it is exiting
-                    if not self._feed(chunk):
-                        stopped = f"{self._in_flight()} corrupted the event stream"
-                        break
-                elif pidfd in readable:
-                    exited = True
-                    _drain(self.read_fd, self._feed)
-                    break
+            end = self.follow()
         finally:
-            os.close(pidfd)
+            self.close()
+        stopped = ""
+        if end is _End.STUCK:
+            stopped = f"{self._in_flight()} ran past its budget"
+        elif end is _End.CORRUPT:
+            stopped = f"{self._in_flight()} corrupted the event stream"
         if stopped:
             _kill_group(self.pid)
-        status = _wait_exit(self.pid, 0.0 if exited else EXIT_GRACE_S)
+        status = _wait_exit(self.pid, 0.0 if end is _End.EXITED else EXIT_GRACE_S)
         _kill_group(self.pid)
         if len(self.done) < len(self.requests):
             if self.threads_left > 1:
@@ -357,8 +402,6 @@ class _GroupFollower:
 
 def _status_text(status: int) -> str:
     if os.WIFSIGNALED(status):
-        from conformance.sandbox.classify import signal_name
-
         return f"killed by {signal_name(os.WTERMSIG(status))}"
     return f"exit status {os.WEXITSTATUS(status)}"
 
@@ -381,16 +424,21 @@ def _read_span(path: str, start: int, end: int) -> str:
     return f"{head.decode('utf-8', 'replace')}\n[... {skipped} bytes omitted ...]\n{tail.decode('utf-8', 'replace')}"
 
 
-def _drain(read_fd: int, feed: Callable[[bytes], bool]) -> None:
-    """Read what an exited child left in the pipe, chunk by chunk, until ``feed`` refuses one or it is empty."""
+def _drain(read_fd: int, feed: Callable[[bytes], bool]) -> bool:
+    """Read what is in the pipe now, chunk by chunk, without waiting; False when ``feed`` refused a chunk."""
     os.set_blocking(read_fd, False)
-    while True:
-        try:
-            chunk = os.read(read_fd, 1 << 16)
-        except BlockingIOError:
-            return
-        if not chunk or not feed(chunk):
-            return
+    try:
+        while True:
+            try:
+                chunk = os.read(read_fd, 1 << 16)
+            except BlockingIOError:
+                return True
+            if not chunk:
+                return True
+            if not feed(chunk):
+                return False
+    finally:
+        os.set_blocking(read_fd, True)
 
 
 def serve(request_fd: int, reply_fd: int) -> None:

@@ -1,0 +1,292 @@
+"""The benchmark: how fast the battery, the sandbox and the corpus run on this machine.
+
+Writes BENCHMARKS.md (figures against the targets of issue 8) and prints it.
+Run from the repository root after `pip install -e .`:  python ci/bench [--runs N]
+Timings are medians of N runs (default 5) with min and max. Python bytecode
+caching is left on (PYTHONDONTWRITEBYTECODE is removed from the environment)
+because that is how plugin authors run the tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from conformance.fixtures import build_fixtures  # noqa: E402
+
+ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+
+
+def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, subprocess.CompletedProcess[str]]:
+    started = time.perf_counter()
+    completed = subprocess.run(command, capture_output=True, text=True, env=env or ENV, cwd=tempfile.gettempdir(),
+                               check=False)
+    return time.perf_counter() - started, completed
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def ms(entry: object) -> str:
+    assert isinstance(entry, dict)
+    return f"{entry['median'] * 1000:.1f} ms (min {entry['min'] * 1000:.1f}, max {entry['max'] * 1000:.1f})"
+
+
+def fmt(entry: dict[str, float], unit: str = "s") -> str:
+    return f"{entry['median']:.2f} {unit} (min {entry['min']:.2f}, max {entry['max']:.2f})"
+
+
+def battery(plugins: list[Path], runs: int, extra: list[str] | None = None, env: dict[str, str] | None = None
+            ) -> tuple[dict[str, float], int]:
+    times = []
+    items = 0
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as reports:
+            command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--report-dir", reports,
+                       *[f"--plugin={p}" for p in plugins], *(extra or [])]
+            elapsed, completed = timed(command, env)
+            if completed.returncode not in (0, 1):
+                raise SystemExit(f"battery failed to run: {completed.stdout[-2000:]}{completed.stderr[-2000:]}")
+            times.append(elapsed)
+            items = sum(len(json.loads(p.read_text())["checks"]) for p in Path(reports).glob("*/report.json"))
+    return stats(times), items
+
+
+def scenario_overhead(runs: int) -> dict[str, dict[str, float]]:
+    """The empty scenario through the fork server vs a fresh interpreter per scenario (the naive design)."""
+    from conformance.sandbox.client import SandboxClient
+    from conformance.sandbox.protocol import ScenarioRequest
+
+    request = ScenarioRequest("selftest.empty", "/nonexistent.so")
+    client = SandboxClient()
+    client.run(request)
+    fork: list[float] = []
+    fresh: list[float] = []
+    with tempfile.TemporaryDirectory() as work:
+        import pickle
+
+        request_file = Path(work) / "request.pickle"
+        request_file.write_bytes(pickle.dumps(request))
+        for _ in range(runs):
+            started = time.perf_counter()
+            for _ in range(50):
+                client.run(request)
+            fork.append((time.perf_counter() - started) / 50)
+            started = time.perf_counter()
+            for _ in range(5):
+                subprocess.run([sys.executable, "-m", "conformance.sandbox.solo", str(request_file),
+                                str(Path(work) / "result.pickle")], check=True, env=ENV)
+            fresh.append((time.perf_counter() - started) / 5)
+    client.close()
+    return {"fork_server": stats(fork), "fresh_interpreter": stats(fresh)}
+
+
+def shared_child_cost(runs: int, plugin: Path) -> dict[str, dict[str, float] | int]:
+    """Per check, the battery's shareable checks on ``plugin``: each in its own child vs in shared children."""
+    from conformance.checks.isolation import shares_child
+    from conformance.runner import battery_for, not_applicable, probe, run_item, run_shared
+    from conformance.sandbox.client import SandboxClient
+
+    facts = probe(plugin)
+    items = [i for i in battery_for(facts) if shares_child(i.check) and not_applicable(i, facts) is None]
+    client = SandboxClient()
+    run_shared(plugin, items[:2], facts, client=client)
+    alone: list[float] = []
+    shared: list[float] = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        for item in items:
+            run_item(plugin, item, facts, client=client)
+        alone.append((time.perf_counter() - started) / len(items))
+        started = time.perf_counter()
+        run_shared(plugin, items, facts, client=client)
+        shared.append((time.perf_counter() - started) / len(items))
+    client.close()
+    return {"alone": stats(alone), "shared": stats(shared), "checks": len(items)}
+
+
+def wedge_cost(runs: int, wedging: Path) -> dict[str, float]:
+    """How long past its budget a wedged call holds the run: timeouts.process-packet on the wedging fixture."""
+    from conformance.budgets import budget_for
+    from conformance.checks.registry import lookup_check
+    from conformance.runner import BatteryItem, probe, run_item
+    from conformance.sandbox.client import SandboxClient
+
+    facts = probe(wedging)
+    item = BatteryItem(lookup_check("timeouts.process-packet"), 9, False)
+    client = SandboxClient()
+    over = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = run_item(wedging, item, facts, reruns=0, client=client)
+        assert result.status == "timeout", result.message
+        over.append(time.perf_counter() - started - budget_for("process_packet"))
+    client.close()
+    return stats(over)
+
+
+def fuzz_rates(seconds: int) -> dict[str, float]:
+    """Executions per second of every fuzz target: one nightly-fuzz run of ``seconds`` each, no fork."""
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, str(ROOT / "ci" / "nightly_fuzz.py"), str(seconds), "--jobs", "0",
+                   "--plugins", "conforming_processor", "--out", out]
+        completed = subprocess.run(command, capture_output=True, text=True, env=ENV, cwd=ROOT, check=False)
+        summaries = list(Path(out).glob("*/summary.json"))
+        if not summaries:
+            raise SystemExit(f"nightly-fuzz wrote no summary: {completed.stdout[-1500:]}{completed.stderr[-1500:]}")
+        data = json.loads(summaries[0].read_text())
+    return {run["key"]: float(run["exec_per_s"]) for run in data["runs"]}
+
+
+NESTED_HEADER = (b"SK!Z", b"FUZZ", b"DEEP")
+
+
+def header_depth(corpus: Path, plugin: Path) -> int:
+    """The deepest of fuzz_nested's nested header tests any Text in ``corpus`` passes (3 = the crash)."""
+    from conformance.fuzzing import IntakeRunner
+    from conformance.host.packets import TextPacket
+
+    intake = IntakeRunner(plugin)
+    deepest = 0
+    try:
+        for path in corpus.iterdir():
+            for op in intake.plan(path.read_bytes()).ops:
+                if isinstance(op.packet, TextPacket):
+                    text = op.packet.text.encode("utf-8", "surrogatepass")
+                    depth = 0
+                    while depth < 3 and text[depth * 4 : depth * 4 + 4] == NESTED_HEADER[depth]:
+                        depth += 1
+                    deepest = max(deepest, depth)
+    finally:
+        intake.close()
+    return deepest
+
+
+def native_coverage_gain(seconds: int) -> dict[str, dict[str, object]]:
+    """plugin_intake on fuzz_nested for ``seconds`` from the committed seeds, without and with native coverage."""
+    from conformance.fixtures import fixture_path
+    from conformance.fuzzing import CORPUS_DIR
+
+    plain = fixture_path("fuzz_nested")
+    results: dict[str, dict[str, object]] = {}
+    # Both in process, so the two runs differ only in what coverage libFuzzer sees (not in speed).
+    for mode, flags in (("python", ["--in-process"]), ("native", ["--native-coverage"])):
+        with tempfile.TemporaryDirectory() as work:
+            corpus = Path(work) / "corpus"
+            corpus.mkdir()
+            command = [sys.executable, str(ROOT / "fuzz" / "plugin_intake.py"), "--plugin", "fuzz_nested", *flags,
+                       f"-max_total_time={seconds}", f"-artifact_prefix={work}/", str(corpus),
+                       str(CORPUS_DIR / "plugin_intake")]
+            env = {key: value for key, value in ENV.items() if key != "LD_PRELOAD"}
+            started = time.perf_counter()
+            completed = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+            elapsed = time.perf_counter() - started
+            crashed = any(Path(work).glob("crash-*"))
+            lines = [line for line in completed.stderr.splitlines() if " cov: " in line]
+            cov = re.search(r"cov: (\d+) ft: (\d+)", lines[-1]) if lines else None
+            results[mode] = {
+                "depth": 3 if crashed else header_depth(corpus, plain),
+                "crash_after": round(elapsed, 1) if crashed else None,
+                "cov": int(cov.group(1)) if cov else 0,
+                "ft": int(cov.group(2)) if cov else 0,
+            }
+    return results
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {platform.system()} {platform.machine()}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
+    parser.add_argument("--corpus-runs", type=int, default=1, help="runs of each whole-corpus measurement")
+    parser.add_argument("--fuzz-seconds", type=int, default=15)
+    parser.add_argument("--native-seconds", type=int, default=120, help="plugin_intake run per coverage mode")
+    args = parser.parse_args()
+    built = build_fixtures()
+    results: dict[str, dict[str, float]] = {}
+    results["processor"], items_processor = battery([built["conforming_processor"]], args.runs)
+    results["source"], items_source = battery([built["conforming_source"]], args.runs)
+    overhead = scenario_overhead(args.runs)
+    sharing = shared_child_cost(args.runs, built["conforming_processor"])
+    corpus = sorted(built.values())
+    corpus_runs = max(1, args.corpus_runs)
+    results["corpus_serial"], corpus_items = battery(corpus, corpus_runs, env={**ENV, "CONFORMANCE_PREFETCH": "0"})
+    results["corpus_default"], _ = battery(corpus, corpus_runs)
+    results["corpus_xdist"], _ = battery(corpus, corpus_runs, ["-n", "2"])
+    wedge = wedge_cost(args.runs, built["wedging"])
+    from conformance.checks.registry import catalogue
+
+    checks = len(catalogue())
+    ratio = overhead["fresh_interpreter"]["median"] / overhead["fork_server"]["median"]
+    gain = native_coverage_gain(args.native_seconds)
+    native_rows = ""
+    for mode, label in (("python", "`--in-process`, Python coverage only"), ("native", "`--native-coverage`")):
+        entry = gain[mode]
+        found = f"crash found after {entry['crash_after']} s" if entry["crash_after"] is not None else "no crash"
+        native_rows += (f"| `plugin_intake` on `fuzz_nested` for {args.native_seconds} s, {label}: nested header "
+                        f"tests passed (of 3), libFuzzer cov/ft | {entry['depth']} of 3, {found}, cov {entry['cov']}, "
+                        f"ft {entry['ft']} | - |\n")
+    fuzz_rows = ""
+    for key, rate in fuzz_rates(args.fuzz_seconds).items():
+        fuzz_rows += f"| fuzz target `{key}`: executions per second ({args.fuzz_seconds} s run) | {rate:,.0f} | - |\n"
+    text = f"""# Benchmarks
+
+Produced by `python ci/bench --runs {args.runs} --corpus-runs {corpus_runs}` on {time.strftime('%Y-%m-%d')}.
+Machine: {machine()}. Figures are medians of {args.runs} runs (corpus: {corpus_runs}) with min and max.
+Bytecode caching on (the default for users).
+
+| measure | figure | target |
+|---|---|---|
+| full battery on `conforming_processor` ({items_processor} items, {checks} checks in the catalogue) | {fmt(results['processor'])} | at most 2 s |
+| full battery on `conforming_source` ({items_source} items) | {fmt(results['source'])} | - |
+| empty scenario through the fork server | {overhead['fork_server']['median'] * 1000:.1f} ms (min {overhead['fork_server']['min'] * 1000:.1f}, max {overhead['fork_server']['max'] * 1000:.1f}) | - |
+| empty scenario in a fresh interpreter (the naive design) | {overhead['fresh_interpreter']['median'] * 1000:.0f} ms (min {overhead['fresh_interpreter']['min'] * 1000:.0f}, max {overhead['fresh_interpreter']['max'] * 1000:.0f}) | - |
+| per-scenario overhead ratio, fresh interpreter / fork server | {ratio:.0f}x | at least 10x |
+| per check, the {sharing['checks']} checks of `conforming_processor` that may share a child, each in a child of its own | {ms(sharing['alone'])} | - |
+| the same checks, up to 12 per shared child | {ms(sharing['shared'])} | - |
+| whole corpus ({len(corpus)} fixtures, {corpus_items} items), one fork server, one child per scenario, no prefetch (`CONFORMANCE_PREFETCH=0`) | {fmt(results['corpus_serial'])} | - |
+| whole corpus, default (probes in parallel, fork servers: cores + 1, shared children) | {fmt(results['corpus_default'])} | at most 60 s |
+| whole corpus, `-n 2` (pytest-xdist: probed once, whole plugins per worker, 2 fork servers each) | {fmt(results['corpus_xdist'])} | at most 60 s |
+| a wedged `process_packet`: time past its 1 s budget | {fmt(wedge)} | at most 0.5 s |
+{fuzz_rows}{native_rows}
+How the corpus gets there: the probes (which mostly wait out the budgets of triaged entry points that hang)
+run in parallel; each fork server is warmed once; consecutive checks that only create, call and destroy
+instances run up to 12 per sandbox child (`conformance/checks/isolation.py`; only their passes are kept,
+anything else is run again alone); under pytest-xdist the controller probes once and hands the facts to the
+workers, and each worker gets whole plugins, which it runs ahead on its own fork servers. Crashes and hangs
+are always judged in a child of their own. In the `fuzz_nested` rows, cov and ft of the native run count
+the plugin's own edges too, so they are not comparable across the two rows; the nested header tests passed
+are. Run it yourself with `python ci/bench` (about 16 minutes with
+`--corpus-runs 3`); nothing in the test suite depends on timing.
+"""
+    Path(args.output).write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""Deciding that a call is stuck, not merely late.
+
+A wall-clock budget alone says "wedged" whenever the machine is busy: on a 2-core CI runner beside a
+fork-heavy neighbour, an aborting panic that takes 0.2 s on a quiet machine can take more than its 1 s
+budget, and the verdict flips from crash to hang. So when a budget runs out the server reads what the
+kernel knows about the calling thread (``/proc/<pid>/task/<tid>/schedstat``: time on a CPU and time spent
+runnable but waiting for one) and charges the call only for the time it could have used:
+
+* time it was **runnable but not scheduled** does not count; the deadline moves by that much;
+* time **on a CPU** counts (a spinning call is wedged once it has had its budget of CPU);
+* time **blocked** (sleeping in a futex, ``nanosleep``, a read) counts (a blocked call is wedged at its
+  budget, exactly as on a quiet machine).
+
+Extensions are bounded: a call never runs longer than ``MAX_EXTENSION_FACTOR`` times its budget past the
+budget itself, whatever the scheduler says. Every extension is reported in the evidence.
+
+Before any verdict the caller also checks whether the child is already dying (a fatal signal pending, the
+kernel's exiting flag, a zombie): a death is classified as a death, never as a hang.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from conformance.sandbox.events import CallFinished, CallStarted
+
+#: The longest extension a call can get, as a multiple of its own budget (documented in README and reports).
+MAX_EXTENSION_FACTOR = 8.0
+#: Below this share of its budget (and this many seconds) left, a review gives the verdict, not an extension.
+MIN_EXTENSION_SHARE = 0.02
+MIN_EXTENSION_S = 0.005
+_PF_EXITING = 0x4
+#: Signals whose default action ends the process: one pending means the child is dying, not hanging.
+_FATAL_SIGNALS = (4, 5, 6, 7, 8, 9, 11, 31)  # ILL TRAP ABRT BUS FPE KILL SEGV SYS
+
+
+@dataclass(frozen=True)
+class ThreadSample:
+    """What the kernel says about one thread at one moment."""
+
+    on_cpu_s: float
+    waiting_s: float | None  # runnable but not running; None where schedstat is unavailable
+    state: str  # R running/runnable, S sleeping, D uninterruptible, T stopped, Z zombie, ...
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii", errors="replace") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def _stat_fields(text: str) -> list[str]:
+    """Fields of a /proc stat line after the command name (which may contain spaces and parentheses)."""
+    return text[text.rfind(")") + 2 :].split()
+
+
+def sample_thread(pid: int, tid: int) -> ThreadSample | None:
+    """The thread's CPU and run-queue times and state, or None when it is gone."""
+    base = f"/proc/{pid}/task/{tid}"
+    stat = _read(f"{base}/stat")
+    if stat is None:
+        return None
+    fields = _stat_fields(stat)
+    state = fields[0] if fields else "?"
+    schedstat = _read(f"{base}/schedstat")
+    if schedstat is not None and len(schedstat.split()) >= 2:
+        run_ns, wait_ns = (int(value) for value in schedstat.split()[:2])
+        return ThreadSample(run_ns / 1e9, wait_ns / 1e9, state)
+    ticks = os.sysconf("SC_CLK_TCK")
+    on_cpu = (int(fields[11]) + int(fields[12])) / ticks if len(fields) > 12 else 0.0
+    return ThreadSample(on_cpu, None, state)
+
+
+def child_is_dying(pid: int) -> bool:
+    """The process is exiting, a zombie, or has a fatal signal pending: its death is on its way."""
+    stat = _read(f"/proc/{pid}/stat")
+    if stat is None:
+        return True
+    fields = _stat_fields(stat)
+    if not fields or fields[0] in ("Z", "X") or (len(fields) > 6 and int(fields[6]) & _PF_EXITING):
+        return True
+    status = _read(f"/proc/{pid}/status") or ""
+    for line in status.splitlines():
+        if line.startswith(("ShdPnd:", "SigPnd:")):
+            pending = int(line.split()[1], 16)
+            if any(pending & (1 << (number - 1)) for number in _FATAL_SIGNALS):
+                return True
+    return False
+
+
+@dataclass
+class WatchedCall:
+    """One call in flight: its budget, what it has had of it so far, and the extensions granted."""
+
+    event: CallStarted
+    tid: int
+    deadline: float
+    started: float
+    last_review: float
+    last_sample: ThreadSample | None
+    had_s: float = 0.0
+    starved_s: float = 0.0
+    extensions: list[float] = field(default_factory=list)
+    verdict: str = ""
+
+    @property
+    def cap(self) -> float:
+        return self.started + self.event.budget_s * (1.0 + MAX_EXTENSION_FACTOR)
+
+
+class CallWatch:
+    """Calls in flight per thread, with their deadlines, reviewed against the scheduler when they expire."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.in_flight: dict[str, WatchedCall] = {}
+        self.extensions: list[float] = []
+
+    def started(self, event: CallStarted, now: float) -> None:
+        tid = event.tid or self.pid
+        self.in_flight[event.thread] = WatchedCall(
+            event, tid, now + event.budget_s, now, now, sample_thread(self.pid, tid)
+        )
+
+    def finished(self, event: CallFinished) -> None:
+        self.in_flight.pop(event.thread, None)
+
+    def earliest(self) -> WatchedCall | None:
+        if not self.in_flight:
+            return None
+        return min(self.in_flight.values(), key=lambda call: call.deadline)
+
+    def current(self) -> CallStarted | None:
+        """The call to blame for a death: the most recently started one still in flight."""
+        if not self.in_flight:
+            return None
+        return max(self.in_flight.values(), key=lambda call: call.started).event
+
+    def review(self, call: WatchedCall, now: float) -> bool:
+        """At ``call``'s deadline: True when it is stuck; False when its deadline moved (it was starved)."""
+        sample = sample_thread(self.pid, call.tid)
+        interval = now - call.last_review
+        previous = call.last_sample
+        starved = 0.0
+        if sample is not None and previous is not None and sample.waiting_s is not None:
+            starved = min(interval, max(0.0, sample.waiting_s - (previous.waiting_s or 0.0)))
+        call.had_s += interval - starved
+        call.starved_s += starved
+        call.last_review, call.last_sample = now, sample
+        remaining = call.event.budget_s - call.had_s
+        if (
+            sample is None
+            or remaining < max(MIN_EXTENSION_S, MIN_EXTENSION_SHARE * call.event.budget_s)
+            or now >= call.cap
+        ):
+            call.verdict = _describe_stuck(call, sample, now)
+            return True
+        extension = min(remaining, call.cap - now)
+        call.deadline = now + extension
+        call.extensions.append(extension)
+        self.extensions.append(extension)
+        return False
+
+
+def _describe_stuck(call: WatchedCall, sample: ThreadSample | None, now: float) -> str:
+    """Why the call is judged stuck, in words for the report."""
+    if sample is None:
+        return "its thread is gone"
+    what = {"R": "running", "S": "blocked (sleeping)", "D": "blocked in the kernel", "T": "stopped"}.get(
+        sample.state, f"in state {sample.state}"
+    )
+    text = f"{what}; {sample.on_cpu_s:.2f} s on a CPU in all"
+    if call.extensions:
+        text += (
+            f"; budget extended {len(call.extensions)} time(s) by {sum(call.extensions):.2f} s in all because the "
+            f"thread was runnable but not scheduled for {call.starved_s:.2f} s"
+        )
+    if now >= call.cap and call.had_s < call.event.budget_s:
+        text += f"; stopped at the cap of {MAX_EXTENSION_FACTOR:g}x the budget past it"
+    return text
