@@ -52,6 +52,7 @@ def test_every_fixture_has_expectations() -> None:
     assert not missing, f"fixtures without expected.toml: {missing}"
 
 
+@pytest.mark.slow
 def test_matrix_matches_expectations(corpus_reports: dict[str, dict[str, Any]]) -> None:
     deviations = []
     for name, report in sorted(corpus_reports.items()):
@@ -59,6 +60,7 @@ def test_matrix_matches_expectations(corpus_reports: dict[str, dict[str, Any]]) 
     assert not deviations, "the battery deviates from the expected matrix:\n" + "\n".join(map(str, deviations))
 
 
+@pytest.mark.slow
 def test_conforming_fixtures_pass_every_check(corpus_reports: dict[str, dict[str, Any]]) -> None:
     for info in list_fixtures():
         if not info.conforming:
@@ -72,6 +74,7 @@ def _mentions(entry: dict[str, Any], text: str) -> bool:
     return text in entry["message"] or text in json.dumps(entry["evidence"])
 
 
+@pytest.mark.slow
 def test_each_defective_fixture_fails_for_its_own_reason(corpus_reports: dict[str, dict[str, Any]]) -> None:
     problems = []
     for info in list_fixtures():

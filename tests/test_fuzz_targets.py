@@ -267,6 +267,7 @@ needs_atheris = pytest.mark.skipif(
 
 
 @needs_atheris
+@pytest.mark.slow
 def test_planted_codec_bug_is_found_and_reproduced(tmp_path: Path) -> None:
     """From an empty corpus: the planted off-by-one must be found in seconds, and its repro command must
     reproduce it with the bug planted and pass without it."""
@@ -298,6 +299,7 @@ def test_planted_codec_bug_is_found_and_reproduced(tmp_path: Path) -> None:
 
 
 @needs_atheris
+@pytest.mark.slow
 @pytest.mark.parametrize("target", IN_PROCESS_TARGETS)
 def test_targets_run_under_libfuzzer_without_findings(target: str, tmp_path: Path) -> None:
     done = _run(
@@ -317,6 +319,7 @@ def test_targets_run_under_libfuzzer_without_findings(target: str, tmp_path: Pat
 
 
 @needs_atheris
+@pytest.mark.slow
 def test_plugin_intake_finds_the_crasher_and_its_repro_command_reproduces_it(tmp_path: Path) -> None:
     from conformance.fixtures import fixture_path
 
@@ -348,6 +351,7 @@ def test_plugin_intake_finds_the_crasher_and_its_repro_command_reproduces_it(tmp
 
 
 @needs_atheris
+@pytest.mark.slow
 def test_nightly_smoke_writes_a_summary_and_fails_only_on_new_findings(tmp_path: Path) -> None:
     out = tmp_path / "reports"
     known = _run(

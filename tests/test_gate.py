@@ -15,6 +15,9 @@ import pytest
 
 from conformance.report.schema import schema_errors
 
+#: Every test here runs the release gate (a battery over fixtures) in a subprocess.
+pytestmark = pytest.mark.slow
+
 GATE = Path(__file__).resolve().parent.parent / "ci" / "sdk-release-gate"
 
 
@@ -32,7 +35,6 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.mark.slow
 def test_gate_passes_on_the_committed_corpus(tmp_path: Path) -> None:
     """The whole corpus in one battery run (about three minutes on two cores)."""
     done = gate(tmp_path)

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import BatteryRun
 
+#: valgrind runs: minutes of CPU.
+pytestmark = pytest.mark.slow
+
 pytestmark = pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 Runner = Callable[..., BatteryRun]
 

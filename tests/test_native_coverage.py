@@ -28,6 +28,9 @@ from conformance.native_coverage import (
     libfuzzer_runtime,
 )
 
+#: Builds instrumented fixtures and runs libFuzzer campaigns.
+pytestmark = pytest.mark.slow
+
 HEADERS = ("hello, world", "SK!Zhello", "SK!ZFUZZhello")
 CRASHING = "SK!ZFUZZDEEP and more"
 
