@@ -30,6 +30,8 @@ MAX_EXTENSION_FACTOR = 8.0
 #: Below this share of its budget (and this many seconds) left, a review gives the verdict, not an extension.
 MIN_EXTENSION_SHARE = 0.02
 MIN_EXTENSION_S = 0.005
+#: A server lag worth mentioning in the verdict.
+LATE_NOTICE_S = 0.05
 _PF_EXITING = 0x4
 #: Signals whose default action ends the process: one pending means the child is dying, not hanging.
 _FATAL_SIGNALS = (4, 5, 6, 7, 8, 9, 11, 31)  # ILL TRAP ABRT BUS FPE KILL SEGV SYS
@@ -74,6 +76,18 @@ def sample_thread(pid: int, tid: int) -> ThreadSample | None:
     return ThreadSample(on_cpu, None, state)
 
 
+def waiting_so_far_s() -> float:
+    """Run-queue wait of the calling thread so far (0 where schedstat is unavailable).
+
+    Subtracted from a call's wall time where a duration is judged ("slow" warnings): time the machine did
+    not give the thread a CPU is not the plugin's.
+    """
+    text = _read("/proc/thread-self/schedstat")
+    if text is None or len(text.split()) < 2:
+        return 0.0
+    return int(text.split()[1]) / 1e9
+
+
 def child_is_dying(pid: int) -> bool:
     """The process is exiting, a zombie, or has a fatal signal pending: its death is on its way."""
     stat = _read(f"/proc/{pid}/stat")
@@ -104,6 +118,7 @@ class WatchedCall:
     had_s: float = 0.0
     starved_s: float = 0.0
     extensions: list[float] = field(default_factory=list)
+    noticed_late_s: float = 0.0  # how long after a deadline the server got to review it (its own lag)
     verdict: str = ""
 
     @property
@@ -142,6 +157,7 @@ class CallWatch:
     def review(self, call: WatchedCall, now: float) -> bool:
         """At ``call``'s deadline: True when it is stuck; False when its deadline moved (it was starved)."""
         sample = sample_thread(self.pid, call.tid)
+        call.noticed_late_s = max(call.noticed_late_s, now - call.deadline)
         interval = now - call.last_review
         previous = call.last_sample
         starved = 0.0
@@ -178,6 +194,8 @@ def _describe_stuck(call: WatchedCall, sample: ThreadSample | None, now: float) 
             f"; budget extended {len(call.extensions)} time(s) by {sum(call.extensions):.2f} s in all because the "
             f"thread was runnable but not scheduled for {call.starved_s:.2f} s"
         )
+    if call.noticed_late_s >= LATE_NOTICE_S:
+        text += f"; the sandbox itself noticed {call.noticed_late_s:.2f} s late"
     if now >= call.cap and call.had_s < call.event.budget_s:
         text += f"; stopped at the cap of {MAX_EXTENSION_FACTOR:g}x the budget past it"
     return text
