@@ -72,7 +72,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Options left out come from CONFORMANCE_* environment variables, then from the conformance_* "
         "settings of the pytest ini file (pytest.ini, pyproject.toml, tox.ini, setup.cfg), as with pytest --plugin.",
     )
-    check.add_argument("plugins", nargs="*", type=Path, metavar="PATH", help="plugin shared objects (or CONFORMANCE_PLUGIN)")
+    check.add_argument(
+        "plugins", nargs="*", type=Path, metavar="PATH", help="plugin shared objects (or CONFORMANCE_PLUGIN)"
+    )
     check.add_argument("--report-dir", help="where reports go (default: reports)")
     check.add_argument("--baseline", help="TOML file of accepted failures")
     check.add_argument("--budget-scale", help="multiply every time budget (slow CI: 2 or 3)")
@@ -414,13 +416,17 @@ _COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    command = ""
     try:
         args = _parser().parse_args(argv)
-        return _COMMANDS[args.command](args)
+        command = args.command
+        return _COMMANDS[command](args)
     except UsageProblem as problem:
         print(f"conformance: {problem}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
+        # `check` gets here only before its battery started (pytest handles Ctrl-C during the run).
+        print(f"conformance: interrupted{'; no report was written' if command == 'check' else ''}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # only from a write outside _say; the command's own status is unknown here
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - swallow the flush at exit

@@ -31,8 +31,8 @@ EXPIRED_KEY = pytest.StashKey[list[str]]()
 WRITTEN_KEY = pytest.StashKey[Any]()  # the WrittenRun of this session, for `conformance check`
 NO_SELECTION_KEY = pytest.StashKey[str]()  # why no battery item was selected (a usage error)
 BATTERY_SIZE_KEY = pytest.StashKey[int]()  # battery items before -k/-m deselection
-XDIST_SELECTED_KEY = pytest.StashKey[dict[str, int]]()
-WRITE_ERROR_KEY = pytest.StashKey[str]()  # why the reports could not be written  # items per plugin label, as the xdist workers collected
+XDIST_SELECTED_KEY = pytest.StashKey[dict[str, int]]()  # items per plugin label, as the xdist workers collected
+WRITE_ERROR_KEY = pytest.StashKey[str]()  # why the reports could not be written
 # --- end front-end honesty ---
 PROPERTY = "conformance"
 
@@ -327,9 +327,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         collector = PluginBattery.from_parent(session, name=label, nodeid=label, plugin_path=path)
         collected = collector.collect()
         # Reported like any collector's result, so pytest's "collected N items" counts the battery.
-        config.hook.pytest_collectreport(
-            report=pytest.CollectReport(collector.nodeid, "passed", None, list(collected))
-        )
+        config.hook.pytest_collectreport(report=pytest.CollectReport(collector.nodeid, "passed", None, list(collected)))
         battery.extend(collected)
     config.stash[BATTERY_SIZE_KEY] = len(battery)
     items[:0] = battery
@@ -461,7 +459,10 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     settings = config.stash.get(SETTINGS_KEY, None)
     if not settings or not settings.plugins:
         return list(_yielded_plugin_flag) or None
-    lines = [*_yielded_plugin_flag, f"conformance: budget scale {settings.budget_scale}, reports in {settings.report_dir}"]
+    lines = [
+        *_yielded_plugin_flag,
+        f"conformance: budget scale {settings.budget_scale}, reports in {settings.report_dir}",
+    ]
     lines.extend(f"conformance: plugin {path}" for path in settings.plugins)
     lines.extend(f"conformance: {note}" for note in settings.notes)
     # --- reporting layer (issue 5): --baseline ---

@@ -81,8 +81,9 @@ def headline(report: dict[str, Any]) -> str:
         state = "NOT LOADABLE"
     elif not report.get("complete", True):
         finished, selected = run.get("items_finished"), run.get("items_selected")
-        of = f" after {finished} of {selected} checks" if selected else ""
-        state = f"INCOMPLETE{of} (interrupted; verdict so far {verdict}, grade {report.get('grade', '-')})"
+        of = f" after {finished} of {selected} checks" if selected else f" after {finished} checks"
+        failures = sum(1 for check in report["checks"] if blocking(check))
+        state = f"INCOMPLETE (interrupted{of}; no verdict, {failures} required failure{'s' if failures != 1 else ''} so far)"
     else:
         state = f"{verdict} (grade {report.get('grade', '-')})"
     version = plugin.get("api_version")
@@ -102,7 +103,9 @@ def _failure_lines(report: dict[str, Any], failing: list[dict[str, Any]]) -> lis
         else:
             names = ", ".join(check["id"] for check in group.checks[:CHECKS_PER_GROUP])
             more = f" and {len(group.checks) - CHECKS_PER_GROUP} more" if len(group.checks) > CHECKS_PER_GROUP else ""
-            lines.append(f"  {group.status.upper():8s} {len(group.checks)} checks, one cause{mark}: {shorten(group.message)}")
+            lines.append(
+                f"  {group.status.upper():8s} {len(group.checks)} checks, one cause{mark}: {shorten(group.message)}"
+            )
             lines.append(f"           checks: {names}{more}")
         if first.get("repro"):
             lines.append(f"           reproduce: {first['repro']}")
@@ -118,7 +121,7 @@ def render_plugin(report: dict[str, Any], path: str) -> str:
     plugin = report["plugin"]
     lines = [headline(report)]
     matrix = report.get("host_matrix") or []
-    if matrix:
+    if matrix and report.get("complete", True):  # an interrupted run cannot clear a host
         cells = ", ".join(f"v{m['host_version']} {'compatible' if m['compatible'] else 'INCOMPATIBLE'}" for m in matrix)
         lines.append(f"  hosts: {cells}")
     if plugin.get("load_problem"):
@@ -128,7 +131,8 @@ def render_plugin(report: dict[str, Any], path: str) -> str:
     warned = [
         check
         for check in report["checks"]
-        if check["status"] == "warn" or (check["severity"] != "required" and check["status"] in ("fail", "crash", "timeout"))
+        if check["status"] == "warn"
+        or (check["severity"] != "required" and check["status"] in ("fail", "crash", "timeout"))
     ]
     if warned:
         lines.append(

@@ -287,9 +287,7 @@ def replaced_reports(written: WrittenRun) -> str:
     )
 
 
-def write_unloadable_report(
-    report_dir: Path, path: Path, reason: str, facts: dict[str, Any] | None = None
-) -> Path:
+def write_unloadable_report(report_dir: Path, path: Path, reason: str, facts: dict[str, Any] | None = None) -> Path:
     """The report of a plugin the tool cannot inspect or the host refuses (the run stops with a usage error)."""
     from conformance.report.html_report import render_report
 
