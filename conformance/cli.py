@@ -396,12 +396,17 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
+    from conformance.abi_reference import render_cited
     from conformance.explain import explanation, render_text
 
     try:
-        _say(render_text(explanation(args.check_id)))
+        found = explanation(args.check_id)
     except KeyError as error:
         raise UsageProblem(str(error.args[0]) if error.args else f"no check {args.check_id!r}") from None
+    _say(render_text(found))
+    rule = "-" * 78
+    _say(f"\n{rule}\nThe cited sections (ABI reference shipped with the tool; docs/abi-reference.md)\n{rule}\n")
+    _say(render_cited(found.abi_ref))
     return EXIT_OK
 
 
