@@ -378,9 +378,9 @@ def _no_selection_message(config: pytest.Config, total: int) -> str:
     if config.getoption("markexpr", None):
         selection.append(f"-m {config.getoption('markexpr')!r}")
     what = " and ".join(selection) or "the selection"
+    of = f"none of the {total} battery items" if total else "no battery item"  # xdist: the controller has no count
     return (
-        f"no check selected: {what} matches none of the {total} battery items; nothing was checked "
-        "(see `conformance list-checks` for the ids)"
+        f"no check selected: {what} matches {of}; nothing was checked (see `conformance list-checks` for the ids)"
     )
 
 
@@ -505,6 +505,9 @@ def _summarise_property(report: pytest.TestReport) -> None:
     for name, value in report.user_properties:
         if name == PROPERTY:
             payload = json.loads(str(value))
+            if "result" not in payload:  # already summarised (by the xdist worker that ran it)
+                properties.append((name, value))
+                continue
             result = payload["result"]
             if result["status"] in ("pass", "skip") and not payload.get("baseline"):
                 continue  # the test case says it all: passed, or skipped with the reason
