@@ -61,6 +61,30 @@ def test_no_check_selected_is_a_usage_error_and_the_report_says_so(fixture_so: F
     assert data["run"]["items_selected"] == 0  # type: ignore[index]
 
 
+def test_no_check_selected_under_xdist_is_a_usage_error_too(fixture_so: FixtureSo, tmp_path: Path) -> None:
+    done = run("check", str(fixture_so("conforming_processor")), "-j", "2", "-k", "nomatchzzz", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout == ""
+    assert done.stderr.strip().splitlines()[-1].startswith("conformance: no check selected: -k 'nomatchzzz' matches")
+    assert report(tmp_path / "reports", "conforming_processor")["verdict"] == "none"
+
+
+def test_an_interrupted_report_never_reads_as_a_pass() -> None:
+    from conformance.report.terminal import headline
+
+    report = {
+        "plugin": {"name": "x", "api_version": 9, "node_kind": "processor", "kind": "x", "loadable": True},
+        "verdict": "pass",
+        "grade": "A",
+        "complete": False,
+        "run": {"items_selected": 165, "items_finished": 12},
+        "checks": [],
+    }
+    line = headline(report)
+    assert line.startswith("x: INCOMPLETE (interrupted after 12 of 165 checks; no verdict")
+    assert "PASS" not in line
+
+
 def test_pytest_with_no_check_selected_is_a_usage_error(fixture_so: FixtureSo, tmp_path: Path) -> None:
     done = subprocess.run(
         [
