@@ -235,12 +235,29 @@ def _atomic_write(path: Path, text: str) -> None:
     atomic_write_text(path, text)
 
 
+def _gate_index(report_dir: Path, gate: dict[str, Any], labels: list[str]) -> None:
+    """index.html with the gate's verdict in its banner (a defective fixture's expected failures are not red)."""
+    from conformance.report.html_index import render_index
+
+    reports = []
+    for label in labels:
+        try:
+            reports.append(json.loads((report_dir / label / "report.json").read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue  # already a problem of the gate (_load)
+    if not reports:
+        return
+    run_id = str(reports[0].get("run", {}).get("id", ""))
+    _atomic_write(report_dir / "index.html", render_index(reports, run_id, gate=gate))
+
+
 def publish(report_dir: Path, verdict: Verdict, fixtures: list[str], extras: list[str]) -> None:
     """gate.json, and the gate's verdict on top of summary.md (after its run-id line)."""
     state = "FAIL" if verdict.problems else "PASS"
     gate = {"verdict": state.lower(), "fixtures": fixtures, "extra_plugins": extras,
             "problems": verdict.problems, "notes": verdict.notes}
     _atomic_write(report_dir / "gate.json", json.dumps(gate, indent=2) + "\n")
+    _gate_index(report_dir, gate, fixtures + extras)
     summary = report_dir / "summary.md"
     text = summary.read_text(encoding="utf-8") if summary.exists() else ""
     first, _, rest = text.partition("\n")

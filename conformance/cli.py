@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from conformance import __version__
 from conformance.abi.constants import SUPPORTED_VERSIONS
@@ -23,12 +23,42 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 
 
+EXIT_INTERRUPTED = 130
+
+
 class UsageProblem(Exception):
     """A one-line complaint about the command's input."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line is one line on stderr (``conformance: ...``) and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageProblem(f"{message} (see `{self.prog} --help`)")
+
+
+def _jobs(value: str) -> str:
+    if value == "auto":
+        return value
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is neither a number of workers nor 'auto'") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{count}: the number of workers must be at least 1")
+    return str(count)
+
+
+def _say(text: str) -> None:
+    """Print to stdout; a reader that went away (``| head``) only silences the rest, never the exit status."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - swallow the remaining output and the flush at exit
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="conformance", description="StreamKit native plugin ABI conformance")
+    parser = _Parser(prog="conformance", description="StreamKit native plugin ABI conformance")
     parser.add_argument(
         "--version",
         action="version",
@@ -36,17 +66,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    check = commands.add_parser("check", help="run the battery on one or more plugins")
-    check.add_argument("plugins", nargs="+", type=Path, metavar="PATH")
-    check.add_argument("--report-dir", default="reports")
-    check.add_argument("--baseline")
-    check.add_argument("--budget-scale", default="1.0")
-    check.add_argument("-j", "--jobs", default="1", help="parallel workers (pytest-xdist), or 'auto'")
+    check = commands.add_parser(
+        "check",
+        help="run the battery on one or more plugins",
+        description="Options left out come from CONFORMANCE_* environment variables, then from the conformance_* "
+        "settings of the pytest ini file (pytest.ini, pyproject.toml, tox.ini, setup.cfg), as with pytest --plugin.",
+    )
+    check.add_argument(
+        "plugins", nargs="*", type=Path, metavar="PATH", help="plugin shared objects (or CONFORMANCE_PLUGIN)"
+    )
+    check.add_argument("--report-dir", help="where reports go (default: reports)")
+    check.add_argument("--baseline", help="TOML file of accepted failures")
+    check.add_argument("--budget-scale", help="multiply every time budget (slow CI: 2 or 3)")
+    check.add_argument("--reruns", help="re-run a failed check this many times (default 1)")
+    check.add_argument(
+        "--race", nargs="?", const="helgrind", help="run the threading scenario under helgrind (default) or drd"
+    )
+    check.add_argument("--memcheck", action="store_true", help="re-run failing leak and memory checks under memcheck")
+    check.add_argument("-j", "--jobs", type=_jobs, default="1", help="parallel workers (pytest-xdist), or 'auto'")
     check.add_argument("-k", dest="keyword", help="only checks matching this pytest -k expression")
+    check.add_argument("-m", dest="markexpr", help="only checks matching this pytest -m expression (e.g. required)")
 
     repro = commands.add_parser("repro", help="re-run one check on one plugin and print the result")
     repro.add_argument("plugin", type=Path)
-    repro.add_argument("check_id", help="check id, with [vN] for a host-version item")
+    repro.add_argument(
+        "check_id", help="check id (a host-sensitive check runs at every host version), or an item id with [vN]"
+    )
     repro.add_argument(
         "--in-process", action="store_true", help="run in this process (for a debugger; a crash ends it)"
     )
@@ -61,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list-checks", help="print the check catalogue")
     listing.add_argument("--json", action="store_true")
 
-    commands.add_parser("build-fixtures", help="build the bundled fixture plugins")
+    commands.add_parser("build-fixtures", help="build the bundled fixture plugins (source checkout only)")
 
     explain = commands.add_parser("explain", help="explain a check: what, why, typical causes, how to fix")
     explain.add_argument("check_id")
@@ -74,54 +119,168 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warn(text: str) -> None:
+    print(f"conformance: {text}", file=sys.stderr, flush=True)
+
+
 def _check(args: argparse.Namespace) -> int:
     import pytest
 
-    from conformance.progress import ProgressPlugin, render_summary
-    from conformance.runner import inspect, plugin_label
+    from conformance.progress import ProgressPlugin
+    from conformance.pytest_plugin import NO_SELECTION_KEY, WRITE_ERROR_KEY, WRITTEN_KEY
 
-    for path in args.plugins:
-        facts = inspect(path)
-        if not facts.loadable:
-            raise UsageProblem(f"{path}: not loadable: {facts.problem}")
-    argv = ["-c", os.devnull, "--rootdir", str(Path.cwd()), "-p", "no:cacheprovider", "-p", "no:terminal"]
-    for path in args.plugins:
-        argv += ["--plugin", str(path)]
-    argv += ["--report-dir", args.report_dir, "--budget-scale", str(args.budget_scale)]
-    if args.baseline:
+    settings = _check_settings(args)
+    for note in settings.notes:
+        _warn(note)
+    if settings.baseline is not None:
         from conformance.baseline import BaselineError, load_baseline
 
         try:
-            load_baseline(Path(args.baseline))  # one line now, before any plugin runs
+            load_baseline(settings.baseline)  # one line now, before any plugin runs
         except BaselineError as error:
             raise UsageProblem(str(error)) from None
-        argv += ["--baseline", args.baseline]
-    if args.jobs != "1":
-        argv += ["-n", str(args.jobs)]
-    if args.keyword:
-        argv += ["-k", args.keyword]
+    _refuse_unloadable(settings)
     progress = ProgressPlugin()
-    code = int(pytest.main(argv, plugins=[progress]))
-    for path in args.plugins:
-        report_path = Path(args.report_dir) / plugin_label(path) / "report.json"
-        if report_path.exists():
-            print(render_summary(json.loads(report_path.read_text()), str(report_path)))
-    if code in (0, 5):
+    code = int(pytest.main(_pytest_argv(args, settings), plugins=[progress]))
+    progress.close_line()
+    stash = progress.config.stash if progress.config is not None else None
+    no_selection = stash.get(NO_SELECTION_KEY, None) if stash is not None else None
+    if no_selection is not None:
+        raise UsageProblem(no_selection)
+    write_error = stash.get(WRITE_ERROR_KEY, None) if stash is not None else None
+    if write_error is not None:
+        _warn(write_error)
+    written = stash.get(WRITTEN_KEY, None) if stash is not None else None
+    status = _exit_status(code)
+    if written is not None:
+        _print_run(written)
+    return status
+
+
+def _exit_status(pytest_code: int) -> int:
+    """pytest's exit status as the documented one; an interrupted run is never a pass."""
+    import pytest
+
+    if pytest_code == pytest.ExitCode.OK:
         return EXIT_OK
-    if code == 1:
+    if pytest_code == pytest.ExitCode.TESTS_FAILED:
         return EXIT_CHECK_FAILED
-    if code == 4:
+    if pytest_code == pytest.ExitCode.INTERRUPTED:
+        return EXIT_INTERRUPTED
+    if pytest_code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
         return EXIT_USAGE
     return EXIT_INTERNAL
 
 
-def _find_item(plugin: Path, name: str, budget_scale: float) -> tuple[Any, Any]:
+def _print_run(written: Any) -> None:
+    """The summary of this run's reports only (never files an earlier run left in the directory)."""
+    from conformance.report.terminal import render_plugin, render_totals
+    from conformance.report.writer import replaced_reports
+
+    replaced = replaced_reports(written)
+    if replaced:
+        _warn(replaced)
+    reports = []
+    for report in written.reports:
+        data = json.loads(report.json_path.read_text(encoding="utf-8"))
+        if (data.get("run") or {}).get("id") != written.run_id:
+            continue  # replaced meanwhile by another run: not ours to show
+        reports.append(data)
+        _say(render_plugin(data, str(report.json_path)))
+    if len(reports) > 1:
+        _say(render_totals(reports))
+
+
+def _check_settings(args: argparse.Namespace) -> Any:
+    """The same resolver as ``pytest --plugin``: command line, then CONFORMANCE_*, then the ini file."""
+    from conformance.settings import SettingsError, check_report_dir, find_ini, ini_reader, resolve_settings
+
+    given: dict[str, Any] = {
+        "plugin": [str(path) for path in args.plugins],
+        "report-dir": args.report_dir,
+        "budget-scale": args.budget_scale,
+        "baseline": args.baseline,
+        "reruns": args.reruns,
+        "race": args.race,
+        "memcheck": "yes" if args.memcheck else None,
+    }
+    try:
+        _, ini_values = find_ini(Path.cwd())
+        settings = resolve_settings(given.get, ini_reader(ini_values))
+        if not settings.plugins:
+            raise UsageProblem("no plugin to check: give PATH.so (or set CONFORMANCE_PLUGIN)")
+        check_report_dir(settings.report_dir)
+    except SettingsError as error:
+        raise UsageProblem(str(error)) from None
+    return settings
+
+
+def _refuse_unloadable(settings: Any) -> None:
+    """A plugin the tool cannot inspect or the host refuses to load gets its report and one line; no battery.
+
+    The battery of such a plugin would be 165 skips saying the same thing.
+    A plugin that loads but dies inside an entry point during the probe is not
+    refused: that death is what its checks report.
+    """
+    from conformance.prefetch import probe_parallelism
+    from conformance.report.writer import declared_version, write_unloadable_report
+    from conformance.runner import inspect, probe, probe_many
+
+    problems = []
+    for path in settings.plugins:
+        elf = inspect(path)
+        if not elf.loadable:
+            write_unloadable_report(settings.report_dir, path, f"not loadable: {elf.problem}")
+            problems.append(f"{path}: not loadable: {elf.problem}")
+    if problems:
+        raise UsageProblem("\n".join(problems))
+    probe_many(list(settings.plugins), settings.budget_scale, [], probe_parallelism())
+    for path in settings.plugins:
+        facts = probe(path, settings.budget_scale)
+        if facts.loadable or facts.failed_entry not in (None, "dlopen", "streamkit_native_plugin_api"):
+            continue
+        known = {"version": facts.version, "language": facts.language, "load_problem": facts.load_problem}
+        write_unloadable_report(settings.report_dir, path, f"not loadable: {facts.load_problem}", known)
+        version = declared_version(known)
+        declared = f" (declares API v{version})" if version is not None else ""
+        problems.append(f"{path}{declared}: not loadable: {facts.load_problem}")
+    if problems:
+        raise UsageProblem("\n".join(problems))
+
+
+def _pytest_argv(args: argparse.Namespace, settings: Any) -> list[str]:
+    """pytest, isolated from the project it runs in (no ini, no conftest), with every setting explicit."""
+    argv = ["-c", os.devnull, "--rootdir", str(Path.cwd()), "--noconftest"]
+    argv += ["-p", "no:cacheprovider", "-p", "no:terminal"]
+    for path in settings.plugins:
+        argv += ["--conformance-plugin", str(path)]
+    argv += ["--report-dir", str(settings.report_dir), "--budget-scale", str(settings.budget_scale)]
+    argv += ["--reruns", str(settings.reruns)]
+    if settings.baseline is not None:
+        argv += ["--baseline", str(settings.baseline)]
+    if settings.race:
+        argv += [f"--race={settings.race}"]
+    if settings.memcheck:
+        argv += ["--memcheck"]
+    if args.jobs != "1":
+        argv += ["-n", str(args.jobs)]
+    if args.keyword:
+        argv += ["-k", args.keyword]
+    if args.markexpr:
+        argv += ["-m", args.markexpr]
+    return argv
+
+
+def _find_items(plugin: Path, name: str, budget_scale: float) -> tuple[list[Any], Any]:
+    """The battery items ``name`` denotes: an item id, or a check id (every host version it runs at)."""
     from conformance.runner import battery_for, probe
 
     facts = probe(plugin, budget_scale)
-    for item in battery_for(facts):
-        if item.name == name or (item.check.id == name and not item.host_sensitive):
-            return item, facts
+    battery = battery_for(facts)
+    exact = [item for item in battery if item.name == name]
+    items = exact or [item for item in battery if item.check.id == name]
+    if items:
+        return items, facts
     raise UsageProblem(f"no check {name!r} for this plugin (see `conformance list-checks`)")
 
 
@@ -134,17 +293,25 @@ def _repro(args: argparse.Namespace) -> int:
     elf = inspect(args.plugin)
     if not elf.loadable:
         raise UsageProblem(f"{args.plugin}: not loadable: {elf.problem}")
-    item, facts = _find_item(args.plugin, args.check_id, args.budget_scale)
-    request = request_for(args.plugin, item, args.budget_scale, facts)
-    if args.memcheck:
-        return _repro_memcheck(args, request)
-    result = run_in_process(request) if args.in_process else shared_client().run(request)
-    if args.trace:
-        for event in result.events:
-            print(f"  {type(event).__name__}: {event}")
-    outcome = _result(args.plugin, item, judge(item.check, result), result.duration_s)
-    print(failure_text(outcome) if outcome.status != "pass" else f"{outcome.id}: PASS")
-    return EXIT_CHECK_FAILED if outcome.blocking else EXIT_OK
+    items, facts = _find_items(args.plugin, args.check_id, args.budget_scale)
+    if len(items) > 1:
+        _say(f"{args.check_id}: runs at host versions {', '.join(f'v{item.host_version}' for item in items)}")
+    if args.memcheck and len(items) > 1:
+        raise UsageProblem(f"--memcheck runs one item: pick one of {', '.join(item.name for item in items)}")
+    status = EXIT_OK
+    for item in items:
+        request = request_for(args.plugin, item, args.budget_scale, facts)
+        if args.memcheck:
+            return _repro_memcheck(args, request)
+        result = run_in_process(request) if args.in_process else shared_client().run(request)
+        if args.trace:
+            for event in result.events:
+                _say(f"  {type(event).__name__}: {event}")
+        outcome = _result(args.plugin, item, judge(item.check, result), result.duration_s)
+        _say(failure_text(outcome) if outcome.status != "pass" else f"{outcome.id}: PASS")
+        if outcome.blocking:
+            status = EXIT_CHECK_FAILED
+    return status
 
 
 def _repro_memcheck(args: argparse.Namespace, request: Any) -> int:
@@ -158,15 +325,15 @@ def _repro_memcheck(args: argparse.Namespace, request: Any) -> int:
     except ValgrindMissing as error:
         raise UsageProblem(str(error)) from None
     outcome = run.result.outcome.value if run.result is not None else "unknown"
-    print(
+    _say(
         f"{args.check_id}: memcheck ran for {run.duration_s:.1f} s; scenario {outcome}; "
         f"{len(run.findings)} finding(s) inside the plugin"
     )
     for finding in run.findings:
         frames = " <- ".join(frame.function for frame in finding.plugin_frames(request.plugin_path)[:4])
-        print(f"  {finding.kind}: {finding.what}\n    at {frames}")
+        _say(f"  {finding.kind}: {finding.what}\n    at {frames}")
     if run.error:
-        print(f"  note: {run.error}")
+        _say(f"  note: {run.error}")
     return EXIT_CHECK_FAILED if run.findings else EXIT_OK
 
 
@@ -190,24 +357,29 @@ def _list_checks(args: argparse.Namespace) -> int:
             }
             for c in checks
         ]
-        print(json.dumps(rows, indent=2))
+        _say(json.dumps(rows, indent=2))
         return EXIT_OK
     width = max(len(c.id) for c in checks)
     for c in checks:
-        print(f"{c.id:<{width}}  {c.severity.value:<11}  {c.abi_ref}")
-    print(f"{len(checks)} checks")
+        _say(f"{c.id:<{width}}  {c.severity.value:<11}  {c.abi_ref}")
+    _say(f"{len(checks)} checks")
     return EXIT_OK
 
 
 def _build_fixtures(args: argparse.Namespace) -> int:
-    from conformance.fixtures import FixtureBuildError, build_fixtures
+    from conformance.fixtures import FIXTURE_ROOT, FixtureBuildError, build_fixtures
 
+    if not (FIXTURE_ROOT / "Cargo.toml").is_file():
+        raise UsageProblem(
+            "no fixture corpus here: it ships with the source checkout, not with the installed package "
+            "(clone the repository and run this command there)"
+        )
     try:
         built = build_fixtures()
     except FixtureBuildError as error:
         raise UsageProblem(str(error).splitlines()[0]) from None
     for name, path in sorted(built.items()):
-        print(f"{name:28s} {path}")
+        _say(f"{name:28s} {path}")
     return EXIT_OK
 
 
@@ -219,17 +391,22 @@ def _diff(args: argparse.Namespace) -> int:
     except ReportReadError as error:
         raise UsageProblem(str(error)) from None
     difference = compare_reports(old, new)
-    print(render_diff(difference))
+    _say(render_diff(difference))
     return EXIT_CHECK_FAILED if difference.regressions else EXIT_OK
 
 
 def _explain(args: argparse.Namespace) -> int:
+    from conformance.abi_reference import render_cited
     from conformance.explain import explanation, render_text
 
     try:
-        print(render_text(explanation(args.check_id)))
+        found = explanation(args.check_id)
     except KeyError as error:
         raise UsageProblem(str(error.args[0]) if error.args else f"no check {args.check_id!r}") from None
+    _say(render_text(found))
+    rule = "-" * 78
+    _say(f"\n{rule}\nThe cited sections (ABI reference shipped with the tool; docs/abi-reference.md)\n{rule}\n")
+    _say(render_cited(found.abi_ref))
     return EXIT_OK
 
 
@@ -244,16 +421,19 @@ _COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    command = ""
     try:
-        return _COMMANDS[args.command](args)
+        args = _parser().parse_args(argv)
+        command = args.command
+        return _COMMANDS[command](args)
     except UsageProblem as problem:
         print(f"conformance: {problem}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:  # e.g. `conformance explain X | head`
+        # `check` gets here only before its battery started (pytest handles Ctrl-C during the run).
+        print(f"conformance: interrupted{'; no report was written' if command == 'check' else ''}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # only from a write outside _say; the command's own status is unknown here
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - swallow the flush at exit
         return EXIT_OK
     except Exception as error:  # noqa: BLE001 - the documented "internal error" exit

@@ -2,8 +2,12 @@
 the current category and the failures so far.
 
 On a terminal one line per plugin is redrawn in place (coloured unless
-NO_COLOR is set); otherwise a plain line is printed per category and per
-plugin, so CI logs stay readable.
+NO_COLOR is set: NO_COLOR turns off colour, never the live line); otherwise a
+plain line is printed per category and per plugin, so CI logs stay readable.
+
+The same object is how `conformance check` learns what pytest did: it is
+marked ``conformance_cli`` (the pytest plugin then leaves usage errors to the
+command) and keeps the session's config, whose stash holds the run's reports.
 """
 
 from __future__ import annotations
@@ -31,11 +35,19 @@ class ProgressPlugin:
 
     stream: TextIO = field(default_factory=lambda: sys.stderr)
     plugins: dict[str, PluginProgress] = field(default_factory=dict)
-    _last_line: str = ""
+    config: pytest.Config | None = None
+    conformance_cli: bool = True
 
     @property
     def interactive(self) -> bool:
-        return self.stream.isatty() and not os.environ.get("NO_COLOR")
+        return self.stream.isatty()
+
+    @property
+    def colour(self) -> bool:
+        return self.interactive and not os.environ.get("NO_COLOR")
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        self.config = config
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         for item in session.items:
@@ -71,8 +83,8 @@ class ProgressPlugin:
         failures = f"{state.failures} failure{'s' if state.failures != 1 else ''}"
         line = f"{label}: {state.done}/{state.total} checks, {state.category or '-'}, {failures}"
         if self.interactive:
-            colour = "\x1b[31m" if state.failures else "\x1b[32m"
-            self.stream.write("\r\x1b[2K" + colour + line + "\x1b[0m")
+            colour = ("\x1b[31m" if state.failures else "\x1b[32m") if self.colour else ""
+            self.stream.write("\r\x1b[2K" + colour + line + ("\x1b[0m" if self.colour else ""))
             if state.done == state.total:
                 self.stream.write("\n")
             self.stream.flush()
@@ -80,40 +92,11 @@ class ProgressPlugin:
             self.stream.write(line + "\n")
             self.stream.flush()
 
+    def close_line(self) -> None:
+        """End a live line left open (an interrupted run stops mid-line)."""
+        if self.interactive and any(state.done < state.total for state in self.plugins.values()):
+            self.stream.write("\n")
+            self.stream.flush()
+
     def summary_lines(self) -> list[str]:
         return [f"{label}: {state.done}/{state.total}" for label, state in self.plugins.items()]
-
-
-def render_summary(report: dict[str, Any], path: str) -> str:
-    """The per-plugin summary table `conformance check` prints after the run."""
-    plugin = report["plugin"]
-    lines = [
-        f"{plugin['name']}: {report['verdict'].upper()} (grade {report.get('grade', '-')}) - "
-        f"v{plugin.get('api_version') or '?'} {plugin.get('node_kind') or ''} {plugin.get('kind') or ''}".rstrip()
-    ]
-    matrix = report.get("host_matrix") or []
-    if matrix:
-        cells = ", ".join(f"v{m['host_version']} {'compatible' if m['compatible'] else 'INCOMPATIBLE'}" for m in matrix)
-        lines.append(f"  hosts: {cells}")
-    failing = [
-        c for c in report["checks"] if c["severity"] == "required" and c["status"] not in ("pass", "warn", "skip")
-    ]
-    warned = [
-        c
-        for c in report["checks"]
-        if c["status"] == "warn" or (c["severity"] != "required" and c["status"] in ("fail", "crash", "timeout"))
-    ]
-    for check in failing[:25]:
-        lines.append(f"  {check['status'].upper():8s} {check['id']}: {check['message'][:140]}")
-    if len(failing) > 25:
-        lines.append(f"  ... and {len(failing) - 25} more required failures")
-    if warned:
-        lines.append(
-            f"  {len(warned)} warning(s): "
-            + ", ".join(c["id"] for c in warned[:8])
-            + (" ..." if len(warned) > 8 else "")
-        )
-    if plugin.get("load_problem"):
-        lines.append(f"  {plugin['load_problem']}")
-    lines.append(f"  report: {path}")
-    return "\n".join(lines)

@@ -8,6 +8,7 @@ probe that decides which checks apply, runs in a sandbox child.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conformance.settings import OPTIONS, RunSettings, SettingsError, resolve_settings
+from conformance.settings import OPTIONS, RunSettings, SettingsError, check_report_dir, resolve_settings
 
 SETTINGS_KEY = pytest.StashKey[RunSettings]()
 RESULTS_KEY = pytest.StashKey[dict[str, list[dict[str, Any]]]]()
@@ -27,25 +28,111 @@ BASELINE_KEY = pytest.StashKey[Any]()
 RUN_STARTED_KEY = pytest.StashKey[Any]()
 EXPIRED_KEY = pytest.StashKey[list[str]]()
 # --- end reporting layer ---
+# --- front-end honesty (issue 16) ---
+WRITTEN_KEY = pytest.StashKey[Any]()  # the WrittenRun of this session, for `conformance check`
+NO_SELECTION_KEY = pytest.StashKey[str]()  # why no battery item was selected (a usage error)
+BATTERY_SIZE_KEY = pytest.StashKey[int]()  # battery items before -k/-m deselection
+XDIST_SELECTED_KEY = pytest.StashKey[dict[str, int]]()  # items per plugin label, as the xdist workers collected
+WRITE_ERROR_KEY = pytest.StashKey[str]()  # why the reports could not be written
+# --- end front-end honesty ---
 PROPERTY = "conformance"
 
 
+PLUGIN_DEST = "conformance_plugin"
+PLUGIN_FLAG = "--plugin"
+FALLBACK_FLAG = "--conformance-plugin"
+_CONFLICT_HANDLER = "conformance_yields"
+_parser_seen: list[pytest.Parser] = []
+_yielded_plugin_flag: list[str] = []  # the notice, once another plugin or a conftest.py owns --plugin
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
+    _parser_seen[:] = [parser]
+    _yielded_plugin_flag.clear()
     group = parser.getgroup("conformance", "StreamKit native plugin conformance")
     for option in OPTIONS:
         kwargs: dict[str, Any] = {"dest": "conformance_" + option.name.replace("-", "_"), "help": option.help}
         if option.name == "plugin":
             kwargs["action"] = "append"
             kwargs["default"] = []
+            # Always available, so a suite that owns --plugin can still run the battery.
+            group.addoption(FALLBACK_FLAG, **{**kwargs, "help": option.help + " (same as --plugin)"})
+            if _foreign_flag(parser):
+                _note_yield()
+                continue
         elif option.name == "race":
             kwargs.update(nargs="?", const="helgrind", default=None)
         elif option.name == "memcheck":
             kwargs.update(action="store_const", const="yes", default=None)
         group.addoption(f"--{option.name}", **kwargs)
+    for option in OPTIONS:
         if option.name == "plugin":
             parser.addini(option.ini, option.help, type="linelist")
         else:
             parser.addini(option.ini, option.help, type="string")
+    _install_conflict_handler(parser)
+
+
+def _arguments(parser: pytest.Parser) -> list[tuple[Any, Any]]:
+    return [(group, argument) for group in [parser._anonymous, *parser._groups] for argument in group.options]
+
+
+def _foreign_flag(parser: pytest.Parser) -> bool:
+    return any(PLUGIN_FLAG in arg.names() and arg.dest != PLUGIN_DEST for _, arg in _arguments(parser))
+
+
+def _note_yield() -> None:
+    if not _yielded_plugin_flag:
+        _yielded_plugin_flag.append(
+            f"conformance: {PLUGIN_FLAG} belongs to this project's own pytest options; "
+            f"check a plugin with {FALLBACK_FLAG}=PATH"
+        )
+
+
+def _drop_our_flag(parser: pytest.Parser) -> None:
+    """Forget our ``--plugin`` in pytest's option lists (argparse itself is handled by the caller)."""
+    for group, argument in _arguments(parser):
+        if argument.dest == PLUGIN_DEST and PLUGIN_FLAG in argument.names():
+            group.options.remove(argument)
+    _note_yield()
+
+
+def _install_conflict_handler(parser: pytest.Parser) -> None:
+    """pytest 9 adds options to argparse at once: a later ``--plugin`` takes the name from us.
+
+    This module is loaded through its entry point into every pytest run of the
+    venv; a generic ``--plugin`` must never make argparse refuse a suite that
+    already owns that name. Only a conflict with our own ``--plugin`` is
+    resolved; any other conflict is argparse's usual error.
+    """
+    optparser = getattr(parser, "optparser", None)
+    if optparser is None:  # pytest 8 builds argparse lazily: pytest_plugin_registered below handles it
+        return
+
+    def handle(container: Any, action: argparse.Action, conflicting: list[tuple[str, argparse.Action]]) -> None:
+        if not all(other.dest == PLUGIN_DEST for _, other in conflicting):
+            container._handle_conflict_error(action, conflicting)
+            return
+        ours = [other for _, other in conflicting]
+        container._handle_conflict_resolve(action, conflicting)
+        for group, argument in _arguments(parser):
+            if argument._action in ours and not argument.names():
+                group.options.remove(argument)
+        _note_yield()
+
+    setattr(argparse._ActionsContainer, f"_handle_conflict_{_CONFLICT_HANDLER}", handle)
+    for container in [optparser, *optparser._action_groups]:
+        container.conflict_handler = _CONFLICT_HANDLER
+
+
+def pytest_plugin_registered(plugin: object, manager: pytest.PytestPluginManager) -> None:
+    """pytest 8: a conftest.py registered after us may add its own ``--plugin``; yield the name to it."""
+    if _parser_seen and getattr(_parser_seen[0], "optparser", None) is None:
+        parser = _parser_seen[0]
+        if _foreign_flag(parser) and any(
+            PLUGIN_FLAG in arg.names() and arg.dest == PLUGIN_DEST for _, arg in _arguments(parser)
+        ):
+            _drop_our_flag(parser)
 
 
 def _settings(config: pytest.Config) -> RunSettings:
@@ -84,8 +171,13 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(str(error)) from None
     # --- end reporting layer ---
     from conformance.report.writer import write_unloadable_report
-    from conformance.runner import inspect, plugin_label
+    from conformance.runner import inspect
 
+    if not hasattr(config, "workerinput"):
+        try:
+            check_report_dir(settings.report_dir)
+        except SettingsError as error:
+            raise pytest.UsageError(str(error)) from None
     problems = []
     for path in settings.plugins:
         facts = inspect(path)
@@ -95,9 +187,6 @@ def pytest_configure(config: pytest.Config) -> None:
             problems.append(f"{path}: not loadable: {facts.problem}")
     if problems:
         raise pytest.UsageError("\n".join(problems))
-    labels = [plugin_label(path) for path in settings.plugins]
-    if len(set(labels)) != len(labels):
-        raise pytest.UsageError("two --plugin paths have the same library name; rename one of them")
     _start_sandboxes(config, settings)
 
 
@@ -277,17 +366,62 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     for path in settings.plugins:
         label = plugin_label(path)
         collector = PluginBattery.from_parent(session, name=label, nodeid=label, plugin_path=path)
-        battery.extend(collector.collect())
+        collected = collector.collect()
+        # Reported like any collector's result, so pytest's "collected N items" counts the battery.
+        config.hook.pytest_collectreport(report=pytest.CollectReport(collector.nodeid, "passed", None, list(collected)))
+        battery.extend(collected)
+    config.stash[BATTERY_SIZE_KEY] = len(battery)
     items[:0] = battery
+
+
+def _driven_by_cli(config: pytest.Config) -> bool:
+    """``conformance check`` passes a plugin object marked ``conformance_cli``; it reports usage errors itself."""
+    return any(getattr(plugin, "conformance_cli", False) for plugin in config.pluginmanager.get_plugins())
+
+
+def _no_selection_message(config: pytest.Config, total: int) -> str:
+    selection = []
+    if config.getoption("keyword", None):
+        selection.append(f"-k {config.getoption('keyword')!r}")
+    if config.getoption("markexpr", None):
+        selection.append(f"-m {config.getoption('markexpr')!r}")
+    what = " and ".join(selection) or "the selection"
+    of = f"none of the {total} battery items" if total else "no battery item"  # xdist: the controller has no count
+    return (
+        f"no check selected: {what} matches {of}; nothing was checked (see `conformance list-checks` for the ids)"
+    )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """The xdist controller does not collect: count the battery items a worker selected, per plugin."""
+    config = node.config
+    if XDIST_SELECTED_KEY in config.stash:
+        return  # every worker collects the same items
+    counts: dict[str, int] = {}
+    for nodeid in ids:
+        label = nodeid.split("::", 1)[0]
+        counts[label] = counts.get(label, 0) + 1
+    config.stash[XDIST_SELECTED_KEY] = counts
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Run the selected battery items ahead on the pool: all at once without xdist, per plugin in a worker."""
     config = session.config
     settings = config.stash.get(SETTINGS_KEY, None)
-    if not settings or not settings.plugins or SPARE_CLIENTS_KEY not in config.stash:
+    if not settings or not settings.plugins or config.getoption("collectonly"):
         return
-    if config.getoption("collectonly"):
+    if (
+        xdist_off(config)
+        and not _explicit_paths(config)
+        and not any(isinstance(item, CheckItem) for item in session.items)
+    ):
+        message = _no_selection_message(config, config.stash.get(BATTERY_SIZE_KEY, 0))
+        config.stash[NO_SELECTION_KEY] = message
+        if not _driven_by_cli(config):
+            raise pytest.UsageError(message)
+        return
+    if SPARE_CLIENTS_KEY not in config.stash:
         return
     battery = [item for item in session.items if isinstance(item, CheckItem)]
     if len(battery) < 2:
@@ -304,6 +438,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if not hasattr(config, "workerinput"):
         for path in by_plugin:
             _submit_plugin(config, settings, Path(path))
+
+
+def xdist_off(config: pytest.Config) -> bool:
+    return config.getoption("dist", "no") in ("no", None) and not hasattr(config, "workerinput")
 
 
 def _submit_plugin(config: pytest.Config, settings: RunSettings, path: Path) -> None:
@@ -347,7 +485,11 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     return None
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "teardown":
+        _summarise_property(report)
+        return
     if report.when != "call" and not (report.when == "setup" and report.skipped):
         return
     for name, value in report.user_properties:
@@ -356,19 +498,60 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 _collected_payloads: list[dict[str, Any]] = []
+JUNIT_MESSAGE_LIMIT = 300
+
+
+def _summarise_property(report: pytest.TestReport) -> None:
+    """Keep the JUnit file small: a non-pass gets a short property, the full evidence stays in report.json.
+
+    pytest's junitxml writes every user property of the teardown report into
+    the file; the whole payload (calls, logs, native stacks) of 79 plugins x
+    165 checks made a 33 MB junit.xml. Runs before junitxml (tryfirst); the
+    call report, from which the reports are built, keeps the full payload.
+    """
+    properties = []
+    for name, value in report.user_properties:
+        if name == PROPERTY:
+            payload = json.loads(str(value))
+            if "result" not in payload:  # already summarised (by the xdist worker that ran it)
+                properties.append((name, value))
+                continue
+            result = payload["result"]
+            if result["status"] in ("pass", "skip") and not payload.get("baseline"):
+                continue  # the test case says it all: passed, or skipped with the reason
+            message = str(result.get("message", ""))
+            value = json.dumps(
+                {
+                    "plugin": payload["label"],
+                    "id": result["id"],
+                    "status": result["status"],
+                    "severity": result["severity"],
+                    "baseline": payload.get("baseline"),
+                    "message": message[:JUNIT_MESSAGE_LIMIT] + ("\u2026" if len(message) > JUNIT_MESSAGE_LIMIT else ""),
+                    "repro": result.get("repro"),
+                    "evidence": f"{payload['label']}/report.json",
+                },
+                separators=(",", ":"),
+            )
+        properties.append((name, value))
+    report.user_properties = properties
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     settings = config.stash.get(SETTINGS_KEY, None)
     if not settings or not settings.plugins:
-        return None
-    lines = [f"conformance: budget scale {settings.budget_scale}, reports in {settings.report_dir}"]
+        return list(_yielded_plugin_flag) or None
+    lines = [
+        *_yielded_plugin_flag,
+        f"conformance: budget scale {settings.budget_scale}, reports in {settings.report_dir}",
+    ]
     from conformance.sandbox.calibration import current as current_calibration
 
     calibration = current_calibration()
     if calibration is not None:
         lines.append(f"conformance: {calibration.headline()}")
     lines.extend(f"conformance: plugin {path}" for path in settings.plugins)
+    lines.extend(f"conformance: {note}" for note in settings.notes)
     # --- reporting layer (issue 5): --baseline ---
     baseline = config.stash.get(BASELINE_KEY, None)
     if baseline is not None:
@@ -392,11 +575,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     interrupt.install()
 
 
-def _selected_counts(session: pytest.Session) -> dict[str, int] | None:
-    """Items selected per plugin path; None under xdist, where the controller does not collect."""
+def _selected_counts(session: pytest.Session, settings: RunSettings) -> dict[str, int] | None:
+    """Items selected per plugin path; under xdist as the workers collected them (None before they did)."""
     if session.config.getoption("dist", "no") not in ("no", None):
-        return None
-    counts: dict[str, int] = {}
+        by_label = session.config.stash.get(XDIST_SELECTED_KEY, None)
+        if by_label is None:
+            return None
+        from conformance.runner import plugin_label
+
+        return {str(path): by_label.get(plugin_label(path), 0) for path in settings.plugins}
+    counts: dict[str, int] = {str(path): 0 for path in settings.plugins}
     for item in session.items:
         if isinstance(item, CheckItem):
             counts[str(item.plugin_path)] = counts.get(str(item.plugin_path), 0) + 1
@@ -412,10 +600,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return  # nothing ran: keep the reports of the last real run
     from conformance.report import interrupt
     from conformance.report.rundir import RunInfo
-    from conformance.report.writer import write_reports
+    from conformance.report.writer import replaced_reports, write_reports
 
     interrupt.hold()
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or interrupt.received()
+    selected = _selected_counts(session, settings)
+    if (
+        not interrupted
+        and NO_SELECTION_KEY not in config.stash
+        and selected is not None
+        and not _explicit_paths(config)
+        and not sum(selected.values())
+    ):
+        config.stash[NO_SELECTION_KEY] = _no_selection_message(config, config.stash.get(BATTERY_SIZE_KEY, 0))
+    no_selection = config.stash.get(NO_SELECTION_KEY, None)
     run = RunInfo(
         started_at=config.stash.get(RUN_STARTED_KEY, None),
         interrupted=interrupted,
@@ -431,11 +629,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             list(_collected_payloads),
             complete=not interrupted,
             run=run,
-            selected=_selected_counts(session),
+            selected=selected,
             baseline=config.stash.get(BASELINE_KEY, None),
+            nothing_selected=no_selection is not None,
         )
     except OSError as error:
         message = f"conformance: cannot write the reports in {settings.report_dir}: {error.strerror or error}"
+        config.stash[WRITE_ERROR_KEY] = message.removeprefix("conformance: ")
         if reporter is not None:
             reporter.write_line(message, red=True)
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
@@ -443,7 +643,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     finally:
         _collected_payloads.clear()
+    config.stash[WRITTEN_KEY] = written
+    if no_selection is not None:
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
     if reporter is not None:
+        if no_selection is not None and not xdist_off(config):
+            reporter.write_line(f"conformance: {no_selection}", red=True)  # without xdist pytest said it
+        replaced = replaced_reports(written)
+        if replaced:
+            reporter.write_line(f"conformance: {replaced}")
         for report in written.reports:
             state = "" if report.complete else " (incomplete)"
             reporter.write_line(f"conformance: {report.verdict.upper()}{state} - report written to {report.json_path}")

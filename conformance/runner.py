@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from conformance.abi.constants import CURRENT_API_VERSION, MIN_SUPPORTED_API_VERSION
+from conformance.abi.constants import CURRENT_API_VERSION, MIN_SUPPORTED_API_VERSION, packet_type_name
 from conformance.checks.judge import judge
 from conformance.checks.model import Check, Judgement, PluginFacts, Status
 from conformance.checks.probe import PROBE, confirm_triage, facts_from_result, needs_confirmation
@@ -101,7 +101,7 @@ def _missing_capability(need: str, facts: PluginFacts) -> str | None:
         return None if facts.is_echo else "not an echo plugin (no Passthrough output pin)"
     if need.startswith("accepts:"):
         packet_type = int(need.split(":", 1)[1])
-        return None if facts.accepts(packet_type) else f"no input pin accepts packet type {packet_type}"
+        return None if facts.accepts(packet_type) else f"no input pin accepts {packet_type_name(packet_type)} packets"
     if need == "rust":
         return None if facts.language == "rust" else "not a Rust plugin"
     if need == "c":

@@ -7,7 +7,10 @@ naming where it came from. The CLI builds the same ``RunSettings``.
 
 from __future__ import annotations
 
+import configparser
 import os
+import tempfile
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +30,7 @@ class RunSettings:
     reruns: int = 1
     race: str | None = None  # "helgrind" or "drd": re-run the threading scenario under that tool
     memcheck: bool = False  # re-run failing leak and memory checks under valgrind memcheck
+    notes: tuple[str, ...] = ()  # one-line remarks for the user (a plugin given twice, checked once)
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,7 @@ def resolve_settings(
     plugins_value, _ = pick("plugin")
     if isinstance(plugins_value, str):
         plugins_value = [part for part in plugins_value.replace(os.pathsep, " ").split() if part]
-    plugins = tuple(Path(p) for p in (plugins_value or []))
+    plugins, notes = distinct_plugins([Path(p) for p in (plugins_value or [])])
     report_value, _ = pick("report-dir")
     scale_value, scale_source = pick("budget-scale")
     baseline_value, _ = pick("baseline")
@@ -156,4 +160,105 @@ def resolve_settings(
         reruns=_parse_reruns(str(reruns_value), reruns_source),
         race=race,
         memcheck=memcheck,
+        notes=notes,
     )
+
+
+def distinct_plugins(paths: list[Path]) -> tuple[tuple[Path, ...], tuple[str, ...]]:
+    """Each shared object once; two different files whose reports would share a directory are refused.
+
+    A symlink given with its target (or the same path twice) is the same
+    plugin: it runs once and a note says so. Two different files with the
+    same library name would write the same ``reports/<name>/``: both paths
+    are named so the user can see which two collide.
+    """
+    if not paths:
+        return (), ()
+    from conformance.runner import plugin_label  # only with plugins: the runner loads the catalogue
+
+    kept: dict[str, Path] = {}
+    notes: list[str] = []
+    for path in paths:
+        key = os.path.realpath(path)
+        if key in kept:
+            first = kept[key]
+            how = "the same path" if str(first) == str(path) else "the same file"
+            notes.append(f"{path} and {first} are {how}: checked once, as {first}")
+            continue
+        kept[key] = path
+    by_label: dict[str, Path] = {}
+    for path in kept.values():
+        label = plugin_label(path)
+        if label in by_label:
+            raise SettingsError(
+                f"{by_label[label]} and {path} have the same library name {label!r} and would share "
+                f"reports/{label}/: check them in separate runs with different --report-dir"
+            )
+        by_label[label] = path
+    return tuple(kept.values()), tuple(notes)
+
+
+def check_report_dir(path: Path) -> None:
+    """Fail before the battery runs when reports cannot be written there (a file, read-only, immutable).
+
+    Without this the whole battery ran first and only writing the report
+    failed; a probe file is created and removed, which is what writing needs.
+    """
+    if path.exists() and not path.is_dir():
+        raise SettingsError(f"cannot write reports to {path}: it is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".conformance-write-test.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise SettingsError(f"cannot write reports to {path}: {error.strerror or error}") from None
+
+
+# pytest's own search order for its configuration file, per directory from the current one upwards.
+_INI_FILES = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
+
+
+def _ini_section(path: Path) -> dict[str, Any] | None:
+    """The pytest section of one candidate file, or None when the file does not configure pytest."""
+    try:
+        if path.name == "pyproject.toml":
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            section = data.get("tool", {}).get("pytest", {}).get("ini_options")
+            return dict(section) if isinstance(section, dict) else None
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read(path, encoding="utf-8")
+    except (OSError, ValueError, configparser.Error) as error:
+        raise SettingsError(f"cannot read the ini file {path}: {error}") from None
+    name = {"tox.ini": "pytest", "setup.cfg": "tool:pytest"}.get(path.name, "pytest")
+    if parser.has_section(name):
+        return dict(parser.items(name))
+    return {} if path.name in ("pytest.ini", ".pytest.ini") else None
+
+
+def find_ini(start: Path) -> tuple[Path | None, dict[str, Any]]:
+    """The ini file pytest would use from ``start`` and its values, so ``conformance check`` reads the
+    same ``conformance_*`` settings as ``pytest --plugin`` run in the same directory."""
+    for directory in (start, *start.parents):
+        for name in _INI_FILES:
+            candidate = directory / name
+            if candidate.is_file():
+                section = _ini_section(candidate)
+                if section is not None:
+                    return candidate, section
+    return None, {}
+
+
+def ini_reader(values: dict[str, Any]) -> Callable[[str], Any]:
+    """``ini(name)`` over values read by ``find_ini``, typed like pytest's getini (linelist for plugins)."""
+
+    def ini(name: str) -> Any:
+        value = values.get(name)
+        if value is None:
+            return None
+        if name == OPTION_BY_NAME["plugin"].ini:
+            lines = value if isinstance(value, list) else str(value).splitlines()
+            return [str(line).strip() for line in lines if str(line).strip()]
+        return value
+
+    return ini

@@ -60,6 +60,16 @@ PACKET_TYPE_RUST_NAMES: dict[PacketType, str] = {
     PacketType.ENCODED_AUDIO: "EncodedAudio",
 }
 
+
+
+def packet_type_name(value: int) -> str:
+    """``Transcription (type 3)``: the SDK's name first, as plugin authors know the types by name."""
+    try:
+        return f"{PACKET_TYPE_RUST_NAMES[PacketType(value)]} (type {value})"
+    except (ValueError, KeyError):
+        return f"type {value}"
+
+
 #: Discriminants that are pin-type tags only; at runtime they are rejected (rule C3).
 RUNTIME_UNSUPPORTED_TYPES = frozenset({PacketType.OPUS_AUDIO, PacketType.ANY, PacketType.PASSTHROUGH})
 

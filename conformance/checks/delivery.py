@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.abi import ffi
-from conformance.abi.constants import PacketType
+from conformance.abi.constants import PacketType, packet_type_name
 from conformance.checks.common import metadata_of, require_processor, valid_params
 from conformance.host.callbacks import host_callbacks
 from conformance.host.instance import CallResult, Instance
@@ -35,7 +35,7 @@ def pin_for(ctx: ScenarioContext, packet_type: int) -> str:
             return pin.name
     if not metadata.inputs:
         ctx.skip("the plugin declares no input pin")
-    ctx.skip(f"no input pin accepts packet type {packet_type}")
+    ctx.skip(f"no input pin accepts {packet_type_name(packet_type)} packets")
     raise AssertionError("unreachable")
 
 

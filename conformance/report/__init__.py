@@ -7,5 +7,6 @@
 * ``html_report``/``html_index``/``html_common``: self-contained report.html per plugin and index.html;
 * ``markdown``: summary.md for CI job summaries and PR comments; ``present``: rules both renderers share;
 * ``text``: the failure text of pytest (and so of JUnit) and the CLI;
+* ``terminal``: the summary `conformance check` prints (grouped causes, repro and explain lines, totals);
 * ``diff``: comparing two report.json files; ``interrupt``: SIGTERM as an interruption that still reports.
 """

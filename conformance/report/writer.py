@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,22 @@ def _label(path: Path) -> str:
     return plugin_label(path)
 
 
+_GATE_TEXT = re.compile(r"Plugin API version mismatch: plugin has v(\d+)")
+
+
+def declared_version(facts: dict[str, Any]) -> int | None:
+    """The plugin's API version; for a plugin the version gate refused, read from the host's own text.
+
+    The probe's facts of a refused plugin carry only the host's message, and
+    that message (quoted exactly from the host) names the version it read.
+    """
+    version = facts.get("version")
+    if isinstance(version, int):
+        return version
+    match = _GATE_TEXT.search(str(facts.get("load_problem") or ""))
+    return int(match.group(1)) if match else None
+
+
 def _identity(path: Path, facts: dict[str, Any]) -> dict[str, Any]:
     from conformance.runner import inspect
 
@@ -60,7 +77,7 @@ def _identity(path: Path, facts: dict[str, Any]) -> dict[str, Any]:
         "name": _label(path),
         "path": str(path),
         "sha256": file_sha256(path),
-        "api_version": facts.get("version"),
+        "api_version": declared_version(facts),
         "kind": facts.get("kind"),
         "node_kind": facts.get("node_kind"),
         "language": facts.get("language") or elf.language,
@@ -124,7 +141,9 @@ def build_report(
     run: RunInfo | None = None,
     selected: int | None = None,
     baseline: Baseline | None = None,
+    nothing_selected: bool = False,
 ) -> dict[str, Any]:
+    """One plugin's report.json; ``nothing_selected``: -k/-m left no item, so there is no verdict."""
     run = run or RunInfo()
     identity = _identity(path, facts)
     now = dt.datetime.now(dt.UTC)
@@ -147,8 +166,8 @@ def build_report(
         "run": run.to_json(now, selected, len(results)),
         "plugin": identity,
         "budgets": budgets(settings.budget_scale),
-        "verdict": verdict_of(results, identity["loadable"]),
-        "grade": grade_of(results) if identity["loadable"] else "F",
+        "verdict": "none" if nothing_selected else verdict_of(results, identity["loadable"]),
+        "grade": "-" if nothing_selected else grade_of(results) if identity["loadable"] else "F",
         "counts": counts,
         "host_matrix": host_matrix(results, identity["api_version"]),
         "baseline": baseline_section(baseline, identity["name"], checks) if baseline else None,
@@ -197,6 +216,7 @@ def write_reports(
     run: RunInfo | None = None,
     selected: dict[str, int] | None = None,
     baseline: Baseline | None = None,
+    nothing_selected: bool = False,
 ) -> WrittenRun:
     """Write every file of the run; ``selected`` maps plugin path to the number of items pytest selected."""
     from conformance.checks.registry import checks_by_id
@@ -212,7 +232,17 @@ def write_reports(
         facts, results = by_plugin.get(str(path), ({}, []))
         results.sort(key=lambda r: (order.get(r.check_id, 1 << 30), r.host_version or 0))
         count = selected.get(str(path)) if selected is not None else None
-        report = build_report(path, results, facts, settings, complete, run=run, selected=count, baseline=baseline)
+        report = build_report(
+            path,
+            results,
+            facts,
+            settings,
+            complete,
+            run=run,
+            selected=count,
+            baseline=baseline,
+            nothing_selected=nothing_selected,
+        )
         target = settings.report_dir / _label(path) / REPORT_JSON
         atomic_write_text(target, json.dumps(report, indent=2) + "\n")
         reports.append((target, report))
@@ -241,12 +271,29 @@ def write_reports(
     return WrittenRun(run.id, written, summary, index, removed, expired)
 
 
-def write_unloadable_report(report_dir: Path, path: Path, reason: str) -> Path:
-    """The report of a plugin the tool cannot even inspect (the run stops with a usage error)."""
+def replaced_reports(written: WrittenRun) -> str:
+    """One line naming the reports of an earlier run that this run removed ('' when none).
+
+    A report directory holds one run (see ``rundir``); checking another plugin
+    into the same directory replaces the reports there, and the user is told.
+    """
+    labels = sorted({path.parent.name for path in written.removed if path.name in ("report.json", "report.html")})
+    if not labels:
+        return ""
+    where = next(iter(written.removed)).parent.parent
+    return (
+        f"removed the report{'s' if len(labels) > 1 else ''} of {', '.join(labels)} from an earlier run in {where} "
+        "(a report directory holds one run; give each run its own --report-dir to keep both)"
+    )
+
+
+def write_unloadable_report(report_dir: Path, path: Path, reason: str, facts: dict[str, Any] | None = None) -> Path:
+    """The report of a plugin the tool cannot inspect or the host refuses (the run stops with a usage error)."""
     from conformance.report.html_report import render_report
 
     settings = RunSettings(plugins=(path,), report_dir=report_dir, budget_scale=1.0)
-    report = build_report(path, [], {"loadable": False, "load_problem": reason}, settings, True)
+    known = {**(facts or {}), "loadable": False, "load_problem": reason}
+    report = build_report(path, [], known, settings, True)
     report["plugin"]["load_problem"] = reason
     target = report_dir / _label(path) / REPORT_JSON
     atomic_write_text(target, json.dumps(report, indent=2) + "\n")
