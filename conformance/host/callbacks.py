@@ -229,13 +229,14 @@ class HostCallbacks:
         frame = self._frame(user_data, "output_callback")
         if frame is None:
             return failure
-        if not frame.in_callback.acquire(blocking=False):
-            if self.guard is None:  # the native guard counts this overlap itself, before the GIL
-                self.emit(
-                    Violation(
-                        "callbacks.concurrent", "output_callback called concurrently from two threads", frame.entry
-                    )
-                )
+        if self.guard is not None:
+            # The native guard has counted any overlap before the GIL; here the calls are only serialised,
+            # so the packet is still taken (as the real host would) and no other check fails on a refusal.
+            frame.in_callback.acquire()
+        elif not frame.in_callback.acquire(blocking=False):
+            self.emit(
+                Violation("callbacks.concurrent", "output_callback called concurrently from two threads", frame.entry)
+            )
             return failure
         try:
             emitted = self._decode_output(frame, pin_name, packet)

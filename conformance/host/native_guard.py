@@ -249,7 +249,7 @@ class Overlap:
         calls = "call" if self.count == 1 else "calls"
         return (
             f"{self.entered} entered on thread {self.thread} while {busy} ({self.count} overlapping {calls} "
-            f"during {entry}); the host's per-call context is written without locking, so its callbacks must "
+            f"in one {entry}); the host's per-call context is written without locking, so its callbacks must "
             "never run concurrently (ABI.md 4.1, 7)"
         )
 
