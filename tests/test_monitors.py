@@ -137,3 +137,64 @@ def test_pytest_face_credits_the_owning_check(
     assert "Null packet data pointer (during process_packet), seen during wire-in.binary.empty[v9]" in decodes["message"]
     assert checks["wire-out.runtime-types"]["status"] == "pass"
     assert "c_null_empty_binary::wire-out.decodes" in run.stdout.split("short test summary")[-1]
+
+
+_KEEP_ALIVE: list[Any] = []  # callbacks the guard may still point at after a test
+
+
+def _two_threads(call: Callable[[], None], together: bool) -> None:
+    import threading
+
+    if not together:
+        call()
+        call()
+        return
+    threads = [threading.Thread(target=call) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+@pytest.mark.parametrize("together", [True, False])
+def test_the_guard_counts_overlaps_before_the_interpreter_lock(together: bool) -> None:
+    """Two Python threads calling the trampolines (cffi drops the GIL around the C call) overlap in the guard
+    exactly when they run together; one after the other they never do."""
+    import threading
+    import time
+
+    from conformance.abi import ffi
+    from conformance.host.native_guard import native_guard
+
+    guard = native_guard()
+    if guard is None:
+        pytest.skip("no C compiler for the native guard")
+    f = ffi()
+
+    def slow_output(pin: Any, packet: Any, user_data: Any) -> Any:
+        time.sleep(0.02)  # releases the GIL: the other thread gets into the trampoline meanwhile
+        return f.new("CResult *")[0]
+
+    def slow_log(level: int, target: Any, message: Any, user_data: Any) -> None:
+        time.sleep(0.02)
+
+    output = f.callback("COutputCallback", slow_output)
+    log = f.callback("CLogCallback", slow_log)
+    _KEEP_ALIVE.extend([output, log])
+    address = int(f.cast("uintptr_t", output))
+    guard.set_bundle_targets(address, address, address, address)
+    guard.set_log_targets(*(int(f.cast("uintptr_t", log)),) * 3)
+    trampoline = f.cast("COutputCallback", guard.address("skg_output"))
+    log_trampoline = f.cast("CLogCallback", guard.address("skg_log"))
+    token = 0x5C0F_7E57_0000 + (1 if together else 2)
+    guard.open(token, threading.get_native_id())
+    before = guard.log_overlaps()
+    _two_threads(lambda: trampoline(b"out", f.NULL, f.cast("void *", token)), together)
+    _two_threads(lambda: log_trampoline(2, b"t", b"m", f.NULL), together)
+    overlap = guard.close(token)
+    if together:
+        assert overlap is not None and overlap.entered == "output_callback" and overlap.busy == "output_callback"
+        assert guard.log_overlaps() > before
+    else:
+        assert overlap is None
+        assert guard.log_overlaps() == before
