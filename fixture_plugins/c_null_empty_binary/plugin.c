@@ -33,20 +33,11 @@ static const CNodeMetadata METADATA = {
     .categories_count = 1,
 };
 
-/* Release a delivered v9 handle early: free it once AND null the host's field. */
-static void release_handle(const CBinaryPacket *bp) {
-    CBinaryPacket *writable = (CBinaryPacket *)bp; /* the host's struct is writable (ABI 4.16) */
-    if (writable->buffer_handle != NULL && writable->free_fn != NULL) {
-        writable->free_fn(writable->buffer_handle);
-        writable->buffer_handle = NULL;
-    }
-}
-
 static CResult send_copy(const CNodeCallbacks *cb, const uint8_t *data, size_t len, const CBinaryPacket *owner) {
     uint8_t *copy = len ? malloc(len) : NULL; /* DEFECT: NULL for an empty payload */
     if (len && copy == NULL) return skfix_fail(KIND ": out of memory");
     if (len) memcpy(copy, data, len);
-    if (owner != NULL) release_handle(owner); /* after this, the host's bytes are not read again */
+    if (owner != NULL) skfix_release_handle(owner); /* after this, the host's bytes are not read again */
     CPacket pkt = {CPacketType_Binary, copy, len};
     CResult r = cb->output_callback("out", &pkt, cb->output_user_data);
     free(copy);
@@ -58,12 +49,12 @@ static CResult handle_binary_with_meta(const CPacket *packet, const CNodeCallbac
     const CBinaryPacket *bp = (const CBinaryPacket *)packet->data;
     bool has_handle = packet->len >= sizeof(CBinaryPacket) && bp->buffer_handle != NULL;
     if (bp->data == NULL && bp->data_len > 0) {
-        if (has_handle) release_handle(bp);
+        if (has_handle) skfix_release_handle(bp);
         return skfix_fail("Invalid packet: BinaryWithMeta packet has null data pointer");
     }
     if (bp->content_type != NULL &&
         !skfix_valid_utf8((const unsigned char *)bp->content_type, strlen(bp->content_type))) {
-        if (has_handle) release_handle(bp);
+        if (has_handle) skfix_release_handle(bp);
         return skfix_fail("Invalid packet: Invalid UTF-8 in content_type");
     }
     return send_copy(cb, bp->data, bp->data_len, has_handle ? bp : NULL);
@@ -81,14 +72,8 @@ static CResult process_packet(CPluginHandle handle, const char *input_pin, const
     case CPacketType_BinaryWithMeta:
         if (packet->data == NULL) return skfix_fail("Invalid packet: Null packet data pointer");
         return handle_binary_with_meta(packet, cb);
-    case CPacketType_OpusAudio:
-        return skfix_fail("Invalid packet: Unsupported packet type: OpusAudio");
-    case CPacketType_Any:
-        return skfix_fail("Invalid packet: Unsupported packet type: Any");
-    case CPacketType_Passthrough:
-        return skfix_fail("Invalid packet: Unsupported packet type: Passthrough");
     default:
-        return skfix_fail(KIND ": unsupported packet type (accepts Binary, BinaryWithMeta)");
+        return skfix_refuse_type(packet->packet_type, KIND ": unsupported packet type (accepts Binary, BinaryWithMeta)");
     }
 }
 

@@ -23,21 +23,7 @@
 #define KIND "c_progress_thread"
 #define SCRATCH_BYTES 4096
 
-static const CPacketTypeInfo IN_TYPES[] = {{CPacketType_Text, NULL, NULL, NULL}};
-static const CInputPin INPUTS[] = {{"in", IN_TYPES, 1}};
-static const COutputPin OUTPUTS[] = {{"out", {CPacketType_Text, NULL, NULL, NULL}}};
-static const char *const CATEGORIES[] = {"test"};
-static const CNodeMetadata METADATA = {
-    .kind = KIND,
-    .description = "Text processor that renders in a helper thread and reports progress telemetry",
-    .inputs = INPUTS,
-    .inputs_count = 1,
-    .outputs = OUTPUTS,
-    .outputs_count = 1,
-    .param_schema = "{\"type\":\"object\"}",
-    .categories = CATEGORIES,
-    .categories_count = 1,
-};
+SKFIX_TEXT_METADATA(METADATA, KIND, "Text processor that renders in a helper thread and reports progress telemetry", CPacketType_Text)
 
 typedef struct Render {
     const CNodeCallbacks *cb;
@@ -77,18 +63,8 @@ static const CNodeMetadata *get_metadata(void) { return &METADATA; }
 static CResult process_packet(CPluginHandle handle, const char *input_pin, const CPacket *packet,
                               const CNodeCallbacks *cb) {
     if (!skfix_call_args_ok(handle, input_pin, packet, cb)) return skfix_fail(KIND ": invalid arguments (null)");
-    switch (packet->packet_type) {
-    case CPacketType_Text:
-        break;
-    case CPacketType_OpusAudio:
-        return skfix_fail("Invalid packet: Unsupported packet type: OpusAudio");
-    case CPacketType_Any:
-        return skfix_fail("Invalid packet: Unsupported packet type: Any");
-    case CPacketType_Passthrough:
-        return skfix_fail("Invalid packet: Unsupported packet type: Passthrough");
-    default:
-        return skfix_fail(KIND ": unsupported packet type (accepts Text)");
-    }
+    if (packet->packet_type != CPacketType_Text)
+        return skfix_refuse_type(packet->packet_type, KIND ": unsupported packet type (accepts Text)");
     if (has_alloc(cb)) {
         Render job = {cb, false};
         pthread_t helper;
