@@ -144,7 +144,27 @@ def _repro(args: argparse.Namespace) -> int:
             print(f"  {type(event).__name__}: {event}")
     outcome = _result(args.plugin, item, judge(item.check, result), result.duration_s)
     print(failure_text(outcome) if outcome.status != "pass" else f"{outcome.id}: PASS")
-    return EXIT_CHECK_FAILED if outcome.blocking else EXIT_OK
+    credited = _credited_elsewhere(outcome.evidence)
+    return EXIT_CHECK_FAILED if outcome.blocking or credited else EXIT_OK
+
+
+def _credited_elsewhere(evidence: dict[str, Any]) -> bool:
+    """Print the violations this scenario saw of rules other checks own (the monitors credit them there,
+    so a `seen during` failure reproduces here); True when one of them fails a required check."""
+    from conformance.checks.model import Severity
+    from conformance.checks.monitors import EVIDENCE_KEY, owns
+    from conformance.checks.registry import catalogue
+
+    blocking = False
+    for violation in evidence.get(EVIDENCE_KEY) or []:
+        owners = [check for check in catalogue() if owns(check, violation["rule"])]
+        if not owners:
+            continue
+        blocking = blocking or any(check.severity is Severity.REQUIRED for check in owners)
+        during = f" (during {violation['during']})" if violation.get("during") else ""
+        names = ", ".join(check.id for check in owners)
+        print(f"  seen here, fails {names}: {violation['detail']}{during}")
+    return blocking
 
 
 def _repro_memcheck(args: argparse.Namespace, request: Any) -> int:

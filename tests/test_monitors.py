@@ -134,7 +134,9 @@ def test_pytest_face_credits_the_owning_check(
     checks = run.checks("c_null_empty_binary")
     decodes = checks["wire-out.decodes"]
     assert decodes["status"] == "fail"
-    assert "Null packet data pointer (during process_packet), seen during wire-in.binary.empty[v9]" in decodes["message"]
+    assert (
+        "Null packet data pointer (during process_packet), seen during wire-in.binary.empty[v9]" in decodes["message"]
+    )
     assert checks["wire-out.runtime-types"]["status"] == "pass"
     assert "c_null_empty_binary::wire-out.decodes" in run.stdout.split("short test summary")[-1]
 
@@ -198,3 +200,31 @@ def test_the_guard_counts_overlaps_before_the_interpreter_lock(together: bool) -
     else:
         assert overlap is None
         assert guard.log_overlaps() == before
+
+
+def test_repro_of_the_scenario_a_violation_was_seen_in_fails_and_names_the_owner(
+    fixture_so: Callable[[str], Path],
+) -> None:
+    """The credited failure's repro command runs the other check: it must reproduce the failure, not say PASS."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "conformance.cli",
+            "repro",
+            str(fixture_so("c_null_empty_binary")),
+            "wire-in.binary.empty[v9]",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        "seen here, fails wire-out.decodes: emitted on pin 'out': Failed to convert packet: Null packet data pointer"
+        in done.stdout
+    )

@@ -83,7 +83,9 @@ def sightings_of(result: CheckResult) -> list[Sighting]:
     return [Sighting(str(v["rule"]), str(v["detail"]), v.get("during"), result.id) for v in raw]
 
 
-def credit(check: Check, result: CheckResult, sightings: Iterable[Sighting], plugin: str, consulted: int) -> CheckResult:
+def credit(
+    check: Check, result: CheckResult, sightings: Iterable[Sighting], plugin: str, consulted: int
+) -> CheckResult:
     """``result`` of ``check`` with the sightings of its rules from other items applied."""
     if not check.owns_violations:
         return result
