@@ -13,8 +13,9 @@ slot when the call returns (``close``) and reports a ``callbacks.concurrent``
 violation.
 
 A callback entered on a thread other than the one that made the call holds
-the counter a little longer (``SKG_WIDEN_NS``, a few times per call and per
-process at most), so that two plugin threads racing into the callbacks
+the counter a little longer (10 ms the first time in a call, 2 ms the next
+three times, 16 times per process at most; it stops as soon as another thread
+runs into the bundle), so that two plugin threads racing into the callbacks
 overlap inside the guard even when the scheduler staggers them. Widening only
 delays one caller; it cannot make sequential calls overlap, so it cannot
 produce a false finding.
@@ -56,9 +57,11 @@ typedef _Bool (*skg_enabled_fn)(int32_t, const char *, void *);
 
 #define SKG_CALLBACKS 4
 #define SKG_SLOTS 512
-#define SKG_WIDEN_NS 3000000L
+#define SKG_WIDEN_FIRST_US 10000L /* the first foreign-thread entry of a call waits longest */
+#define SKG_WIDEN_NEXT_US 2000L
+#define SKG_WIDEN_STEP_US 250L
 #define SKG_WIDEN_PER_CALL 4
-#define SKG_WIDEN_PER_PROCESS 24
+#define SKG_WIDEN_PER_PROCESS 16
 
 typedef struct {
     _Atomic uintptr_t token;
@@ -109,10 +112,15 @@ static skg_slot *skg_enter(void *user_data, int which) {
     }
     atomic_fetch_add(&slot->running[which], 1);
     atomic_store(&slot->running_tid[which], tid);
-    if (tid != atomic_load(&slot->owner) && atomic_fetch_add(&slot->widened, 1) < SKG_WIDEN_PER_CALL &&
-        atomic_fetch_sub(&skg_widen_left, 1) > 0) {
-        struct timespec pause = {0, SKG_WIDEN_NS};
-        nanosleep(&pause, NULL);
+    if (tid != atomic_load(&slot->owner)) {
+        int nth = atomic_fetch_add(&slot->widened, 1);
+        if (nth < SKG_WIDEN_PER_CALL && atomic_fetch_sub(&skg_widen_left, 1) > 0) {
+            /* Hold the bundle "in use" a little; stop as soon as another thread has run into it. */
+            unsigned seen = atomic_load(&slot->overlaps);
+            long left = nth == 0 ? SKG_WIDEN_FIRST_US : SKG_WIDEN_NEXT_US;
+            struct timespec step = {0, SKG_WIDEN_STEP_US * 1000L};
+            for (; left > 0 && atomic_load(&slot->overlaps) == seen; left -= SKG_WIDEN_STEP_US) nanosleep(&step, NULL);
+        }
     }
     return slot;
 }
