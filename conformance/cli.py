@@ -309,9 +309,29 @@ def _repro(args: argparse.Namespace) -> int:
                 _say(f"  {type(event).__name__}: {event}")
         outcome = _result(args.plugin, item, judge(item.check, result), result.duration_s)
         _say(failure_text(outcome) if outcome.status != "pass" else f"{outcome.id}: PASS")
-        if outcome.blocking:
+        credited = _credited_elsewhere(outcome.evidence)
+        if outcome.blocking or credited:
             status = EXIT_CHECK_FAILED
     return status
+
+
+def _credited_elsewhere(evidence: dict[str, Any]) -> bool:
+    """Print the violations this scenario saw of rules other checks own (the monitors credit them there,
+    so a `seen during` failure reproduces here); True when one of them fails a required check."""
+    from conformance.checks.model import Severity
+    from conformance.checks.monitors import EVIDENCE_KEY, owns
+    from conformance.checks.registry import catalogue
+
+    blocking = False
+    for violation in evidence.get(EVIDENCE_KEY) or []:
+        owners = [check for check in catalogue() if owns(check, violation["rule"])]
+        if not owners:
+            continue
+        blocking = blocking or any(check.severity is Severity.REQUIRED for check in owners)
+        during = f" (during {violation['during']})" if violation.get("during") else ""
+        names = ", ".join(check.id for check in owners)
+        _say(f"  seen here, fails {names}: {violation['detail']}{during}")
+    return blocking
 
 
 def _repro_memcheck(args: argparse.Namespace, request: Any) -> int:

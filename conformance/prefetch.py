@@ -101,6 +101,14 @@ class Prefetcher:
     def take(self, path: Path, name: str) -> Future[CheckResult] | None:
         return self._futures.pop((str(path), name), None)
 
+    def outstanding(self, path: Path) -> list[Future[CheckResult]]:
+        """Futures of ``path``'s items not taken yet (their pytest items come later); left in place.
+
+        The monitors (``checks.monitors``) wait for them so that an owning check is credited with
+        what every item of the plugin observed, whatever the item order.
+        """
+        return [future for (plugin, _), future in list(self._futures.items()) if plugin == str(path)]
+
     def close(self) -> None:
         """Stop the pool; clients it was given stay open for their owner (the shared one) or are closed."""
         for future in self._futures.values():

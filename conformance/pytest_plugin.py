@@ -35,6 +35,7 @@ BATTERY_SIZE_KEY = pytest.StashKey[int]()  # battery items before -k/-m deselect
 XDIST_SELECTED_KEY = pytest.StashKey[dict[str, int]]()  # items per plugin label, as the xdist workers collected
 WRITE_ERROR_KEY = pytest.StashKey[str]()  # why the reports could not be written
 # --- end front-end honesty ---
+MONITOR_KEY = pytest.StashKey[Any]()  # always-on contract monitors (issue 15): checks.monitors.MonitorLedger
 PROPERTY = "conformance"
 
 
@@ -309,6 +310,7 @@ class CheckItem(pytest.Item):
             from conformance.heavy import apply_heavy_modes
 
             result = apply_heavy_modes(self.plugin_path, self.battery_item, facts, result, settings)
+        result = _monitored(self.config, self.plugin_path, self.battery_item.check, result)
         payload = {
             "plugin": str(self.plugin_path),
             "label": plugin_label(self.plugin_path),
@@ -346,6 +348,29 @@ class CheckItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.plugin_path, None, f"{self.battery_item.name} [{self.battery_item.check.severity.value}]"
+
+
+def _monitored(config: pytest.Config, path: Path, check: Any, result: Any) -> Any:
+    """Record this item's sightings of other checks' rules; credit an owning check with every item's.
+
+    See ``conformance.checks.monitors``: with the prefetcher, the items still to come are waited
+    for, so the credit does not depend on the order items run in.
+    """
+    from conformance.checks.monitors import MonitorLedger
+
+    ledger = config.stash.setdefault(MONITOR_KEY, MonitorLedger())
+    plugin = str(path)
+    ledger.record(plugin, result)
+    if not check.owns_violations:
+        return result
+    prefetcher = config.stash.get(PREFETCH_KEY, None)
+    if prefetcher is not None:
+        for future in prefetcher.outstanding(path):
+            try:
+                ledger.record(plugin, future.result())
+            except Exception:  # noqa: BLE001 - that item reports its own error when it runs
+                continue
+    return ledger.credit(plugin, check, result)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -44,6 +44,24 @@ def _traffic_then_linger(linger: bool = False, may_fail: bool = False, **frame_o
     return scenario
 
 
+def _not_concurrent(ctx: ScenarioContext) -> None:
+    """Ordinary traffic; the native guard reports overlaps as ``callbacks.concurrent`` (owned below).
+
+    The evidence says whether the native guard was on (without a C compiler only the Python lock
+    watches, and the GIL hides most overlaps) and how many log calls overlapped, which ABI.md 7
+    allows: the log callbacks are thread-safe.
+    """
+    _traffic_then_linger()(ctx)
+    from conformance.host.callbacks import host_callbacks
+    from conformance.host.logs import log_bridge
+
+    problem = host_callbacks(ctx.emit).guard_problem
+    ctx.observe("native_guard", "on" if not problem else f"off: {problem}")
+    overlaps = log_bridge(ctx.emit).overlapping_calls()
+    if overlaps is not None:
+        ctx.observe("overlapping_log_calls", overlaps)
+
+
 def _foreign_threads(ctx: ScenarioContext) -> None:
     require_processor(ctx)
     run = traffic_once(ctx)
@@ -101,7 +119,7 @@ register_checks(
         ),
         _check(
             "not-concurrent",
-            _traffic_then_linger(),
+            _not_concurrent,
             "The host's callbacks write a per-call context without locking: never call them from two threads at once.",
             "ABI.md 4.1, 7",
             ("callbacks.concurrent",),

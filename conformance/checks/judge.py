@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from conformance.checks.model import Check, Judgement, Severity, Status
+from conformance.checks.monitors import EVIDENCE_KEY, unowned
 from conformance.sandbox.classify import describe_call
 from conformance.sandbox.events import (
     CallFinished,
@@ -101,6 +102,10 @@ def explain_fault(result: SandboxResult) -> tuple[str, dict[str, Any]] | None:
 
 def judge(check: Check, result: SandboxResult) -> Judgement:
     evidence = _evidence(result)
+    # Violations of rules other checks own: the monitors credit them to those checks (checks.monitors).
+    foreign = unowned(check, ((v.rule, v.detail, v.during) for v in result.events_of(Violation)))
+    if foreign:
+        evidence[EVIDENCE_KEY] = foreign
     where = describe_call(result.in_flight)
     if result.outcome is Outcome.TIMED_OUT:
         return Judgement(Status.TIMEOUT, f"timed out: {result.detail} ({where})", evidence)

@@ -6,6 +6,17 @@ stashes the bundle and calls it after the call returned (or passes garbage)
 is recognised and recorded instead of crashing the host. Callbacks never
 raise across C: the first problem is recorded and a valid ``CResult`` is
 returned.
+
+The plugin gets the native guard's trampolines (``conformance.host.native_guard``)
+rather than the cffi callbacks themselves: they count concurrent calls into one
+bundle before the interpreter lock is taken, and ``close_frame`` turns an
+overlap into a ``callbacks.concurrent`` violation. Without a C compiler the
+Python lock of each frame is the fallback (it sees only overlaps the GIL lets
+through).
+
+Tokens are unique for the life of the process, not per ``HostCallbacks``: in a
+shared child a bundle stashed by an earlier scenario is then recognised as
+late, never mistaken for a live bundle of the next one.
 """
 
 from __future__ import annotations
@@ -21,12 +32,14 @@ from conformance.abi import ffi
 from conformance.abi.layout import CALLBACK_FIELD_END
 from conformance.host.logs import current_call
 from conformance.host.memory import UnreadableMemory, safe_memory
+from conformance.host.native_guard import NativeGuard, native_guard, unavailable_reason
 from conformance.sandbox.context import thread_label
 from conformance.sandbox.events import Event, Violation
 
 _TOKEN_BASE = 0x5C0F_0000_0000
 _HANDLE_BASE = 0x5CA1_0000_0000
 _BINARY_HANDLE_BASE = 0x5CB1_0000_0000
+_tokens = itertools.count(1)  # process-wide: see the module docstring
 
 
 @dataclass
@@ -98,7 +111,6 @@ class HostCallbacks:
         self.buffers: dict[int, PoolBuffer] = {}
         self.released: dict[int, str] = {}
         self.binary_handles: dict[int, str] = {}
-        self._tokens = itertools.count(1)
         self._last_token = 0
         self._handles = itertools.count(1)
         self.output = f.callback("COutputCallback", self._on_output)
@@ -108,6 +120,23 @@ class HostCallbacks:
         self.free = f.callback("CFreeFn", self._on_free)
         self.binary_free = f.callback("CFreeFn", self._on_binary_free)
         self.lock = threading.Lock()
+        self.guard: NativeGuard | None = native_guard()
+        # What the bundles point at: the guard's trampolines (forwarding to the callbacks above) when it loaded.
+        self.entry_output, self.entry_telemetry = self.output, self.telemetry
+        self.entry_alloc_video, self.entry_alloc_audio = self.alloc_video, self.alloc_audio
+        if self.guard is not None:
+            guard = self.guard
+            targets = (self.output, self.telemetry, self.alloc_video, self.alloc_audio)
+            guard.set_bundle_targets(*(_address(target) for target in targets))
+            self.entry_output = f.cast("COutputCallback", guard.address("skg_output"))
+            self.entry_telemetry = f.cast("CTelemetryCallback", guard.address("skg_telemetry"))
+            self.entry_alloc_video = f.cast("CAllocVideoFn", guard.address("skg_alloc_video"))
+            self.entry_alloc_audio = f.cast("CAllocAudioFn", guard.address("skg_alloc_audio"))
+
+    @property
+    def guard_problem(self) -> str:
+        """Why overlaps are seen only through the Python lock ("" when the native guard is on)."""
+        return "" if self.guard is not None else (unavailable_reason() or "the native callback guard is not loaded")
 
     # -- frames -------------------------------------------------------------
 
@@ -123,29 +152,37 @@ class HostCallbacks:
         alloc_null: bool = False,
     ) -> CallFrame:
         f = ffi()
-        token = _TOKEN_BASE + next(self._tokens)
+        token = _TOKEN_BASE + next(_tokens)
         self._last_token = token
         frame = CallFrame(token, entry, struct_size, thread_label(), declared_outputs, fail_outputs, alloc_null)
         bundle = f.new("CNodeCallbacks *")
         bundle.struct_size = struct_size
         user_data = f.cast("void *", token)
-        bundle.output_callback = self.output
+        bundle.output_callback = self.entry_output
         bundle.output_user_data = user_data
         if telemetry:
-            bundle.telemetry_callback = self.telemetry
+            bundle.telemetry_callback = self.entry_telemetry
         bundle.telemetry_user_data = user_data
         if alloc:
-            bundle.alloc_video = self.alloc_video
-            bundle.alloc_audio = self.alloc_audio
+            bundle.alloc_video = self.entry_alloc_video
+            bundle.alloc_audio = self.entry_alloc_audio
         bundle.alloc_user_data = user_data
         frame.cdata = bundle
         self.frames[token] = frame
+        if self.guard is not None:
+            self.guard.open(token, threading.get_native_id())
         return frame
 
     def close_frame(self, frame: CallFrame) -> None:
-        """The call returned: its token becomes dead (tokens are sequential, so no record is kept)."""
+        """The call returned: its token becomes dead (tokens are sequential, so no record is kept).
+
+        The guard's slot says whether two threads were inside the bundle's callbacks at once.
+        """
         frame.active = False
         self.frames.pop(frame.token, None)
+        overlap = self.guard.close(frame.token) if self.guard is not None else None
+        if overlap is not None:
+            self.emit(Violation("callbacks.concurrent", overlap.describe(frame.entry), frame.entry))
 
     def _frame(self, user_data: Any, callback: str) -> CallFrame | None:
         token = int(ffi().cast("uintptr_t", user_data))
@@ -192,7 +229,11 @@ class HostCallbacks:
         frame = self._frame(user_data, "output_callback")
         if frame is None:
             return failure
-        if not frame.in_callback.acquire(blocking=False):
+        if self.guard is not None:
+            # The native guard has counted any overlap before the GIL; here the calls are only serialised,
+            # so the packet is still taken (as the real host would) and no other check fails on a refusal.
+            frame.in_callback.acquire()
+        elif not frame.in_callback.acquire(blocking=False):
             self.emit(
                 Violation("callbacks.concurrent", "output_callback called concurrently from two threads", frame.entry)
             )
@@ -200,6 +241,10 @@ class HostCallbacks:
         try:
             emitted = self._decode_output(frame, pin_name, packet)
             frame.outputs.append(emitted)
+            if emitted.error is not None:
+                # Always on: whichever scenario sent the input, the emitted packet breaks ABI.md 4.12/5/8.6.
+                where = f" on pin {emitted.pin!r}" if emitted.pin is not None else ""
+                self.emit(Violation("wire-out.convert", f"emitted{where}: {emitted.error}", frame.entry))
             if emitted.error is not None or frame.fail_outputs:
                 return failure
             ok = f.new("CResult *")[0]
@@ -481,6 +526,10 @@ class HostCallbacks:
 
 _callbacks: HostCallbacks | None = None
 _retired_callbacks: list[HostCallbacks] = []
+
+
+def _address(callback: Any) -> int:
+    return int(ffi().cast("uintptr_t", callback))
 
 
 def host_callbacks(emit: Callable[[Event], None]) -> HostCallbacks:

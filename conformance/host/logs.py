@@ -5,6 +5,11 @@ child's lifetime, because plugin loggers may be copied into plugin threads and
 called at any time. Each call is recorded as a ``LogSeen`` event with the
 thread, the plugin call in flight on that thread and whether every instance
 had already been destroyed (a "late log").
+
+The plugin is given the native guard's trampolines (``conformance.host.native_guard``),
+which count calls that overlap on two threads before the interpreter lock is
+taken. ABI.md 7 makes these two callbacks thread-safe, so an overlap is only
+evidence (``LogBridge.overlapping_calls``), never a violation.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 from conformance.abi import ffi
 from conformance.abi.constants import LogLevel
 from conformance.host.memory import UnreadableMemory, safe_memory
+from conformance.host.native_guard import native_guard
 from conformance.sandbox.context import thread_label
 from conformance.sandbox.events import Event, LogSeen, Violation
 
@@ -70,10 +76,26 @@ class LogBridge:
     """Owns the cffi callbacks and the state they record into."""
 
     def __init__(self, emit: Callable[[Event], None]) -> None:
+        f = ffi()
         self.state = LogState(emit)
-        self.log_callback = ffi().callback("CLogCallback", self._on_log)
-        self.enabled_callback = ffi().callback("CLogEnabledCallback", self._on_enabled)
-        self.silent_log_callback = ffi().callback("CLogCallback", self._on_silent_log)
+        self._python = (
+            f.callback("CLogCallback", self._on_log),
+            f.callback("CLogCallback", self._on_silent_log),
+            f.callback("CLogEnabledCallback", self._on_enabled),
+        )
+        # What plugins are given: the guard's trampolines (forwarding to the callbacks above) when it loaded.
+        self.log_callback, self.silent_log_callback, self.enabled_callback = self._python
+        self._guard = native_guard()
+        if self._guard is not None:
+            guard = self._guard
+            guard.set_log_targets(*(int(f.cast("uintptr_t", callback)) for callback in self._python))
+            self.log_callback = f.cast("CLogCallback", guard.address("skg_log"))
+            self.silent_log_callback = f.cast("CLogCallback", guard.address("skg_silent_log"))
+            self.enabled_callback = f.cast("CLogEnabledCallback", guard.address("skg_enabled"))
+
+    def overlapping_calls(self) -> int | None:
+        """Log/log-enabled calls so far that overlapped another on a second thread (None: no native guard)."""
+        return self._guard.log_overlaps() if self._guard is not None else None
 
     def _record(self, event: LogSeen) -> None:
         state = self.state

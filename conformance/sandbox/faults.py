@@ -116,37 +116,46 @@ def cache_dir() -> Path:
     return Path(base) / "streamkit-conformance"
 
 
-@lru_cache(maxsize=1)
-def reporter_library() -> tuple[Path | None, str]:
-    """(path of the compiled reporter, or None; why not). Built once per source version."""
-    digest = hashlib.sha256(_SOURCE.encode()).hexdigest()[:16]
-    target = cache_dir() / f"skc_faults-{digest}.so"
+@lru_cache(maxsize=4)
+def native_library(stem: str, source: str, purpose: str) -> tuple[Path | None, str]:
+    """(path of the compiled helper ``stem``, or None; why not). Built once per source version.
+
+    Shared by the fault reporter and the callback guard (``conformance.host.native_guard``):
+    a few lines of C compiled with the system compiler into the per-user cache.
+    """
+    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+    target = cache_dir() / f"{stem}-{digest}.so"
     if target.exists():
         return target, ""
     compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if compiler is None:
-        return None, "no C compiler to build the fault reporter (install gcc)"
+        return None, f"no C compiler to build the {purpose} (install gcc)"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as work:
-            source = Path(work) / "skc_faults.c"
-            source.write_text(_SOURCE)
-            built = Path(work) / "skc_faults.so"
+            source_path = Path(work) / f"{stem}.c"
+            source_path.write_text(source)
+            built = Path(work) / f"{stem}.so"
             completed = subprocess.run(
-                [compiler, "-shared", "-fPIC", "-O1", "-o", str(built), str(source)],
+                [compiler, "-shared", "-fPIC", "-O1", "-o", str(built), str(source_path)],
                 capture_output=True,
                 text=True,
                 timeout=120,
                 check=False,
             )
             if completed.returncode != 0:
-                return None, f"the fault reporter did not compile: {completed.stderr.strip()[:200]}"
+                return None, f"the {purpose} did not compile: {completed.stderr.strip()[:200]}"
             temporary = target.with_suffix(f".{os.getpid()}.tmp")
             shutil.copy(built, temporary)
             os.replace(temporary, target)
     except OSError as error:
-        return None, f"the fault reporter could not be built: {error}"
+        return None, f"the {purpose} could not be built: {error}"
     return target, ""
+
+
+def reporter_library() -> tuple[Path | None, str]:
+    """(path of the compiled reporter, or None; why not)."""
+    return native_library("skc_faults", _SOURCE, "fault reporter")
 
 
 _installer: Any = None
@@ -164,6 +173,9 @@ def load_reporter() -> str:
     ffi.cdef("int skc_install(int fd); void skc_output_ok(void);")
     library = ffi.dlopen(str(path))
     _installer = (ffi, library)
+    from conformance.host.native_guard import preload
+
+    preload()  # the callback guard too: children inherit it instead of loading it per scenario
     return ""
 
 

@@ -1,6 +1,7 @@
 /*
  * skfix_c.h - shared by the defective C fixtures (entry_not_code,
- * reload_changes, leaks_per_load, c_double_release, c_bad_errors).
+ * reload_changes, leaks_per_load, c_double_release, c_bad_errors,
+ * c_null_empty_binary, c_parallel_chunks, c_progress_thread).
  *
  * Not a fixture itself (no fixture.toml): the parts of the reference C
  * plugin (conforming_c/plugin.c) that these fixtures do not change, as
@@ -169,6 +170,29 @@ static SKFIX_UNUSED CResult skfix_echo_text(const CPacket *packet, const CNodeCa
     return r.success ? skfix_ok() : skfix_fail("output callback rejected the packet");
 }
 
+/* Pin-type tags are never packets (ABI.md 5.0 C3): refuse them with the SDK's wording, anything else with `other`. */
+static SKFIX_UNUSED CResult skfix_refuse_type(CPacketType type, const char *other) {
+    switch (type) {
+    case CPacketType_OpusAudio:
+        return skfix_fail("Invalid packet: Unsupported packet type: OpusAudio");
+    case CPacketType_Any:
+        return skfix_fail("Invalid packet: Unsupported packet type: Any");
+    case CPacketType_Passthrough:
+        return skfix_fail("Invalid packet: Unsupported packet type: Passthrough");
+    default:
+        return skfix_fail(other);
+    }
+}
+
+/* Release a delivered v9 handle early: free it once AND null the host's field (ABI.md 4.16 rule 2). */
+static SKFIX_UNUSED void skfix_release_handle(const CBinaryPacket *bp) {
+    CBinaryPacket *writable = (CBinaryPacket *)bp; /* the host's struct is writable (ABI 4.16) */
+    if (writable->buffer_handle != NULL && writable->free_fn != NULL) {
+        writable->free_fn(writable->buffer_handle);
+        writable->buffer_handle = NULL;
+    }
+}
+
 /* The exported v9 setter body: store the enabled callback on the instance. */
 static SKFIX_UNUSED void skfix_set_log_enabled(CPluginHandle handle, CLogEnabledCallback cb, void *user_data) {
     if (handle == NULL) return;
@@ -182,10 +206,13 @@ static SKFIX_UNUSED void skfix_set_log_enabled(CPluginHandle handle, CLogEnabled
  * `out` is Passthrough (the harness then expects output == input).
  * `description` may be a string literal or the address of a static buffer.
  */
-#define SKFIX_TEXT_ECHO_METADATA(name, kind_, desc_)                                                              \
+#define SKFIX_TEXT_ECHO_METADATA(name, kind_, desc_) SKFIX_TEXT_METADATA(name, kind_, desc_, CPacketType_Passthrough)
+
+/* The same with a Text output pin: a Text processor whose output is not a plain echo. */
+#define SKFIX_TEXT_METADATA(name, kind_, desc_, out_type)                                                         \
     static const CPacketTypeInfo name##_IN_TYPES[] = {{CPacketType_Text, NULL, NULL, NULL}};                      \
     static const CInputPin name##_INPUTS[] = {{"in", name##_IN_TYPES, 1}};                                        \
-    static const COutputPin name##_OUTPUTS[] = {{"out", {CPacketType_Passthrough, NULL, NULL, NULL}}};            \
+    static const COutputPin name##_OUTPUTS[] = {{"out", {(out_type), NULL, NULL, NULL}}};                         \
     static const char *const name##_CATEGORIES[] = {"test"};                                                     \
     static const CNodeMetadata name = {                                                                          \
         .kind = (kind_),                                                                                         \
