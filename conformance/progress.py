@@ -103,6 +103,8 @@ def render_summary(report: dict[str, Any], path: str) -> str:
         for c in report["checks"]
         if c["status"] == "warn" or (c["severity"] != "required" and c["status"] in ("fail", "crash", "timeout"))
     ]
+    if report.get("root_cause"):
+        lines.append(f"  {report['root_cause']['summary']}")
     for check in failing[:25]:
         lines.append(f"  {check['status'].upper():8s} {check['id']}: {check['message'][:140]}")
     if len(failing) > 25:
