@@ -84,6 +84,11 @@ def explain_fault(result: SandboxResult) -> tuple[str, dict[str, Any]] | None:
             continue
         region = event.value
         body, guard = region["body"], region["guard"]
+        if region["kind"] == "struct":
+            if fault.access == "exec" and body[0] <= fault.address < body[1]:
+                detail["region"] = region
+                return _called_struct(region["label"], entry), detail
+            continue
         if guard[0] <= fault.address < guard[1]:
             detail["region"] = region
             if region["kind"] == "alloc":
@@ -93,7 +98,23 @@ def explain_fault(result: SandboxResult) -> tuple[str, dict[str, Any]] | None:
         if body[0] - 4096 <= fault.address < body[1] and not region["writable"]:
             detail["region"] = region
             return f"wrote into host-owned input ({region['label']}), which is const, in {entry}", detail
+    if fault.access == "exec":
+        return (
+            f"jumped to 0x{fault.address:x}, which is not code (a data pointer called as a function) in {entry}",
+            detail,
+        )
     return None
+
+
+def _called_struct(label: str, entry: str) -> str:
+    """A jump into the callbacks bundle: the plugin calls the struct pointer itself, as pre-v6 code did."""
+    if label == "CNodeCallbacks struct":
+        return (
+            f"called the CNodeCallbacks pointer as a function in {entry}: the plugin was built against the "
+            "pre-v6 signature (positional output_callback, user data and telemetry arguments); since v6 "
+            "the last argument is a const CNodeCallbacks * (ABI.md 2.1, 3.3)"
+        )
+    return f"jumped into the host's {label} (a data pointer called as a function) in {entry}"
 
 
 def judge(check: Check, result: SandboxResult) -> Judgement:
@@ -108,7 +129,7 @@ def judge(check: Check, result: SandboxResult) -> Judgement:
         explained = explain_fault(result)
         if explained is not None:
             message += f": {explained[0]}"
-            evidence["fault"] = explained[1]
+            evidence["fault"] = {**explained[1], "explanation": explained[0]}
         return Judgement(Status.CRASH, message, evidence)
     if result.outcome is Outcome.EXITED:
         return Judgement(Status.CRASH, f"the process exited with code {result.exit_code} {where}", evidence)

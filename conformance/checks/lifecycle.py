@@ -12,6 +12,7 @@ from conformance.checks.registry import check, register_checks
 from conformance.host.instance import Instance
 from conformance.sandbox.context import ScenarioContext
 
+
 def _create_then_destroy(params: Any, label: str, *, expect_handle: bool, may_ignore: bool = False) -> Any:
     def scenario(ctx: ScenarioContext) -> None:
         plugin = require_processor(ctx)

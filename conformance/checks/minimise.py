@@ -36,10 +36,12 @@ from conformance.host.wire import (
     to_raw_wire,
 )
 from conformance.sandbox.context import ScenarioContext
+from conformance.sandbox.events import Observed
 from conformance.sandbox.protocol import Outcome, SandboxResult, ScenarioRequest
 
 MINIMISE = "minimise"
 PLAN_KEY = "minimise-plan"
+PACKET_KEY = "minimise-packet"
 #: Probes per crashing plugin, the original packet included: a few children, whatever the plugin.
 MAX_PROBES = 8
 PROBE_BUDGET_S = 10.0
@@ -126,7 +128,9 @@ def plan(ctx: ScenarioContext, detail: str) -> tuple[str, Packet, list[Variant]]
             if other_wire.kind is not wire.kind and other_pin == pin:
                 name = f"type-{int(other_wire.kind)}"
                 variants.append(
-                    Variant(name, f"it is a {_type_name(wire)} packet", f"a {_type_name(other_wire)} packet", other_wire)
+                    Variant(
+                        name, f"it is a {_type_name(wire)} packet", f"a {_type_name(other_wire)} packet", other_wire
+                    )
                 )
         return pin, packet, variants
     return None
@@ -142,6 +146,8 @@ def minimise_scenario(ctx: ScenarioContext) -> None:
     pin, packet, variants = found
     name = ctx.option("variant")
     if name is None:
+        wire = to_raw_wire(packet, host_version=ctx.host_version, plugin_version=ctx.plugin.version or 9)
+        ctx.observe(PACKET_KEY, f"the ordinary {type(packet).__name__} on pin {pin!r}, sent as {_type_name(wire)}")
         ctx.observe(PLAN_KEY, [[v.name, v.crashing, v.passing] for v in variants])
         return
     wires = {v.name: v.wire for v in variants}
@@ -167,7 +173,7 @@ def _crashed(result: SandboxResult) -> bool | None:
     if result.outcome in (Outcome.CRASHED, Outcome.EXITED):
         return True
     if result.outcome is Outcome.COMPLETED and not any(
-        getattr(event, "key", None) == "create-failed" for event in result.events
+        isinstance(event, Observed) and event.key == "create-failed" for event in result.events
     ):
         return False
     return None
@@ -187,16 +193,18 @@ def find_difference(path: str, detail: str, budget_scale: float, run: Runner) ->
         )
 
     planned = run(request())
-    rows = next((e.value for e in planned.events if getattr(e, "key", None) == PLAN_KEY), None)
+    observed = {e.key: e.value for e in planned.events if isinstance(e, Observed)}
+    rows = observed.get(PLAN_KEY)
     if not rows:
         return None
+    what = str(observed.get(PACKET_KEY, detail))
     alone = _crashed(run(request(variant="original")))
     probes = 1
     if alone is None:
         return None
     if not alone:
         sentence = (
-            f"{detail}: crashes only after the earlier packets of the ordinary traffic; "
+            f"{what}: crashes only after the earlier packets of the ordinary traffic; "
             "alone, on a fresh instance, the same packet passes"
         )
         return {"packet": detail, "sentence": sentence, "passes_with": [], "probes": probes}
@@ -212,10 +220,12 @@ def find_difference(path: str, detail: str, budget_scale: float, run: Runner) ->
         elif outcome is True:
             crashing.append(pass_side)
     if passing:
-        sentence = f"{detail}: " + "; ".join(f"crashes when {c}; passes with {p}" for c, p in passing)
+        sentence = f"{what}: " + "; ".join(f"crashes when {c}; passes with {p}" for c, p in passing)
     else:
         tried = ", ".join(crashing) or "none"
-        sentence = f"{detail}: crashes whatever field is changed (also with {tried}): the packet's content is not the cause"
+        sentence = (
+            f"{what}: crashes whatever field is changed (also with {tried}): the packet's content is not the cause"
+        )
     return {
         "packet": detail,
         "sentence": sentence,

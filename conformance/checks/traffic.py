@@ -138,9 +138,7 @@ def drive(ctx: ScenarioContext, instance: Instance, *, ticks: int = 3, **frame_o
         return run
     for pin, packet in samples(ctx):
         encoded = encode_packet(packet, host_version=ctx.host_version, plugin_version=plugin.version)
-        run.results.append(
-            instance.process(pin, encoded, detail=traffic_detail(pin, packet), **frame_options)
-        )
+        run.results.append(instance.process(pin, encoded, detail=traffic_detail(pin, packet), **frame_options))
     run.results.append(instance.flush(**frame_options))
     return run
 

@@ -70,7 +70,10 @@ def _plugin(report: dict[str, Any]) -> list[str]:
     if not plugin.get("loadable", True):
         lines += ["", f"Not loadable: {_cell(plugin.get('load_problem', ''), 300)}"]
     if report.get("root_cause"):
-        lines += ["", f"**Likely root cause**: {_cell(report['root_cause']['summary'].removeprefix('likely root cause: '), 400)}"]
+        lines += [
+            "",
+            f"**Likely root cause**: {_cell(report['root_cause']['summary'].removeprefix('likely root cause: '), 400)}",
+        ]
     if not report["complete"]:
         run = report["run"]
         lines += [

@@ -39,6 +39,15 @@ def _difference(checks: list[dict[str, Any]]) -> dict[str, Any] | None:
     return None
 
 
+def _fault(checks: list[dict[str, Any]]) -> str | None:
+    """The first crash whose fault address the host could name (a host struct or buffer), in words."""
+    for check in checks:
+        fault = check.get("evidence", {}).get("fault") or {}
+        if fault.get("explanation"):
+            return str(fault["explanation"])
+    return None
+
+
 def _field_words(difference: dict[str, Any] | None) -> set[str]:
     """The field names the minimisation found ("content_type set" -> {"content_type"})."""
     if not difference:
@@ -78,12 +87,16 @@ def root_cause(checks: list[dict[str, Any]], rationales: dict[str, str]) -> dict
             named.append(check["check_id"])
         if len(named) == MAX_NAMED:
             break
+    fault = _fault(checks)
     summary = "likely root cause: " + ", ".join(named)
+    if fault:
+        summary += f"; {fault}"
     if difference:
         summary += f"; {difference['sentence']}"
     return {
         "checks": named,
         "difference": difference["sentence"] if difference else None,
+        "fault": fault,
         "failing": len(failing),
         "summary": summary,
     }
