@@ -19,6 +19,8 @@ from conformance.sandbox.events import (
 from conformance.sandbox.protocol import Outcome, SandboxResult
 
 MAX_EVIDENCE_ITEMS = 40
+#: Faults below this address are a NULL pointer plus a small field offset.
+NULL_PAGE = 4096
 
 
 def _evidence(result: SandboxResult) -> dict[str, Any]:
@@ -98,6 +100,9 @@ def explain_fault(result: SandboxResult) -> tuple[str, dict[str, Any]] | None:
         if body[0] - 4096 <= fault.address < body[1] and not region["writable"]:
             detail["region"] = region
             return f"wrote into host-owned input ({region['label']}), which is const, in {entry}", detail
+    if fault.address < NULL_PAGE and fault.access in ("read", "write"):
+        verb = "wrote" if fault.access == "write" else "read"
+        return f"{verb} through a NULL pointer (address 0x{fault.address:x}) in {entry}", detail
     if fault.access == "exec":
         return (
             f"jumped to 0x{fault.address:x}, which is not code (a data pointer called as a function) in {entry}",
