@@ -1,6 +1,7 @@
 /*
  * skfix_c.h - shared by the defective C fixtures (entry_not_code,
- * reload_changes, leaks_per_load, c_double_release, c_bad_errors).
+ * reload_changes, leaks_per_load, c_double_release, c_bad_errors,
+ * c_null_content_type, c_alloc_null_deref, c_v6_positional).
  *
  * Not a fixture itself (no fixture.toml): the parts of the reference C
  * plugin (conforming_c/plugin.c) that these fixtures do not change, as
