@@ -63,29 +63,12 @@ static CResult process_packet(CPluginHandle handle, const char *input_pin, const
     case CPacketType_RawAudio:
         if (packet->data == NULL) return skfix_fail("Invalid packet: Null packet data pointer");
         return gain((const CAudioFrame *)packet->data, cb);
-    case CPacketType_OpusAudio:
-        return skfix_fail("Invalid packet: Unsupported packet type: OpusAudio");
-    case CPacketType_Any:
-        return skfix_fail("Invalid packet: Unsupported packet type: Any");
-    case CPacketType_Passthrough:
-        return skfix_fail("Invalid packet: Unsupported packet type: Passthrough");
     default:
+        if (skfix_tag_refusal(packet->packet_type) != NULL) return skfix_fail(skfix_tag_refusal(packet->packet_type));
         return skfix_fail(KIND ": unsupported packet type (accepts RawAudio)");
     }
 }
 
-static const CNativePluginAPI API = {
-    .version = STREAMKIT_NATIVE_PLUGIN_API_VERSION,
-    .get_metadata = get_metadata,
-    .create_instance = skfix_create_instance,
-    .process_packet = process_packet,
-    .update_params = skfix_update_params,
-    .flush = skfix_flush,
-    .destroy_instance = skfix_destroy_instance,
-    .get_source_config = NULL,
-    .tick = NULL,
-    .get_runtime_param_schema = skfix_no_runtime_schema,
-    .on_upstream_hint = NULL,
-};
+SKFIX_PROCESSOR_API(API, get_metadata, process_packet)
 
 SKFIX_EXPORT_API(API)

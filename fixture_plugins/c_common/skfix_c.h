@@ -170,6 +170,29 @@ static SKFIX_UNUSED CResult skfix_echo_text(const CPacket *packet, const CNodeCa
     return r.success ? skfix_ok() : skfix_fail("output callback rejected the packet");
 }
 
+/* Pin-type tags are never packets (ABI.md 5.0 C3): the SDK's refusal, or NULL for a runtime type. */
+static SKFIX_UNUSED const char *skfix_tag_refusal(CPacketType type) {
+    switch (type) {
+    case CPacketType_OpusAudio:
+        return "Invalid packet: Unsupported packet type: OpusAudio";
+    case CPacketType_Any:
+        return "Invalid packet: Unsupported packet type: Any";
+    case CPacketType_Passthrough:
+        return "Invalid packet: Unsupported packet type: Passthrough";
+    default:
+        return NULL;
+    }
+}
+
+/* Release a delivered v9 binary handle early: free it once AND null the host's field (ABI.md 4.16). */
+static SKFIX_UNUSED void skfix_release_handle(const CBinaryPacket *bp) {
+    CBinaryPacket *writable = (CBinaryPacket *)bp; /* the host's struct is writable */
+    if (writable->buffer_handle != NULL && writable->free_fn != NULL) {
+        writable->free_fn(writable->buffer_handle);
+        writable->buffer_handle = NULL;
+    }
+}
+
 /* The exported v9 setter body: store the enabled callback on the instance. */
 static SKFIX_UNUSED void skfix_set_log_enabled(CPluginHandle handle, CLogEnabledCallback cb, void *user_data) {
     if (handle == NULL) return;
@@ -207,5 +230,21 @@ static SKFIX_UNUSED void skfix_set_log_enabled(CPluginHandle handle, CLogEnabled
                                                                            CLogEnabledCallback cb, void *user_data) { \
         skfix_set_log_enabled(handle, cb, user_data);                                                              \
     }
+
+/* A v9 processor table with the default entry points, `get_metadata_` and `process_packet_`. */
+#define SKFIX_PROCESSOR_API(table, get_metadata_, process_packet_)                                                \
+    static const CNativePluginAPI table = {                                                                      \
+        .version = STREAMKIT_NATIVE_PLUGIN_API_VERSION,                                                          \
+        .get_metadata = get_metadata_,                                                                           \
+        .create_instance = skfix_create_instance,                                                                \
+        .process_packet = process_packet_,                                                                       \
+        .update_params = skfix_update_params,                                                                    \
+        .flush = skfix_flush,                                                                                    \
+        .destroy_instance = skfix_destroy_instance,                                                              \
+        .get_source_config = NULL,                                                                               \
+        .tick = NULL,                                                                                            \
+        .get_runtime_param_schema = skfix_no_runtime_schema,                                                     \
+        .on_upstream_hint = NULL,                                                                                \
+    };
 
 #endif /* SKFIX_C_H */

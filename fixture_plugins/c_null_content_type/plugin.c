@@ -28,31 +28,23 @@ static const CNodeMetadata METADATA = {
     .categories_count = 1,
 };
 
-static void release_handle(const CBinaryPacket *bp) {
-    CBinaryPacket *writable = (CBinaryPacket *)bp; /* the host's struct is writable (ABI 4.16) */
-    if (writable->buffer_handle != NULL && writable->free_fn != NULL) {
-        writable->free_fn(writable->buffer_handle);
-        writable->buffer_handle = NULL;
-    }
-}
-
 static CResult echo_binary(const CPacket *packet, const CNodeCallbacks *cb) {
     if (packet->len < sizeof(CBinaryPacketV8)) return skfix_fail("Invalid packet: BinaryWithMeta packet too small");
     const CBinaryPacket *bp = (const CBinaryPacket *)packet->data;
     bool has_handle = packet->len >= sizeof(CBinaryPacket) && bp->buffer_handle != NULL;
     if (bp->data == NULL && bp->data_len > 0) {
-        if (has_handle) release_handle(bp);
+        if (has_handle) skfix_release_handle(bp);
         return skfix_fail("Invalid packet: BinaryWithMeta packet has null data pointer");
     }
     size_t type_len = strlen(bp->content_type); /* DEFECT: content_type is nullable (ABI.md 3.3, 2.2) */
     if (!skfix_valid_utf8((const unsigned char *)bp->content_type, type_len)) {
-        if (has_handle) release_handle(bp);
+        if (has_handle) skfix_release_handle(bp);
         return skfix_fail("Invalid packet: Invalid UTF-8 in content_type");
     }
     uint8_t *copy = malloc(bp->data_len > 0 ? bp->data_len : 1);
     if (copy == NULL) return skfix_fail(KIND ": out of memory");
     if (bp->data_len > 0) memcpy(copy, bp->data, bp->data_len);
-    if (has_handle) release_handle(bp);
+    if (has_handle) skfix_release_handle(bp);
     CBinaryPacket out = {copy, bp->data_len, bp->content_type, bp->metadata, NULL, NULL};
     CPacket pkt = {CPacketType_BinaryWithMeta, &out, sizeof(CBinaryPacket)};
     CResult r = cb->output_callback("out", &pkt, cb->output_user_data);
@@ -77,29 +69,12 @@ static CResult process_packet(CPluginHandle handle, const char *input_pin, const
     case CPacketType_BinaryWithMeta:
         if (packet->data == NULL) return skfix_fail("Invalid packet: Null packet data pointer");
         return echo_binary(packet, cb);
-    case CPacketType_OpusAudio:
-        return skfix_fail("Invalid packet: Unsupported packet type: OpusAudio");
-    case CPacketType_Any:
-        return skfix_fail("Invalid packet: Unsupported packet type: Any");
-    case CPacketType_Passthrough:
-        return skfix_fail("Invalid packet: Unsupported packet type: Passthrough");
     default:
+        if (skfix_tag_refusal(packet->packet_type) != NULL) return skfix_fail(skfix_tag_refusal(packet->packet_type));
         return skfix_fail(KIND ": unsupported packet type (accepts Text and Binary)");
     }
 }
 
-static const CNativePluginAPI API = {
-    .version = STREAMKIT_NATIVE_PLUGIN_API_VERSION,
-    .get_metadata = get_metadata,
-    .create_instance = skfix_create_instance,
-    .process_packet = process_packet,
-    .update_params = skfix_update_params,
-    .flush = skfix_flush,
-    .destroy_instance = skfix_destroy_instance,
-    .get_source_config = NULL,
-    .tick = NULL,
-    .get_runtime_param_schema = skfix_no_runtime_schema,
-    .on_upstream_hint = NULL,
-};
+SKFIX_PROCESSOR_API(API, get_metadata, process_packet)
 
 SKFIX_EXPORT_API(API)

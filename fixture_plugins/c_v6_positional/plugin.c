@@ -32,13 +32,8 @@ static CResult process_packet_v5(CPluginHandle handle, const char *input_pin, co
         CResult r = output_cb("out", &out, output_user_data); /* DEFECT: since v6 this argument is a CNodeCallbacks * */
         return r.success ? skfix_ok() : skfix_fail(KIND ": output callback rejected the packet");
     }
-    case CPacketType_OpusAudio:
-        return skfix_fail("Invalid packet: Unsupported packet type: OpusAudio");
-    case CPacketType_Any:
-        return skfix_fail("Invalid packet: Unsupported packet type: Any");
-    case CPacketType_Passthrough:
-        return skfix_fail("Invalid packet: Unsupported packet type: Passthrough");
     default:
+        if (skfix_tag_refusal(packet->packet_type) != NULL) return skfix_fail(skfix_tag_refusal(packet->packet_type));
         return skfix_fail(KIND ": unsupported packet type (accepts Text)");
     }
 }
