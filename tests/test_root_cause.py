@@ -83,9 +83,21 @@ def test_root_cause_prefers_the_narrow_check_that_names_the_field() -> None:
     rationales = {check_id: check.rationale for check_id, check in checks_by_id().items()}
     cause = root_cause(checks, rationales)
     assert cause is not None
-    assert cause["checks"] == ["wire-in.binary-with-meta.null-meta", "wire-in.binary.plain", "wire-out.decodes"]
+    assert cause["checks"] == ["wire-in.binary-with-meta.null-meta", "wire-in.binary.plain", "panics.process-packet"]
     assert cause["difference"] == difference["sentence"]
     assert cause["failing"] == 4 and difference["sentence"] in cause["summary"]
+
+
+def test_a_crash_while_getting_started_is_not_narrow() -> None:
+    """Every check creates an instance: when create_instance crashes, the lifecycle checks say it best."""
+    checks = [
+        {**_check("wire-in.text.ascii", "crash"), "evidence": {"in_flight": {"entry": "create_instance"}}},
+        {**_check("lifecycle.create-null-params", "crash"), "evidence": {"in_flight": {"entry": "create_instance"}}},
+        {**_check("panics.create-instance", "crash"), "evidence": {"in_flight": {"entry": "create_instance"}}},
+    ]
+    cause = root_cause(checks, {})
+    assert cause is not None
+    assert cause["checks"] == ["lifecycle.create-null-params", "panics.create-instance", "wire-in.text.ascii"]
 
 
 def test_no_root_cause_for_a_single_crash() -> None:

@@ -10,14 +10,16 @@ This module picks them, so the report can say so in one line.
 
 Narrowness, from narrowest:
 
-0. a targeted check whose own input made it fail (not the ordinary packet
-   triage saw crash) and whose rationale names the field the minimisation
-   found;
-1. any other targeted check that failed on its own input;
-2. a targeted check that failed on ordinary traffic;
-3. the whole-entry-point and whole-process categories (panics, timeouts,
-   leaks, threading, logging, lifecycle, load): they drive ordinary traffic
-   or the process as a whole, so they are the least specific.
+0. a targeted check that failed in the entry point it targets, on its own
+   input (not the ordinary packet triage saw crash), and whose rationale
+   names the field the minimisation found;
+1. any other targeted check that failed in the entry point it targets, on
+   its own input;
+2. the panics/timeouts check of the entry point that failed;
+3. a targeted check that failed on the ordinary packet;
+4. everything else: a check that failed in an entry point it only uses to
+   get started (a wire-in check whose create_instance crashed), and the
+   whole-process categories (load, threading, logging, leaks).
 """
 
 from __future__ import annotations
@@ -25,8 +27,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-#: Categories whose checks drive whole entry points or the whole process, never one specific input.
-BROAD_CATEGORIES = frozenset({"load", "lifecycle", "panics", "timeouts", "threading", "logging", "leaks"})
+#: Categories whose checks observe the whole process, never one specific input.
+BROAD_CATEGORIES = frozenset({"load", "threading", "logging", "leaks"})
+#: The entry points each category targets: a failure elsewhere happened while getting started.
+TARGETS: dict[str, frozenset[str]] = {
+    "metadata": frozenset({"get_metadata"}),
+    "lifecycle": frozenset({"create_instance", "destroy_instance", "get_source_config"}),
+    "wire-in": frozenset({"process_packet"}),
+    "wire-out": frozenset({"process_packet", "flush", "tick"}),
+    "callbacks": frozenset({"process_packet", "flush", "tick"}),
+    "errors": frozenset({"process_packet", "flush", "tick", "update_params", "get_runtime_param_schema"}),
+    "params": frozenset({"update_params"}),
+    "source": frozenset({"get_source_config", "tick", "on_upstream_hint", "process_packet", "flush"}),
+    "schema": frozenset({"get_runtime_param_schema"}),
+}
 FAILED = ("fail", "crash", "timeout")
 MAX_NAMED = 3
 
@@ -59,11 +73,17 @@ def _field_words(difference: dict[str, Any] | None) -> set[str]:
 
 
 def _rank(check: dict[str, Any], ordinary: str | None, fields: set[str], rationale: str) -> int:
-    if check["category"] in BROAD_CATEGORIES:
-        return 3
+    category = check["category"]
     in_flight = check.get("evidence", {}).get("in_flight") or {}
-    if ordinary is not None and in_flight.get("detail") == ordinary:
+    entry = in_flight.get("entry")
+    if category in ("panics", "timeouts"):
         return 2
+    if category in BROAD_CATEGORIES or category not in TARGETS:
+        return 4
+    if entry is not None and entry not in TARGETS[category]:
+        return 4
+    if ordinary is not None and in_flight.get("detail") == ordinary:
+        return 3
     if fields and any(field in rationale for field in fields):
         return 0
     return 1
