@@ -127,7 +127,9 @@ def test_crashed_entry_points_are_still_checked_alone(fixture_so: Callable[[str]
 
 
 @pytest.mark.slow
-def test_the_crashing_packet_is_minimised_to_the_field(fixture_so: Callable[[str], Path], client: SandboxClient) -> None:
+def test_the_crashing_packet_is_minimised_to_the_field(
+    fixture_so: Callable[[str], Path], client: SandboxClient
+) -> None:
     path = fixture_so("c_null_content_type")
     facts = probe(path, client=client)
     difference = facts.crash_difference
