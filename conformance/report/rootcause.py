@@ -15,7 +15,8 @@ Narrowness, from narrowest:
    names the field the minimisation found;
 1. any other targeted check that failed in the entry point it targets, on
    its own input;
-2. the panics/timeouts check of the entry point that failed;
+2. the panics/timeouts check of the entry point that failed (narrowest of
+   all when the minimisation found that no field of the packet matters);
 3. a targeted check that failed on the ordinary packet;
 4. everything else: a check that failed in an entry point it only uses to
    get started (a wire-in check whose create_instance crashed), and the
@@ -32,7 +33,7 @@ BROAD_CATEGORIES = frozenset({"load", "threading", "logging", "leaks"})
 #: The entry points each category targets: a failure elsewhere happened while getting started.
 TARGETS: dict[str, frozenset[str]] = {
     "metadata": frozenset({"get_metadata"}),
-    "lifecycle": frozenset({"create_instance", "destroy_instance", "get_source_config"}),
+    "lifecycle": frozenset({"create_instance", "set_log_enabled_callback", "destroy_instance", "get_source_config"}),
     "wire-in": frozenset({"process_packet"}),
     "wire-out": frozenset({"process_packet", "flush", "tick"}),
     "callbacks": frozenset({"process_packet", "flush", "tick"}),
@@ -72,12 +73,14 @@ def _field_words(difference: dict[str, Any] | None) -> set[str]:
     return words
 
 
-def _rank(check: dict[str, Any], ordinary: str | None, fields: set[str], rationale: str) -> int:
+def _rank(
+    check: dict[str, Any], ordinary: str | None, fields: set[str], rationale: str, input_independent: bool
+) -> int:
     category = check["category"]
     in_flight = check.get("evidence", {}).get("in_flight") or {}
     entry = in_flight.get("entry")
     if category in ("panics", "timeouts"):
-        return 2
+        return 0 if input_independent else 2
     if category in BROAD_CATEGORIES or category not in TARGETS:
         return 4
     if entry is not None and entry not in TARGETS[category]:
@@ -96,10 +99,17 @@ def root_cause(checks: list[dict[str, Any]], rationales: dict[str, str]) -> dict
     difference = _difference(checks)
     ordinary = difference.get("packet") if difference else None
     fields = _field_words(difference)
+    # No field of the crashing packet mattered: the entry point's own panics check names it best.
+    input_independent = (
+        difference is not None and not difference.get("passes_with") and bool(difference.get("still_crashes_with"))
+    )
     failing = [check for check in checks if check["status"] in FAILED]
     ranked = sorted(
         enumerate(failing),
-        key=lambda pair: (_rank(pair[1], ordinary, fields, rationales.get(pair[1]["check_id"], "")), pair[0]),
+        key=lambda pair: (
+            _rank(pair[1], ordinary, fields, rationales.get(pair[1]["check_id"], ""), input_independent),
+            pair[0],
+        ),
     )
     named: list[str] = []
     for _, check in ranked:
