@@ -88,6 +88,21 @@ def test_root_cause_prefers_the_narrow_check_that_names_the_field() -> None:
     assert cause["failing"] == 4 and difference["sentence"] in cause["summary"]
 
 
+def test_when_no_field_matters_the_entry_points_panics_check_comes_first() -> None:
+    difference = {
+        "packet": "TextPacket on pin 'in'",
+        "sentence": "crashes whatever field is changed",
+        "passes_with": [],
+        "still_crashes_with": ["empty text"],
+    }
+    checks = [
+        _check("wire-in.text.ascii", "crash", "text.ascii on pin 'in'"),
+        _check("panics.process-packet", "crash", "TextPacket on pin 'in'", crash_difference=difference),
+    ]
+    cause = root_cause(checks, {})
+    assert cause is not None and cause["checks"] == ["panics.process-packet", "wire-in.text.ascii"]
+
+
 def test_a_crash_while_getting_started_is_not_narrow() -> None:
     """Every check creates an instance: when create_instance crashes, the lifecycle checks say it best."""
     checks = [
