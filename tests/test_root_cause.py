@@ -8,6 +8,7 @@ the narrowest failing checks as the likely root cause.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from conformance.checks.minimise import MAX_PROBES, field_variants
 from conformance.checks.registry import checks_by_id
 from conformance.host.wire import RawAudio, RawBinaryMeta, RawBytes, RawText, RawWire
 from conformance.report.rootcause import root_cause
+from conformance.report.schema import report_schema
 from conformance.runner import battery_for, probe, run_item
 from conformance.sandbox.client import SandboxClient
 
@@ -113,6 +115,19 @@ def test_a_crash_while_getting_started_is_not_narrow() -> None:
     cause = root_cause(checks, {})
     assert cause is not None
     assert cause["checks"] == ["lifecycle.create-null-params", "panics.create-instance", "wire-in.text.ascii"]
+
+
+def test_the_root_cause_matches_the_report_schema() -> None:
+    jsonschema = importlib.import_module("jsonschema")  # no type stubs
+    schema = report_schema()
+    checks = [
+        _check("wire-in.text.ascii", "crash", "text.ascii on pin 'in'", fault={"explanation": "wrote into x"}),
+        _check("panics.process-packet", "crash", "TextPacket on pin 'in'"),
+    ]
+    cause = root_cause(checks, {})
+    assert cause is not None and cause["fault"] == "wrote into x" and cause["difference"] is None
+    root = {"$defs": schema["$defs"], **schema["$defs"]["root_cause"]}
+    jsonschema.Draft202012Validator(root).validate(cause)
 
 
 def test_no_root_cause_for_a_single_crash() -> None:
