@@ -9,13 +9,14 @@ import queue
 import re
 import shlex
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from conformance.abi.constants import CURRENT_API_VERSION, MIN_SUPPORTED_API_VERSION, packet_type_name
 from conformance.checks.judge import judge
+from conformance.checks.minimise import find_difference
 from conformance.checks.model import Check, Judgement, PluginFacts, Status
 from conformance.checks.probe import PROBE, confirm_triage, facts_from_result, needs_confirmation
 from conformance.checks.registry import catalogue
@@ -146,8 +147,18 @@ def probe(path: Path, budget_scale: float = 1.0, client: SandboxClient | None = 
             facts = facts_from_result(sandbox.run(request), elf.language)
             if needs_confirmation(facts):
                 facts = confirm_triage(facts, facts_from_result(sandbox.run(request), elf.language))
-            _facts_cache[key] = facts
+            _facts_cache[key] = _with_crash_difference(path, facts, budget_scale, sandbox)
     return _facts_cache[key]
+
+
+def _with_crash_difference(path: Path, facts: PluginFacts, budget_scale: float, client: SandboxClient) -> PluginFacts:
+    """When triage crashed in process_packet, learn which field of that packet made the difference."""
+    detail = dict(facts.crashed).get("process_packet")
+    if detail is None or ", " not in detail:
+        return facts
+    packet = detail.split(", ", 1)[1]  # "SIGSEGV, BinaryPacket on pin 'in'" (see probe.facts_from_result)
+    difference = find_difference(_resolved(path), packet, budget_scale, client.run)
+    return replace(facts, crash_difference=difference) if difference else facts
 
 
 def probe_many(paths: list[Path], budget_scale: float, clients: list[SandboxClient], parallelism: int = 0) -> None:
@@ -218,6 +229,7 @@ def run_item(
         return _result(path, item, Judgement(Status.SKIP, reason), 0.0)
     client = client or shared_client()
     judgement, duration = _run_once(path, item, budget_scale, facts, client)
+    judgement = with_crash_difference(judgement, facts)
     if judgement.status is not Status.FAIL:
         # Only failed expectations are re-run: a crash or a timeout is a hard outcome, and re-running
         # one costs a crash (a forced Rust backtrace) or a whole budget again.
@@ -291,10 +303,24 @@ def request_for(path: Path, item: BatteryItem, budget_scale: float, facts: Plugi
             "node_kind": facts.node_kind,
             "language": facts.language,
             "wedged": dict(facts.wedged),
-            "crashed": dict(facts.crashed),
             **item.check.option_dict(),
         },
     )
+
+
+def with_crash_difference(judgement: Judgement, facts: PluginFacts) -> Judgement:
+    """A crash on the very ordinary packet triage minimised carries the sentence that names the field."""
+    difference = facts.crash_difference
+    in_flight = judgement.evidence.get("in_flight") or {}
+    if (
+        judgement.status is not Status.CRASH
+        or not difference
+        or in_flight.get("entry") != "process_packet"
+        or in_flight.get("detail") != difference.get("packet")
+    ):
+        return judgement
+    evidence = {**judgement.evidence, "crash_difference": difference}
+    return Judgement(judgement.status, f"{judgement.message}; {difference['sentence']}", evidence)
 
 
 def _run_once(

@@ -89,7 +89,7 @@ def test_schema_is_valid_draft_2020_12_and_ships_in_the_package() -> None:
     schema = report_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["properties"]["schema_version"]["const"] == "1.0"
+    assert schema["properties"]["schema_version"]["const"] == "1.1"
 
 
 def test_every_report_of_the_run_matches_the_schema(three_plugins: Run) -> None:

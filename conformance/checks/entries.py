@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from conformance.checks.common import require_processor, valid_params
 from conformance.checks.model import Applicability
-from conformance.checks.traffic import samples, with_instance
+from conformance.checks.traffic import samples, traffic_detail, with_instance
 from conformance.host.instance import CallResult, Instance
 from conformance.host.wire import encode_packet
 from conformance.sandbox.context import ScenarioContext
@@ -39,7 +39,7 @@ def _process(ctx: ScenarioContext) -> list[CallResult]:
         results = []
         for pin, packet in samples(ctx):
             encoded = encode_packet(packet, host_version=ctx.host_version, plugin_version=ctx.plugin.version)
-            results.append(instance.process(pin, encoded, detail=f"{type(packet).__name__} on pin {pin!r}"))
+            results.append(instance.process(pin, encoded, detail=traffic_detail(pin, packet)))
         return results
 
     return _with(ctx, body)

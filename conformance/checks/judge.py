@@ -20,6 +20,8 @@ from conformance.sandbox.events import (
 from conformance.sandbox.protocol import Outcome, SandboxResult
 
 MAX_EVIDENCE_ITEMS = 40
+#: Faults below this address are a NULL pointer plus a small field offset.
+NULL_PAGE = 4096
 
 
 def _evidence(result: SandboxResult) -> dict[str, Any]:
@@ -88,6 +90,11 @@ def explain_fault(result: SandboxResult) -> tuple[str, dict[str, Any]] | None:
             continue
         region = event.value
         body, guard = region["body"], region["guard"]
+        if region["kind"] == "struct":
+            if fault.access == "exec" and body[0] <= fault.address < body[1]:
+                detail["region"] = region
+                return _called_struct(region["label"], entry), detail
+            continue
         if guard[0] <= fault.address < guard[1]:
             detail["region"] = region
             if region["kind"] == "alloc":
@@ -97,7 +104,26 @@ def explain_fault(result: SandboxResult) -> tuple[str, dict[str, Any]] | None:
         if body[0] - 4096 <= fault.address < body[1] and not region["writable"]:
             detail["region"] = region
             return f"wrote into host-owned input ({region['label']}), which is const, in {entry}", detail
+    if fault.address < NULL_PAGE and fault.access in ("read", "write"):
+        verb = "wrote" if fault.access == "write" else "read"
+        return f"{verb} through a NULL pointer (address 0x{fault.address:x}) in {entry}", detail
+    if fault.access == "exec":
+        return (
+            f"jumped to 0x{fault.address:x}, which is not code (a data pointer called as a function) in {entry}",
+            detail,
+        )
     return None
+
+
+def _called_struct(label: str, entry: str) -> str:
+    """A jump into the callbacks bundle: the plugin calls the struct pointer itself, as pre-v6 code did."""
+    if label == "CNodeCallbacks struct":
+        return (
+            f"called the CNodeCallbacks pointer as a function in {entry}: the plugin was built against the "
+            "pre-v6 signature (positional output_callback, user data and telemetry arguments); since v6 "
+            "the last argument is a const CNodeCallbacks * (ABI.md 2.1, 3.3)"
+        )
+    return f"jumped into the host's {label} (a data pointer called as a function) in {entry}"
 
 
 def judge(check: Check, result: SandboxResult) -> Judgement:
@@ -116,7 +142,7 @@ def judge(check: Check, result: SandboxResult) -> Judgement:
         explained = explain_fault(result)
         if explained is not None:
             message += f": {explained[0]}"
-            evidence["fault"] = explained[1]
+            evidence["fault"] = {**explained[1], "explanation": explained[0]}
         return Judgement(Status.CRASH, message, evidence)
     if result.outcome is Outcome.EXITED:
         return Judgement(Status.CRASH, f"the process exited with code {result.exit_code} {where}", evidence)

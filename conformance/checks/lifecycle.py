@@ -12,11 +12,6 @@ from conformance.checks.registry import check, register_checks
 from conformance.host.instance import Instance
 from conformance.sandbox.context import ScenarioContext
 
-#: Lifecycle checks are about these entry points: they call them even when triage saw them crash.
-LIFECYCLE_EXEMPT = (
-    ("triage_exempt", ("crashed:create_instance", "crashed:set_log_enabled_callback", "crashed:destroy_instance")),
-)
-
 
 def _create_then_destroy(params: Any, label: str, *, expect_handle: bool, may_ignore: bool = False) -> Any:
     def scenario(ctx: ScenarioContext) -> None:
@@ -60,7 +55,6 @@ def _create_check(
         ref,
         rationale,
         _create_then_destroy(params, label, expect_handle=expect_handle, may_ignore=may_ignore),
-        options=LIFECYCLE_EXEMPT,
     )
 
 
@@ -126,7 +120,6 @@ register_checks(
     severity=Severity.REQUIRED,
     abi_ref="ABI.md 1.3, 4.3, 8.3",
     rationale="Params built from the plugin's own schema defaults are valid by its own declaration and must be accepted.",
-    options=dict(LIFECYCLE_EXEMPT),
 )
 def create_valid_params(ctx: ScenarioContext) -> None:
     plugin = require_processor(ctx)
@@ -147,7 +140,6 @@ def create_valid_params(ctx: ScenarioContext) -> None:
     abi_ref="ABI.md 4.9; HOST.md 6.3",
     rationale="The host prewarms plugins by creating a node and dropping it at once: create then destroy with no "
     "other call must work.",
-    options=dict(LIFECYCLE_EXEMPT),
 )
 def create_destroy(ctx: ScenarioContext) -> None:
     plugin = require_processor(ctx)
@@ -165,7 +157,6 @@ def create_destroy(ctx: ScenarioContext) -> None:
     severity=Severity.REQUIRED,
     abi_ref="ABI.md 4.3, 4.9",
     rationale="Instances are created and destroyed once per node and pipeline restart; 100 cycles must work.",
-    options=dict(LIFECYCLE_EXEMPT),
 )
 def create_destroy_many(ctx: ScenarioContext) -> None:
     plugin = require_processor(ctx)
@@ -185,7 +176,6 @@ def create_destroy_many(ctx: ScenarioContext) -> None:
     severity=Severity.REQUIRED,
     abi_ref="ABI.md 4.3",
     rationale="One plugin backs many nodes: several live instances at once must be independent handles.",
-    options=dict(LIFECYCLE_EXEMPT),
 )
 def instances_coexist(ctx: ScenarioContext) -> None:
     plugin = require_processor(ctx)
@@ -226,9 +216,7 @@ def destroy_null(ctx: ScenarioContext) -> None:
     applies=Applicability(needs=("get_source_config",)),
     options={
         "triage_exempt": tuple(
-            f"{kind}:{entry}"
-            for kind in ("wedged", "crashed")
-            for entry in ("create_instance", "get_source_config", "destroy_instance")
+            f"wedged:{entry}" for entry in ("create_instance", "get_source_config", "destroy_instance")
         )
     },
 )

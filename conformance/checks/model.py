@@ -76,6 +76,8 @@ class PluginFacts:
     wedged: tuple[tuple[str, str], ...] = ()
     crashed: tuple[tuple[str, str], ...] = ()
     failed_entry: str | None = None  # the call in flight when the probe crashed or timed out
+    #: ``checks.minimise``: which field of the ordinary packet that crashed triage flips crash vs pass.
+    crash_difference: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """Plain data, for handing probed facts to xdist workers (which must not probe again)."""
@@ -94,6 +96,7 @@ class PluginFacts:
             "wedged": [list(pair) for pair in self.wedged],
             "crashed": [list(pair) for pair in self.crashed],
             "failed_entry": self.failed_entry,
+            "crash_difference": self.crash_difference,
         }
 
     @classmethod
@@ -113,6 +116,7 @@ class PluginFacts:
             wedged=tuple((str(entry), str(detail)) for entry, detail in data["wedged"]),
             crashed=tuple((str(entry), str(detail)) for entry, detail in data["crashed"]),
             failed_entry=data["failed_entry"],
+            crash_difference=dict(data.get("crash_difference") or {}),
         )
 
     @property

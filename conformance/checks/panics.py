@@ -39,7 +39,6 @@ register_checks(
             "('panic in a function that cannot unwind').",
             _scenario(entry),
             entry.applies,
-            options=(("triage_exempt", (f"crashed:{entry.name}",)),),
         )
         for entry in ENTRY_POINTS
     ]

@@ -113,6 +113,7 @@ def catalogue() -> tuple[Check, ...]:
     for module in _CATEGORY_MODULES:
         importlib.import_module(module)
     importlib.import_module("conformance.checks.probe")
+    importlib.import_module("conformance.checks.minimise")
     importlib.import_module("conformance.sandbox.selftest")
     importlib.import_module("conformance.fuzzing")
     return tuple(_registered)

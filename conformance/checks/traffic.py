@@ -107,6 +107,11 @@ def samples(ctx: ScenarioContext) -> list[tuple[str, Packet]]:
     return result
 
 
+def traffic_detail(pin: str, packet: Packet) -> str:
+    """How a call of ordinary traffic is announced ("TextPacket on pin 'in'"): triage's crash names it so."""
+    return f"{type(packet).__name__} on pin {pin!r}"
+
+
 @dataclass
 class TrafficRun:
     results: list[CallResult] = field(default_factory=list)
@@ -133,9 +138,7 @@ def drive(ctx: ScenarioContext, instance: Instance, *, ticks: int = 3, **frame_o
         return run
     for pin, packet in samples(ctx):
         encoded = encode_packet(packet, host_version=ctx.host_version, plugin_version=plugin.version)
-        run.results.append(
-            instance.process(pin, encoded, detail=f"{type(packet).__name__} on pin {pin!r}", **frame_options)
-        )
+        run.results.append(instance.process(pin, encoded, detail=traffic_detail(pin, packet), **frame_options))
     run.results.append(instance.flush(**frame_options))
     return run
 

@@ -30,6 +30,11 @@ def _announce(kind: str, label: str, body: tuple[int, int], guard: tuple[int, in
         _region_sink({"kind": kind, "label": label, "body": list(body), "guard": list(guard), "writable": writable})
 
 
+def announce_struct(label: str, address: int, size: int) -> None:
+    """Announce a host struct handed to the plugin (no guard page), so a jump into it can be named."""
+    _announce("struct", label, (address, address + size), (0, 0), False)
+
+
 def guarded_buffer(size: int, *, element_size: int = 1, label: str = "buffer") -> tuple[Any, int]:
     """Return (keepalive, address) of ``size`` writable bytes followed by a PROT_NONE page."""
     body = max(PAGE, -(-size // PAGE) * PAGE)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from conformance.abi import ffi
 from conformance.host.callbacks import CallFrame, HostCallbacks, host_callbacks
 from conformance.host.errors import HarnessMisuse
-from conformance.host.guarded import protect_inputs
+from conformance.host.guarded import announce_struct, protect_inputs
 from conformance.host.logs import log_bridge, set_current_call
 from conformance.host.memory import UnreadableMemory, safe_memory
 from conformance.sandbox.events import Violation
@@ -171,6 +171,8 @@ class Instance:
             declared = frozenset(pin.name for pin in self.plugin._metadata.metadata.outputs)
         frame = self._callbacks().open_frame(entry, declared_outputs=declared, **options)
         self.frame_tokens.add(frame.token)
+        f = ffi()
+        announce_struct("CNodeCallbacks struct", int(f.cast("uintptr_t", frame.cdata)), f.sizeof("CNodeCallbacks"))
         return frame
 
     def _result(self, entry: str, value: Any, frame: CallFrame | None) -> CallResult:

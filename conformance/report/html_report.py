@@ -69,6 +69,8 @@ def _banner(report: dict[str, Any]) -> str:
 def _notes(report: dict[str, Any]) -> str:
     notes = []
     run = report["run"]
+    if report.get("root_cause"):
+        notes.append(report["root_cause"]["summary"][:1].upper() + report["root_cause"]["summary"][1:] + ".")
     if not report["complete"]:
         finished, selected = run.get("items_finished"), run.get("items_selected")
         of = f" of {selected}" if selected is not None else ""

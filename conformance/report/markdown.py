@@ -76,6 +76,11 @@ def _plugin(report: dict[str, Any]) -> list[str]:
             f"Busy or slow machine ({calibration['slowness']}x the reference): budgets scaled by "
             f"{calibration['budget_factor']}.",
         ]
+    if report.get("root_cause"):
+        lines += [
+            "",
+            f"**Likely root cause**: {_cell(report['root_cause']['summary'].removeprefix('likely root cause: '), 400)}",
+        ]
     if not report["complete"]:
         run = report["run"]
         lines += [

@@ -126,6 +126,8 @@ def render_plugin(report: dict[str, Any], path: str) -> str:
         lines.append(f"  hosts: {cells}")
     if plugin.get("load_problem"):
         lines.append(f"  {plugin['load_problem']}")
+    if report.get("root_cause"):
+        lines.append(f"  {report['root_cause']['summary']}")
     failing = [check for check in report["checks"] if blocking(check)]
     lines.extend(_failure_lines(report, failing))
     warned = [

@@ -22,6 +22,7 @@ from conformance import __version__
 from conformance.abi.constants import SUPPORTED_VERSIONS
 from conformance.budgets import DEFAULT_BUDGETS_S, SLOW_THRESHOLDS_S
 from conformance.report.model import SCHEMA_VERSION, CheckResult, file_sha256, grade_of, verdict_of
+from conformance.report.rootcause import root_cause
 from conformance.report.rundir import TOOL_NAME, RunInfo, clear_stale
 from conformance.settings import RunSettings
 
@@ -172,7 +173,14 @@ def build_report(
         "host_matrix": host_matrix(results, identity["api_version"]),
         "baseline": baseline_section(baseline, identity["name"], checks) if baseline else None,
         "checks": checks,
+        "root_cause": root_cause(checks, _rationales()),
     }
+
+
+def _rationales() -> dict[str, str]:
+    from conformance.checks.registry import checks_by_id
+
+    return {check_id: check.rationale for check_id, check in checks_by_id().items()}
 
 
 @dataclass(frozen=True)

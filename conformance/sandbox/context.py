@@ -92,10 +92,14 @@ class ScenarioContext:
         self._refuse_triaged(entry)
 
     def _refuse_triaged(self, entry: str) -> None:
-        """Entry points that wedged or crashed on ordinary traffic during triage are not called again.
+        """Entry points that wedged on ordinary traffic during triage are not called again.
 
         Only the checks about that entry point call it (``triage_exempt``): they
-        carry the evidence; the others are skipped, with the reason.
+        carry the stacks; the others are skipped, with the reason, because each
+        wedge costs a whole budget. An entry point that *crashed* in triage is
+        called as usual: a crash costs a child, not a budget, and the narrow
+        checks that crash too (or pass) are what names the broken rule (each
+        runs in a child of its own, see ``checks.isolation``).
         """
         options = self.request.options
         exempt = options.get("triage_exempt") or ()
@@ -103,11 +107,6 @@ class ScenarioContext:
         if entry in wedged and f"wedged:{entry}" not in exempt:
             raise ScenarioSkip(
                 f"not run: {entry} did not return during triage ({wedged[entry]}); see timeouts.* for the evidence"
-            )
-        crashed = options.get("crashed") or {}
-        if entry in crashed and f"crashed:{entry}" not in exempt:
-            raise ScenarioSkip(
-                f"not run: {entry} crashed during triage ({crashed[entry]}); see panics.* for the evidence"
             )
 
     def expect(self, ok: bool, what: str, detail: str = "", *, warn_only: bool = False) -> bool:

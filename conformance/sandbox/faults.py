@@ -66,7 +66,9 @@ static void skc_handler(int sig, siginfo_t *info, void *context) {
     const char *access = " access=unknown\n";
 #if defined(__x86_64__)
     ucontext_t *uc = (ucontext_t *)context;
-    access = (uc->uc_mcontext.gregs[REG_ERR] & 2) ? " access=write\n" : " access=read\n";
+    long err = uc->uc_mcontext.gregs[REG_ERR];
+    /* page-fault error code: bit 4 = instruction fetch, bit 1 = write */
+    access = (err & 16) ? " access=exec\n" : (err & 2) ? " access=write\n" : " access=read\n";
 #endif
     memcpy(line + n, access, strlen(access)); n += strlen(access);
     ssize_t ignored = write(skc_fd, line, n);

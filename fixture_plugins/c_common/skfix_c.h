@@ -1,7 +1,8 @@
 /*
  * skfix_c.h - shared by the defective C fixtures (entry_not_code,
  * reload_changes, leaks_per_load, c_double_release, c_bad_errors,
- * c_null_empty_binary, c_parallel_chunks, c_progress_thread).
+ * c_null_empty_binary, c_parallel_chunks, c_progress_thread, c_null_content_type, c_alloc_null_deref,
+ * c_v6_positional).
  *
  * Not a fixture itself (no fixture.toml): the parts of the reference C
  * plugin (conforming_c/plugin.c) that these fixtures do not change, as
@@ -170,21 +171,27 @@ static SKFIX_UNUSED CResult skfix_echo_text(const CPacket *packet, const CNodeCa
     return r.success ? skfix_ok() : skfix_fail("output callback rejected the packet");
 }
 
-/* Pin-type tags are never packets (ABI.md 5.0 C3): refuse them with the SDK's wording, anything else with `other`. */
-static SKFIX_UNUSED CResult skfix_refuse_type(CPacketType type, const char *other) {
+/* Pin-type tags are never packets (ABI.md 5.0 C3): the SDK's refusal, or NULL for a runtime type. */
+static SKFIX_UNUSED const char *skfix_tag_refusal(CPacketType type) {
     switch (type) {
     case CPacketType_OpusAudio:
-        return skfix_fail("Invalid packet: Unsupported packet type: OpusAudio");
+        return "Invalid packet: Unsupported packet type: OpusAudio";
     case CPacketType_Any:
-        return skfix_fail("Invalid packet: Unsupported packet type: Any");
+        return "Invalid packet: Unsupported packet type: Any";
     case CPacketType_Passthrough:
-        return skfix_fail("Invalid packet: Unsupported packet type: Passthrough");
+        return "Invalid packet: Unsupported packet type: Passthrough";
     default:
-        return skfix_fail(other);
+        return NULL;
     }
 }
 
-/* Release a delivered v9 handle early: free it once AND null the host's field (ABI.md 4.16 rule 2). */
+/* Refuse a pin-type tag with the SDK's wording, anything else with `other`. */
+static SKFIX_UNUSED CResult skfix_refuse_type(CPacketType type, const char *other) {
+    const char *tag = skfix_tag_refusal(type);
+    return skfix_fail(tag != NULL ? tag : other);
+}
+
+/* Release a delivered v9 binary handle early: free it once AND null the host's field (ABI.md 4.16 rule 2). */
 static SKFIX_UNUSED void skfix_release_handle(const CBinaryPacket *bp) {
     CBinaryPacket *writable = (CBinaryPacket *)bp; /* the host's struct is writable (ABI 4.16) */
     if (writable->buffer_handle != NULL && writable->free_fn != NULL) {
@@ -233,5 +240,21 @@ static SKFIX_UNUSED void skfix_set_log_enabled(CPluginHandle handle, CLogEnabled
                                                                            CLogEnabledCallback cb, void *user_data) { \
         skfix_set_log_enabled(handle, cb, user_data);                                                              \
     }
+
+/* A v9 processor table with the default entry points, `get_metadata_` and `process_packet_`. */
+#define SKFIX_PROCESSOR_API(table, get_metadata_, process_packet_)                                                \
+    static const CNativePluginAPI table = {                                                                      \
+        .version = STREAMKIT_NATIVE_PLUGIN_API_VERSION,                                                          \
+        .get_metadata = get_metadata_,                                                                           \
+        .create_instance = skfix_create_instance,                                                                \
+        .process_packet = process_packet_,                                                                       \
+        .update_params = skfix_update_params,                                                                    \
+        .flush = skfix_flush,                                                                                    \
+        .destroy_instance = skfix_destroy_instance,                                                              \
+        .get_source_config = NULL,                                                                               \
+        .tick = NULL,                                                                                            \
+        .get_runtime_param_schema = skfix_no_runtime_schema,                                                     \
+        .on_upstream_hint = NULL,                                                                                \
+    };
 
 #endif /* SKFIX_C_H */
