@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import gc
+import json
 from typing import Any
 
 from conformance.abi import ffi
-from conformance.checks.common import require_processor
+from conformance.abi.constants import PacketType
+from conformance.checks.common import metadata_of, require_processor, valid_params
 from conformance.checks.delivery import pin_for
 from conformance.checks.model import Applicability, Check, Severity
 from conformance.checks.registry import register_checks
-from conformance.checks.traffic import drive, samples, with_instance
+from conformance.checks.traffic import drive, node_kind, samples, with_instance
 from conformance.host.instance import CallResult, _copy_string
 from conformance.host.logs import log_bridge
 from conformance.host.packets import TextPacket
-from conformance.host.wire import RawText, RawWire, encode_packet, encode_raw
+from conformance.host.wire import RawBytes, RawCustom, RawText, RawWire, encode_packet, encode_raw
 from conformance.sandbox.context import ScenarioContext
 
 PROCESSORS = Applicability(node_kinds=frozenset({"processor"}))
@@ -61,28 +63,124 @@ def _messages(ctx: ScenarioContext) -> None:
         )
 
 
+#: Malformed packets every receiver refuses (ABI.md 5): the process_packet error paths the lifetime is read on.
+_REFUSED: tuple[tuple[int, RawWire], ...] = (
+    (PacketType.TEXT, RawWire(PacketType.TEXT, RawText(b"ab\xff\xfe"), label="invalid UTF-8 text")),
+    (PacketType.OPUS_AUDIO, RawWire(PacketType.OPUS_AUDIO, RawBytes(b"x"), label="OpusAudio at runtime")),
+    (PacketType.CUSTOM, RawWire(PacketType.CUSTOM, RawCustom(b"t", b"{oops"), label="Custom with bad JSON")),
+    (PacketType.TRANSCRIPTION, RawWire(PacketType.TRANSCRIPTION, RawBytes(b"{nope"), label="bad transcription")),
+)
+
+
+def _accepting_pin(ctx: ScenarioContext, packet_type: int) -> str | None:
+    inputs = metadata_of(ctx).inputs
+    if packet_type == PacketType.OPUS_AUDIO:
+        return inputs[0].name if inputs else None
+    for pin in inputs:
+        if any(t.discriminant in (packet_type, PacketType.ANY) for t in pin.accepts):
+            return pin.name
+    return None
+
+
+def _churn() -> None:
+    """Allocate and free what the host would between the call and its copy (reuses freed heap chunks)."""
+    churn = [bytearray(4096) for _ in range(500)] + [bytearray(64) for _ in range(2000)]
+    del churn
+    gc.collect()
+
+
+def _still_there(ctx: ScenarioContext, result: CallResult, field_name: str) -> bool:
+    """Re-read a borrowed string after heap churn, before any other call into the plugin."""
+    if field_name == "json_schema":
+        address, first, problem = result.schema_address, result.schema, result.schema_problem
+    else:
+        address, first, problem = result.message_address, result.message, result.message_problem
+    if address == 0:
+        return False
+    if first is None:
+        ctx.expect(
+            False,
+            f"{result.entry}'s {field_name} is readable when the host copies it, right after the call",
+            problem or "unreadable",
+        )
+        return True
+    _churn()
+    second, problem = _copy_string(ffi().cast("const char *", address))
+    ctx.expect(
+        problem is None and second == first,
+        f"{result.entry}'s {field_name} stays valid until the next call into the plugin on this thread",
+        f"read {first!r} right after the call, {second!r} once the host had allocated memory {problem or ''}".strip(),
+    )
+    return True
+
+
 def _message_lifetime(ctx: ScenarioContext) -> None:
-    """ABI.md 4.1, 6.2: the message stays readable and unchanged until the next call on that thread."""
-    plugin = require_processor(ctx)
+    """ABI.md 4.1, 6.2: every borrowed string, on every entry point that failed, outlives the call.
+
+    Each failing call is followed at once by the probe (heap churn, then a
+    second read), before the next call into the plugin. A string inside the
+    returned stack frame is caught by the host's monitor (``errors.message-stack``).
+    """
+    require_processor(ctx)
+    instance = with_instance(ctx)
+    if instance is None:
+        return
+    inspected: list[str] = []
+
+    def probe(result: CallResult) -> None:
+        if not result.success and _still_there(ctx, result, "error_message"):
+            inspected.append(f"{result.entry} (error)")
+        if result.entry == "get_runtime_param_schema" and result.success and _still_there(ctx, result, "json_schema"):
+            inspected.append(f"{result.entry} (schema)")
+
+    try:
+        if instance.plugin.has_entry("get_runtime_param_schema"):
+            probe(instance.runtime_schema())
+        probe(instance.update_params("{broken"))
+        probe(instance.update_params(b'{"label":"\xc3\x28"}'))
+        if node_kind(ctx) == "source":
+            for number in range(3):
+                result = instance.tick(detail=f"tick {number + 1}")
+                probe(result)
+                if result.done or not result.success:
+                    break
+            if instance.plugin.has_entry("on_upstream_hint"):
+                probe(instance.hint("{not json"))
+        else:
+            for packet_type, raw in _REFUSED:
+                pin = _accepting_pin(ctx, packet_type)
+                if pin is not None:
+                    probe(instance.process(pin, encode_raw(raw), detail=raw.label))
+            for pin, packet in samples(ctx):
+                encoded = encode_packet(packet, host_version=ctx.host_version, plugin_version=instance.plugin.version)
+                probe(instance.process(pin, encoded, detail=f"{type(packet).__name__} on pin {pin!r}"))
+            probe(instance.flush())
+    finally:
+        instance.destroy()
+    ctx.observe("inspected", inspected)
+    if not inspected:
+        ctx.skip("no call returned an error message (or a schema) to inspect")
+
+
+def _null_on_success(ctx: ScenarioContext) -> None:
+    """ABI.md 3.3: error_message is NULL on success; the host's monitor reports any other value."""
+    require_processor(ctx)
     instance = with_instance(ctx)
     if instance is None:
         return
     try:
-        value = ctx.call("update_params", plugin.api.update_params, instance.handle, ffi().new("char[]", b"{broken"))
-        if bool(value.success) or value.error_message == ffi().NULL:
-            ctx.skip("update_params with invalid JSON gave no error message to inspect")
-        first, _ = _copy_string(value.error_message)
-        churn = [bytearray(4096) for _ in range(2000)]
-        del churn
-        gc.collect()
-        second, problem = _copy_string(value.error_message)
-        ctx.expect(
-            problem is None and first == second,
-            "the error message stays valid until the next call into the plugin on this thread",
-            f"first read {first!r}, after heap churn {second!r} {problem or ''}",
-        )
+        results = list(drive(ctx, instance).results)
+        results.append(instance.update_params(json.dumps(valid_params(ctx), separators=(",", ":"))))
+        if instance.plugin.has_entry("get_runtime_param_schema"):
+            results.append(instance.runtime_schema())
+        if node_kind(ctx) == "source" and instance.plugin.has_entry("on_upstream_hint"):
+            results.append(instance.hint('{"type":"preferred_size","width":640,"height":480}'))
     finally:
         instance.destroy()
+    succeeded = [r.entry for r in results if r.success]
+    ctx.observe("successful_calls", succeeded)
+    if not succeeded:
+        ctx.skip("no call succeeded")
 
 
 def _null_argument(which: str) -> Any:
@@ -168,10 +266,22 @@ register_checks(
             "errors.message-lifetime",
             "errors",
             Severity.REQUIRED,
-            "ABI.md 4.1, 6.2; HOST.md 6.9",
-            "The error string is borrowed: it must stay valid and unchanged until the next call into the plugin "
-            "on that thread (a stack buffer or an immediately freed string fails).",
+            "ABI.md 4.1, 4.7, 6.2; HOST.md 6.9",
+            "Error strings (and a runtime schema) are borrowed: on every entry point that fails they must stay "
+            "valid and unchanged until the next call into the plugin on that thread (a stack buffer or an "
+            "immediately freed string fails).",
             _message_lifetime,
+            owns_violations=("errors.message-stack",),
+        ),
+        Check(
+            "errors.message-null-on-success",
+            "errors",
+            Severity.REQUIRED,
+            "ABI.md 3.3 (CResult, CSchemaResult, CTickResult), 4.1",
+            "A successful result carries error_message NULL: the field only has a meaning on failure, and a "
+            "receiver that logs or frees it on success misbehaves.",
+            _null_on_success,
+            owns_violations=("errors.message-on-success",),
         ),
         Check(
             "errors.null-handle",
