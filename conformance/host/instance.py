@@ -362,9 +362,15 @@ def _traced(plugin: LoadedPlugin, entry: str, fn: Any, *args: Any, detail: str =
     """Call through the context so the server knows the budget, and mark the call for callbacks."""
     if fn == ffi().NULL:
         raise HarnessMisuse(f"{entry} is NULL in the API table; the host would crash calling it")
+    from conformance.host.wire import observe_sender
+
+    def breach(rule: str, text: str) -> None:
+        plugin.ctx.emit(Violation(rule, text, entry))
+
     set_current_call(entry)
     try:
-        return plugin.ctx.call(entry, fn, *args, detail=detail)
+        with observe_sender(breach):
+            return plugin.ctx.call(entry, fn, *args, detail=detail)
     finally:
         set_current_call(None)
 
