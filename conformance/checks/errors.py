@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import json
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from conformance.abi import ffi
@@ -13,11 +15,11 @@ from conformance.checks.delivery import pin_for
 from conformance.checks.model import Applicability, Check, Severity
 from conformance.checks.registry import register_checks
 from conformance.checks.traffic import drive, node_kind, samples, with_instance
-from conformance.host.instance import CallResult, _copy_string
+from conformance.host.instance import CallResult, Instance, _copy_string
 from conformance.host.logs import log_bridge
 from conformance.host.packets import TextPacket
 from conformance.host.wire import RawBytes, RawCustom, RawText, RawWire, encode_packet, encode_raw
-from conformance.sandbox.context import ScenarioContext
+from conformance.sandbox.context import ScenarioContext, ScenarioSkip
 
 PROCESSORS = Applicability(node_kinds=frozenset({"processor"}))
 SOURCES = Applicability(node_kinds=frozenset({"source"}))
@@ -114,6 +116,42 @@ def _still_there(ctx: ScenarioContext, result: CallResult, field_name: str) -> b
     return True
 
 
+def _failing_calls(ctx: ScenarioContext, instance: Instance) -> list[Callable[[], CallResult | None]]:
+    """Every call the harness can make fail, one thunk each, in the order they are made on one instance.
+
+    A thunk answers None when it has nothing to call (a source that is done ticking).
+    """
+    calls: list[Callable[[], CallResult | None]] = []
+    if instance.plugin.has_entry("get_runtime_param_schema"):
+        calls.append(instance.runtime_schema)
+    calls.append(partial(instance.update_params, "{broken"))
+    calls.append(partial(instance.update_params, b'{"label":"\xc3\x28"}'))
+    if node_kind(ctx) == "source":
+        ended: list[bool] = []
+
+        def tick(number: int) -> CallResult | None:
+            if ended:
+                return None
+            result = instance.tick(detail=f"tick {number}")
+            if result.done or not result.success:
+                ended.append(True)
+            return result
+
+        calls += [partial(tick, number) for number in (1, 2, 3)]
+        if instance.plugin.has_entry("on_upstream_hint"):
+            calls.append(partial(instance.hint, "{not json"))
+        return calls
+    for packet_type, raw in _REFUSED:
+        pin = _accepting_pin(ctx, packet_type)
+        if pin is not None:
+            calls.append(partial(instance.process, pin, encode_raw(raw), detail=raw.label))
+    for pin, packet in samples(ctx):
+        encoded = encode_packet(packet, host_version=ctx.host_version, plugin_version=instance.plugin.version)
+        calls.append(partial(instance.process, pin, encoded, detail=f"{type(packet).__name__} on pin {pin!r}"))
+    calls.append(instance.flush)
+    return calls
+
+
 def _message_lifetime(ctx: ScenarioContext) -> None:
     """ABI.md 4.1, 6.2: every borrowed string, on every entry point that failed, outlives the call.
 
@@ -126,37 +164,26 @@ def _message_lifetime(ctx: ScenarioContext) -> None:
     if instance is None:
         return
     inspected: list[str] = []
+    not_run: set[str] = set()
 
-    def probe(result: CallResult) -> None:
+    def probe(result: CallResult | None) -> None:
+        if result is None:
+            return
         if not result.success and _still_there(ctx, result, "error_message"):
             inspected.append(f"{result.entry} (error)")
         if result.entry == "get_runtime_param_schema" and result.success and _still_there(ctx, result, "json_schema"):
             inspected.append(f"{result.entry} (schema)")
 
     try:
-        if instance.plugin.has_entry("get_runtime_param_schema"):
-            probe(instance.runtime_schema())
-        probe(instance.update_params("{broken"))
-        probe(instance.update_params(b'{"label":"\xc3\x28"}'))
-        if node_kind(ctx) == "source":
-            for number in range(3):
-                result = instance.tick(detail=f"tick {number + 1}")
-                probe(result)
-                if result.done or not result.success:
-                    break
-            if instance.plugin.has_entry("on_upstream_hint"):
-                probe(instance.hint("{not json"))
-        else:
-            for packet_type, raw in _REFUSED:
-                pin = _accepting_pin(ctx, packet_type)
-                if pin is not None:
-                    probe(instance.process(pin, encode_raw(raw), detail=raw.label))
-            for pin, packet in samples(ctx):
-                encoded = encode_packet(packet, host_version=ctx.host_version, plugin_version=instance.plugin.version)
-                probe(instance.process(pin, encoded, detail=f"{type(packet).__name__} on pin {pin!r}"))
-            probe(instance.flush())
+        for step in _failing_calls(ctx, instance):
+            try:
+                probe(step())
+            except ScenarioSkip as skipped:  # an entry point triage saw wedge or crash: the others still count
+                not_run.add(str(skipped))
     finally:
         instance.destroy()
+    if not_run:
+        ctx.observe("not_run", sorted(not_run))
     ctx.observe("inspected", inspected)
     if not inspected:
         ctx.skip("no call returned an error message (or a schema) to inspect")
@@ -168,13 +195,21 @@ def _null_on_success(ctx: ScenarioContext) -> None:
     instance = with_instance(ctx)
     if instance is None:
         return
+    results: list[CallResult] = []
+    steps: list[Callable[[], Any]] = [
+        lambda: results.extend(drive(ctx, instance).results),
+        lambda: results.append(instance.update_params(json.dumps(valid_params(ctx), separators=(",", ":")))),
+    ]
+    if instance.plugin.has_entry("get_runtime_param_schema"):
+        steps.append(lambda: results.append(instance.runtime_schema()))
+    if node_kind(ctx) == "source" and instance.plugin.has_entry("on_upstream_hint"):
+        steps.append(lambda: results.append(instance.hint('{"type":"preferred_size","width":640,"height":480}')))
     try:
-        results = list(drive(ctx, instance).results)
-        results.append(instance.update_params(json.dumps(valid_params(ctx), separators=(",", ":"))))
-        if instance.plugin.has_entry("get_runtime_param_schema"):
-            results.append(instance.runtime_schema())
-        if node_kind(ctx) == "source" and instance.plugin.has_entry("on_upstream_hint"):
-            results.append(instance.hint('{"type":"preferred_size","width":640,"height":480}'))
+        for step in steps:
+            try:
+                step()
+            except ScenarioSkip as skipped:  # a triaged entry point: the other calls still count
+                ctx.observe("not_run", str(skipped))
     finally:
         instance.destroy()
     succeeded = [r.entry for r in results if r.success]

@@ -36,21 +36,30 @@ class DataObject:
 
 
 def _mapping_of(address: int) -> tuple[str, int] | None:
-    """(library path, load base) of the file mapping that contains ``address``."""
+    """(library path, load base) of the library mapping that contains ``address``.
+
+    A library's ``.bss`` past the end of its file is an anonymous mapping right
+    after its last file mapping; it belongs to that library.
+    """
     starts: dict[str, int] = {}
     found: str | None = None
+    previous: tuple[int, str] | None = None  # (end, path) of the last library mapping
     try:
         with open("/proc/self/maps") as maps:
             for line in maps:
                 parts = line.split(maxsplit=5)
-                if len(parts) < 6 or not parts[5].startswith("/"):
-                    continue
                 low, high = (int(value, 16) for value in parts[0].split("-"))
-                path = parts[5].strip()
-                if int(parts[2], 16) == 0:
-                    starts.setdefault(path, low)
-                if low <= address < high:
+                path = parts[5].strip() if len(parts) == 6 else ""
+                if path.startswith("/"):
+                    if int(parts[2], 16) == 0:
+                        starts.setdefault(path, low)
+                elif not path and previous is not None and previous[0] == low:
+                    path = previous[1]  # the .bss of the library just before
+                else:
+                    path = ""
+                if low <= address < high and path:
                     found = path
+                previous = (high, path) if path else None
     except OSError:
         return None
     if found is None or found not in starts:
