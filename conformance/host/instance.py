@@ -99,6 +99,18 @@ def _copy_string(pointer: Any) -> tuple[str | None, str | None]:
         return raw.decode("utf-8", "replace"), "not valid UTF-8"
 
 
+#: The problem of a string that points into the stack frame that just returned: its bytes are whatever the
+#: host's own calls left there, so they are not reported as the plugin's text.
+DEAD_STACK = "points into the stack frame that just returned (a local buffer, dead once the call returned)"
+
+
+def _copy_borrowed(pointer: Any) -> tuple[str | None, str | None]:
+    """``_copy_string`` for a string returned by a call that just returned: a dead stack pointer is no text."""
+    if in_dead_stack(_address(pointer)):
+        return None, DEAD_STACK
+    return _copy_string(pointer)
+
+
 def _address(pointer: Any) -> int:
     return int(ffi().cast("uintptr_t", pointer))
 
@@ -210,7 +222,7 @@ class Instance:
         return frame
 
     def _result(self, entry: str, value: Any, frame: CallFrame | None) -> CallResult:
-        message, problem = _copy_string(value.error_message)
+        message, problem = _copy_borrowed(value.error_message)
         result = CallResult(entry, _raw_byte(value, "success"), message, problem, frame)
         result.message_address = _address(value.error_message)
         watch_result_strings(self.plugin.ctx.emit, result, "error_message", result.message_address)
@@ -325,7 +337,7 @@ class Instance:
             self.plugin, "get_runtime_param_schema", self.plugin.entry("get_runtime_param_schema"), self.handle
         )
         result = self._result("get_runtime_param_schema", value, None)
-        result.schema, result.schema_problem = _copy_string(value.json_schema)
+        result.schema, result.schema_problem = _copy_borrowed(value.json_schema)
         result.schema_address = _address(value.json_schema)
         watch_result_strings(self.plugin.ctx.emit, result, "json_schema", result.schema_address)
         return result
