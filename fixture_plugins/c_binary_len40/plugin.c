@@ -64,18 +64,6 @@ static CResult process_packet(CPluginHandle handle, const char *input_pin, const
     }
 }
 
-static const CNativePluginAPI API = {
-    .version = STREAMKIT_NATIVE_PLUGIN_API_VERSION,
-    .get_metadata = get_metadata,
-    .create_instance = skfix_create_instance,
-    .process_packet = process_packet,
-    .update_params = skfix_update_params,
-    .flush = skfix_flush,
-    .destroy_instance = skfix_destroy_instance,
-    .get_source_config = NULL,
-    .tick = NULL,
-    .get_runtime_param_schema = skfix_no_runtime_schema,
-    .on_upstream_hint = NULL,
-};
+SKFIX_PROCESSOR_TABLE(API, get_metadata, skfix_create_instance, process_packet, skfix_update_params, skfix_destroy_instance)
 
 SKFIX_EXPORT_API(API)

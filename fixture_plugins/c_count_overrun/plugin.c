@@ -35,31 +35,12 @@ static CNodeMetadata METADATA = {
 
 static const CNodeMetadata *get_metadata(void) { return &METADATA; }
 
-static CResult process_packet(CPluginHandle handle, const char *input_pin, const CPacket *packet,
-                              const CNodeCallbacks *cb) {
-    if (!skfix_call_args_ok(handle, input_pin, packet, cb)) return skfix_fail(KIND ": invalid arguments (null)");
-    if (packet->packet_type != CPacketType_Text) return skfix_fail(KIND ": unsupported packet type (accepts Text)");
-    return skfix_echo_text(packet, cb, "out", KIND ": invalid UTF-8 in text packet");
-}
-
 static CPluginHandle create_instance(const char *params, CLogCallback log_cb, void *log_user_data) {
     SkfixInstance *inst = skfix_create_instance(params, log_cb, log_user_data);
     if (inst != NULL) skfix_log(inst, KIND, CLogLevel_Debug, KEYWORDS[keyword_index % 2]);
     return inst;
 }
 
-static const CNativePluginAPI API = {
-    .version = STREAMKIT_NATIVE_PLUGIN_API_VERSION,
-    .get_metadata = get_metadata,
-    .create_instance = create_instance,
-    .process_packet = process_packet,
-    .update_params = skfix_update_params,
-    .flush = skfix_flush,
-    .destroy_instance = skfix_destroy_instance,
-    .get_source_config = NULL,
-    .tick = NULL,
-    .get_runtime_param_schema = skfix_no_runtime_schema,
-    .on_upstream_hint = NULL,
-};
+SKFIX_PROCESSOR_TABLE(API, get_metadata, create_instance, skfix_text_echo_process, skfix_update_params, skfix_destroy_instance)
 
 SKFIX_EXPORT_API(API)

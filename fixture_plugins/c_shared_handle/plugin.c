@@ -98,18 +98,6 @@ static CResult update_params(CPluginHandle handle, const char *params_json) {
 
 static void destroy_instance(CPluginHandle handle) { (void)handle; /* static: nothing to free */ }
 
-static const CNativePluginAPI API = {
-    .version = STREAMKIT_NATIVE_PLUGIN_API_VERSION,
-    .get_metadata = get_metadata,
-    .create_instance = create_instance,
-    .process_packet = process_packet,
-    .update_params = update_params,
-    .flush = skfix_flush,
-    .destroy_instance = destroy_instance,
-    .get_source_config = NULL,
-    .tick = NULL,
-    .get_runtime_param_schema = skfix_no_runtime_schema,
-    .on_upstream_hint = NULL,
-};
+SKFIX_PROCESSOR_TABLE(API, get_metadata, create_instance, process_packet, update_params, destroy_instance)
 
 SKFIX_EXPORT_API(API)

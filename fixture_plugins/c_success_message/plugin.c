@@ -15,25 +15,11 @@ static const CNodeMetadata *get_metadata(void) { return &METADATA; }
 
 static CResult process_packet(CPluginHandle handle, const char *input_pin, const CPacket *packet,
                               const CNodeCallbacks *cb) {
-    if (!skfix_call_args_ok(handle, input_pin, packet, cb)) return skfix_fail(KIND ": invalid arguments (null)");
-    if (packet->packet_type != CPacketType_Text) return skfix_fail(KIND ": unsupported packet type (accepts Text)");
-    CResult r = skfix_echo_text(packet, cb, "out", KIND ": invalid UTF-8 in text packet");
+    CResult r = skfix_text_echo_process(handle, input_pin, packet, cb);
     if (r.success) r.error_message = "ok"; /* DEFECT: must stay NULL on success */
     return r;
 }
 
-static const CNativePluginAPI API = {
-    .version = STREAMKIT_NATIVE_PLUGIN_API_VERSION,
-    .get_metadata = get_metadata,
-    .create_instance = skfix_create_instance,
-    .process_packet = process_packet,
-    .update_params = skfix_update_params,
-    .flush = skfix_flush,
-    .destroy_instance = skfix_destroy_instance,
-    .get_source_config = NULL,
-    .tick = NULL,
-    .get_runtime_param_schema = skfix_no_runtime_schema,
-    .on_upstream_hint = NULL,
-};
+SKFIX_PROCESSOR_TABLE(API, get_metadata, skfix_create_instance, process_packet, skfix_update_params, skfix_destroy_instance)
 
 SKFIX_EXPORT_API(API)
