@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 from conformance.abi import ffi
-from conformance.checks.common import metadata_of, require_processor, schema_defaults
+from conformance.checks.common import metadata_of, require_processor, schema_defaults, valid_params, variant_params
 from conformance.checks.model import Applicability, Check, Severity
 from conformance.checks.registry import check, register_checks
+from conformance.checks.traffic import difference, drive, fingerprint
 from conformance.host.instance import Instance
 from conformance.sandbox.context import ScenarioContext
 
@@ -28,8 +29,8 @@ def _create_then_destroy(params: Any, label: str, *, expect_handle: bool, may_ig
             ctx.expect(
                 instance is None,
                 f"create_instance({label}) refuses the params with a NULL handle",
-                "a handle was returned for params the plugin cannot have understood",
-                warn_only=True,
+                "a handle was returned for params the plugin cannot have read: the host would run a node "
+                "configured with nothing it asked for (ABI.md 4.3: NULL on any failure)",
             )
         if instance is not None:
             instance.destroy()
@@ -89,7 +90,8 @@ register_checks(
             "invalid-json",
             "{not json",
             "invalid JSON",
-            "Invalid params must give a NULL handle (the host reports 'Plugin failed to create instance'), never a crash.",
+            "Invalid JSON params must give a NULL handle (the host reports 'Plugin failed to create instance'), "
+            "never a crash and never a node that silently ignores its configuration.",
             expect_handle=False,
             ref="ABI.md 4.3, 8.3",
         ),
@@ -97,7 +99,8 @@ register_checks(
             "invalid-utf8",
             b'{"label":"\xff\xfe"}',
             "invalid UTF-8",
-            "Params that are not UTF-8 must give a NULL handle, never a crash.",
+            "Params that are not UTF-8 must give a NULL handle, never a crash and never a node that silently "
+            "ignores its configuration.",
             expect_handle=False,
             ref="ABI.md 4.3, 8.3",
         ),
@@ -174,8 +177,10 @@ def create_destroy_many(ctx: ScenarioContext) -> None:
     "lifecycle.instances-coexist",
     category="lifecycle",
     severity=Severity.REQUIRED,
-    abi_ref="ABI.md 4.3",
-    rationale="One plugin backs many nodes: several live instances at once must be independent handles.",
+    abi_ref="ABI.md 4.3, 8.3",
+    rationale="One plugin backs many nodes: several live instances at once must be independent. Handles that repeat "
+    "are a warning only when a state test shows the instances independent anyway (a stateless zero-sized "
+    "instance); shared state is a failure.",
 )
 def instances_coexist(ctx: ScenarioContext) -> None:
     plugin = require_processor(ctx)
@@ -183,13 +188,75 @@ def instances_coexist(ctx: ScenarioContext) -> None:
     live = [instance for instance in instances if instance is not None]
     handles = {int(ffi().cast("uintptr_t", instance.handle)) for instance in live}
     ctx.expect(len(live) == 4, "four instances can be live at once")
+    for instance in reversed(live):
+        instance.destroy()
+    if len(handles) == len(live):
+        return
+    ctx.observe("distinct_handles", f"{len(handles)} for {len(live)} live instances")
+    shared_state, evidence = _state_test(ctx)
+    ctx.observe("state_test", evidence)
+    if shared_state:
+        ctx.expect(False, "instances that share one handle are still independent", evidence["difference"])
+        return
     ctx.expect(
-        len(handles) == len(live),
+        False,
         "every live instance has a distinct handle",
-        "handles repeat (a zero-sized instance?): hosts that key state by handle would mix nodes up",
+        "handles repeat (a zero-sized instance); the state test found no shared state, but hosts that key "
+        "state by handle would mix nodes up",
         warn_only=True,
     )
-    for instance in reversed(live):
+
+
+def _state_test(ctx: ScenarioContext) -> tuple[bool, dict[str, Any]]:
+    """Two live instances with different params, driven in turn, against fresh instances driven alone.
+
+    A: params P1, B: params P2 (``variant_params``; P1 again when the schema
+    offers no other valid value). Reference: A alone for two rounds, B alone
+    for one. Live together: A, B, A. Any difference means the instances share
+    state (B's params or A's history leak into the other).
+    """
+    metadata = metadata_of(ctx)
+    first = valid_params(ctx)
+    second = variant_params(metadata) or first
+    reference_a = _rounds(ctx, first, 2)
+    reference_b = _rounds(ctx, second, 1)
+    if reference_b is None and second != first:
+        second, reference_b = first, reference_a[:1] if reference_a is not None else None
+    evidence: dict[str, Any] = {"params_a": first, "params_b": second}
+    if reference_a is None or reference_b is None:
+        evidence["difference"] = "create_instance returned NULL for the reference runs"
+        return False, evidence
+    a = Instance.create(ctx.plugin, first, label="A")
+    b = Instance.create(ctx.plugin, second, label="B")
+    try:
+        if a is None or b is None:
+            evidence["difference"] = "a second live instance could not be created"
+            return False, evidence
+        together = [fingerprint(drive(ctx, a)), fingerprint(drive(ctx, b)), fingerprint(drive(ctx, a))]
+    finally:
+        for instance in (b, a):
+            if instance is not None:
+                instance.destroy()
+    expected = [reference_a[0], reference_b[0], reference_a[1]]
+    evidence["params_matter"] = reference_a[0] != reference_b[0]
+    evidence["history_matters"] = reference_a[0] != reference_a[1]
+    labels = ("A (first round)", "B", "A (second round)")
+    for label, want, got in zip(labels, expected, together, strict=True):
+        if want != got:
+            evidence["difference"] = (
+                f"{label} live next to the other differs from a lone instance: {difference(want, got)}"
+            )
+            return True, evidence
+    return False, evidence
+
+
+def _rounds(ctx: ScenarioContext, params: dict[str, Any], count: int) -> list[Any] | None:
+    instance = Instance.create(ctx.plugin, params, label="reference")
+    if instance is None:
+        return None
+    try:
+        return [fingerprint(drive(ctx, instance)) for _ in range(count)]
+    finally:
         instance.destroy()
 
 

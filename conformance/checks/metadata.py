@@ -12,11 +12,13 @@ import threading
 from collections.abc import Iterable
 
 from conformance.abi import ffi
+from conformance.checks.common import valid_params
 from conformance.checks.model import Applicability, Check, Severity
 from conformance.checks.registry import check, register_checks
+from conformance.checks.traffic import drive
 from conformance.host.instance import Instance
-from conformance.host.metadata import MetadataReading, read_metadata
-from conformance.sandbox.context import ScenarioContext
+from conformance.host.metadata import MetadataReading, NodeMetadata, count_overruns, read_metadata
+from conformance.sandbox.context import ScenarioContext, ScenarioSkip
 
 
 def _reading(ctx: ScenarioContext) -> MetadataReading:
@@ -39,6 +41,19 @@ def _issue_check(
 
     scenario.__name__ = check_id.replace(".", "_").replace("-", "_")
     return Check(check_id, "metadata", severity, abi_ref, rationale, scenario)
+
+
+def counts_plausible(ctx: ScenarioContext) -> None:
+    reading = _reading(ctx)
+    if reading.pointer == 0:
+        ctx.skip("get_metadata returned NULL (see metadata.non-null)")
+    found = [issue for issue in reading.issues if issue.code == "count.implausible"] + count_overruns(reading)
+    ctx.observe("arrays_judged", len(reading.arrays))
+    ctx.expect(
+        not found,
+        "every count is plausible (at most 4096, and no more than its array holds)",
+        "; ".join(issue.message for issue in found),
+    )
 
 
 register_checks(
@@ -65,12 +80,14 @@ register_checks(
             "ABI.md 8.2",
             "Rust slices require aligned pointers; a misaligned array is undefined behaviour in the host.",
         ),
-        _issue_check(
+        Check(
             "metadata.counts-plausible",
-            ["count.implausible"],
-            "every count is plausible (at most 4096)",
-            "ABI.md 8.2",
-            "Counts are trusted by the host; a garbage count reads far out of bounds.",
+            "metadata",
+            Severity.REQUIRED,
+            "ABI.md 4.2, 8.2; Appendix A.5",
+            "Counts are trusted by the host: a garbage count reads far out of bounds, and a count larger than "
+            "the array makes it read the next object as one more pin, type or category.",
+            counts_plausible,
         ),
         _issue_check(
             "metadata.utf8",
@@ -224,7 +241,8 @@ def stable_pointer(ctx: ScenarioContext) -> None:
     category="metadata",
     severity=Severity.REQUIRED,
     abi_ref="ABI.md 4.2, 8.2",
-    rationale="Metadata content must be byte-identical before and after instances are created, used and destroyed.",
+    rationale="Metadata content must be byte-identical before and after instances are created, used and destroyed, "
+    "and after running packets (the host copies it once, at load; later readers see the same storage).",
 )
 def stable_content(ctx: ScenarioContext) -> None:
     first = _reading(ctx)
@@ -239,8 +257,46 @@ def stable_content(ctx: ScenarioContext) -> None:
             instance.destroy()
     after = _snapshot(ctx)
     ctx.expect(before[2] == first.metadata, "decoded metadata is identical on the second call")
-    ctx.expect(after[2] == first.metadata, "decoded metadata is identical after instances were created and destroyed")
+    ctx.expect(
+        after[2] == first.metadata,
+        "decoded metadata is identical after instances were created and destroyed",
+        _changes(first.metadata, after[2]),
+    )
     ctx.expect(before[1] == after[1], "the CNodeMetadata struct bytes do not change")
+    ran = _run_packets(ctx)
+    ctx.observe("traffic", ran)
+    if ran.startswith("not run"):
+        return
+    late = _snapshot(ctx)
+    ctx.expect(
+        late[2] == first.metadata and late[1] == first.raw,
+        f"metadata is unchanged after running packets ({ran})",
+        _changes(first.metadata, late[2]) or "the CNodeMetadata struct bytes changed",
+    )
+
+
+def _run_packets(ctx: ScenarioContext) -> str:
+    """The ordinary traffic on one instance with valid params (ABI.md 8.2: "after running packets")."""
+    try:
+        instance = Instance.create(ctx.plugin, valid_params(ctx))
+        if instance is None:
+            return "not run: create_instance with valid params returned NULL"
+        try:
+            run = drive(ctx, instance)
+        finally:
+            instance.destroy()
+    except ScenarioSkip as skipped:
+        return f"not run: {skipped}"
+    return f"{len(run.results)} calls, {len(run.outputs)} outputs"
+
+
+def _changes(before: NodeMetadata | None, after: object) -> str:
+    """The first fields that differ, for the report."""
+    if before is None or not isinstance(after, NodeMetadata):
+        return f"now {after!r}"[:300]
+    old, new = before.as_json(), after.as_json()
+    changed = [f"{key}: {old[key]!r} -> {new[key]!r}" for key in old if old[key] != new[key]]
+    return "; ".join(changed)[:600]
 
 
 @check(

@@ -16,18 +16,13 @@ from conformance.abi import ffi
 from conformance.checks.common import require_processor, valid_params
 from conformance.checks.model import Check, Severity
 from conformance.checks.registry import register_checks, tool_scenario
-from conformance.checks.traffic import TrafficRun, drive, samples
+from conformance.checks.traffic import difference, drive, fingerprint, samples
 from conformance.host.instance import Instance, run_on_thread
 from conformance.host.wire import encode_packet
 from conformance.sandbox.context import ScenarioContext
 
 PARALLEL_INSTANCES = 4
 ROUNDS = 3
-
-
-def _fingerprint(run: TrafficRun) -> list[Any]:
-    """What an instance produced: per call, success and the decoded outputs (pin, packet)."""
-    return [(r.entry, r.success, r.message, [(o.pin, o.packet, o.error) for o in r.outputs]) for r in run.results]
 
 
 def _create(ctx: ScenarioContext, params: Any = None) -> Instance | None:
@@ -41,7 +36,7 @@ def _serial(ctx: ScenarioContext, rounds: int) -> list[Any] | None:
         ctx.expect(False, "create_instance with valid params returns a handle")
         return None
     try:
-        return [_fingerprint(drive(ctx, instance)) for _ in range(rounds)]
+        return [fingerprint(drive(ctx, instance)) for _ in range(rounds)]
     finally:
         instance.destroy()
 
@@ -57,13 +52,13 @@ def _host_schedule(ctx: ScenarioContext) -> None:
         ctx.expect(False, "create_instance on the engine thread returns a handle")
         return
     try:
-        observed = run_on_thread("skp-node-1", lambda: _fingerprint(drive(ctx, instance)))
+        observed = run_on_thread("skp-node-1", lambda: fingerprint(drive(ctx, instance)))
     finally:
         run_on_thread("engine-drop", instance.destroy)
     ctx.expect(
         observed == reference[0],
         "create on thread A, calls on worker B, destroy on thread C give the same results as one thread",
-        _difference(reference[0], observed),
+        difference(reference[0], observed),
     )
 
 
@@ -95,7 +90,7 @@ def _parallel(ctx: ScenarioContext) -> None:
             outcomes[index] = "create returned NULL"
             return
         try:
-            outcomes[index] = [_fingerprint(drive(ctx, instance)) for _ in range(ROUNDS)]
+            outcomes[index] = [fingerprint(drive(ctx, instance)) for _ in range(ROUNDS)]
         finally:
             instance.destroy()
 
@@ -108,7 +103,7 @@ def _parallel(ctx: ScenarioContext) -> None:
         ctx.expect(
             outcomes.get(index) == reference,
             f"instance {index + 1} of {PARALLEL_INSTANCES}, run concurrently, produces what a serial run produces",
-            _difference(reference, outcomes.get(index)),
+            difference(reference, outcomes.get(index)),
         )
 
 
@@ -136,17 +131,6 @@ def _concurrent_create(ctx: ScenarioContext) -> None:
     for index, instance in created.items():
         if instance is not None:
             run_on_thread(f"engine-create-{index}", instance.destroy)
-
-
-def _difference(expected: Any, actual: Any) -> str:
-    if expected == actual:
-        return ""
-    if not isinstance(expected, list) or not isinstance(actual, list):
-        return f"expected {str(expected)[:200]}, got {str(actual)[:200]}"
-    for index, (left, right) in enumerate(zip(expected, actual, strict=False)):
-        if left != right:
-            return f"first difference at step {index + 1}: serial {str(left)[:300]} vs this schedule {str(right)[:300]}"
-    return f"serial produced {len(expected)} steps, this schedule {len(actual)}"
 
 
 register_checks(

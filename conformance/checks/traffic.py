@@ -125,6 +125,23 @@ class TrafficRun:
         return [event for result in self.results if result.frame is not None for event in result.frame.telemetry]
 
 
+def fingerprint(run: TrafficRun) -> list[Any]:
+    """What an instance produced: per call, success and the decoded outputs (pin, packet)."""
+    return [(r.entry, r.success, r.message, [(o.pin, o.packet, o.error) for o in r.outputs]) for r in run.results]
+
+
+def difference(expected: Any, actual: Any) -> str:
+    """The first step where two fingerprints (or lists of them) differ, for the report ("" when equal)."""
+    if expected == actual:
+        return ""
+    if not isinstance(expected, list) or not isinstance(actual, list):
+        return f"expected {str(expected)[:200]}, got {str(actual)[:200]}"
+    for index, (left, right) in enumerate(zip(expected, actual, strict=False)):
+        if left != right:
+            return f"first difference at step {index + 1}: reference {str(left)[:300]} vs this run {str(right)[:300]}"
+    return f"the reference produced {len(expected)} steps, this run {len(actual)}"
+
+
 def drive(ctx: ScenarioContext, instance: Instance, *, ticks: int = 3, **frame_options: Any) -> TrafficRun:
     """Send the ordinary traffic to ``instance``: every sample then flush, or ``ticks`` ticks for a source."""
     run = TrafficRun()

@@ -4,8 +4,9 @@ Each case is a packet (legal, from the packet model) or a raw wire
 description (malformed). Legal packets must be accepted; an echo plugin
 (Passthrough output) must give back exactly what a conforming receiver
 reconstructs. Malformed packets must be refused with an error, never a crash;
-the exact ABI.md 5 text is recommended, not required, because only Rust-SDK
-plugins share the host's converter.
+the rule is a refusal with a non-empty, valid UTF-8 message. The exact ABI.md 5
+text is the Rust SDK's converter's: a warning for Rust plugins, only observed
+(info) for C plugins, whose wording is their own.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from conformance.checks.delivery import binary_handle_state, deliver, expected_e
 from conformance.checks.model import Applicability, Check, Severity
 from conformance.checks.registry import register_checks
 from conformance.host.callbacks import host_callbacks
+from conformance.host.instance import CallResult
 from conformance.host.packets import (
     BinaryPacket,
     CustomPacket,
@@ -458,18 +460,45 @@ def _malformed_scenario(case: Case) -> Any:
         ctx.expect(
             not result.success, f"process_packet refuses the malformed {case.suffix} packet", "it returned success"
         )
-        if not result.success and expected_error is not None:
-            message = result.message or ""
-            for prefix in ("Invalid packet: ", "Failed to convert packet: "):
-                message = message.removeprefix(prefix)
-            ctx.expect(
-                _error_matches(expected_error, message),
-                f"the error names the problem as ABI.md 5 does ({expected_error!r})",
-                f"got {message!r}",
-                warn_only=True,
-            )
+        if not result.success:
+            _judge_refusal(ctx, result, expected_error)
 
     return scenario
+
+
+def _judge_refusal(ctx: ScenarioContext, result: CallResult, expected_error: str | None) -> None:
+    """The rule is "refuses with a non-empty, valid UTF-8 message" (ABI.md 4.1, 8.4); the wording is not.
+
+    A message that is not UTF-8 (or not readable) fails. A NULL or empty message
+    is a warning (the host then reports only "Unknown plugin error"). The exact text
+    of ABI.md 5 is what the Rust SDK's converter says: a Rust plugin whose text
+    differs gets a warning (its receiver is not the SDK's); for any other plugin
+    the text is only observed.
+    """
+    if result.message_problem is not None:
+        ctx.expect(False, "the refusal message is a readable, valid UTF-8 string", result.message_problem)
+        return
+    ctx.expect(
+        bool(result.message),
+        "the refusal carries a non-empty message",
+        "NULL or empty message: the host reports only 'Unknown plugin error'",
+        warn_only=True,
+    )
+    if expected_error is None or not result.message:
+        return
+    message = result.message
+    for prefix in ("Invalid packet: ", "Failed to convert packet: "):
+        message = message.removeprefix(prefix)
+    same = _error_matches(expected_error, message)
+    if ctx.option("language") == "rust":
+        ctx.expect(
+            same,
+            f"the error names the problem as the Rust SDK's converter does ({expected_error!r})",
+            f"got {message!r}",
+            warn_only=True,
+        )
+    else:
+        ctx.observe("sdk_wording", {"sdk": expected_error, "plugin": message, "same": same})
 
 
 _RUST_UTF8_DETAILS = (": invalid utf-8", ": incomplete utf-8")

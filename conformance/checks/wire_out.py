@@ -28,6 +28,17 @@ def _count_outputs(ctx: ScenarioContext) -> None:
         ctx.observe("outputs", len(run.outputs))
 
 
+def _binary_meta_len(ctx: ScenarioContext) -> None:
+    """ABI.md 2.3, 8.6: the host's decoder reports any other CPacket.len as a violation (owned below)."""
+    run = _traffic(ctx)
+    if run is None:
+        return
+    binary = [out for out in run.outputs if out.packet_type == PacketType.BINARY_WITH_META]
+    ctx.observe("binary_with_meta_outputs", len(binary))
+    if not binary:
+        ctx.skip("the ordinary traffic produced no BinaryWithMeta packet")
+
+
 def _runtime_types(ctx: ScenarioContext) -> None:
     run = _traffic(ctx)
     if run is None:
@@ -133,6 +144,15 @@ register_checks(
             "the host would treat a handle as a Rust Bytes object.",
             "ABI.md 4.16 rule 5, 8.6",
             ("wire-out.binary-handle",),
+        ),
+        _check(
+            "binary-meta-len",
+            _binary_meta_len,
+            "The host reads BinaryWithMeta's handle fields only when CPacket.len >= 48 and the 32-byte v7/v8 layout "
+            "below that: any len other than 32 or >= 48 is a size the plugin got wrong (its handle fields are "
+            "silently dropped, or the host reads past the struct).",
+            "ABI.md 2.3, 5.5 step 1, 8.6",
+            ("wire-out.binary-meta-len",),
         ),
         _check(
             "telemetry",

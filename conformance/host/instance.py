@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,8 @@ from conformance.host.errors import HarnessMisuse
 from conformance.host.guarded import announce_struct, protect_inputs
 from conformance.host.logs import log_bridge, set_current_call
 from conformance.host.memory import UnreadableMemory, safe_memory
-from conformance.sandbox.events import Violation
+from conformance.host.stack import in_dead_stack
+from conformance.sandbox.events import Event, Violation
 
 if TYPE_CHECKING:
     from conformance.host.loader import LoadedPlugin
@@ -44,6 +45,8 @@ class CallResult:
     done_byte: int | None = None
     schema: str | None = None
     schema_problem: str | None = None
+    message_address: int = 0
+    schema_address: int = 0
 
     @property
     def success(self) -> bool:
@@ -94,6 +97,51 @@ def _copy_string(pointer: Any) -> tuple[str | None, str | None]:
         return raw.decode("utf-8"), None
     except UnicodeDecodeError:
         return raw.decode("utf-8", "replace"), "not valid UTF-8"
+
+
+#: The problem of a string that points into the stack frame that just returned: its bytes are whatever the
+#: host's own calls left there, so they are not reported as the plugin's text.
+DEAD_STACK = "points into the stack frame that just returned (a local buffer, dead once the call returned)"
+
+
+def _copy_borrowed(pointer: Any) -> tuple[str | None, str | None]:
+    """``_copy_string`` for a string returned by a call that just returned: a dead stack pointer is no text."""
+    if in_dead_stack(_address(pointer)):
+        return None, DEAD_STACK
+    return _copy_string(pointer)
+
+
+def _address(pointer: Any) -> int:
+    return int(ffi().cast("uintptr_t", pointer))
+
+
+def watch_result_strings(emit: Callable[[Event], None], result: CallResult, field_name: str, address: int) -> None:
+    """The host's always-on monitor of returned strings (ABI.md 3.3, 4.1).
+
+    ``errors.message-on-success``: ``error_message`` must be NULL when the
+    call succeeded. ``errors.message-stack``: a borrowed string must outlive
+    the call, so it can never point into the stack frame that just returned.
+    """
+    if address == 0:
+        return
+    if field_name == "error_message" and result.success_byte == 1:
+        emit(
+            Violation(
+                "errors.message-on-success",
+                f"{result.entry} returned success with error_message 0x{address:x} ({result.message!r}); "
+                "ABI.md 3.3: it is NULL on success",
+                result.entry,
+            )
+        )
+    if in_dead_stack(address):
+        emit(
+            Violation(
+                "errors.message-stack",
+                f"{result.entry} returned {field_name} 0x{address:x}, inside the stack frame that just returned "
+                "(a local buffer): the string is dead before the host copies it",
+                result.entry,
+            )
+        )
 
 
 def _raw_byte(struct_value: Any, field_name: str) -> int:
@@ -176,8 +224,11 @@ class Instance:
         return frame
 
     def _result(self, entry: str, value: Any, frame: CallFrame | None) -> CallResult:
-        message, problem = _copy_string(value.error_message)
-        return CallResult(entry, _raw_byte(value, "success"), message, problem, frame)
+        message, problem = _copy_borrowed(value.error_message)
+        result = CallResult(entry, _raw_byte(value, "success"), message, problem, frame)
+        result.message_address = _address(value.error_message)
+        watch_result_strings(self.plugin.ctx.emit, result, "error_message", result.message_address)
+        return result
 
     def process(
         self,
@@ -288,7 +339,9 @@ class Instance:
             self.plugin, "get_runtime_param_schema", self.plugin.entry("get_runtime_param_schema"), self.handle
         )
         result = self._result("get_runtime_param_schema", value, None)
-        result.schema, result.schema_problem = _copy_string(value.json_schema)
+        result.schema, result.schema_problem = _copy_borrowed(value.json_schema)
+        result.schema_address = _address(value.json_schema)
+        watch_result_strings(self.plugin.ctx.emit, result, "json_schema", result.schema_address)
         return result
 
     def source_config(self) -> SourceConfig:
@@ -323,9 +376,15 @@ def _traced(plugin: LoadedPlugin, entry: str, fn: Any, *args: Any, detail: str =
     """Call through the context so the server knows the budget, and mark the call for callbacks."""
     if fn == ffi().NULL:
         raise HarnessMisuse(f"{entry} is NULL in the API table; the host would crash calling it")
+    from conformance.host.wire import observe_sender
+
+    def breach(rule: str, text: str) -> None:
+        plugin.ctx.emit(Violation(rule, text, entry))
+
     set_current_call(entry)
     try:
-        return plugin.ctx.call(entry, fn, *args, detail=detail)
+        with observe_sender(breach):
+            return plugin.ctx.call(entry, fn, *args, detail=detail)
     finally:
         set_current_call(None)
 

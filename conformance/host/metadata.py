@@ -102,6 +102,8 @@ class MetadataReading:
     metadata: NodeMetadata | None
     issues: list[MetadataIssue] = field(default_factory=list)
     raw: bytes = b""
+    #: Every non-empty array read: (path, address, count, element size), for ``count_overruns``.
+    arrays: list[tuple[str, int, int, int]] = field(default_factory=list)
 
     @property
     def fatal_issues(self) -> list[MetadataIssue]:
@@ -115,6 +117,7 @@ class _Reader:
     def __init__(self, memory: SafeMemory) -> None:
         self.memory = memory
         self.issues: list[MetadataIssue] = []
+        self.arrays: list[tuple[str, int, int, int]] = []
 
     def issue(self, code: str, path: str, message: str, *, fatal: bool = True) -> None:
         self.issues.append(MetadataIssue(code, path, message, fatal))
@@ -160,6 +163,8 @@ class _Reader:
             return b"" if count == 0 else None
         if address % 8:
             self.issue("array.misaligned", path, f"{path} 0x{address:x} is not 8-byte aligned")
+        if count:
+            self.arrays.append((path, address, count, element))
         return self.struct(address, count * element, path) if count else b""
 
 
@@ -297,7 +302,36 @@ def read_metadata(pointer: Any, memory: SafeMemory | None = None) -> MetadataRea
         categories.append(value or "")
     _check_kind(reader, kind)
     metadata = NodeMetadata(kind, description, tuple(inputs), tuple(outputs), schema, tuple(categories))
-    return MetadataReading(address, metadata, reader.issues, raw)
+    return MetadataReading(address, metadata, reader.issues, raw, reader.arrays)
+
+
+def count_overruns(reading: MetadataReading) -> list[MetadataIssue]:
+    """Counts larger than the static array they describe (ABI.md 4.2, 8.2 "counts plausible").
+
+    Readable memory past the end is not evidence of anything: the next object
+    in the data section is readable too. The array's own data symbol is
+    (``conformance.host.extents``); arrays without one are not judged.
+    """
+    from conformance.host.extents import data_object_at
+
+    issues = []
+    for path, address, count, element in reading.arrays:
+        found = data_object_at(address)
+        if found is None:
+            continue
+        room = found.room_after(address)
+        if count * element > room:
+            holds = max(room, 0) // element
+            issues.append(
+                MetadataIssue(
+                    "count.overrun",
+                    f"{path}_count",
+                    f"{path}_count is {count} but {path} points into `{found.name}`, which holds {holds} "
+                    f"element{'s' if holds != 1 else ''} of {element} bytes from there: the host reads "
+                    f"{count - holds} more from whatever follows it",
+                )
+            )
+    return issues
 
 
 def _check_kind(reader: _Reader, kind: str | None) -> None:

@@ -25,9 +25,10 @@ above ``max_bytes`` are refused with our own error instead of being trusted.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, TypeAlias
@@ -162,6 +163,45 @@ class WireError(Exception):
 def unsupported_type_message(packet_type: int) -> str:
     """C3: the host formats the Rust enum variant with ``{:?}``."""
     return f"Unsupported packet type: {PACKET_TYPE_RUST_NAMES[PacketType(packet_type)]}"
+
+
+def binary_meta_len_message(length: int) -> str | None:
+    """ABI.md 2.3, 8.6: a BinaryWithMeta ``CPacket.len`` is 32 (the v7/v8 struct) or at least 48 (v9); else the text.
+
+    Any other value is ambiguous: the host gates on ``len >= 48`` and reads
+    the 32-byte layout for everything below, so a plugin that meant the v9
+    struct silently loses its handle fields, and one below 32 makes the host
+    read past the struct.
+    """
+    if length == BINARY_PACKET_V8_SIZE or length >= BINARY_PACKET_V9_SIZE:
+        return None
+    return (
+        f"{BINARY_META_LEN_PREFIX}{length}: it must be {BINARY_PACKET_V8_SIZE} (the v7/v8 CBinaryPacket) "
+        f"or >= {BINARY_PACKET_V9_SIZE} (the v9 struct)"
+    )
+
+
+BINARY_META_LEN_PREFIX = "BinaryWithMeta CPacket.len is "
+
+#: Told about what the host accepts but ABI.md 8.6 forbids a plugin to send (see ``observe_sender``).
+SenderObserver: TypeAlias = Callable[[str, str], None]
+_sender_observers: list[SenderObserver] = []
+
+
+@contextlib.contextmanager
+def observe_sender(observer: SenderObserver) -> Iterator[None]:
+    """While a plugin call runs: ``observer(rule, detail)`` for each packet the host would accept as it is
+    but the sender rules of ABI.md 8.6 forbid (today: ``wire-out.binary-meta-len``)."""
+    _sender_observers.append(observer)
+    try:
+        yield
+    finally:
+        _sender_observers.remove(observer)
+
+
+def _sender_breach(rule: str, detail: str) -> None:
+    for observer in list(_sender_observers):
+        observer(rule, detail)
 
 
 def video_too_small_message(need: int, have: int) -> str:
@@ -1024,6 +1064,9 @@ class _Receiver:
 
     def binary_with_meta(self, data: Any, length: int, packet_address: int) -> Packet:
         f = ffi()
+        wrong_len = binary_meta_len_message(length)
+        if wrong_len is not None:
+            _sender_breach("wire-out.binary-meta-len", wrong_len)  # the host goes on with the v7/v8 layout
         has_v9_fields = length >= BINARY_PACKET_V9_SIZE  # the v7/v8 compatibility gate (ABI.md 2.3)
         binary = f.cast("CBinaryPacket *" if has_v9_fields else "CBinaryPacketV8 *", data)
         if has_v9_fields:
@@ -1141,6 +1184,7 @@ def decode_packet(
 
 __all__ = [
     "AUDIO_FRAME_SIZE",
+    "BINARY_META_LEN_PREFIX",
     "CUSTOM_JSON_ERROR_PREFIX",
     "CUSTOM_PACKET_SIZE",
     "DECODABLE_TYPES",
@@ -1165,13 +1209,16 @@ __all__ = [
     "RawVideo",
     "RawWire",
     "Rule",
+    "SenderObserver",
     "WireError",
+    "binary_meta_len_message",
     "decode_metadata_struct",
     "decode_packet",
     "decode_packet_with_handles",
     "default_payload",
     "encode_packet",
     "encode_raw",
+    "observe_sender",
     "expected_receiver_error",
     "receiver_error_matches",
     "rust_utf8_error",

@@ -2,7 +2,8 @@
  * skfix_c.h - shared by the defective C fixtures (entry_not_code,
  * reload_changes, leaks_per_load, c_double_release, c_bad_errors,
  * c_null_empty_binary, c_parallel_chunks, c_progress_thread, c_null_content_type, c_alloc_null_deref,
- * c_v6_positional).
+ * c_v6_positional and c_stack_message, c_success_message, c_meta_mutates, c_count_overrun, c_binary_len40,
+ * c_params_lenient, c_shared_handle).
  *
  * Not a fixture itself (no fixture.toml): the parts of the reference C
  * plugin (conforming_c/plugin.c) that these fixtures do not change, as
@@ -200,6 +201,14 @@ static SKFIX_UNUSED void skfix_release_handle(const CBinaryPacket *bp) {
     }
 }
 
+/* process_packet of a Text echo on `out`: anything but valid Text is refused with a static message. */
+static SKFIX_UNUSED CResult skfix_text_echo_process(CPluginHandle handle, const char *input_pin, const CPacket *packet,
+                                                    const CNodeCallbacks *cb) {
+    if (!skfix_call_args_ok(handle, input_pin, packet, cb)) return skfix_fail("skfix: invalid arguments (null)");
+    if (packet->packet_type != CPacketType_Text) return skfix_fail("skfix: unsupported packet type (accepts Text)");
+    return skfix_echo_text(packet, cb, "out", "skfix: invalid UTF-8 in text packet");
+}
+
 /* The exported v9 setter body: store the enabled callback on the instance. */
 static SKFIX_UNUSED void skfix_set_log_enabled(CPluginHandle handle, CLogEnabledCallback cb, void *user_data) {
     if (handle == NULL) return;
@@ -231,6 +240,22 @@ static SKFIX_UNUSED void skfix_set_log_enabled(CPluginHandle handle, CLogEnabled
         .param_schema = "{\"type\":\"object\"}",                                                                 \
         .categories = name##_CATEGORIES,                                                                         \
         .categories_count = 1,                                                                                   \
+    };
+
+/* A v9 processor table: the given create/process/update/destroy, the reference flush, no source entries. */
+#define SKFIX_PROCESSOR_TABLE(name, get_metadata_, create_, process_, update_, destroy_)                             \
+    static const CNativePluginAPI name = {                                                                       \
+        .version = STREAMKIT_NATIVE_PLUGIN_API_VERSION,                                                          \
+        .get_metadata = (get_metadata_),                                                                         \
+        .create_instance = (create_),                                                                            \
+        .process_packet = (process_),                                                                            \
+        .update_params = (update_),                                                                              \
+        .flush = skfix_flush,                                                                                    \
+        .destroy_instance = (destroy_),                                                                          \
+        .get_source_config = NULL,                                                                               \
+        .tick = NULL,                                                                                            \
+        .get_runtime_param_schema = skfix_no_runtime_schema,                                                     \
+        .on_upstream_hint = NULL,                                                                                \
     };
 
 /* Define the exported entry symbol (returning `table`) and the v9 setter. */
