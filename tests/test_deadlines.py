@@ -67,7 +67,9 @@ def test_a_blocked_call_is_wedged_at_its_budget_even_under_load(client: SandboxC
         result = run(client, "selftest.sleep-in-call", 0.3)
     assert result.outcome is Outcome.TIMED_OUT
     assert "blocked (sleeping)" in result.detail, result.detail
-    assert result.budget_extensions == ()
+    # Only the moments the thread waited for a CPU before it went to sleep can move the deadline, never the
+    # sleep itself: whatever the load, the extensions stay below the 0.3 s budget.
+    assert sum(result.budget_extensions) < 0.3, result.budget_extensions
 
 
 def test_a_spinning_call_is_wedged_once_it_had_its_budget_of_cpu(client: SandboxClient) -> None:
