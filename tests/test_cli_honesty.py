@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -127,7 +128,7 @@ def test_ctrl_c_says_incomplete_and_exits_130(fixture_so: FixtureSo, tmp_path: P
     )
     assert process.stderr is not None
     for line in process.stderr:  # progress lines: wait until the battery runs
-        if "checks," in line and "/165" in line and not line.startswith("wedging: 1/"):
+        if "checks," in line and re.search(r"wedging: \d+/\d+", line) and not line.startswith("wedging: 1/"):
             break
     time.sleep(0.5)
     process.send_signal(signal.SIGINT)
@@ -385,6 +386,7 @@ def test_pytest_reports_the_collected_battery(fixture_so: FixtureSo, tmp_path: P
         cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "collected 165 items / 163 deselected / 2 selected" in done.stdout
+    collected = re.search(r"collected (\d+) items / (\d+) deselected / 2 selected", done.stdout)
+    assert collected is not None and int(collected[1]) == int(collected[2]) + 2 > 100, done.stdout
     assert "collected 0 items" not in done.stdout
     assert "no input pin accepts Text (type 2) packets" in done.stdout
