@@ -20,7 +20,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from conformance.sandbox.events import Observed
@@ -104,8 +104,8 @@ def measure(run: Callable[[ScenarioRequest], SandboxResult]) -> Calibration | No
         cpu.append(float(observed["cpu_s"]))
         wall.append(float(observed["wall_s"]))
     # The first round trip includes the server's warm-up: the median ignores it.
-    probe = Calibration(statistics.median(trips), statistics.median(cpu), statistics.median(wall), 1.0, "measured")
-    return Calibration(probe.round_trip_s, probe.loop_cpu_s, probe.loop_wall_s, factor_for(probe.slowness), "measured")
+    measured = Calibration(statistics.median(trips), statistics.median(cpu), statistics.median(wall), 1.0, "measured")
+    return replace(measured, factor=factor_for(measured.slowness))
 
 
 _current: Calibration | None = None

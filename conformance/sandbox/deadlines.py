@@ -59,6 +59,14 @@ def _stat_fields(text: str) -> list[str]:
     return text[text.rfind(")") + 2 :].split()
 
 
+def waiting_of(pid: int, tid: int) -> float | None:
+    """The thread's run-queue wait so far: one small read, taken at every call start (a hot path)."""
+    schedstat = _read(f"/proc/{pid}/task/{tid}/schedstat")
+    if schedstat is None or len(schedstat.split()) < 2:
+        return None
+    return int(schedstat.split()[1]) / 1e9
+
+
 def sample_thread(pid: int, tid: int) -> ThreadSample | None:
     """The thread's CPU and run-queue times and state, or None when it is gone."""
     base = f"/proc/{pid}/task/{tid}"
@@ -114,7 +122,7 @@ class WatchedCall:
     deadline: float
     started: float
     last_review: float
-    last_sample: ThreadSample | None
+    last_waiting_s: float | None  # run-queue wait at the last review (or the start)
     had_s: float = 0.0
     starved_s: float = 0.0
     extensions: list[float] = field(default_factory=list)
@@ -137,7 +145,7 @@ class CallWatch:
     def started(self, event: CallStarted, now: float) -> None:
         tid = event.tid or self.pid
         self.in_flight[event.thread] = WatchedCall(
-            event, tid, now + event.budget_s, now, now, sample_thread(self.pid, tid)
+            event, tid, now + event.budget_s, now, now, waiting_of(self.pid, tid)
         )
 
     def finished(self, event: CallFinished) -> None:
@@ -159,13 +167,13 @@ class CallWatch:
         sample = sample_thread(self.pid, call.tid)
         call.noticed_late_s = max(call.noticed_late_s, now - call.deadline)
         interval = now - call.last_review
-        previous = call.last_sample
+        previous = call.last_waiting_s
         starved = 0.0
         if sample is not None and previous is not None and sample.waiting_s is not None:
-            starved = min(interval, max(0.0, sample.waiting_s - (previous.waiting_s or 0.0)))
+            starved = min(interval, max(0.0, sample.waiting_s - previous))
         call.had_s += interval - starved
         call.starved_s += starved
-        call.last_review, call.last_sample = now, sample
+        call.last_review, call.last_waiting_s = now, sample.waiting_s if sample is not None else None
         remaining = call.event.budget_s - call.had_s
         if (
             sample is None

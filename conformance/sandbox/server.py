@@ -25,7 +25,7 @@ from typing import Any
 
 from conformance.sandbox.child import OUTPUT_FILE, Scenario, child_main, group_child_main
 from conformance.sandbox.classify import classify_exit, panic_message, signal_name
-from conformance.sandbox.deadlines import CallWatch, WatchedCall, child_is_dying, sample_thread
+from conformance.sandbox.deadlines import CallWatch, WatchedCall, child_is_dying, waiting_of
 from conformance.sandbox.events import (
     CallFinished,
     CallStarted,
@@ -137,7 +137,7 @@ class _Follower:
     def _watch_scenario(self, now: float, overall_budget_s: float) -> WatchedCall:
         """The overall budget is watched like a call on the child's main thread."""
         budget = CallStarted("scenario", overall_budget_s, "overall budget", "", self.pid)
-        return WatchedCall(budget, self.pid, now + overall_budget_s, now, now, sample_thread(self.pid, self.pid))
+        return WatchedCall(budget, self.pid, now + overall_budget_s, now, now, waiting_of(self.pid, self.pid))
 
     def consume(self, decoded: list[Any]) -> None:
         raise NotImplementedError
