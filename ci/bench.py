@@ -57,7 +57,7 @@ def battery(plugins: list[Path], runs: int, extra: list[str] | None = None, env:
     items = 0
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as reports:
-            command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--report-dir", reports,
+            command = [sys.executable, "-m", "pytest", "-q", "--tb=no", "-p", "no:cacheprovider", "--report-dir", reports,
                        *[f"--plugin={p}" for p in plugins], *(extra or [])]
             elapsed, completed = timed(command, env)
             if completed.returncode not in (0, 1):

@@ -70,7 +70,7 @@ def read_reports(report_dir: Path) -> tuple[dict[tuple[str, str], str], list[flo
 
 
 def start_corpus(plugins: list[Path], report_dir: Path, log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--report-dir={report_dir}"]
+    command = [sys.executable, "-m", "pytest", "-q", "--tb=no", "-p", "no:cacheprovider", f"--report-dir={report_dir}"]
     command += [f"--plugin={path}" for path in plugins]
     with log.open("wb") as output:
         return subprocess.Popen(command, cwd=report_dir.parent, stdout=output, stderr=subprocess.STDOUT)

@@ -34,7 +34,8 @@ class Prefetcher:
         self._lock = threading.Lock()
         workers = len(clients)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conformance-prefetch")
-        self._futures: dict[tuple[str, str], Future[CheckResult]] = {}
+        # Per plugin, per item name: a plugin's outstanding futures are read once per item.
+        self._futures: dict[str, dict[str, Future[CheckResult]]] = {}
         self._claimed: set[str] = set()
 
     def _client(self) -> SandboxClient:
@@ -47,9 +48,9 @@ class Prefetcher:
         return client
 
     def submit(self, path: Path, item: BatteryItem, facts: PluginFacts, budget_scale: float, reruns: int) -> None:
-        key = (str(path), item.name)
-        if key not in self._futures:
-            self._futures[key] = self._pool.submit(self._run, path, item, facts, budget_scale, reruns)
+        futures = self._futures.setdefault(str(path), {})
+        if item.name not in futures:
+            futures[item.name] = self._pool.submit(self._run, path, item, facts, budget_scale, reruns)
 
     def _run(self, path: Path, item: BatteryItem, facts: PluginFacts, budget_scale: float, reruns: int) -> CheckResult:
         return run_item(path, item, facts, budget_scale, reruns, client=self._client())
@@ -65,7 +66,7 @@ class Prefetcher:
             futures: list[Future[CheckResult]] = []
             for item in chunk:
                 future: Future[CheckResult] = Future()
-                self._futures[(str(path), item.name)] = future
+                self._futures.setdefault(str(path), {})[item.name] = future
                 futures.append(future)
             self._pool.submit(self._run_chunk, path, chunk, futures, facts, budget_scale, reruns)
 
@@ -99,7 +100,7 @@ class Prefetcher:
         return True
 
     def take(self, path: Path, name: str) -> Future[CheckResult] | None:
-        return self._futures.pop((str(path), name), None)
+        return self._futures.get(str(path), {}).pop(name, None)
 
     def outstanding(self, path: Path) -> list[Future[CheckResult]]:
         """Futures of ``path``'s items not taken yet (their pytest items come later); left in place.
@@ -107,12 +108,13 @@ class Prefetcher:
         The monitors (``checks.monitors``) wait for them so that an owning check is credited with
         what every item of the plugin observed, whatever the item order.
         """
-        return [future for (plugin, _), future in list(self._futures.items()) if plugin == str(path)]
+        return list(self._futures.get(str(path), {}).values())
 
     def close(self) -> None:
         """Stop the pool; clients it was given stay open for their owner (the shared one) or are closed."""
-        for future in self._futures.values():
-            future.cancel()
+        for futures in self._futures.values():
+            for future in futures.values():
+                future.cancel()
         self._pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             for client in self._clients + self._spare:

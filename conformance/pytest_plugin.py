@@ -16,7 +16,10 @@ from typing import Any
 
 import pytest
 
+from conformance.pytest_startup import drop_idle_hypothesis_plugin, keep_installed_plugins_compiled
 from conformance.settings import OPTIONS, RunSettings, SettingsError, check_report_dir, resolve_settings
+
+keep_installed_plugins_compiled()
 
 SETTINGS_KEY = pytest.StashKey[RunSettings]()
 RESULTS_KEY = pytest.StashKey[dict[str, list[dict[str, Any]]]]()
@@ -436,6 +439,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     settings = config.stash.get(SETTINGS_KEY, None)
     if not settings or not settings.plugins or config.getoption("collectonly"):
         return
+    drop_idle_hypothesis_plugin(config)
     if (
         xdist_off(config)
         and not _explicit_paths(config)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -55,3 +57,40 @@ def run_battery(tmp_path: Path) -> Callable[..., BatteryRun]:
         return BatteryRun(completed.returncode, completed.stdout, completed.stderr, report_dir)
 
     return run
+
+
+GATE = Path(__file__).resolve().parent.parent / "ci" / "sdk-release-gate"
+
+
+@dataclass
+class GateRun:
+    """One run of ``ci/sdk-release-gate`` over the whole committed corpus."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    report_dir: Path
+
+
+@pytest.fixture(scope="session")
+def corpus_gate_run(tmp_path_factory: pytest.TempPathFactory) -> GateRun:
+    """The release gate over the whole corpus, run once per test session, even under xdist.
+
+    The corpus self-test (expected matrices) and the gate's own test read the same
+    run: a full corpus battery takes minutes, and running it twice was half of the
+    suite's time. xdist workers share it through a lock in their common temporary
+    directory: the first one runs the gate, the others wait and read its result.
+    """
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent / f"corpus-gate-{run_id}" if run_id else base / "corpus-gate"
+    root.mkdir(parents=True, exist_ok=True)
+    outcome = root / "outcome.json"
+    with (root / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not outcome.exists():
+            command = [sys.executable, str(GATE), f"--report-dir={root / 'reports'}"]
+            done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=1200, check=False)
+            outcome.write_text(json.dumps([done.returncode, done.stdout, done.stderr]))
+    returncode, stdout, stderr = json.loads(outcome.read_text())
+    return GateRun(returncode, stdout, stderr, root / "reports")

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from conformance.checks.registry import catalogue
 
 
@@ -31,6 +33,7 @@ def test_check_conforming_exits_0_with_progress_and_summary(fixture_so: Callable
     assert (tmp_path / "r" / "conforming_processor" / "report.json").exists()
 
 
+@pytest.mark.slow  # scale-out / interrupt: a whole battery or more in subprocesses
 def test_check_with_jobs_counts_progress_against_the_whole_battery(
     fixture_so: Callable[[str], Path], tmp_path: Path
 ) -> None:

@@ -28,14 +28,14 @@ def run(command: list[str], cwd: Path, timeout: float = 300) -> subprocess.Compl
 
 # --- 11. a suite that owns --plugin keeps working; --conformance-plugin always works ---
 
-_OWN_CONFTEST = '''
+_OWN_CONFTEST = """
 def pytest_addoption(parser):
     parser.addoption("--plugin", default="mine", help="this project's own option")
-'''
-_OWN_TEST = '''
+"""
+_OWN_TEST = """
 def test_own_option(request):
     assert request.config.getoption("plugin") == "theirs"
-'''
+"""
 
 
 def test_a_suite_that_owns_plugin_is_not_broken(fixture_so: FixtureSo, tmp_path: Path) -> None:

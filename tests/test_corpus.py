@@ -1,18 +1,17 @@
 """The fixture-corpus self-test: the battery over every fixture, compared with its expected.toml.
 
-One battery run over the whole corpus (in a subprocess, as a plugin author
-runs it) feeds every test here. Deviations in either direction fail, naming
+One battery run over the whole corpus feeds every test here: the release
+gate's (``corpus_gate_run`` in conftest.py), which the gate's own test reads too. Deviations in either direction fail, naming
 the fixture, the item, the expected and the actual status.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
+from conftest import GateRun
 
 from conformance.checks.registry import catalogue
 from conformance.corpus import (
@@ -24,26 +23,21 @@ from conformance.corpus import (
     load_header,
     matrix_markdown,
 )
-from conformance.fixtures import FIXTURE_ROOT, build_fixtures, list_fixtures
+from conformance.fixtures import FIXTURE_ROOT, list_fixtures
 
 BLOCKING = ("fail", "crash", "timeout", "error", "flaky")
 
 
 @pytest.fixture(scope="module")
-def corpus_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    """Run the battery once over every fixture; returns report.json per fixture."""
-    built = build_fixtures()
-    report_dir = tmp_path_factory.mktemp("corpus") / "reports"
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--report-dir", str(report_dir)]
-    for name in sorted(built):
-        command += ["--plugin", str(built[name])]
-    completed = subprocess.run(command, cwd=report_dir.parent, capture_output=True, text=True, timeout=900, check=False)
-    assert completed.returncode in (0, 1), completed.stdout[-3000:] + completed.stderr[-3000:]
+def corpus_reports(corpus_gate_run: GateRun) -> dict[str, dict[str, Any]]:
+    """report.json per fixture, from the release gate's battery run over every fixture."""
+    run = corpus_gate_run
+    assert run.returncode in (0, 1), run.stdout[-3000:] + run.stderr[-3000:]
     reports = {}
-    for name in built:
-        path = report_dir / name / "report.json"
-        assert path.exists(), f"no report for {name}: {completed.stdout[-2000:]}"
-        reports[name] = json.loads(path.read_text())
+    for info in list_fixtures():
+        path = run.report_dir / info.name / "report.json"
+        assert path.exists(), f"no report for {info.name}: {run.stdout[-2000:]}"
+        reports[info.name] = json.loads(path.read_text())
     return reports
 
 
@@ -104,10 +98,10 @@ def test_each_defective_fixture_fails_for_its_own_reason(corpus_reports: dict[st
 def test_removing_any_detecting_check_fails_the_self_test() -> None:
     """For each check that some fixture fails: drop it from the battery and the comparison must object."""
     checks = [check.id for check in catalogue()]
+    expectations = [(info, load_expected(info.name)) for info in list_fixtures()]
     undetected = []
     for check_id in checks:
-        for info in list_fixtures():
-            expected = load_expected(info.name)
+        for info, expected in expectations:
             failing = {
                 item: want
                 for item, want in expected.items()

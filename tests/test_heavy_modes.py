@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from conftest import BatteryRun
 
-#: valgrind runs: minutes of CPU.
-pytestmark = pytest.mark.slow
-
-pytestmark = pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+#: valgrind runs: minutes of CPU, so `slow`.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed"),
+]
 Runner = Callable[..., BatteryRun]
 
 

@@ -110,6 +110,7 @@ def test_junit_xml_uses_check_ids(fixture_so: Callable[[str], Path], run_battery
     assert 'name="load.version-gate"' in text and "plugin has v5" in text
 
 
+@pytest.mark.slow  # scale-out / interrupt: a whole battery or more in subprocesses
 def test_xdist_gives_the_same_report(fixture_so: Callable[[str], Path], run_battery: Runner) -> None:
     run = run_battery(fixture_so("conforming_source"), args=("-n", "2"))
     assert run.returncode == 0, run.stdout[-2000:]
@@ -117,6 +118,7 @@ def test_xdist_gives_the_same_report(fixture_so: Callable[[str], Path], run_batt
     assert report["verdict"] == "pass" and report["plugin"]["node_kind"] == "source"
 
 
+@pytest.mark.slow  # scale-out / interrupt: a whole battery or more in subprocesses
 def test_xdist_runs_each_plugin_on_one_worker_with_the_same_verdicts(
     fixture_so: Callable[[str], Path], run_battery: Runner
 ) -> None:

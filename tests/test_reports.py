@@ -318,6 +318,7 @@ def _wait_for_lines(process: subprocess.Popen[str], pattern: str, count: int, de
     raise AssertionError("the run did not get far enough:\n" + "".join(lines[-30:]))
 
 
+@pytest.mark.slow  # scale-out / interrupt: a whole battery or more in subprocesses
 def test_sigterm_mid_run_writes_an_incomplete_report(tmp_path: Path, fixture_so: Callable[[str], Path]) -> None:
     """libwedging's process_packet never returns: at budget scale 4 its item holds the run for ~4 s."""
     report_dir = tmp_path / "reports"
