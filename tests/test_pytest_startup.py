@@ -1,0 +1,45 @@
+"""A battery run does not pay for other pytest plugins' source: conformance/pytest_startup.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+#: Loaded by pytest from the run's directory: was hypothesis imported, and by which loader is it loaded.
+PROBE = """
+import sys
+
+def pytest_unconfigure(config):
+    print("HYPOTHESIS", "hypothesis" in sys.modules)
+    import hypothesis
+    print("LOADER", type(hypothesis.__loader__).__name__)
+"""
+
+
+def _run(tmp_path: Path, *args: str) -> str:
+    """pytest in ``tmp_path`` with the environment CI has (no byte code written)."""
+    (tmp_path / "conftest.py").write_text(PROBE)
+    environment = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s", *args]
+    done = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, check=False)
+    assert done.returncode in (0, 5), done.stdout[-2000:] + done.stderr[-2000:]  # 5: nothing collected
+    return done.stdout
+
+
+def test_installed_plugins_load_compiled_and_hypothesis_stays_out(
+    tmp_path: Path, fixture_so: Callable[[str], Path]
+) -> None:
+    plugin = fixture_so("conforming_processor")
+    output = _run(tmp_path, f"--plugin={plugin}", "-k", "lifecycle.create-destroy")
+    assert "LOADER SourceFileLoader" in output  # not pytest's AssertionRewritingHook
+    assert "HYPOTHESIS False" in output
+
+
+def test_without_the_tool_pytest_rewrites_them(tmp_path: Path) -> None:
+    """The control: the probe tells the two apart."""
+    output = _run(tmp_path, "-p", "no:streamkit_conformance")
+    assert "HYPOTHESIS True" in output  # its plugin's terminal summary imports it
+    assert "LOADER AssertionRewritingHook" in output
