@@ -268,18 +268,7 @@ static SKFIX_UNUSED void skfix_set_log_enabled(CPluginHandle handle, CLogEnabled
 
 /* A v9 processor table with the default entry points, `get_metadata_` and `process_packet_`. */
 #define SKFIX_PROCESSOR_API(table, get_metadata_, process_packet_)                                                \
-    static const CNativePluginAPI table = {                                                                      \
-        .version = STREAMKIT_NATIVE_PLUGIN_API_VERSION,                                                          \
-        .get_metadata = get_metadata_,                                                                           \
-        .create_instance = skfix_create_instance,                                                                \
-        .process_packet = process_packet_,                                                                       \
-        .update_params = skfix_update_params,                                                                    \
-        .flush = skfix_flush,                                                                                    \
-        .destroy_instance = skfix_destroy_instance,                                                              \
-        .get_source_config = NULL,                                                                               \
-        .tick = NULL,                                                                                            \
-        .get_runtime_param_schema = skfix_no_runtime_schema,                                                     \
-        .on_upstream_hint = NULL,                                                                                \
-    };
+    SKFIX_PROCESSOR_TABLE(table, get_metadata_, skfix_create_instance, process_packet_, skfix_update_params,        \
+                          skfix_destroy_instance)
 
 #endif /* SKFIX_C_H */
