@@ -1,12 +1,13 @@
 """Run the fixture-corpus battery several times and check the verdicts never move, quiet or under stress.
 
-    ci/corpus-stability [RUNS] [--stress K] [--max-seconds S]
+    ci/corpus-stability [RUNS] [--stress K] [--gate] [--max-seconds S]
 
 Each run is a full ``pytest --plugin=...`` over every fixture with the default settings; its matrix is every
 (fixture, item, status). A run must match every fixture's expected.toml, and all runs must give the same
 matrix. With ``--stress K`` each run happens on a machine made busy on purpose, the way a shared CI runner
 is: K busy-loop processes per core spin, and a **second corpus run goes at the same time** (a fork-heavy
-neighbour); both runs are compared. Everything this script starts is stopped by it, and no run may take
+neighbour); both runs are compared. With ``--gate`` each run is ``ci/sdk-release-gate`` instead (the
+neighbour with ``--no-build``), which must also exit 0: two release gates started together. Everything this script starts is stopped by it, and no run may take
 longer than ``--max-seconds``.
 
 Prints, per run, the wall time, the deviations, and the deadline extensions the sandbox granted (calls that
@@ -69,15 +70,22 @@ def read_reports(report_dir: Path) -> tuple[dict[tuple[str, str], str], list[flo
     return matrix, extensions, factors
 
 
-def start_corpus(plugins: list[Path], report_dir: Path, log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "pytest", "-q", "--tb=no", "-p", "no:cacheprovider", f"--report-dir={report_dir}"]
-    command += [f"--plugin={path}" for path in plugins]
+GATE = Path(__file__).resolve().parent / "sdk-release-gate"
+
+
+def start_corpus(plugins: list[Path], report_dir: Path, log: Path, gate: str = "") -> subprocess.Popen[bytes]:
+    """A corpus battery, or with ``gate`` ("build" or "no-build") a release gate run, in the background."""
+    if gate:
+        command = [sys.executable, str(GATE), f"--report-dir={report_dir}"] + (["--no-build"] if gate == "no-build" else [])
+    else:
+        command = [sys.executable, "-m", "pytest", "-q", "--tb=no", "-p", "no:cacheprovider", f"--report-dir={report_dir}"]
+        command += [f"--plugin={path}" for path in plugins]
     with log.open("wb") as output:
         return subprocess.Popen(command, cwd=report_dir.parent, stdout=output, stderr=subprocess.STDOUT)
 
 
 def finish(
-    label: str, process: subprocess.Popen[bytes], report_dir: Path, started: float, deadline: float
+    label: str, process: subprocess.Popen[bytes], report_dir: Path, started: float, deadline: float, gate: bool
 ) -> CorpusRun:
     try:
         process.wait(timeout=max(1.0, deadline - time.monotonic()))
@@ -89,10 +97,13 @@ def finish(
         )
     seconds = time.monotonic() - started
     matrix, extensions, factors = read_reports(report_dir)
-    return CorpusRun(label, matrix, [str(deviation) for deviation in check(report_dir)], seconds, extensions, factors)
+    deviations = [str(deviation) for deviation in check(report_dir)]
+    if gate and process.returncode != 0:
+        deviations.append(f"the release gate exited {process.returncode} (see its gate.json and summary.md)")
+    return CorpusRun(label, matrix, deviations, seconds, extensions, factors)
 
 
-def one_round(number: int, plugins: list[Path], stress: int, max_seconds: float) -> list[CorpusRun]:
+def one_round(number: int, plugins: list[Path], stress: int, max_seconds: float, gate: bool) -> list[CorpusRun]:
     with tempfile.TemporaryDirectory(prefix="corpus-stability-") as work:
         root = Path(work)
         loops: list[subprocess.Popen[bytes]] = []
@@ -109,9 +120,10 @@ def one_round(number: int, plugins: list[Path], stress: int, max_seconds: float)
             for index, _ in enumerate(labels):
                 report_dir = root / f"reports-{index}"
                 report_dir.mkdir()
-                processes.append((report_dir, start_corpus(plugins, report_dir, root / f"log-{index}.txt")))
+                mode = ("build" if index == 0 else "no-build") if gate else ""
+                processes.append((report_dir, start_corpus(plugins, report_dir, root / f"log-{index}.txt", mode)))
             return [
-                finish(label, process, report_dir, started, deadline)
+                finish(label, process, report_dir, started, deadline, gate)
                 for label, (report_dir, process) in zip(labels, processes, strict=True)
             ]
         finally:
@@ -126,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--stress", type=int, default=0, metavar="K", help="K busy loops per core plus a concurrent corpus run"
     )
+    parser.add_argument(
+        "--gate", action="store_true", help="run ci/sdk-release-gate (the neighbour with --no-build); it must pass"
+    )
     parser.add_argument("--max-seconds", type=float, default=900.0, help="limit of one run (default 900)")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.stress < 0:
@@ -134,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     first: dict[tuple[str, str], str] | None = None
     failed = False
     for number in range(1, args.runs + 1):
-        for run in one_round(number, plugins, args.stress, args.max_seconds):
+        for run in one_round(number, plugins, args.stress, args.max_seconds, args.gate):
             print(run.line(), flush=True)
             for deviation in run.deviations[:20]:
                 print(f"  {deviation}")
@@ -145,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             if differing:
                 print(f"  differs from the first run on {len(differing)} items, e.g. {differing[:5]}")
                 failed = True
-    mode = f"under --stress {args.stress}" if args.stress else "quiet"
+    mode = (f"under --stress {args.stress}" if args.stress else "quiet") + (", release gates" if args.gate else "")
     print(f"corpus-stability ({mode}): {'FAIL' if failed else 'PASS'}")
     return 1 if failed else 0
 

@@ -695,9 +695,25 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config.stash[EXPIRED_KEY] = list(written.expired)
     if written.expired and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    _exit_status_follows_the_reports(session, written.reports, reporter)
     if interrupt.received():
         session.exitstatus = pytest.ExitCode.INTERRUPTED
     interrupt.uninstall()
+
+
+def _exit_status_follows_the_reports(session: pytest.Session, reports: list[Any], reporter: Any) -> None:
+    """Never exit 0 beside a report that says fail.
+
+    Items can all pass or skip while a report fails: a plugin that could not be probed (for example one
+    that killed the sandbox server) has every check skipped as not loadable. A CI step reads the exit status.
+    """
+    failing = [report for report in reports if report.fails_the_run]
+    if not failing or session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        return
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if reporter is not None:
+        for report in failing:
+            reporter.write_line(f"conformance: {report.label} fails (see its report): exit status 1", red=True)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

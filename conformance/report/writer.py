@@ -191,6 +191,19 @@ class WrittenReport:
     verdict: str
     complete: bool
     baseline: dict[str, Any] | None
+    loadable: bool = True
+
+    @property
+    def fails_the_run(self) -> bool:
+        """A failing verdict the baseline does not account for: the run's exit status must say fail.
+
+        A baseline accepts known check failures; it never accepts a plugin that could not be loaded.
+        """
+        if self.verdict != "fail":
+            return False
+        if not self.loadable or self.baseline is None:
+            return True
+        return bool(self.baseline.get("new")) or not self.baseline.get("known")
 
 
 @dataclass(frozen=True)
@@ -260,7 +273,13 @@ def write_reports(
         atomic_write_text(html_path, render_report(report))
         written.append(
             WrittenReport(
-                report["plugin"]["name"], target, html_path, report["verdict"], report["complete"], report["baseline"]
+                report["plugin"]["name"],
+                target,
+                html_path,
+                report["verdict"],
+                report["complete"],
+                report["baseline"],
+                bool(report["plugin"].get("loadable", True)),
             )
         )
     report_dicts = [report for _, report in reports]

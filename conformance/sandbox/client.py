@@ -10,6 +10,7 @@ import atexit
 import contextlib
 import os
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -102,7 +103,7 @@ class SandboxClient:
                 continue
             chunk = os.read(fd, 1 << 16)
             if not chunk:
-                return "the sandbox server exited while running the scenario"
+                return _server_ending(process)
             try:
                 decoded = frames.feed(chunk)
             except FrameError as error:
@@ -137,6 +138,21 @@ class SandboxClient:
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
+
+
+def _server_ending(process: subprocess.Popen[bytes]) -> str:
+    """How the server ended mid-scenario. It never dies on its own: a signal is most likely the plugin's."""
+    try:
+        code = process.wait(timeout=1.0)
+    except subprocess.TimeoutExpired:
+        return "the sandbox server closed its reply pipe while running the scenario"
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else f"signal {-code}"
+        return (
+            f"the sandbox server was killed by {name} while running the scenario "
+            "(the plugin may have signalled its parent or its process group)"
+        )
+    return f"the sandbox server exited with status {code} while running the scenario"
 
 
 def _calibrated(request: ScenarioRequest) -> ScenarioRequest:

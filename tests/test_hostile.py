@@ -1,0 +1,56 @@
+"""Plugins that attack the harness instead of failing a check: the verdict and the exit status still agree.
+
+These plugins are built here from a few lines of C on the reference echo (``c_common/skfix_c.h``), not
+kept in the corpus: what they break is the tool's process tree, not a rule of ABI.md.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance.fixtures import FIXTURE_ROOT
+
+pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc builds the hostile plugins")
+
+KILLS_ITS_PARENT = """
+#include "c_common/skfix_c.h"
+#include <signal.h>
+#include <unistd.h>
+SKFIX_TEXT_ECHO_METADATA(METADATA, "kills_parent", "Text echo that kills its parent process")
+static const CNodeMetadata *get_metadata(void) { return &METADATA; }
+static CResult process_packet(CPluginHandle handle, const char *pin, const CPacket *packet, const CNodeCallbacks *cb) {
+    kill(getppid(), SIGKILL);
+    return skfix_text_echo_process(handle, pin, packet, cb);
+}
+SKFIX_PROCESSOR_API(API, get_metadata, process_packet)
+SKFIX_EXPORT_API(API)
+"""
+
+
+def build(tmp_path: Path, name: str, source: str) -> Path:
+    source_file = tmp_path / f"{name}.c"
+    source_file.write_text(source)
+    library = tmp_path / f"lib{name}.so"
+    command = ["gcc", "-shared", "-fPIC", "-O1", "-Wall", "-I", str(FIXTURE_ROOT), "-I", str(FIXTURE_ROOT / "include")]
+    subprocess.run([*command, str(source_file), "-o", str(library)], check=True, capture_output=True)
+    return library
+
+
+def test_killing_the_sandbox_server_fails_the_run_and_names_the_signal(tmp_path: Path) -> None:
+    plugin = build(tmp_path, "kills_parent", KILLS_ITS_PARENT)
+    report_dir = tmp_path / "reports"
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--report-dir={report_dir}"]
+    done = subprocess.run(
+        [*command, f"--plugin={plugin}"], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+    )
+    report = json.loads((report_dir / "kills_parent" / "report.json").read_text())
+    assert report["verdict"] == "fail"
+    assert done.returncode == 1, done.stdout[-2000:]  # never 0 beside a failing report
+    assert "kills_parent fails" in done.stdout
+    assert "killed by SIGKILL" in json.dumps(report), json.dumps(report["plugin"])
