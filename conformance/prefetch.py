@@ -111,12 +111,14 @@ class Prefetcher:
         return list(self._futures.get(str(path), {}).values())
 
     def close(self) -> None:
-        """Stop the pool; clients it was given stay open for their owner (the shared one) or are closed."""
+        """Stop the pool and close every client it was given or made (their servers stop together)."""
         for futures in self._futures.values():
             for future in futures.values():
                 future.cancel()
         self._pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
+            for client in self._clients + self._spare:
+                client.request_stop()
             for client in self._clients + self._spare:
                 client.close()
             self._clients.clear()

@@ -111,7 +111,7 @@ def test_server_dying_mid_request_is_reported_and_replaced() -> None:
         failed = sandbox.run(ScenarioRequest("selftest.sleep-in-call", "/x", budget_scale=5.0))
         killer.join()
         assert failed.outcome is Outcome.HARNESS_ERROR
-        assert "exited while running" in failed.detail
+        assert "was killed by SIGKILL while running" in failed.detail
         assert sandbox.run(ScenarioRequest("selftest.empty", "/x")).outcome is Outcome.COMPLETED
     finally:
         sandbox.close()

@@ -124,13 +124,18 @@ class SandboxClient:
             reason,
         )
 
+    def request_stop(self) -> None:
+        """Tell the server to stop (it exits at end of input) without waiting: several stop at once."""
+        process = self._process
+        if process is not None and process.stdin is not None and not process.stdin.closed:
+            with contextlib.suppress(BrokenPipeError):
+                process.stdin.close()
+
     def close(self) -> None:
+        self.request_stop()
         process, self._process = self._process, None
         if process is None:
             return
-        if process.stdin is not None:
-            with contextlib.suppress(BrokenPipeError):
-                process.stdin.close()
         try:
             process.wait(timeout=2)
         except subprocess.TimeoutExpired:
