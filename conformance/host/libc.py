@@ -46,7 +46,8 @@ class Libc:
         # Resolve everything now (in the fork server), not once per child.
         for name in ("dlopen", "dlsym", "dlclose", "dlerror", "mallinfo2", "malloc_trim", "mprotect"):
             getattr(self.lib, name)
-        self.ffi.typeof("void *")
+        for name in ("void *", "uintptr_t", "char *"):
+            self.ffi.typeof(name)  # parsed here once; a child would parse (pycparser, ~1 ms) each again
 
     def dlerror(self) -> str:
         message = self.lib.dlerror()

@@ -269,6 +269,8 @@ class NativeGuard:
         self._ffi = ffi
         self._library = library
         self._out = ffi.new("int *"), ffi.new("long *"), ffi.new("int *"), ffi.new("long *")
+        for type_name in ("uintptr_t", "void *"):
+            ffi.typeof(type_name)  # parsed in the fork server, not once per child
 
     def address(self, name: str) -> int:
         """Address of trampoline ``name`` (``skg_output``...), to cast to the ABI's function type."""

@@ -84,6 +84,16 @@ def _stack() -> _Stack:
     return _Stack()
 
 
+def warm_up() -> None:
+    """Build the helper in the fork server: children inherit its declarations, parsed types and the
+    main thread's stack bounds (a forked child's main thread has the same stack) instead of redoing them."""
+    stack = _stack()
+    for name in ("sk_pthread_attr_t *", "void **", "size_t *", "uintptr_t", "void *"):
+        stack.ffi.typeof(name)
+    stack.bounds()
+    stack.live_frames_start()
+
+
 def in_dead_stack(address: int) -> bool:
     """True when ``address`` lies in this thread's stack below its live frames (a returned frame's memory)."""
     if address == 0:

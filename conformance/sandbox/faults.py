@@ -174,6 +174,7 @@ def load_reporter() -> str:
     ffi = cffi.FFI()
     ffi.cdef("int skc_install(int fd); void skc_output_ok(void);")
     library = ffi.dlopen(str(path))
+    ffi.typeof("uintptr_t")
     _installer = (ffi, library)
     from conformance.host.native_guard import preload
 

@@ -454,6 +454,9 @@ def serve(request_fd: int, reply_fd: int) -> None:
     from conformance.sandbox.faults import load_reporter
 
     load_reporter()
+    from conformance.host.stack import warm_up as warm_stack
+
+    warm_stack()
     while True:
         try:
             request = read_frame(request_fd)
