@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from conformance.sandbox.framing import FrameError, decode_payload
 from conformance.sandbox.protocol import Outcome, SandboxResult, ScenarioRequest
 
 TOOLS = ("helgrind", "drd", "memcheck")
@@ -167,7 +168,10 @@ def run_under(tool: str, request: ScenarioRequest) -> ValgrindRun:
             return ValgrindRun(tool, time.monotonic() - started, error=f"{tool} run did not finish in time")
         run = ValgrindRun(tool, time.monotonic() - started)
         if result_file.exists():
-            run.result = pickle.loads(result_file.read_bytes())
+            try:  # the plugin ran in that process and could have written the file: decode it strictly
+                run.result = decode_payload(result_file.read_bytes())
+            except FrameError as error:
+                run.result = SandboxResult(Outcome.HARNESS_ERROR, (), run.duration_s, f"result file: {error}")
         else:
             run.result = SandboxResult(Outcome.CRASHED, (), run.duration_s, completed.stderr[-2000:])
         if xml_file.exists() and xml_file.stat().st_size:

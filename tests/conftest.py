@@ -94,3 +94,9 @@ def corpus_gate_run(tmp_path_factory: pytest.TempPathFactory) -> GateRun:
             outcome.write_text(json.dumps([done.returncode, done.stdout, done.stderr]))
     returncode, stdout, stderr = json.loads(outcome.read_text())
     return GateRun(returncode, stdout, stderr, root / "reports")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (order otherwise kept): under ``-n 2`` the long runs start at once on both
+    workers and the short tests fill the gaps, instead of one long test running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

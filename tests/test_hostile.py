@@ -7,7 +7,10 @@ kept in the corpus: what they break is the tool's process tree, not a rule of AB
 from __future__ import annotations
 
 import json
+import os
+import pickle
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +57,50 @@ def test_killing_the_sandbox_server_fails_the_run_and_names_the_signal(tmp_path:
     assert done.returncode == 1, done.stdout[-2000:]  # never 0 beside a failing report
     assert "kills_parent fails" in done.stdout
     assert "killed by SIGKILL" in json.dumps(report), json.dumps(report["plugin"])
+
+
+WRITES_A_PICKLE = """
+#include "c_common/skfix_c.h"
+#include <unistd.h>
+SKFIX_TEXT_ECHO_METADATA(METADATA, "writes_pickle", "Text echo that writes a pickle to inherited descriptors")
+static const unsigned char FRAME[] = {@FRAME@};
+static const CNodeMetadata *get_metadata(void) { return &METADATA; }
+static CResult process_packet(CPluginHandle handle, const char *pin, const CPacket *packet, const CNodeCallbacks *cb) {
+    for (int fd = 3; fd < 16; fd++) (void)!write(fd, FRAME, sizeof FRAME);
+    return skfix_text_echo_process(handle, pin, packet, cb);
+}
+SKFIX_PROCESSOR_API(API, get_metadata, process_packet)
+SKFIX_EXPORT_API(API)
+"""
+
+
+class _MakesADirectory:
+    """Unpickled by a default loader, this calls ``os.mkdir(path)``: code of the plugin's choosing."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.mkdir, (self.path,))
+
+
+def test_a_pickle_written_to_the_event_pipe_runs_nothing_and_is_reported(tmp_path: Path) -> None:
+    marker = tmp_path / "the-plugin-ran-code-in-the-harness"
+    payload = pickle.dumps(_MakesADirectory(str(marker)), protocol=pickle.HIGHEST_PROTOCOL)
+    frame = struct.pack("<I", len(payload)) + payload
+    source = WRITES_A_PICKLE.replace("@FRAME@", ", ".join(str(byte) for byte in frame))
+    plugin = build(tmp_path, "writes_pickle", source)
+    report_dir = tmp_path / "reports"
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--report-dir={report_dir}"]
+    done = subprocess.run(
+        [*command, f"--plugin={plugin}", "-k", "wire-in.text"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert not marker.exists(), "a frame written by the plugin was unpickled with the default loader"
+    report = json.loads((report_dir / "writes_pickle" / "report.json").read_text())
+    assert "not a frame of the sandbox protocol" in json.dumps(report["checks"])
+    assert report["verdict"] == "fail" and done.returncode == 1, done.stdout[-2000:]

@@ -8,6 +8,7 @@ from conformance.checks.model import Check, Judgement, Severity, Status
 from conformance.checks.monitors import EVIDENCE_KEY, unowned
 from conformance.sandbox.classify import describe_call
 from conformance.sandbox.events import (
+    CORRUPT_STREAM,
     CallFinished,
     Expect,
     HarnessError,
@@ -133,6 +134,13 @@ def judge(check: Check, result: SandboxResult) -> Judgement:
     if foreign:
         evidence[EVIDENCE_KEY] = foreign
     where = describe_call(result.in_flight)
+    corrupt = [error for error in result.events_of(HarnessError) if error.message.startswith(CORRUPT_STREAM)]
+    if corrupt:  # the first thing to name: whatever followed, the plugin forged or broke the host's channel
+        return Judgement(
+            Status.FAIL,
+            f"the plugin wrote to the host's event channel {where}, a descriptor it inherited: {corrupt[0].message}",
+            evidence,
+        )
     if result.outcome is Outcome.TIMED_OUT:
         return Judgement(Status.TIMEOUT, f"timed out: {result.detail} ({where})", evidence)
     if result.outcome is Outcome.CRASHED:

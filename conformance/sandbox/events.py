@@ -92,9 +92,14 @@ class LoadFailed:
     message: str
 
 
+#: The start of a HarnessError's message when the child's event stream could not be decoded. Our child
+#: writes whole frames only, so this is the plugin writing to a descriptor it inherited: a verdict on it.
+CORRUPT_STREAM = "corrupt event stream"
+
+
 @dataclass(frozen=True)
 class HarnessError:
-    """A bug in the validator (an unexpected Python exception in the scenario)."""
+    """A bug in the validator (an unexpected Python exception in the scenario), or a corrupt stream."""
 
     message: str
     traceback: str = ""

@@ -1,14 +1,19 @@
 """Length-prefixed pickle frames over pipes.
 
-Only our own processes speak this protocol (the pytest process, the fork
-server and its children, all running this package), so pickle of our frozen
-dataclasses is both safe and the cheapest encoding. Frames are written with a
+Our own processes speak this protocol (the pytest process, the fork server and
+its children), but a child's event pipe is a descriptor the plugin can write
+to. So a frame from a child is never unpickled with the default loader: only the protocol's
+own classes (``conformance.sandbox.events`` and ``.protocol``) and plain
+containers may be named, and any other name, or anything that fails to decode,
+is a ``FrameError``. A plugin that writes a crafted pickle to the pipe gets a
+corrupt stream, never code run in the fork server. Frames are written with a
 single ``os.write`` where possible so a frame from a dying child is either
 whole or absent.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import struct
@@ -19,7 +24,51 @@ MAX_FRAME = 64 * 1024 * 1024
 
 
 class FrameError(Exception):
-    """The peer closed the pipe mid-frame or sent something that is not a frame."""
+    """The peer closed the pipe mid-frame or sent something that is not a frame.
+
+    ``decoded`` holds the good frames that came before the bad one in the same chunk.
+    """
+
+    def __init__(self, message: str, decoded: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.decoded: list[Any] = decoded or []
+
+
+#: Modules whose classes a frame may name (checked to be classes defined there).
+_PROTOCOL_MODULES = frozenset({"conformance.sandbox.events", "conformance.sandbox.protocol"})
+#: Other names a frame may carry: containers and plain values only, nothing that calls or imports.
+_PLAIN_VALUES = frozenset(
+    {
+        ("builtins", "set"),
+        ("builtins", "frozenset"),
+        ("builtins", "bytearray"),
+        ("builtins", "complex"),
+        ("signal", "Signals"),
+    }
+)
+
+
+class _ProtocolUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _PLAIN_VALUES:
+            return super().find_class(module, name)
+        if module in _PROTOCOL_MODULES and not name.startswith("_"):
+            found = super().find_class(module, name)
+            if isinstance(found, type) and found.__module__ == module:
+                return found
+        raise pickle.UnpicklingError(f"a frame may not name {module}.{name}")
+
+
+def decode_payload(payload: bytes) -> Any:
+    """One frame's payload; anything that is not a frame of this protocol is a ``FrameError``."""
+    stream = io.BytesIO(payload)
+    try:
+        value = _ProtocolUnpickler(stream).load()
+        if stream.tell() != len(payload):
+            raise pickle.UnpicklingError(f"{len(payload) - stream.tell()} bytes after the object")
+    except Exception as error:  # noqa: BLE001 - whatever the bytes provoke, it is a corrupt frame
+        raise FrameError(f"not a frame of the sandbox protocol ({type(error).__name__}: {error})") from None
+    return value
 
 
 def encode_frame(obj: Any) -> bytes:
@@ -50,7 +99,12 @@ def read_exact(fd: int, size: int) -> bytes | None:
 
 
 def read_frame(fd: int) -> Any:
-    """Read one frame; raises EOFError on a clean end of stream."""
+    """Read one request frame from the parent; raises EOFError on a clean end of stream.
+
+    Only the fork server reads this way, from the pipe the pytest process writes and no child holds (a
+    child closes every inherited descriptor but its own event pipe), so requests may carry any of the
+    tool's own types (a fuzzing plan, say). Everything a child sends goes through ``FrameBuffer``.
+    """
     header = read_exact(fd, _HEADER.size)
     if header is None:
         raise EOFError
@@ -75,11 +129,14 @@ class FrameBuffer:
         while len(self._buffer) >= _HEADER.size:
             (size,) = _HEADER.unpack_from(self._buffer)
             if size > MAX_FRAME:
-                raise FrameError(f"frame of {size} bytes exceeds the {MAX_FRAME}-byte limit")
+                raise FrameError(f"frame of {size} bytes exceeds the {MAX_FRAME}-byte limit", frames)
             end = _HEADER.size + size
             if len(self._buffer) < end:
                 break
-            frames.append(pickle.loads(bytes(self._buffer[_HEADER.size : end])))
+            try:
+                frames.append(decode_payload(bytes(self._buffer[_HEADER.size : end])))
+            except FrameError as error:
+                raise FrameError(str(error), frames) from None
             del self._buffer[:end]
         return frames
 

@@ -27,6 +27,7 @@ from conformance.sandbox.child import OUTPUT_FILE, Scenario, child_main, group_c
 from conformance.sandbox.classify import classify_exit, panic_message, signal_name
 from conformance.sandbox.deadlines import CallWatch, WatchedCall, child_is_dying, waiting_of
 from conformance.sandbox.events import (
+    CORRUPT_STREAM,
     CallFinished,
     CallStarted,
     Event,
@@ -149,6 +150,7 @@ class _Follower:
         try:
             self.consume(self.frames.feed(chunk))
         except FrameError as error:
+            self.consume(error.decoded)  # what came before the bad frame is still the child's own account
             self.corrupt(str(error))
             return False
         return True
@@ -224,7 +226,7 @@ class _LoneFollower(_Follower):
             self.track(event)
 
     def corrupt(self, error: str) -> None:
-        self.events.append(HarnessError(f"corrupt event stream: {error}"))
+        self.events.append(HarnessError(f"{CORRUPT_STREAM}: {error}"))
 
 
 def _follow_child(request: ScenarioRequest, pid: int, read_fd: int, workdir: str, started_at: float) -> SandboxResult:
@@ -284,7 +286,7 @@ def _follow_child(request: ScenarioRequest, pid: int, read_fd: int, workdir: str
         signal_number=sig,
         signal_name=signal_name(sig) if sig is not None else None,
         exit_code=code,
-        in_flight=follower.calls.current() if outcome is not Outcome.COMPLETED else None,
+        in_flight=follower.calls.current() if outcome is not Outcome.COMPLETED or end is _End.CORRUPT else None,
         stderr_tail=tail,
         panic_message=panic_message(tail),
         resource=resource_kind,
