@@ -8,7 +8,6 @@ from conformance.checks.model import Check, Judgement, Severity, Status
 from conformance.checks.monitors import EVIDENCE_KEY, unowned
 from conformance.sandbox.classify import describe_call
 from conformance.sandbox.events import (
-    CORRUPT_STREAM,
     CallFinished,
     Expect,
     HarnessError,
@@ -16,6 +15,7 @@ from conformance.sandbox.events import (
     LogSeen,
     Observed,
     Skipped,
+    StreamCorrupted,
     Violation,
 )
 from conformance.sandbox.protocol import Outcome, SandboxResult
@@ -134,11 +134,12 @@ def judge(check: Check, result: SandboxResult) -> Judgement:
     if foreign:
         evidence[EVIDENCE_KEY] = foreign
     where = describe_call(result.in_flight)
-    corrupt = [error for error in result.events_of(HarnessError) if error.message.startswith(CORRUPT_STREAM)]
+    corrupt = result.events_of(StreamCorrupted)
     if corrupt:  # the first thing to name: whatever followed, the plugin forged or broke the host's channel
         return Judgement(
             Status.FAIL,
-            f"the plugin wrote to the host's event channel {where}, a descriptor it inherited: {corrupt[0].message}",
+            f"the plugin wrote to the host's event channel {where}, a descriptor it inherited: "
+            f"corrupt event stream: {corrupt[0].detail}",
             evidence,
         )
     if result.outcome is Outcome.TIMED_OUT:

@@ -92,14 +92,17 @@ class LoadFailed:
     message: str
 
 
-#: The start of a HarnessError's message when the child's event stream could not be decoded. Our child
-#: writes whole frames only, so this is the plugin writing to a descriptor it inherited: a verdict on it.
-CORRUPT_STREAM = "corrupt event stream"
+@dataclass(frozen=True)
+class StreamCorrupted:
+    """The server could not decode the child's event stream. Our child writes whole frames only, so
+    this is the plugin writing to a descriptor it inherited: a verdict on the plugin."""
+
+    detail: str
 
 
 @dataclass(frozen=True)
 class HarnessError:
-    """A bug in the validator (an unexpected Python exception in the scenario), or a corrupt stream."""
+    """A bug in the validator (an unexpected Python exception in the scenario)."""
 
     message: str
     traceback: str = ""
@@ -135,6 +138,7 @@ Event = (
     | Skipped
     | LoadFailed
     | HarnessError
+    | StreamCorrupted
     | ScenarioDone
     | ScenarioBoundary
 )

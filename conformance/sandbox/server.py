@@ -27,13 +27,13 @@ from conformance.sandbox.child import OUTPUT_FILE, Scenario, child_main, group_c
 from conformance.sandbox.classify import classify_exit, panic_message, signal_name
 from conformance.sandbox.deadlines import CallWatch, WatchedCall, child_is_dying, waiting_of
 from conformance.sandbox.events import (
-    CORRUPT_STREAM,
     CallFinished,
     CallStarted,
     Event,
     HarnessError,
     ScenarioBoundary,
     ScenarioDone,
+    StreamCorrupted,
 )
 from conformance.sandbox.framing import FrameBuffer, FrameError, read_frame, write_frame
 from conformance.sandbox.protocol import GroupRequest, GroupResult, Outcome, SandboxResult, ScenarioRequest
@@ -156,7 +156,7 @@ class _Follower:
         return True
 
     def corrupt(self, error: str) -> None:
-        """The stream broke (lone children record it as a harness error)."""
+        """The stream broke (lone children record it as StreamCorrupted, judged against the plugin)."""
 
     def track(self, event: Event) -> None:
         if isinstance(event, CallStarted):
@@ -226,7 +226,7 @@ class _LoneFollower(_Follower):
             self.track(event)
 
     def corrupt(self, error: str) -> None:
-        self.events.append(HarnessError(f"{CORRUPT_STREAM}: {error}"))
+        self.events.append(StreamCorrupted(error))
 
 
 def _follow_child(request: ScenarioRequest, pid: int, read_fd: int, workdir: str, started_at: float) -> SandboxResult:
