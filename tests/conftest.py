@@ -96,6 +96,12 @@ def corpus_gate_run(tmp_path_factory: pytest.TempPathFactory) -> GateRun:
     return GateRun(returncode, stdout, stderr, root / "reports")
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: a worker per core plus one. Many tests wait with a core idle (a wedged call's budget,
+    a battery subprocess starting, valgrind); the extra worker runs something in that time."""
+    return (os.cpu_count() or 1) + 1
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Slow tests first (order otherwise kept): under ``-n 2`` the long runs start at once on both
     workers and the short tests fill the gaps, instead of one long test running alone at the end."""

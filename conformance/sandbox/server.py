@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import gc
 import os
 import select
 import shutil
@@ -459,6 +460,7 @@ def serve(request_fd: int, reply_fd: int) -> None:
     from conformance.host.stack import warm_up as warm_stack
 
     warm_stack()
+    gc.freeze()
     while True:
         try:
             request = read_frame(request_fd)
