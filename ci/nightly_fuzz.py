@@ -40,6 +40,7 @@ from conformance.fuzzing.findings import FINDING_MARK, finding_of  # noqa: E402
 from conformance.fuzzing.paths import CORPUS_DIR, FUZZ_DIR, REGRESSION_DIR, display_path  # noqa: E402
 from conformance.fuzzing.regressions import regressions  # noqa: E402
 from conformance.fuzzing.targets import TARGETS, load_target  # noqa: E402
+from conformance.native_coverage import libfuzzer_runtime, preload_env  # noqa: E402
 
 DEFAULT_PLUGINS = ("conforming_processor", "conforming_c", "conforming_source", "fuzz_crasher")
 SMOKE_PLUGINS = ("conforming_processor",)
@@ -101,8 +102,6 @@ def replay_env(native: bool) -> dict[str, str] | None:
     given by path needs the libFuzzer runtime preloaded to load there."""
     if not native:
         return None
-    from conformance.native_coverage import libfuzzer_runtime, preload_env
-
     return preload_env(libfuzzer_runtime())
 
 
