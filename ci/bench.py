@@ -158,7 +158,7 @@ NESTED_HEADER = (b"SK!Z", b"FUZZ", b"DEEP")
 
 def header_depth(corpus: Path, plugin: Path) -> int:
     """The deepest of fuzz_nested's nested header tests any Text in ``corpus`` passes (3 = the crash)."""
-    from conformance.fuzzing import IntakeRunner
+    from conformance.fuzzing.intake_runner import IntakeRunner
     from conformance.host.packets import TextPacket
 
     intake = IntakeRunner(plugin)
@@ -180,7 +180,7 @@ def header_depth(corpus: Path, plugin: Path) -> int:
 def native_coverage_gain(seconds: int) -> dict[str, dict[str, object]]:
     """plugin_intake on fuzz_nested for ``seconds`` from the committed seeds, without and with native coverage."""
     from conformance.fixtures import fixture_path
-    from conformance.fuzzing import CORPUS_DIR
+    from conformance.fuzzing.paths import CORPUS_DIR
 
     plain = fixture_path("fuzz_nested")
     results: dict[str, dict[str, object]] = {}

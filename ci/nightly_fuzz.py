@@ -35,18 +35,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from conformance.fuzzing import (  # noqa: E402 - the repository must be importable first
-    CORPUS_DIR,
-    FINDING_MARK,
-    FUZZ_DIR,
-    REGRESSION_DIR,
-    TARGETS,
-    _display,
-    finding_of,
-    load_target,
-    python_command,
-    regressions,
-)
+from conformance.fuzzing.driver import python_command  # noqa: E402 - the repository must be importable first
+from conformance.fuzzing.findings import FINDING_MARK, finding_of  # noqa: E402
+from conformance.fuzzing.paths import CORPUS_DIR, FUZZ_DIR, REGRESSION_DIR, display_path  # noqa: E402
+from conformance.fuzzing.regressions import regressions  # noqa: E402
+from conformance.fuzzing.targets import TARGETS, load_target  # noqa: E402
+from conformance.native_coverage import libfuzzer_runtime, preload_env  # noqa: E402
 
 DEFAULT_PLUGINS = ("conforming_processor", "conforming_c", "conforming_source", "fuzz_crasher")
 SMOKE_PLUGINS = ("conforming_processor",)
@@ -97,10 +91,10 @@ def target_command(target: str, plugin: str | None, native: bool = False) -> lis
 
 
 def repro_line(target: str, plugin: str | None, artifact: Path, native: bool = False) -> str:
-    parts = [python_command(), _display(FUZZ_DIR / f"{target}.py")]
+    parts = [python_command(), display_path(FUZZ_DIR / f"{target}.py")]
     parts += ["--plugin", plugin] if plugin else []
     parts += ["--native-coverage"] if native else []
-    return " ".join(parts + [_display(artifact)])
+    return " ".join(parts + [display_path(artifact)])
 
 
 def replay_env(native: bool) -> dict[str, str] | None:
@@ -108,8 +102,6 @@ def replay_env(native: bool) -> dict[str, str] | None:
     given by path needs the libFuzzer runtime preloaded to load there."""
     if not native:
         return None
-    from conformance.native_coverage import libfuzzer_runtime, preload_env
-
     return preload_env(libfuzzer_runtime())
 
 
@@ -205,7 +197,7 @@ def fuzz_run(run: Run, budget: int, jobs: int, day_dir: Path, corpus_root: Path)
     merge(run, work, seeds, day_dir)
     triage(run, artifacts)
     if run.executions == 0 and not run.artifacts and not run.error:
-        run.error = f"no executions (see {_display(log_path)}): {log.strip().splitlines()[-1:] or ['no output']}"
+        run.error = f"no executions (see {display_path(log_path)}): {log.strip().splitlines()[-1:] or ['no output']}"
 
 
 def merge(run: Run, work: Path, seeds: Path, day_dir: Path) -> None:
@@ -257,7 +249,11 @@ def triage(run: Run, artifacts: Path) -> None:
             by_signature[signature].count += 1
             continue
         by_signature[signature] = Finding(
-            signature, signature not in known, 1, _display(artifact), repro_line(run.target, run.plugin, artifact, run.native)
+            signature,
+            signature not in known,
+            1,
+            display_path(artifact),
+            repro_line(run.target, run.plugin, artifact, run.native),
         )
     if run.target == "plugin_intake":
         module.runner().close()
@@ -358,11 +354,11 @@ def main(argv: list[str] | None = None) -> int:
         "jobs": jobs,
         "cores": os.cpu_count(),
         "python": sys.version.split()[0],
-        "regressions": _display(REGRESSION_DIR),
+        "regressions": display_path(REGRESSION_DIR),
     }
     json_path, md_path = write_summary(day_dir, runs, meta)
     new = [f"{run.key}: {f.signature}\n    {f.repro}" for run in runs for f in run.findings if f.new]
-    print(f"nightly-fuzz: wrote {_display(json_path)} and {_display(md_path)}")
+    print(f"nightly-fuzz: wrote {display_path(json_path)} and {display_path(md_path)}")
     for line in new:
         print(f"NEW FINDING {line}")
     if any(run.error for run in runs):

@@ -27,14 +27,13 @@ values that are undefined behaviour for a Rust receiver (ABI.md 5.0 C4/C6).
 from __future__ import annotations
 
 import json
-import math
-import struct
 from collections.abc import Callable, Iterable
 from enum import Enum
 
 from hypothesis import strategies as st
 
 from conformance.abi.constants import RUNTIME_UNSUPPORTED_TYPES, PacketType, PixelFormat
+from conformance.fuzzing.input_bytes import ByteSource
 from conformance.host.packets import (
     I64_MIN,
     MODEL_PACKET_TYPES,
@@ -737,117 +736,92 @@ def hints() -> st.SearchStrategy[bytes]:
 # -- a deterministic byte-driven packet ----------------------------------------------
 
 
-class _ByteReader:
-    """Reads fields from a byte string; past the end every byte is 0, so every input is complete."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.position = 0
-
-    def byte(self) -> int:
-        value = self.data[self.position] if self.position < len(self.data) else 0
-        self.position += 1
-        return value
-
-    def chunk(self, size: int) -> bytes:
-        piece = self.data[self.position : self.position + size]
-        self.position += size
-        return piece + bytes(size - len(piece))
-
-    def below(self, bound: int) -> int:
-        return self.byte() % bound
-
-    def uint(self, bits: int) -> int:
-        return int.from_bytes(self.chunk(bits // 8), "little")
-
-    def text(self, max_bytes: int = _MAX_TEXT) -> str:
-        return self.chunk(self.below(max_bytes + 1)).decode("utf-8", "replace")
-
-    def f32(self) -> float:
-        """A binary32 value; NaN becomes 0.0 so that packets compare equal to themselves."""
-        value: float = struct.unpack("<f", self.chunk(4))[0]
-        return 0.0 if math.isnan(value) else value
-
-    def optional_u64(self, present: bool) -> int | None:
-        return self.uint(64) if present else None
-
-    def metadata(self, *, with_keyframe: bool = False) -> PacketMetadata | None:
-        flags = self.byte()
-        if not flags & 1:
-            return None
-        keyframe = bool(flags & 32) if with_keyframe and flags & 16 else None
-        return PacketMetadata(
-            self.optional_u64(bool(flags & 2)),
-            self.optional_u64(bool(flags & 4)),
-            self.optional_u64(bool(flags & 8)),
-            keyframe,
-        )
-
-    def json(self, depth: int = 3) -> JsonValue:
-        tag = self.below(7 if depth > 0 else 5)
-        if tag == 0:
-            return None
-        if tag == 1:
-            return bool(self.byte() & 1)
-        if tag == 2:
-            return int.from_bytes(self.chunk(8), "little", signed=True)
-        if tag == 3:
-            return int.from_bytes(self.chunk(2), "little", signed=True) / 64
-        if tag == 4:
-            return self.text(12)
-        if tag == 5:
-            return [self.json(depth - 1) for _ in range(self.below(4))]
-        return {self.text(8): self.json(depth - 1) for _ in range(self.below(4))}
+#: The sample rates a byte-driven RawAudio packet picks from (or any u32, by its flag byte).
+BYTE_SAMPLE_RATES = (0, 8_000, 16_000, 44_100, 48_000, U32_MAX)
 
 
-def _bytes_text(reader: _ByteReader) -> Packet:
-    return TextPacket(reader.text())
+def _read_optional_u64(source: ByteSource, present: bool) -> int | None:
+    return source.uint(64) if present else None
 
 
-def _bytes_transcription(reader: _ByteReader) -> Packet:
-    text = reader.text()
+def _read_metadata(source: ByteSource, *, with_keyframe: bool = False) -> PacketMetadata | None:
+    flags = source.byte()
+    if not flags & 1:
+        return None
+    keyframe = bool(flags & 32) if with_keyframe and flags & 16 else None
+    return PacketMetadata(
+        _read_optional_u64(source, bool(flags & 2)),
+        _read_optional_u64(source, bool(flags & 4)),
+        _read_optional_u64(source, bool(flags & 8)),
+        keyframe,
+    )
+
+
+def _read_json(source: ByteSource, depth: int = 3) -> JsonValue:
+    tag = source.below(7 if depth > 0 else 5)
+    if tag == 0:
+        return None
+    if tag == 1:
+        return bool(source.byte() & 1)
+    if tag == 2:
+        return source.sint(64)
+    if tag == 3:
+        return source.sint(16) / 64
+    if tag == 4:
+        return source.text(12)
+    if tag == 5:
+        return [_read_json(source, depth - 1) for _ in range(source.below(4))]
+    return {source.text(8): _read_json(source, depth - 1) for _ in range(source.below(4))}
+
+
+def _bytes_text(reader: ByteSource) -> Packet:
+    return TextPacket(reader.text(_MAX_TEXT))
+
+
+def _bytes_transcription(reader: ByteSource) -> Packet:
+    text = reader.text(_MAX_TEXT)
     segments = []
     for _ in range(reader.below(4)):
         confidence = reader.f32() if reader.byte() & 1 else None
         segments.append(TranscriptionSegment(reader.text(12), reader.uint(32), reader.uint(32), confidence))
     language = reader.text(8) if reader.byte() & 1 else None
-    return TranscriptionPacket(text, tuple(segments), language, reader.metadata(with_keyframe=True))
+    return TranscriptionPacket(text, tuple(segments), language, _read_metadata(reader, with_keyframe=True))
 
 
-def _bytes_custom(reader: _ByteReader) -> Packet:
-    return CustomPacket(reader.text(16), reader.json(), reader.metadata())
+def _bytes_custom(reader: ByteSource) -> Packet:
+    return CustomPacket(reader.text(16), _read_json(reader), _read_metadata(reader))
 
 
-def _bytes_binary(reader: _ByteReader) -> Packet:
+def _bytes_binary(reader: ByteSource) -> Packet:
     return BinaryPacket(reader.chunk(reader.below(MAX_BYTES + 1)))
 
 
-def _bytes_binary_meta(reader: _ByteReader) -> Packet:
+def _bytes_binary_meta(reader: ByteSource) -> Packet:
     data = reader.chunk(reader.below(MAX_BYTES + 1))
     content_type = reader.text(16) if reader.byte() & 1 else None
-    metadata = reader.metadata()
+    metadata = _read_metadata(reader)
     if content_type is None and metadata is None:
         content_type = ""  # still BinaryWithMeta: an empty content type counts as present
     return BinaryPacket(data, content_type, metadata)
 
 
-def _bytes_audio(reader: _ByteReader) -> Packet:
-    rates = (0, 8_000, 16_000, 44_100, 48_000, U32_MAX)
-    sample_rate = rates[reader.below(len(rates))] if reader.byte() & 1 else reader.uint(32)
+def _bytes_audio(reader: ByteSource) -> Packet:
+    flag = reader.byte() & 1
+    sample_rate = BYTE_SAMPLE_RATES[reader.below(len(BYTE_SAMPLE_RATES))] if flag else reader.uint(32)
     channels = reader.below(9)
     samples = tuple(reader.f32() for _ in range(reader.below(MAX_AUDIO_SAMPLES + 1)))
-    return RawAudioPacket(sample_rate, channels, samples, reader.metadata())
+    return RawAudioPacket(sample_rate, channels, samples, _read_metadata(reader))
 
 
-def _bytes_video(reader: _ByteReader) -> Packet:
+def _bytes_video(reader: ByteSource) -> Packet:
     width = reader.below(MAX_VIDEO_SIDE + 1)
     height = reader.below(MAX_VIDEO_SIDE + 1)
     pixel_format = PixelFormat(reader.below(len(PixelFormat)))
     size = packed_frame_size(width, height, pixel_format) + reader.below(9)
-    return RawVideoPacket(width, height, pixel_format, reader.chunk(size), reader.metadata())
+    return RawVideoPacket(width, height, pixel_format, reader.chunk(size), _read_metadata(reader))
 
 
-_BYTE_BUILDERS: tuple[Callable[[_ByteReader], Packet], ...] = (
+_BYTE_BUILDERS: tuple[Callable[[ByteSource], Packet], ...] = (
     _bytes_audio,
     _bytes_text,
     _bytes_transcription,
@@ -869,7 +843,7 @@ def packet_from_bytes(data: bytes) -> Packet:
     which changes between releases and rejects (rather than completes) short
     inputs, so it would invalidate saved corpora and is not total.
     """
-    reader = _ByteReader(data)
+    reader = ByteSource(data)
     return _BYTE_BUILDERS[reader.below(len(_BYTE_BUILDERS))](reader)
 
 
@@ -891,7 +865,7 @@ def _check_coverage() -> None:
             problems.append(f"{kind.name}: no model packet strategy")
     if DECODABLE_TYPES != RUNTIME_PACKET_TYPES:
         problems.append(f"decoder covers {sorted(DECODABLE_TYPES)}, runtime types are {sorted(RUNTIME_PACKET_TYPES)}")
-    builders = {packet_type_of(builder(_ByteReader(bytes(256)))) for builder in _BYTE_BUILDERS}
+    builders = {packet_type_of(builder(ByteSource(bytes(256)))) for builder in _BYTE_BUILDERS}
     if builders != set(MODEL_PACKET_TYPES):
         problems.append(f"packet_from_bytes covers {sorted(builders)}")
     if problems:

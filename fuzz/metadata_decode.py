@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.abi import ffi
-from conformance.fuzzing import ByteSink, ByteSource, FuzzFinding, fuzz_main, short
+from conformance.fuzzing.driver import fuzz_main
+from conformance.fuzzing.findings import FuzzFinding, short
+from conformance.fuzzing.input_bytes import ByteSink, ByteSource
 from conformance.host.metadata import MAX_PLAUSIBLE_COUNT, MetadataReading, read_metadata
 from conformance.host.wire import rust_utf8_error
 

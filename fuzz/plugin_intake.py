@@ -24,7 +24,7 @@ shared libFuzzer runtime preloaded, and runs the plugin in process.
     python fuzz/plugin_intake.py --plugin path/to/libplugin.so [--in-process | --native-coverage] [libFuzzer flags] [corpus | inputs]
 
 ``--plugin`` also takes the name of a bundled fixture (``--plugin fuzz_crasher``).
-The input layout is ``conformance.fuzzing.plan_intake``'s.
+The input layout is ``conformance.fuzzing.intake_planner.plan_intake``'s.
 """
 
 from __future__ import annotations
@@ -34,18 +34,24 @@ import random
 import sys
 from collections.abc import Iterator, Sequence
 
-from conformance.fuzzing import (
-    ARTIFACT_DIR,
-    ByteSink,
-    IntakePlan,
-    IntakeRunner,
-    _display,
-    battery_packets,
-    bytes_for_packet,
-    fuzz_main,
-)
+from conformance.fuzzing.driver import fuzz_main
+from conformance.fuzzing.input_bytes import ByteSink
+from conformance.fuzzing.intake_plan import IntakePlan
+from conformance.fuzzing.intake_runner import IntakeRunner, resolve_plugin
+from conformance.fuzzing.packet_bytes import bytes_for_packet
+from conformance.fuzzing.paths import ARTIFACT_DIR, display_path
+from conformance.fuzzing.seeds import battery_packets
 from conformance.host.packets import Packet, TextPacket
 from conformance.host.wire import RawWire
+from conformance.native_coverage import (
+    SANCOV_RUSTFLAGS,
+    NativeCoverageUnavailable,
+    instrumented_fixture,
+    is_instrumented,
+    libfuzzer_runtime,
+    preload_env,
+    preloaded,
+)
 
 TARGET = "plugin_intake"
 _RUNNER: IntakeRunner | None = None
@@ -137,16 +143,6 @@ def native_plugin(plugin: str) -> str:
     Re-executes the script with LD_PRELOAD when the runtime is not loaded yet
     (the hooks must be in the global scope before the plugin is opened).
     """
-    from conformance.fuzzing import resolve_plugin
-    from conformance.native_coverage import (
-        SANCOV_RUSTFLAGS,
-        instrumented_fixture,
-        is_instrumented,
-        libfuzzer_runtime,
-        preload_env,
-        preloaded,
-    )
-
     runtime = libfuzzer_runtime()
     if not preloaded(runtime):
         sys.stdout.flush()
@@ -164,8 +160,6 @@ def main(argv: list[str] | None = None) -> None:
     if plugin is None:
         raise SystemExit(USAGE)
     if native:
-        from conformance.native_coverage import NativeCoverageUnavailable
-
         try:
             plugin = native_plugin(plugin)
         except NativeCoverageUnavailable as error:
@@ -173,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         in_process = True
     intake = configure(plugin, in_process=in_process)
     mode = ["--native-coverage"] if native else (["--in-process"] if in_process else [])
-    own_flags = ["--plugin", _display(intake.plugin_path), *mode]
+    own_flags = ["--plugin", display_path(intake.plugin_path), *mode]
     fuzz_main(
         TARGET,
         test_one_input,

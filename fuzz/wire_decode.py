@@ -30,7 +30,10 @@ from typing import Any
 
 from conformance.abi import ffi
 from conformance.abi.constants import PacketType
-from conformance.fuzzing import ByteSink, ByteSource, FuzzFinding, battery_packets, fuzz_main, short
+from conformance.fuzzing.driver import fuzz_main
+from conformance.fuzzing.findings import FuzzFinding, short
+from conformance.fuzzing.input_bytes import ByteSink, ByteSource
+from conformance.fuzzing.seeds import battery_packets
 from conformance.host.packets import (
     BinaryPacket,
     CustomPacket,

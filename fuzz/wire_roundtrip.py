@@ -11,7 +11,7 @@ delivers on. Oracles: the decoder accepts the packet, the result equals
 (``expected_receiver_error``) agrees that the encoder's wire form is legal.
 
 With ``CONFORMANCE_PLANT_CODEC_BUG=1`` the encoder drops the last byte of
-texts longer than 7 characters (see ``conformance.fuzzing.encode_for_roundtrip``):
+texts longer than 7 characters (see ``conformance.fuzzing.planted_bug``):
 this target must find that within seconds.
 
     python fuzz/wire_roundtrip.py [libFuzzer flags] [corpus dirs | input files]
@@ -22,21 +22,21 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 
-from conformance.fuzzing import (
-    VERSION_PAIRS,
-    ByteSource,
-    FuzzFinding,
-    battery_packets,
-    bytes_for_packet,
-    encode_for_roundtrip,
-    fuzz_main,
-    packet_from_bytes,
-    short,
-)
+from conformance.fuzzing.driver import fuzz_main
+from conformance.fuzzing.findings import FuzzFinding, short
+from conformance.fuzzing.input_bytes import ByteSource
+from conformance.fuzzing.packet_bytes import bytes_for_packet
+from conformance.fuzzing.planted_bug import encode_for_roundtrip
+from conformance.fuzzing.seeds import battery_packets
 from conformance.host.packets import Packet, normalise, packet_type_of
 from conformance.host.wire import RawWire, WireError, decode_packet, expected_receiver_error, to_raw_wire
+from conformance.strategies import packet_from_bytes
 
 TARGET = "wire_roundtrip"
+#: (host, plugin) version pairs a host delivers on: a host loads plugins from v6 up to its own version.
+VERSION_PAIRS: tuple[tuple[int, int], ...] = tuple(
+    (host, plugin) for host in range(6, 10) for plugin in range(6, host + 1)
+)
 
 
 def test_one_input(data: bytes) -> None:

@@ -15,7 +15,10 @@ from collections.abc import Iterator
 import pytest
 
 from conformance.fixtures import list_fixtures
-from conformance.fuzzing import FuzzFinding, IntakeRunner, Regression, load_target, regressions
+from conformance.fuzzing.findings import FuzzFinding
+from conformance.fuzzing.intake_runner import IntakeRunner
+from conformance.fuzzing.regressions import Regression, regressions
+from conformance.fuzzing.targets import load_target
 
 IN_PROCESS = [case for case in regressions() if case.target != "plugin_intake"]
 INTAKE = regressions("plugin_intake")

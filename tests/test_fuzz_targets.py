@@ -25,30 +25,20 @@ from pathlib import Path
 import pytest
 
 from conformance.abi.constants import PacketType
-from conformance.fuzzing import (
-    CORPUS_DIR,
-    DICTIONARY_DIR,
-    FINDING_MARK,
-    FUZZ_DIR,
-    MAX_OPS,
-    PLANT_CODEC_BUG_ENV,
-    REPO_ROOT,
-    REPRO_MARK,
-    TARGETS,
-    ByteSink,
-    FuzzFinding,
-    IntakeRunner,
-    PluginProfile,
-    bytes_for_packet,
-    dictionary_tokens,
-    intake_segments,
-    load_target,
-    minimize,
-    packet_from_bytes,
-    plan_intake,
-)
+from conformance.fuzzing.dictionaries import dictionary_tokens
+from conformance.fuzzing.findings import FINDING_MARK, REPRO_MARK, FuzzFinding
+from conformance.fuzzing.input_bytes import ByteSink
+from conformance.fuzzing.intake_planner import MAX_OPS, intake_segments, plan_intake
+from conformance.fuzzing.intake_profile import PluginProfile
+from conformance.fuzzing.intake_runner import IntakeRunner
+from conformance.fuzzing.minimise import minimise
+from conformance.fuzzing.packet_bytes import bytes_for_packet
+from conformance.fuzzing.paths import CORPUS_DIR, DICTIONARY_DIR, FUZZ_DIR, REPO_ROOT
+from conformance.fuzzing.planted_bug import PLANT_CODEC_BUG_ENV
+from conformance.fuzzing.targets import TARGETS, load_target
 from conformance.host.packets import TextPacket
 from conformance.host.wire import expected_receiver_error, to_raw_wire
+from conformance.strategies import packet_from_bytes
 
 IN_PROCESS_TARGETS = ("wire_decode", "wire_roundtrip", "metadata_decode")
 #: A minimised wire_roundtrip finding of the planted bug (kept here, not in fuzz/regressions/: the bug is not real).
@@ -79,7 +69,7 @@ def _lines(output: str, mark: str) -> list[str]:
 def test_targets_import_without_side_effects() -> None:
     code = (
         "import sys\n"
-        "from conformance.fuzzing import TARGETS, load_target\n"
+        "from conformance.fuzzing.targets import TARGETS, load_target\n"
         "modules = [load_target(name) for name in TARGETS]\n"
         "assert 'atheris' not in sys.modules, 'atheris imported at import time'\n"
         "assert modules[-1]._RUNNER is None, 'plugin_intake configured at import time'\n"
@@ -248,7 +238,7 @@ def test_minimize_keeps_the_signature_and_drops_irrelevant_ops(intake_runners: d
     crash = ByteSink().byte(0).byte(0).sized(bytes_for_packet(TextPacket("x" * 13))).getvalue()
     noisy = ByteSink().byte(0).byte(7).byte(0).byte(5).byte(0).raw(crash[1:]).byte(7).byte(0).getvalue()
     assert len(intake_segments(noisy)) == 4
-    smaller, signature = minimize(runner.check, noisy, segments=intake_segments)
+    smaller, signature = minimise(runner.check, noisy, segments=intake_segments)
     assert signature == "fuzz_crasher: crashed with SIGSEGV in process_packet"
     assert len(smaller) <= len(crash) < len(noisy)
 

@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 from conformance.fixtures import fixture_path
-from conformance.fuzzing import FUZZ_DIR, ByteSink, bytes_for_packet
+from conformance.fuzzing.input_bytes import ByteSink
+from conformance.fuzzing.packet_bytes import bytes_for_packet
+from conformance.fuzzing.paths import FUZZ_DIR
 from conformance.host.packets import TextPacket
 from conformance.native_coverage import (
     NativeCoverageUnavailable,

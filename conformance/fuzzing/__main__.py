@@ -1,0 +1,5 @@
+"""``python -m conformance.fuzzing``: see ``conformance.fuzzing.cli``."""
+
+from conformance.fuzzing.cli import main
+
+raise SystemExit(main())

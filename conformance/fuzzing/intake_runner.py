@@ -1,0 +1,128 @@
+"""The parent side of plugin intake: profile a plugin once, then run one sandbox child per input and turn
+its answer into a ``FuzzFinding``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from conformance.fixtures import fixture_path
+from conformance.fuzzing.findings import FuzzFinding
+from conformance.fuzzing.intake_plan import IntakePlan
+from conformance.fuzzing.intake_planner import plan_intake
+from conformance.fuzzing.intake_profile import PluginProfile
+from conformance.fuzzing.intake_scenarios import INTAKE_SCENARIO, PROFILE_SCENARIO
+from conformance.sandbox.client import SandboxClient, run_in_process
+from conformance.sandbox.events import Expect, HarnessError, LoadFailed, Observed, Skipped, Violation
+from conformance.sandbox.protocol import Outcome, SandboxResult, ScenarioRequest
+
+
+def resolve_plugin(spec: str) -> Path:
+    """A plugin path, or the name of a bundled fixture (built on demand)."""
+    path = Path(spec)
+    if path.exists() or spec.endswith(".so") or os.sep in spec:
+        return path.resolve()
+    return Path(fixture_path(spec))
+
+
+class IntakeRunner:
+    """Drives intakes against one plugin: profile once, then one sandbox child per input.
+
+    ``in_process=True`` runs the scenario in this very process (for native
+    coverage or a debugger): a plugin crash then kills the fuzzer, which
+    libFuzzer records as a crash artifact.
+    """
+
+    def __init__(self, plugin: str | Path, *, in_process: bool = False, budget_scale: float = 1.0) -> None:
+        self.plugin_path = resolve_plugin(str(plugin))
+        self.in_process = in_process
+        self.budget_scale = budget_scale
+        self._client: SandboxClient | None = None
+        self.profile = self._read_profile()
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    def _run(self, scenario: str, options: dict[str, Any]) -> SandboxResult:
+        request = ScenarioRequest(
+            scenario, str(self.plugin_path), budget_scale=self.budget_scale, options=options, capture_stacks=False
+        )
+        if self.in_process:
+            return run_in_process(request)
+        if self._client is None:
+            self._client = SandboxClient()
+        return self._client.run(request)
+
+    def _read_profile(self) -> PluginProfile:
+        result = self._run(PROFILE_SCENARIO, {})
+        for event in result.events:
+            if isinstance(event, Observed) and event.key == "profile":
+                value = dict(event.value)
+                value["inputs"] = tuple((name, tuple(kinds)) for name, kinds in value["inputs"])
+                value["outputs"] = tuple((name, produces) for name, produces in value["outputs"])
+                return PluginProfile(**value)
+        reasons = [
+            getattr(event, "reason", "") or getattr(event, "message", "")
+            for event in result.events
+            if isinstance(event, (Skipped, LoadFailed, HarnessError))
+        ]
+        raise RuntimeError(
+            f"cannot fuzz {self.plugin_path}: {result.outcome.value} {result.detail} {'; '.join(reasons)}".strip()
+        )
+
+    def plan(self, data: bytes) -> IntakePlan:
+        return plan_intake(data, self.profile)
+
+    def run(self, data: bytes) -> SandboxResult:
+        """One intake of ``data``; the plan is made here and travels with the bytes (the child need not
+        import Hypothesis), and the child would make the same plan from ``input`` alone."""
+        return self._run(
+            INTAKE_SCENARIO, {"input": bytes(data), "plan": self.plan(data), "node_kind": self.profile.node_kind}
+        )
+
+    def check(self, data: bytes) -> None:
+        """Run one intake and raise ``FuzzFinding`` when an oracle fails or the plugin crashed or hung."""
+        finding = self.judge(self.run(data), data)
+        if finding is not None:
+            raise finding
+
+    def judge(self, result: SandboxResult, data: bytes) -> FuzzFinding | None:
+        name = self.name
+        where = result.in_flight.entry if result.in_flight is not None else "no call"
+        call = result.in_flight.detail if result.in_flight is not None else ""
+
+        def evidence(extra: str = "") -> str:
+            parts = [extra, f"call in flight: {where} {call}".rstrip(), f"plan:\n{self.plan(data).describe()}"]
+            if result.panic_message:
+                parts.append(f"panic: {result.panic_message}")
+            if result.stderr_tail:
+                parts.append(f"plugin output (tail):\n{result.stderr_tail[-1500:]}")
+            return "\n".join(part for part in parts if part)
+
+        if result.outcome is Outcome.CRASHED:
+            return FuzzFinding(f"{name}: crashed with {result.signal_name} in {where}", evidence(result.detail))
+        if result.outcome is Outcome.TIMED_OUT:
+            return FuzzFinding(f"{name}: {where} did not return (hang)", evidence(result.detail))
+        if result.outcome is Outcome.EXITED:
+            return FuzzFinding(f"{name}: the process exited ({result.exit_code}) in {where}", evidence(result.detail))
+        if result.outcome is Outcome.RESOURCE_LIMIT:
+            return FuzzFinding(f"{name}: resource limit ({result.resource}) in {where}", evidence(result.detail))
+        if result.outcome is Outcome.HARNESS_ERROR:
+            return FuzzFinding(
+                f"harness error: {result.detail.splitlines()[0] if result.detail else 'unknown'}", evidence()
+            )
+        for event in result.events:
+            if isinstance(event, HarnessError):
+                return FuzzFinding(f"harness error: {event.message.splitlines()[0][:120]}", evidence(event.traceback))
+            if isinstance(event, Expect) and not event.ok:
+                return FuzzFinding(f"{name}: {event.what}", evidence(event.detail))
+            if isinstance(event, Violation):
+                return FuzzFinding(f"{name}: {event.rule}", evidence(f"{event.detail} (during {event.during})"))
+        return None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
