@@ -22,13 +22,11 @@ PLUGIN_DEST = "conformance_plugin"
 PLUGIN_FLAG = "--plugin"
 FALLBACK_FLAG = "--conformance-plugin"
 _CONFLICT_HANDLER = "conformance_yields"
-_parser_seen: list[pytest.Parser] = []
-_yielded_plugin_flag: list[str] = []  # the notice, once another plugin or a conftest.py owns --plugin
+FLAG_OWNER_NAME = "conformance-plugin-flag"
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    _parser_seen[:] = [parser]
-    _yielded_plugin_flag.clear()
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    owner = PluginFlagOwner(parser)
     group = parser.getgroup("conformance", "StreamKit native plugin conformance")
     for option in OPTIONS:
         kwargs: dict[str, Any] = {"dest": "conformance_" + option.name.replace("-", "_"), "help": option.help}
@@ -37,8 +35,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             kwargs["default"] = []
             # Always available, so a suite that owns --plugin can still run the battery.
             group.addoption(FALLBACK_FLAG, **{**kwargs, "help": option.help + " (same as --plugin)"})
-            if _foreign_flag(parser):
-                _note_yield()
+            if owner.foreign_flag():
+                owner.yield_flag()
                 continue
         elif option.name == "race":
             kwargs.update(nargs="?", const="helgrind", default=None)
@@ -50,69 +48,73 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             parser.addini(option.ini, option.help, type="linelist")
         else:
             parser.addini(option.ini, option.help, type="string")
-    _install_conflict_handler(parser)
+    owner.install_conflict_handler()
+    pluginmanager.register(owner, FLAG_OWNER_NAME)
 
 
-def _arguments(parser: pytest.Parser) -> list[tuple[Any, Any]]:
-    return [(group, argument) for group in [parser._anonymous, *parser._groups] for argument in group.options]
+class PluginFlagOwner:
+    """Who owns ``--plugin`` in one pytest run: this tool, unless the project's own options take the name.
 
+    This module is loaded through its entry point into every pytest run of the
+    venv; a generic ``--plugin`` of a project or its conftest.py must never make
+    pytest refuse that project's suite. The battery stays reachable as
+    ``--conformance-plugin``, and the run's header says so. One per config, so a
+    pytest run inside another (pytester) keeps its own.
+    """
 
-def _foreign_flag(parser: pytest.Parser) -> bool:
-    return any(PLUGIN_FLAG in arg.names() and arg.dest != PLUGIN_DEST for _, arg in _arguments(parser))
+    def __init__(self, parser: pytest.Parser) -> None:
+        self.parser = parser
+        self.notice: str | None = None
 
+    def _arguments(self) -> list[tuple[Any, Any]]:
+        parser = self.parser
+        return [(group, argument) for group in [parser._anonymous, *parser._groups] for argument in group.options]
 
-def _note_yield() -> None:
-    if not _yielded_plugin_flag:
-        _yielded_plugin_flag.append(
+    def foreign_flag(self) -> bool:
+        return any(PLUGIN_FLAG in arg.names() and arg.dest != PLUGIN_DEST for _, arg in self._arguments())
+
+    def yield_flag(self) -> None:
+        self.notice = (
             f"conformance: {PLUGIN_FLAG} belongs to this project's own pytest options; "
             f"check a plugin with {FALLBACK_FLAG}=PATH"
         )
 
+    def install_conflict_handler(self) -> None:
+        """pytest 9 adds options to argparse at once: a later ``--plugin`` takes the name from us.
 
-def _drop_our_flag(parser: pytest.Parser) -> None:
-    """Forget our ``--plugin`` in pytest's option lists (argparse itself is handled by the caller)."""
-    for group, argument in _arguments(parser):
-        if argument.dest == PLUGIN_DEST and PLUGIN_FLAG in argument.names():
-            group.options.remove(argument)
-    _note_yield()
-
-
-def _install_conflict_handler(parser: pytest.Parser) -> None:
-    """pytest 9 adds options to argparse at once: a later ``--plugin`` takes the name from us.
-
-    This module is loaded through its entry point into every pytest run of the
-    venv; a generic ``--plugin`` must never make argparse refuse a suite that
-    already owns that name. Only a conflict with our own ``--plugin`` is
-    resolved; any other conflict is argparse's usual error.
-    """
-    optparser = getattr(parser, "optparser", None)
-    if optparser is None:  # pytest 8 builds argparse lazily: pytest_plugin_registered below handles it
-        return
-
-    def handle(container: Any, action: argparse.Action, conflicting: list[tuple[str, argparse.Action]]) -> None:
-        if not all(other.dest == PLUGIN_DEST for _, other in conflicting):
-            container._handle_conflict_error(action, conflicting)
+        Only a conflict with our own ``--plugin`` is resolved; any other conflict is argparse's usual error.
+        """
+        optparser = getattr(self.parser, "optparser", None)
+        if optparser is None:  # pytest 8 builds argparse lazily: pytest_plugin_registered handles it
             return
-        ours = [other for _, other in conflicting]
-        container._handle_conflict_resolve(action, conflicting)
-        for group, argument in _arguments(parser):
-            if argument._action in ours and not argument.names():
+
+        def handle(container: Any, action: argparse.Action, conflicting: list[tuple[str, argparse.Action]]) -> None:
+            if not all(other.dest == PLUGIN_DEST for _, other in conflicting):
+                container._handle_conflict_error(action, conflicting)
+                return
+            ours = [other for _, other in conflicting]
+            container._handle_conflict_resolve(action, conflicting)
+            for group, argument in self._arguments():
+                if argument._action in ours and not argument.names():
+                    group.options.remove(argument)
+            self.yield_flag()
+
+        setattr(argparse._ActionsContainer, f"_handle_conflict_{_CONFLICT_HANDLER}", handle)
+        for container in [optparser, *optparser._action_groups]:
+            container.conflict_handler = _CONFLICT_HANDLER
+
+    def pytest_plugin_registered(self, plugin: object, manager: pytest.PytestPluginManager) -> None:
+        """pytest 8: a conftest.py registered after us may add its own ``--plugin``; yield the name to it."""
+        if getattr(self.parser, "optparser", None) is not None or not self.foreign_flag():
+            return
+        for group, argument in self._arguments():
+            if argument.dest == PLUGIN_DEST and PLUGIN_FLAG in argument.names():
                 group.options.remove(argument)
-        _note_yield()
+                self.yield_flag()
 
-    setattr(argparse._ActionsContainer, f"_handle_conflict_{_CONFLICT_HANDLER}", handle)
-    for container in [optparser, *optparser._action_groups]:
-        container.conflict_handler = _CONFLICT_HANDLER
-
-
-def pytest_plugin_registered(plugin: object, manager: pytest.PytestPluginManager) -> None:
-    """pytest 8: a conftest.py registered after us may add its own ``--plugin``; yield the name to it."""
-    if _parser_seen and getattr(_parser_seen[0], "optparser", None) is None:
-        parser = _parser_seen[0]
-        if _foreign_flag(parser) and any(
-            PLUGIN_FLAG in arg.names() and arg.dest == PLUGIN_DEST for _, arg in _arguments(parser)
-        ):
-            _drop_our_flag(parser)
+    def pytest_report_header(self, config: pytest.Config) -> list[str] | None:
+        """The notice first (a run with a plugin adds its own lines after it)."""
+        return [self.notice] if self.notice else None
 
 
 def _settings(config: pytest.Config) -> RunSettings:
@@ -138,8 +140,3 @@ def pytest_configure(config: pytest.Config) -> None:
     from conformance.pytest_face.session import start_session
 
     start_session(config, settings)
-
-
-def pytest_report_header(config: pytest.Config) -> list[str] | None:
-    """The notice that --plugin belongs to someone else (a run with a plugin adds its own lines)."""
-    return list(_yielded_plugin_flag) or None
