@@ -127,7 +127,7 @@ def _check(args: argparse.Namespace) -> int:
     import pytest
 
     from conformance.progress import ProgressPlugin
-    from conformance.pytest_plugin import NO_SELECTION_KEY, WRITE_ERROR_KEY, WRITTEN_KEY
+    from conformance.pytest_face.session import battery_session
 
     settings = _check_settings(args)
     for note in settings.notes:
@@ -143,17 +143,14 @@ def _check(args: argparse.Namespace) -> int:
     progress = ProgressPlugin()
     code = int(pytest.main(_pytest_argv(args, settings), plugins=[progress]))
     progress.close_line()
-    stash = progress.config.stash if progress.config is not None else None
-    no_selection = stash.get(NO_SELECTION_KEY, None) if stash is not None else None
-    if no_selection is not None:
-        raise UsageProblem(no_selection)
-    write_error = stash.get(WRITE_ERROR_KEY, None) if stash is not None else None
-    if write_error is not None:
-        _warn(write_error)
-    written = stash.get(WRITTEN_KEY, None) if stash is not None else None
+    battery = battery_session(progress.config) if progress.config is not None else None
+    if battery is not None and battery.no_selection is not None:
+        raise UsageProblem(battery.no_selection)
+    if battery is not None and battery.write_error is not None:
+        _warn(battery.write_error)
     status = _exit_status(code)
-    if written is not None:
-        _print_run(written)
+    if battery is not None and battery.written is not None:
+        _print_run(battery.written)
     return status
 
 
@@ -222,7 +219,7 @@ def _refuse_unloadable(settings: Any) -> None:
     A plugin that loads but dies inside an entry point during the probe is not
     refused: that death is what its checks report.
     """
-    from conformance.prefetch import probe_parallelism
+    from conformance.pytest_face.prefetch import probe_parallelism
     from conformance.report.writer import declared_version, write_unloadable_report
     from conformance.runner import inspect, probe, probe_many
 

@@ -7,7 +7,7 @@ plain line is printed per category and per plugin, so CI logs stay readable.
 
 The same object is how `conformance check` learns what pytest did: it is
 marked ``conformance_cli`` (the pytest plugin then leaves usage errors to the
-command) and keeps the session's config, whose stash holds the run's reports.
+command) and keeps the session's config, whose battery session holds the run's reports.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import pytest
 
 from conformance.checks.isolation import GROUP_SIZE, SOLO_CHECKS, plugin_may_share, shares_child
 from conformance.checks.registry import catalogue, checks_by_id
-from conformance.prefetch import shared_chunks
+from conformance.pytest_face.prefetch import shared_chunks
 from conformance.runner import battery_for, not_applicable, probe, run_item, run_shared
 from conformance.sandbox.client import SandboxClient
 from conformance.sandbox.events import Observed, ScenarioBoundary, ScenarioDone

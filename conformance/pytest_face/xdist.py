@@ -3,7 +3,7 @@
 Without this, ``-n 2`` probed every plugin twice (once per worker, during
 collection) and split a plugin's battery item by item between the workers, so
 neither worker could run the battery ahead through its own pool of fork
-servers. Registered by the pytest plugin in the xdist controller only.
+servers. ``XdistController`` is registered in the xdist controller only.
 """
 
 from __future__ import annotations
@@ -12,9 +12,17 @@ import json
 from typing import Any
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
+
+from conformance.pytest_face.prefetch import probe_parallelism
+from conformance.runner import export_facts, plugin_label, probe_many
+from conformance.sandbox.calibration import calibrate_once
+from conformance.sandbox.client import shared_client
+from conformance.settings import RunSettings
 
 FACTS_INPUT = "conformance_facts"
 MODE_INPUT = "conformance_dist"  # workers see --dist as "no"; the controller tells them the real mode
+CONTROLLER_NAME = "conformance-xdist-controller"
 
 #: xdist modes under which a worker receives every item of a plugin it gets one item of.
 PLUGIN_SCOPED_MODES = ("load", "loadscope")
@@ -25,6 +33,17 @@ class XdistController:
 
     def __init__(self, facts_json: str) -> None:
         self._facts_json = facts_json
+        #: Battery items per plugin label, as the first worker collected them; None before it did.
+        self.selected_by_label: dict[str, int] | None = None
+
+    @classmethod
+    def probed(cls, settings: RunSettings, parallel: bool) -> XdistController:
+        """Probe each plugin once, in parallel unless told not to, for every worker to share."""
+        # Measured once here; the workers inherit the factor through the environment (sandbox/calibration.py).
+        calibrate_once(shared_client().run)
+        plugins = list(settings.plugins)
+        probe_many(plugins, settings.budget_scale, [shared_client()], probe_parallelism() if parallel else 1)
+        return cls(json.dumps(export_facts(plugins, settings.budget_scale)))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -40,9 +59,24 @@ class XdistController:
         """
         if config.getoption("dist", "no") != "load":
             return None
-        from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
-
         return LoadScopeScheduling(config, log)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """The controller does not collect: count the battery items a worker selected, per plugin."""
+        if self.selected_by_label is not None:
+            return  # every worker collects the same items
+        counts: dict[str, int] = {}
+        for nodeid in ids:
+            label = nodeid.split("::", 1)[0]
+            counts[label] = counts.get(label, 0) + 1
+        self.selected_by_label = counts
+
+    def selected(self, settings: RunSettings) -> dict[str, int] | None:
+        """Items selected per plugin path (None before a worker collected)."""
+        if self.selected_by_label is None:
+            return None
+        return {str(path): self.selected_by_label.get(plugin_label(path), 0) for path in settings.plugins}
 
 
 def worker_facts(config: pytest.Config) -> dict[str, dict[str, Any]] | None:
@@ -63,6 +97,10 @@ def xdist_mode(config: pytest.Config) -> str:
         return str(config.getoption("dist") or "no")
     except ValueError:
         return "no"
+
+
+def is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
 
 
 def worker_count(config: pytest.Config) -> int:

@@ -5,7 +5,7 @@ core. The plugin runs the selected items through a small pool (one thread and
 one fork server each) in catalogue order, and each item's ``runtest`` only
 collects its result. Without xdist everything is submitted once collected.
 Under xdist the controller hands each worker whole plugins (see
-``xdist_support``), and a worker submits a plugin's items when it meets the
+``pytest_face.xdist``), and a worker submits a plugin's items when it meets the
 first of them.
 """
 
@@ -144,6 +144,11 @@ def shared_chunks(items: list[BatteryItem], facts: PluginFacts) -> list[list[Bat
     if current:
         chunks.append(current)
     return chunks
+
+
+def prefetch_enabled() -> bool:
+    """``CONFORMANCE_PREFETCH=0`` runs each item when pytest reaches it, on one fork server."""
+    return os.environ.get("CONFORMANCE_PREFETCH", "1") != "0"
 
 
 def worker_pool_size(plugins: int, xdist_workers: int) -> int:

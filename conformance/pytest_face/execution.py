@@ -1,0 +1,126 @@
+"""How this pytest process runs battery items: its fork servers, the prefetcher, the monitors' ledger.
+
+The fork servers start in ``pytest_configure``, so they warm up while pytest
+collects. Without xdist: one pool for the whole run. In an xdist worker: the
+controller's facts and a pool of its own. (The controller itself runs nothing:
+see ``XdistController.probed``.) Once the items are selected they are handed to
+the prefetcher, and each item's ``runtest`` only collects its result.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conformance.checks.model import Check, PluginFacts
+from conformance.checks.monitors import MonitorLedger
+from conformance.heavy import apply_heavy_modes
+from conformance.pytest_face.prefetch import (
+    Prefetcher,
+    default_workers,
+    prefetch_enabled,
+    probe_parallelism,
+    worker_pool_size,
+)
+from conformance.pytest_face.xdist import PLUGIN_SCOPED_MODES, is_worker, worker_count, worker_facts
+from conformance.report.model import CheckResult
+from conformance.runner import BatteryItem, import_facts, probe, probe_many, run_item
+from conformance.sandbox.calibration import calibrate_once
+from conformance.sandbox.client import SandboxClient, shared_client
+from conformance.settings import RunSettings
+
+
+class ItemRunner:
+    """Runs the battery items of this process, ahead on a pool of fork servers where it started one."""
+
+    def __init__(self, settings: RunSettings) -> None:
+        self.settings = settings
+        #: The fork servers beside the shared client; None when this process runs items one at a time.
+        self._spare: list[SandboxClient] | None = None
+        self._prefetcher: Prefetcher | None = None
+        self._selected: dict[str, list[BatteryItem]] = {}
+        self._monitors = MonitorLedger()
+
+    def start(self, config: pytest.Config, mode: str) -> None:
+        """Start the fork servers of a process that runs items (not the xdist controller's)."""
+        if is_worker(config):
+            facts = worker_facts(config)
+            if facts is not None:
+                import_facts(facts, self.settings.budget_scale)
+            if not prefetch_enabled() or mode not in PLUGIN_SCOPED_MODES:
+                return
+            size = worker_pool_size(len(self.settings.plugins), worker_count(config))
+        else:
+            if not prefetch_enabled():
+                calibrate_once(shared_client().run)
+                return
+            size = default_workers()
+        shared_client().start()
+        calibrate_once(shared_client().run)
+        self._spare = [SandboxClient() for _ in range(size - 1)]
+        for client in self._spare:
+            client.start()
+
+    def probe_all(self) -> None:
+        """Probe every plugin at once on the pool before collection asks for them one by one."""
+        if self._spare is not None:
+            pool = [shared_client(), *self._spare]
+            probe_many(list(self.settings.plugins), self.settings.budget_scale, pool, probe_parallelism())
+
+    def schedule(self, selected: dict[Path, list[BatteryItem]], submit_now: bool) -> None:
+        """Hand the selected items to the prefetcher: all now, or (in an xdist worker) per plugin when
+        its first item runs, since a worker gets every item of a plugin once it gets one."""
+        if self._spare is None or sum(len(items) for items in selected.values()) < 2:
+            return
+        self._prefetcher = Prefetcher([shared_client(), *self._spare])
+        self._selected = {str(path): items for path, items in selected.items()}
+        if submit_now:
+            for path in selected:
+                self._submit(path)
+
+    def _submit(self, path: Path) -> None:
+        """Submit a plugin's selected items to the pool, once."""
+        if self._prefetcher is None or not self._prefetcher.claim(path):
+            return
+        facts = probe(path, self.settings.budget_scale)
+        items = self._selected.get(str(path), [])
+        self._prefetcher.submit_battery(path, items, facts, self.settings.budget_scale, self.settings.reruns)
+
+    def run(self, path: Path, item: BatteryItem) -> tuple[PluginFacts, CheckResult]:
+        """The plugin's facts and the item's result: prefetched if it was, heavy modes and monitors applied."""
+        settings = self.settings
+        facts = probe(path, settings.budget_scale)
+        self._submit(path)
+        future = self._prefetcher.take(path, item.name) if self._prefetcher is not None else None
+        if future is not None:
+            result = future.result()
+        else:
+            result = run_item(path, item, facts, settings.budget_scale, settings.reruns)
+        if settings.race or settings.memcheck:
+            result = apply_heavy_modes(path, item, facts, result, settings)
+        return facts, self._monitored(path, item.check, result)
+
+    def _monitored(self, path: Path, check: Check, result: CheckResult) -> CheckResult:
+        """Record this item's sightings of other checks' rules; credit an owning check with every item's.
+
+        See ``conformance.checks.monitors``: with the prefetcher, the items still to come are waited
+        for, so the credit does not depend on the order items run in.
+        """
+        plugin = str(path)
+        self._monitors.record(plugin, result)
+        if not check.owns_violations:
+            return result
+        if self._prefetcher is not None:
+            for future in self._prefetcher.outstanding(path):
+                try:
+                    self._monitors.record(plugin, future.result())
+                except Exception:  # noqa: BLE001 - that item reports its own error when it runs
+                    continue
+        return self._monitors.credit(plugin, check, result)
+
+    def close(self) -> None:
+        if self._prefetcher is not None:
+            self._prefetcher.close()
+        for client in self._spare or []:
+            client.close()

@@ -1,0 +1,89 @@
+"""The battery as pytest nodes: a collector per plugin, an item per check (per host version where that matters)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.baseline import Baseline
+from conformance.pytest_face.execution import ItemRunner
+from conformance.pytest_face.reporting import PROPERTY, item_payload
+from conformance.report.model import CheckResult
+from conformance.report.text import failure_text
+from conformance.runner import BatteryItem, battery_for, plugin_label, probe
+
+
+class PluginBattery(pytest.Collector):
+    """The battery for one plugin, as the probe of the plugin decides it."""
+
+    def __init__(self, *, plugin_path: Path, runner: ItemRunner, baseline: Baseline | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plugin_path = plugin_path
+        self.runner = runner
+        self.baseline = baseline
+
+    def collect(self) -> list[pytest.Item]:
+        facts = probe(self.plugin_path, self.runner.settings.budget_scale)
+        return [
+            CheckItem.from_parent(
+                self,
+                name=item.name,
+                battery_item=item,
+                plugin_path=self.plugin_path,
+                runner=self.runner,
+                baseline=self.baseline,
+            )
+            for item in battery_for(facts)
+        ]
+
+
+class CheckFailed(Exception):
+    """A required check did not pass; the judgement is the message, the evidence follows."""
+
+    def __init__(self, result: CheckResult) -> None:
+        super().__init__(result)
+        self.result = result
+
+
+class CheckItem(pytest.Item):
+    def __init__(
+        self,
+        *,
+        battery_item: BatteryItem,
+        plugin_path: Path,
+        runner: ItemRunner,
+        baseline: Baseline | None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.battery_item = battery_item
+        self.plugin_path = plugin_path
+        self.runner = runner
+        self.baseline = baseline
+        check = battery_item.check
+        self.add_marker(pytest.mark.conformance(check.category, check.severity.value))
+        self.add_marker(check.category.replace("-", "_"))
+        self.add_marker(check.severity.value)
+
+    def runtest(self) -> None:
+        facts, result = self.runner.run(self.plugin_path, self.battery_item)
+        classification = (
+            self.baseline.classify(plugin_label(self.plugin_path), result.id, result.status, result.severity)
+            if self.baseline is not None
+            else None
+        )
+        self.user_properties.append((PROPERTY, item_payload(self.plugin_path, facts, result, classification)))
+        if result.status == "skip":
+            pytest.skip(result.message)
+        if result.blocking and classification != "known":
+            raise CheckFailed(result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, CheckFailed):
+            return failure_text(excinfo.value.result)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.plugin_path, None, f"{self.battery_item.name} [{self.battery_item.check.severity.value}]"

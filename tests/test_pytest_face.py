@@ -1,0 +1,44 @@
+"""The pytest entry point loads the battery only when a plugin is given, as one session object."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+#: Loaded by pytest from the run's directory: what the entry point loaded and registered by the end of the run.
+PROBE = """
+import sys
+
+
+def pytest_unconfigure(config):
+    loaded = sorted(name for name in sys.modules if name.startswith(("conformance.pytest_face", "conformance.checks")))
+    print("LOADED", " ".join(loaded) or "-")
+    session = config.pluginmanager.get_plugin("conformance-battery")
+    print("SESSION", type(session).__name__)
+"""
+
+
+def _run(tmp_path: Path, *args: str) -> str:
+    (tmp_path / "conftest.py").write_text(PROBE)
+    (tmp_path / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s", *args]
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("CONFORMANCE_")}
+    done = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return done.stdout
+
+
+def test_without_a_plugin_nothing_of_the_battery_loads(tmp_path: Path) -> None:
+    output = _run(tmp_path, "test_nothing.py")
+    assert "LOADED -" in output
+    assert "SESSION NoneType" in output
+
+
+def test_with_a_plugin_one_battery_session_runs_it(tmp_path: Path, fixture_so: Callable[[str], Path]) -> None:
+    plugin = fixture_so("conforming_processor")
+    output = _run(tmp_path, f"--plugin={plugin}", "--report-dir", str(tmp_path / "r"), "-k", "load.dlopen")
+    assert "SESSION BatterySession" in output
+    assert "conformance.pytest_face.session" in output
