@@ -29,7 +29,6 @@ def _load_until(ctx: ScenarioContext, stage: str) -> bool:
 
 @check(
     "load.dlopen",
-    category="load",
     severity=Severity.REQUIRED,
     abi_ref="ABI.md 1.2 step 1",
     rationale="The host dlopens the file with RTLD_LAZY|RTLD_LOCAL; its constructors must not fail or abort.",
@@ -42,7 +41,6 @@ def dlopen_succeeds(ctx: ScenarioContext) -> None:
 
 @check(
     "load.entry-symbol",
-    category="load",
     severity=Severity.REQUIRED,
     abi_ref="ABI.md 1.1, 1.2 steps 2-3, 8.1",
     rationale="The host resolves streamkit_native_plugin_api and needs a non-NULL table, the same one on every call.",
@@ -67,7 +65,6 @@ def entry_symbol(ctx: ScenarioContext) -> None:
 
 @check(
     "load.version-gate",
-    category="load",
     severity=Severity.REQUIRED,
     abi_ref="ABI.md 1.2 step 4, 2.1",
     rationale="The host accepts only API versions 6 to 9 and refuses anything else before reading the table.",
@@ -80,7 +77,6 @@ def version_gate(ctx: ScenarioContext) -> None:
 
 @check(
     "load.required-entries",
-    category="load",
     severity=Severity.REQUIRED,
     abi_ref="ABI.md 3.3 (CNativePluginAPI), 8.1",
     rationale="The host calls the six mandatory entries without NULL checks; a NULL one crashes it.",
@@ -107,7 +103,6 @@ def _executable_ranges() -> list[tuple[int, int]]:
 
 @check(
     "load.entries-executable",
-    category="load",
     severity=Severity.REQUIRED,
     abi_ref="ABI.md 3.3, 8.1",
     rationale="Every non-NULL table entry, and the v9 setter, must point into executable code the host can call.",
@@ -134,7 +129,6 @@ def entries_executable(ctx: ScenarioContext) -> None:
 
 @check(
     "load.log-setter",
-    category="load",
     severity=Severity.RECOMMENDED,
     abi_ref="ABI.md 1.1, 2.1 (v9), HOST.md 6.11",
     rationale="A v9 plugin should export the log-enabled setter; without it the host warns "
@@ -152,7 +146,6 @@ def log_setter(ctx: ScenarioContext) -> None:
 
 @check(
     "load.reload",
-    category="load",
     severity=Severity.REQUIRED,
     abi_ref="HOST.md 1.1 (upload probes, loads twice), 1.9, 6.2",
     rationale="The host dlopens, probes and dlcloses a plugin at least twice per upload; static state must "

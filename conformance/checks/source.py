@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from conformance.checks.common import metadata_of, require_processor
 from conformance.checks.entries import PREFERRED_SIZE_HINT
-from conformance.checks.model import Applicability, Check, Severity
-from conformance.checks.registry import register_checks
+from conformance.checks.model import Applicability, Needs, Severity
+from conformance.checks.registry import Scenario, check
 from conformance.checks.traffic import with_instance
 from conformance.host.instance import Instance
 from conformance.host.packets import TextPacket
 from conformance.host.wire import encode_packet
 from conformance.sandbox.context import ScenarioContext
 
-SOURCES = frozenset({"source"})
 MAX_TICKS_DRIVEN = 50
+ON_SOURCES = Applicability(node_kinds=frozenset({"source"}))
+HINTED_SOURCES = Applicability(node_kinds=frozenset({"source"}), needs=Needs(entry="on_upstream_hint"))
 
 
 def _instance(ctx: ScenarioContext) -> Instance | None:
@@ -23,6 +24,13 @@ def _instance(ctx: ScenarioContext) -> Instance | None:
     return with_instance(ctx)
 
 
+@check(
+    "source.live-config",
+    abi_ref="ABI.md 4.10; HOST.md 4",
+    rationale="At Start the host re-queries get_source_config on the live instance and uses its interval and "
+    "max_ticks.",
+    applies=ON_SOURCES,
+)
 def _live_config(ctx: ScenarioContext) -> None:
     instance = _instance(ctx)
     if instance is None:
@@ -49,6 +57,13 @@ def _live_config(ctx: ScenarioContext) -> None:
     )
 
 
+@check(
+    "source.ticks-until-done",
+    abi_ref="ABI.md 4.10, 8.7",
+    rationale="Each tick emits on declared pins; done must come exactly at max_ticks (the host stops there "
+    "anyway); an error tick fails the node.",
+    applies=ON_SOURCES,
+)
 def _ticks(ctx: ScenarioContext) -> None:
     instance = _instance(ctx)
     if instance is None:
@@ -81,6 +96,14 @@ def _ticks(ctx: ScenarioContext) -> None:
         )
 
 
+@check(
+    "source.process-and-flush",
+    severity=Severity.RECOMMENDED,
+    abi_ref="ABI.md 4.10, 6.1, 8.7",
+    rationale="The host never calls process_packet or flush on a source, but a demoted source gets them: "
+    "process must fail cleanly and flush succeed.",
+    applies=ON_SOURCES,
+)
 def _process_on_source(ctx: ScenarioContext) -> None:
     instance = _instance(ctx)
     if instance is None:
@@ -99,7 +122,63 @@ def _process_on_source(ctx: ScenarioContext) -> None:
     ctx.expect(flushed.success, "flush on a source succeeds (a no-op)", flushed.describe())
 
 
-def _hint(hint: str | bytes | None, expect: bool | None, then_tick: bool = False) -> Any:
+@dataclass(frozen=True, kw_only=True)
+class HintCase:
+    """One on_upstream_hint check: the hint, whether it must be accepted (None: either way), then a tick or not."""
+
+    suffix: str
+    hint: str | None
+    expect: bool | None
+    rationale: str
+    abi_ref: str
+    then_tick: bool = False
+    severity: Severity = Severity.REQUIRED
+
+
+HINT_CASES: tuple[HintCase, ...] = (
+    HintCase(
+        suffix="hint-preferred-size",
+        hint=PREFERRED_SIZE_HINT,
+        expect=True,
+        rationale='The compositor sends {"type":"preferred_size",...}; a source must accept it.',
+        abi_ref="ABI.md 4.11, 8.7",
+    ),
+    HintCase(
+        suffix="hint-malformed",
+        hint="{not json",
+        expect=False,
+        rationale="A malformed hint must be refused with an error, never a crash.",
+        abi_ref="ABI.md 4.11, 8.7",
+    ),
+    HintCase(
+        suffix="hint-unknown-type",
+        hint='{"type":"future_hint","x":1}',
+        expect=None,
+        rationale="Unknown hint types will be added; a source must ignore or refuse them, never crash.",
+        abi_ref="ABI.md 4.11, 8.7",
+    ),
+    HintCase(
+        suffix="hint-null",
+        hint=None,
+        expect=False,
+        rationale="A NULL hint reads as '' and must be refused, not crash.",
+        abi_ref="ABI.md 4.11",
+        severity=Severity.RECOMMENDED,
+    ),
+    HintCase(
+        suffix="hint-then-tick",
+        hint=PREFERRED_SIZE_HINT,
+        expect=None,
+        then_tick=True,
+        rationale="Hints are delivered on the worker right before the next tick; ticking must go on.",
+        abi_ref="ABI.md 4.11; HOST.md 4",
+    ),
+)
+
+
+def _hint(case: HintCase) -> Scenario:
+    hint, expect, then_tick = case.hint, case.expect, case.then_tick
+
     def scenario(ctx: ScenarioContext) -> None:
         instance = _instance(ctx)
         if instance is None:
@@ -120,78 +199,11 @@ def _hint(hint: str | bytes | None, expect: bool | None, then_tick: bool = False
     return scenario
 
 
-def _check(
-    suffix: str,
-    scenario: Any,
-    rationale: str,
-    ref: str,
-    severity: Severity = Severity.REQUIRED,
-    needs: tuple[str, ...] = (),
-) -> Check:
-    return Check(
-        f"source.{suffix}", "source", severity, ref, rationale, scenario, Applicability(node_kinds=SOURCES, needs=needs)
-    )
-
-
-HINT = ("on_upstream_hint",)
-register_checks(
-    [
-        _check(
-            "live-config",
-            _live_config,
-            "At Start the host re-queries get_source_config on the live instance and uses its interval and max_ticks.",
-            "ABI.md 4.10; HOST.md 4",
-        ),
-        _check(
-            "ticks-until-done",
-            _ticks,
-            "Each tick emits on declared pins; done must come exactly at max_ticks (the host stops there "
-            "anyway); an error tick fails the node.",
-            "ABI.md 4.10, 8.7",
-        ),
-        _check(
-            "process-and-flush",
-            _process_on_source,
-            "The host never calls process_packet or flush on a source, but a demoted source gets them: "
-            "process must fail cleanly and flush succeed.",
-            "ABI.md 4.10, 6.1, 8.7",
-            Severity.RECOMMENDED,
-        ),
-        _check(
-            "hint-preferred-size",
-            _hint(PREFERRED_SIZE_HINT, True),
-            'The compositor sends {"type":"preferred_size",...}; a source must accept it.',
-            "ABI.md 4.11, 8.7",
-            needs=HINT,
-        ),
-        _check(
-            "hint-malformed",
-            _hint("{not json", False),
-            "A malformed hint must be refused with an error, never a crash.",
-            "ABI.md 4.11, 8.7",
-            needs=HINT,
-        ),
-        _check(
-            "hint-unknown-type",
-            _hint('{"type":"future_hint","x":1}', None),
-            "Unknown hint types will be added; a source must ignore or refuse them, never crash.",
-            "ABI.md 4.11, 8.7",
-            needs=HINT,
-        ),
-        _check(
-            "hint-null",
-            _hint(None, False),
-            "A NULL hint reads as '' and must be refused, not crash.",
-            "ABI.md 4.11",
-            Severity.RECOMMENDED,
-            needs=HINT,
-        ),
-        _check(
-            "hint-then-tick",
-            _hint(PREFERRED_SIZE_HINT, None, then_tick=True),
-            "Hints are delivered on the worker right before the next tick; ticking must go on.",
-            "ABI.md 4.11; HOST.md 4",
-            needs=HINT,
-        ),
-    ]
-)
+for _case in HINT_CASES:
+    check(
+        f"source.{_case.suffix}",
+        severity=_case.severity,
+        abi_ref=_case.abi_ref,
+        rationale=_case.rationale,
+        applies=HINTED_SOURCES,
+    )(_hint(_case))

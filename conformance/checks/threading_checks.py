@@ -14,8 +14,8 @@ from typing import Any
 
 from conformance.abi import ffi
 from conformance.checks.common import require_processor, valid_params
-from conformance.checks.model import Check, Severity
-from conformance.checks.registry import register_checks, tool_scenario
+from conformance.checks.model import Severity
+from conformance.checks.registry import check, tool_scenario
 from conformance.checks.traffic import difference, drive, fingerprint, samples
 from conformance.host.instance import Instance, run_on_thread
 from conformance.host.wire import encode_packet
@@ -133,45 +133,33 @@ def _concurrent_create(ctx: ScenarioContext) -> None:
             run_on_thread(f"engine-create-{index}", instance.destroy)
 
 
-register_checks(
-    [
-        Check(
-            "threading.host-schedule",
-            "threading",
-            Severity.REQUIRED,
-            "ABI.md 7; HOST.md 1.4, 6.5",
-            "Create, calls and destroy happen on three different threads in the real host: per-instance state "
-            "must be Send (no thread-locals, no thread-affine handles).",
-            _host_schedule,
-        ),
-        Check(
-            "threading.destroy-elsewhere",
-            "threading",
-            Severity.REQUIRED,
-            "ABI.md 4.9, 7; HOST.md 1.8",
-            "destroy_instance runs on whichever thread drops the node, not the creating one.",
-            _destroy_elsewhere,
-        ),
-        Check(
-            "threading.parallel-instances",
-            "threading",
-            Severity.REQUIRED,
-            "ABI.md 7, 8.9",
-            "Different instances run in parallel on their own workers; each must produce exactly what it "
-            "produces alone (no shared unsynchronised state).",
-            _parallel,
-            budget_s=20.0,
-        ),
-        Check(
-            "threading.concurrent-create",
-            "threading",
-            Severity.REQUIRED,
-            "ABI.md 4.3, 7; HOST.md 1.3",
-            "The engine creates nodes in spawn_blocking, concurrently: create_instance must be thread-safe.",
-            _concurrent_create,
-        ),
-    ]
-)
+check(
+    "threading.host-schedule",
+    severity=Severity.REQUIRED,
+    abi_ref="ABI.md 7; HOST.md 1.4, 6.5",
+    rationale="Create, calls and destroy happen on three different threads in the real host: per-instance state "
+    "must be Send (no thread-locals, no thread-affine handles).",
+)(_host_schedule)
+check(
+    "threading.destroy-elsewhere",
+    severity=Severity.REQUIRED,
+    abi_ref="ABI.md 4.9, 7; HOST.md 1.8",
+    rationale="destroy_instance runs on whichever thread drops the node, not the creating one.",
+)(_destroy_elsewhere)
+check(
+    "threading.parallel-instances",
+    severity=Severity.REQUIRED,
+    abi_ref="ABI.md 7, 8.9",
+    rationale="Different instances run in parallel on their own workers; each must produce exactly what it "
+    "produces alone (no shared unsynchronised state).",
+    budget_s=20.0,
+)(_parallel)
+check(
+    "threading.concurrent-create",
+    severity=Severity.REQUIRED,
+    abi_ref="ABI.md 4.3, 7; HOST.md 1.3",
+    rationale="The engine creates nodes in spawn_blocking, concurrently: create_instance must be thread-safe.",
+)(_concurrent_create)
 
 
 RACE_SCENARIO = "race.parallel-instances"

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from conformance.abi import ffi
 from conformance.abi.constants import PacketType, PixelFormat
 from conformance.checks.delivery import binary_handle_state, deliver, expected_echo, is_echo
-from conformance.checks.model import Applicability, Check, Severity
-from conformance.checks.registry import register_checks
+from conformance.checks.model import Applicability, Needs, Severity
+from conformance.checks.registry import check
 from conformance.host.callbacks import host_callbacks
 from conformance.host.instance import CallResult
 from conformance.host.packets import (
@@ -394,14 +394,12 @@ def _type_of(case: Case) -> int:
     return packet.packet_type if isinstance(packet, RawWire) else int(packet_type_of(packet))
 
 
-def _needs_type(case: Case) -> tuple[str, ...]:
-    kind = _type_of(case)
+def _needs_type(case: Case) -> Needs:
+    kind = PacketType(_type_of(case))
     if kind in (PacketType.OPUS_AUDIO, PacketType.ANY, PacketType.PASSTHROUGH):
-        return ("inputs",)  # what matters is that the plugin refuses it, whatever it accepts
-    if kind in (PacketType.ENCODED_AUDIO, PacketType.ENCODED_VIDEO):
-        # The host never delivers these at runtime (ABI.md 5.8); only plugins that say they take them.
-        return (f"accepts:{kind}",)
-    return (f"accepts:{kind}",)
+        return Needs(inputs=True)  # what matters is that the plugin refuses it, whatever it accepts
+    # Encoded types too: the host never delivers them at runtime (ABI.md 5.8); only plugins that say they take them.
+    return Needs(accepts=kind)
 
 
 def _legal_scenario(case: Case) -> Any:
@@ -547,66 +545,43 @@ def _zero_copy_scenario(data: bytes | None, data_len: int, expect_success: bool)
     return scenario
 
 
-def _checks() -> list[Check]:
-    checks: list[Check] = []
-    for case in LEGAL + MALFORMED:
-        legal = case in LEGAL
-        checks.append(
-            Check(
-                f"wire-in.{case.suffix}",
-                "wire-in",
-                case.severity,
-                case.abi_ref,
-                case.rationale,
-                _legal_scenario(case) if legal else _malformed_scenario(case),
-                Applicability(
-                    node_kinds=PROCESSORS,
-                    min_version=case.min_version,
-                    host_sensitive=case.host_sensitive,
-                    needs=_needs_type(case),
-                ),
-            )
-        )
-    checks.append(
-        Check(
-            "wire-in.binary-with-meta.handle-empty",
-            "wire-in",
-            Severity.REQUIRED,
-            "ABI.md 4.16 rules 1, 2, 6; 5.5 step 3; 8.5",
-            "An empty v9 BinaryWithMeta may carry a handle: the plugin releases it once and clears the field, "
-            "or leaves it for the host; releasing without clearing is a double free.",
-            _zero_copy_scenario(b"", 0, True),
-            Applicability(node_kinds=PROCESSORS, min_version=9, needs=("accepts:10",)),
-            owns_violations=("binary.",),
-        )
-    )
-    checks.append(
-        Check(
-            "wire-in.binary-with-meta.handle-null-data",
-            "wire-in",
-            Severity.REQUIRED,
-            "ABI.md 5.5 step 2, 8.5",
-            "data NULL with data_len > 0 and a handle: the receiver releases the handle once, clears the field and "
-            "refuses the packet ('BinaryWithMeta packet has null data pointer').",
-            _zero_copy_scenario(None, 4, False),
-            Applicability(node_kinds=PROCESSORS, min_version=9, needs=("accepts:10",)),
-            owns_violations=("binary.",),
-        )
-    )
-    checks.append(
-        Check(
-            "wire-in.binary-with-meta.handle-payload",
-            "wire-in",
-            Severity.REQUIRED,
-            "ABI.md 4.16 rules 1-3, 8.5; HOST.md 6.11",
-            "A C plugin given a v9 handle with a payload must leave it (the host frees it) or release it and clear "
-            "the field; never release it twice. Not run on Rust plugins: there the handle is a Rust object.",
-            _zero_copy_scenario(b"zero-copy payload", 17, True),
-            Applicability(node_kinds=PROCESSORS, min_version=9, needs=("accepts:10", "c")),
-            owns_violations=("binary.",),
-        )
-    )
-    return checks
+for _case in LEGAL + MALFORMED:
+    check(
+        f"wire-in.{_case.suffix}",
+        severity=_case.severity,
+        abi_ref=_case.abi_ref,
+        rationale=_case.rationale,
+        applies=Applicability(
+            node_kinds=PROCESSORS,
+            min_version=_case.min_version,
+            host_sensitive=_case.host_sensitive,
+            needs=_needs_type(_case),
+        ),
+    )(_legal_scenario(_case) if _case in LEGAL else _malformed_scenario(_case))
 
+_ZERO_COPY = Applicability(node_kinds=PROCESSORS, min_version=9, needs=Needs(accepts=PacketType.BINARY_WITH_META))
 
-register_checks(_checks())
+check(
+    "wire-in.binary-with-meta.handle-empty",
+    abi_ref="ABI.md 4.16 rules 1, 2, 6; 5.5 step 3; 8.5",
+    rationale="An empty v9 BinaryWithMeta may carry a handle: the plugin releases it once and clears the field, "
+    "or leaves it for the host; releasing without clearing is a double free.",
+    applies=_ZERO_COPY,
+    owns_violations=("binary.",),
+)(_zero_copy_scenario(b"", 0, True))
+check(
+    "wire-in.binary-with-meta.handle-null-data",
+    abi_ref="ABI.md 5.5 step 2, 8.5",
+    rationale="data NULL with data_len > 0 and a handle: the receiver releases the handle once, clears the field and "
+    "refuses the packet ('BinaryWithMeta packet has null data pointer').",
+    applies=_ZERO_COPY,
+    owns_violations=("binary.",),
+)(_zero_copy_scenario(None, 4, False))
+check(
+    "wire-in.binary-with-meta.handle-payload",
+    abi_ref="ABI.md 4.16 rules 1-3, 8.5; HOST.md 6.11",
+    rationale="A C plugin given a v9 handle with a payload must leave it (the host frees it) or release it and clear "
+    "the field; never release it twice. Not run on Rust plugins: there the handle is a Rust object.",
+    applies=replace(_ZERO_COPY, needs=Needs(accepts=PacketType.BINARY_WITH_META, language="c")),
+    owns_violations=("binary.",),
+)(_zero_copy_scenario(b"zero-copy payload", 17, True))
