@@ -12,6 +12,8 @@ from conformance.checks.traffic import drive, traffic_once, with_instance
 from conformance.sandbox.context import ScenarioContext
 
 LATE_WINDOW_S = 0.08
+#: After destroy, a last wait for callbacks still in flight.
+LATE_DRAIN_S = LATE_WINDOW_S / 3
 
 
 def _traffic_then_linger(linger: bool = False, may_fail: bool = False, **frame_options: Any) -> Any:
@@ -30,7 +32,7 @@ def _traffic_then_linger(linger: bool = False, may_fail: bool = False, **frame_o
         finally:
             instance.destroy()
         if linger:
-            time.sleep(LATE_WINDOW_S / 3)
+            time.sleep(LATE_DRAIN_S)
         failed = [r for r in run.results if not r.success]
         ctx.expect(all(r.bool_ok for r in run.results), "results stay well formed with this bundle")
         if frame_options and not may_fail:

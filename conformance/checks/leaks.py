@@ -20,6 +20,8 @@ from conformance.sandbox.context import ScenarioContext
 
 WARMUP = 10
 CYCLES = 100
+TRAFFIC_CYCLES = 20
+LOAD_UNLOAD_CYCLES = 50
 HEAP_BYTES_PER_CYCLE = 1024
 LEAKS_REF = "ABI.md 4.9; HOST.md 1.9, 6.3"
 LEAKS_BUDGET_S = 30.0
@@ -95,7 +97,7 @@ def _traffic(ctx: ScenarioContext) -> None:
             finally:
                 instance.destroy()
 
-    _measure(ctx, cycle, 20, "create/traffic/destroy cycles")
+    _measure(ctx, cycle, TRAFFIC_CYCLES, "create/traffic/destroy cycles")
 
 
 @check(
@@ -118,4 +120,4 @@ def _load_unload(ctx: ScenarioContext) -> None:
         if handle != c.ffi.NULL:
             ctx.call("dlclose", c.lib.dlclose, handle)
 
-    _measure(ctx, cycle, 50, "dlopen/dlclose cycles")
+    _measure(ctx, cycle, LOAD_UNLOAD_CYCLES, "dlopen/dlclose cycles")

@@ -14,6 +14,9 @@ from conformance.checks.traffic import difference, drive, fingerprint
 from conformance.host.instance import Instance
 from conformance.sandbox.context import ScenarioContext
 
+CREATE_DESTROY_CYCLES = 100
+COEXISTING_INSTANCES = 4
+
 
 @dataclass(frozen=True, kw_only=True)
 class CreateCase:
@@ -164,13 +167,17 @@ def create_destroy(ctx: ScenarioContext) -> None:
 def create_destroy_many(ctx: ScenarioContext) -> None:
     plugin = require_processor(ctx)
     created = 0
-    for _ in range(100):
+    for _ in range(CREATE_DESTROY_CYCLES):
         instance = Instance.create(plugin, None)
         if instance is None:
             break
         created += 1
         instance.destroy()
-    ctx.expect(created == 100, "100 create/destroy cycles succeed", f"create returned NULL on cycle {created + 1}")
+    ctx.expect(
+        created == CREATE_DESTROY_CYCLES,
+        f"{CREATE_DESTROY_CYCLES} create/destroy cycles succeed",
+        f"create returned NULL on cycle {created + 1}",
+    )
 
 
 @check(
@@ -183,10 +190,10 @@ def create_destroy_many(ctx: ScenarioContext) -> None:
 )
 def instances_coexist(ctx: ScenarioContext) -> None:
     plugin = require_processor(ctx)
-    instances = [Instance.create(plugin, None) for _ in range(4)]
+    instances = [Instance.create(plugin, None) for _ in range(COEXISTING_INSTANCES)]
     live = [instance for instance in instances if instance is not None]
     handles = {int(ffi().cast("uintptr_t", instance.handle)) for instance in live}
-    ctx.expect(len(live) == 4, "four instances can be live at once")
+    ctx.expect(len(live) == COEXISTING_INSTANCES, "four instances can be live at once")
     for instance in reversed(live):
         instance.destroy()
     if len(handles) == len(live):

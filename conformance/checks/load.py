@@ -13,6 +13,7 @@ from conformance.host.libc import RTLD_LAZY, RTLD_LOCAL, libc
 from conformance.sandbox.context import ScenarioContext
 
 ANY_PLUGIN = Applicability(needs_loadable=False)
+RELOADS = 3
 
 
 def _load_until(ctx: ScenarioContext, stage: str) -> bool:
@@ -162,7 +163,7 @@ def reload_cycles(ctx: ScenarioContext) -> None:
     if instance is not None:
         instance.destroy()
     c = libc()
-    for cycle in range(3):
+    for cycle in range(RELOADS):
         ctx.expect(plugin.dlclose() == 0, f"dlclose succeeds (cycle {cycle + 1})")
         handle = ctx.call(
             "dlopen", c.lib.dlopen, plugin.path.encode(), RTLD_LAZY | RTLD_LOCAL, detail=f"reload {cycle + 1}"

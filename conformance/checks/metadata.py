@@ -20,6 +20,10 @@ from conformance.host.instance import Instance
 from conformance.host.metadata import MetadataReading, NodeMetadata, count_overruns, read_metadata
 from conformance.sandbox.context import ScenarioContext, ScenarioSkip
 
+POINTER_CALLS = 51
+READER_THREADS = 8
+READS_PER_THREAD = 25
+
 
 def _reading(ctx: ScenarioContext) -> MetadataReading:
     reading: MetadataReading = ctx.plugin.metadata
@@ -238,11 +242,11 @@ def _snapshot(ctx: ScenarioContext) -> tuple[int, bytes, object]:
 def stable_pointer(ctx: ScenarioContext) -> None:
     first = _reading(ctx)
     pointers = {first.pointer}
-    for _ in range(50):
+    for _ in range(POINTER_CALLS - 1):
         pointers.add(int(ffi().cast("uintptr_t", ctx.plugin.metadata_pointer())))
     ctx.expect(
         len(pointers) == 1,
-        "get_metadata returns the same pointer on 51 calls",
+        f"get_metadata returns the same pointer on {POINTER_CALLS} calls",
         f"{len(pointers)} distinct pointers: " + ", ".join(f"0x{p:x}" for p in sorted(pointers)[:5]),
     )
 
@@ -320,18 +324,18 @@ def metadata_threads(ctx: ScenarioContext) -> None:
     first = _reading(ctx)
     if first.metadata is None:
         ctx.skip("metadata is unusable")
-    barrier = threading.Barrier(8)
+    barrier = threading.Barrier(READER_THREADS)
     seen: list[tuple[int, object]] = []
     lock = threading.Lock()
 
     def worker() -> None:
         barrier.wait()
-        for _ in range(25):
+        for _ in range(READS_PER_THREAD):
             snapshot = _snapshot(ctx)
             with lock:
                 seen.append((snapshot[0], snapshot[2]))
 
-    threads = [threading.Thread(target=worker, name=f"meta-{n}") for n in range(8)]
+    threads = [threading.Thread(target=worker, name=f"meta-{n}") for n in range(READER_THREADS)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -35,15 +35,16 @@ class Status(str, enum.Enum):
     FLAKY = "flaky"  # outcomes differed between runs of the same check
 
 
+#: Every category, in catalogue order (a check id starts with one of them).
 CATEGORIES: tuple[str, ...] = (
     "load",
     "metadata",
     "lifecycle",
-    "params",
     "wire-in",
     "wire-out",
     "callbacks",
     "errors",
+    "params",
     "panics",
     "timeouts",
     "threading",

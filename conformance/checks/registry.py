@@ -2,8 +2,9 @@
 
 Category modules declare their checks with ``check(...)`` at import (as a
 decorator, or called once per row of a family's table); the catalogue is the
-tuple of them in module order then declaration order, which is the order
-pytest parametrises, lists and reports them in.
+tuple of them in ``CATEGORIES`` order then declaration order (whichever
+module was imported first), which is the order pytest parametrises, lists and
+reports them in.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def catalogue() -> tuple[Check, ...]:
     importlib.import_module("conformance.checks.minimise")
     importlib.import_module("conformance.sandbox.selftest")
     importlib.import_module("conformance.fuzzing")
-    return tuple(_registered)
+    return tuple(sorted(_registered, key=lambda item: CATEGORIES.index(item.category)))
 
 
 @lru_cache(maxsize=1)

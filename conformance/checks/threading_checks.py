@@ -23,6 +23,7 @@ from conformance.sandbox.context import ScenarioContext
 
 PARALLEL_INSTANCES = 4
 ROUNDS = 3
+CONCURRENT_CREATES = 8
 
 
 def _create(ctx: ScenarioContext, params: Any = None) -> Instance | None:
@@ -109,7 +110,7 @@ def _parallel(ctx: ScenarioContext) -> None:
 
 def _concurrent_create(ctx: ScenarioContext) -> None:
     require_processor(ctx)
-    barrier = threading.Barrier(8)
+    barrier = threading.Barrier(CONCURRENT_CREATES)
     created: dict[int, Instance | None] = {}
     params = valid_params(ctx)
     for entry in ("create_instance", "set_log_enabled_callback", "destroy_instance"):
@@ -119,14 +120,18 @@ def _concurrent_create(ctx: ScenarioContext) -> None:
         barrier.wait(timeout=30)
         created[index] = _create(ctx, params)
 
-    threads = [threading.Thread(target=worker, args=(n,), name=f"engine-create-{n}") for n in range(8)]
+    threads = [threading.Thread(target=worker, args=(n,), name=f"engine-create-{n}") for n in range(CONCURRENT_CREATES)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     live = [instance for instance in created.values() if instance is not None]
     addresses = {int(ffi().cast("uintptr_t", instance.handle)) for instance in live}
-    ctx.expect(len(live) == 8, "8 concurrent create_instance calls all return a handle", f"{8 - len(live)} NULL")
+    ctx.expect(
+        len(live) == CONCURRENT_CREATES,
+        f"{CONCURRENT_CREATES} concurrent create_instance calls all return a handle",
+        f"{CONCURRENT_CREATES - len(live)} NULL",
+    )
     ctx.expect(len(addresses) == len(live), "the handles are distinct", f"{len(addresses)} distinct", warn_only=True)
     for index, instance in created.items():
         if instance is not None:
