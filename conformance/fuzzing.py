@@ -487,7 +487,7 @@ def profile_from_ctx(ctx: ScenarioContext) -> PluginProfile:
     metadata = metadata_of(ctx)
     node_kind = ctx.option("node_kind")
     if node_kind is None:
-        from conformance.checks.probe import detect_node_kind
+        from conformance.checks.traffic import detect_node_kind
 
         node_kind = detect_node_kind(ctx)
     return PluginProfile(

@@ -9,6 +9,8 @@ from conformance.checks.common import require_processor
 from conformance.checks.model import Severity
 from conformance.checks.registry import check
 from conformance.checks.traffic import drive, traffic_once, with_instance
+from conformance.host.callbacks import host_callbacks
+from conformance.host.logs import log_bridge
 from conformance.sandbox.context import ScenarioContext
 
 LATE_WINDOW_S = 0.08
@@ -53,9 +55,6 @@ def _not_concurrent(ctx: ScenarioContext) -> None:
     allows: the log callbacks are thread-safe.
     """
     _traffic_then_linger()(ctx)
-    from conformance.host.callbacks import host_callbacks
-    from conformance.host.logs import log_bridge
-
     problem = host_callbacks(ctx.emit).guard_problem
     ctx.observe("native_guard", "on" if not problem else f"off: {problem}")
     overlaps = log_bridge(ctx.emit).overlapping_calls()

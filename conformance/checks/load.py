@@ -9,7 +9,9 @@ from conformance.abi.constants import API_SYMBOL, OPTIONAL_ENTRIES, SET_LOG_ENAB
 from conformance.checks.model import Applicability, Severity
 from conformance.checks.registry import check
 from conformance.host.errors import LoadError
+from conformance.host.instance import Instance
 from conformance.host.libc import RTLD_LAZY, RTLD_LOCAL, libc
+from conformance.host.metadata import read_metadata
 from conformance.sandbox.context import ScenarioContext
 
 ANY_PLUGIN = Applicability(needs_loadable=False)
@@ -153,8 +155,6 @@ def log_setter(ctx: ScenarioContext) -> None:
     "re-initialise on every dlopen and nothing may run after dlclose.",
 )
 def reload_cycles(ctx: ScenarioContext) -> None:
-    from conformance.host.instance import Instance
-
     plugin = ctx.plugin
     first = plugin.metadata
     if first.metadata is None:
@@ -175,8 +175,6 @@ def reload_cycles(ctx: ScenarioContext) -> None:
         symbol = c.lib.dlsym(handle, API_SYMBOL.encode())
         entry = ffi().cast("CPluginApiEntry", c.ffi.cast("uintptr_t", symbol))
         plugin.api = ctx.call(API_SYMBOL, entry)
-        from conformance.host.metadata import read_metadata
-
         again = read_metadata(plugin.metadata_pointer())
         same = again.metadata == first.metadata
         ctx.expect(

@@ -20,6 +20,7 @@ from conformance.checks.traffic import difference, drive, fingerprint, samples
 from conformance.host.instance import Instance, run_on_thread
 from conformance.host.wire import encode_packet
 from conformance.sandbox.context import ScenarioContext
+from conformance.sandbox.faults import load_reporter, native_output_callback
 
 PARALLEL_INSTANCES = 4
 ROUNDS = 3
@@ -179,8 +180,6 @@ def race_parallel_instances(ctx: ScenarioContext) -> None:
     callbacks, two process_packet calls on two threads share nothing the tool
     could mistake for synchronisation but the plugin's own.
     """
-    from conformance.sandbox.faults import load_reporter, native_output_callback
-
     require_processor(ctx)
     if not native_output_callback() and load_reporter():
         ctx.skip("race mode needs the native helper (a C compiler)")

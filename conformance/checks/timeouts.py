@@ -9,6 +9,7 @@ native stacks of every thread.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from conformance.budgets import slow_threshold_for
@@ -28,8 +29,6 @@ class _Timer:
         self._call = ctx.call
 
     def __call__(self, entry: str, fn: Any, *args: Any, detail: str = "") -> Any:
-        import time
-
         started, waited = time.perf_counter(), waiting_so_far_s()
         try:
             return self._call(entry, fn, *args, detail=detail)

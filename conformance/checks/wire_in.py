@@ -33,7 +33,9 @@ from conformance.host.packets import (
     TextPacket,
     TranscriptionPacket,
     TranscriptionSegment,
+    packet_type_of,
 )
+from conformance.host.video import packed_frame_size
 from conformance.host.wire import (
     RawAudio,
     RawBinaryMeta,
@@ -43,6 +45,7 @@ from conformance.host.wire import (
     RawText,
     RawVideo,
     RawWire,
+    decode_packet,
     encode_raw,
     expected_receiver_error,
     receiver_error_matches,
@@ -54,8 +57,6 @@ META = PacketMetadata(timestamp_us=1_000_000, duration_us=20_000, sequence=7)
 
 
 def _frame(width: int, height: int, fmt: PixelFormat, extra: int = 0) -> RawVideoPacket:
-    from conformance.host.video import packed_frame_size
-
     size = packed_frame_size(width, height, fmt)
     return RawVideoPacket(width, height, fmt, bytes((i * 7) % 251 for i in range(size + extra)), META)
 
@@ -388,8 +389,6 @@ def _resolve(spec: PacketSpec, host_version: int) -> Packet | RawWire:
 
 
 def _type_of(case: Case) -> int:
-    from conformance.host.packets import packet_type_of
-
     packet = _resolve(case.packet, 9)
     return packet.packet_type if isinstance(packet, RawWire) else int(packet_type_of(packet))
 
@@ -430,8 +429,6 @@ def _legal_scenario(case: Case) -> Any:
 
 def _expected(ctx: ScenarioContext, packet: Packet | RawWire) -> Packet | None:
     if isinstance(packet, RawWire):
-        from conformance.host.wire import decode_packet
-
         encoded = encode_raw(packet)
         decoded = decode_packet(encoded.ptr)
         if packet.packet_type in (PacketType.ENCODED_AUDIO, PacketType.ENCODED_VIDEO):

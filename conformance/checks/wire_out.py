@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from conformance.abi.constants import PacketType
+from conformance.abi.constants import RUNTIME_UNSUPPORTED_TYPES, PacketType
 from conformance.checks.common import metadata_of, require_processor
 from conformance.checks.model import Severity
 from conformance.checks.registry import check
 from conformance.checks.traffic import TrafficRun, traffic_once
 from conformance.sandbox.context import ScenarioContext
 
-_RUNTIME_TYPES = {0, 2, 3, 4, 5, 8, 9, 10, 11}
-_BINARY_LIKE = {5, 9, 10, 11}
+_RUNTIME_TYPES = frozenset(PacketType) - RUNTIME_UNSUPPORTED_TYPES
+#: Byte payloads: a pin declared as one of these may carry any of them.
+_BINARY_LIKE = frozenset(
+    {PacketType.BINARY, PacketType.ENCODED_VIDEO, PacketType.BINARY_WITH_META, PacketType.ENCODED_AUDIO}
+)
 
 
 def _traffic(ctx: ScenarioContext) -> TrafficRun | None:
