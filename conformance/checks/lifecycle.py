@@ -9,7 +9,7 @@ from typing import Any
 from conformance.abi import ffi
 from conformance.checks.common import metadata_of, require_processor, schema_defaults, valid_params, variant_params
 from conformance.checks.model import Applicability, Needs, Severity
-from conformance.checks.registry import Scenario, check
+from conformance.checks.registry import FamilyRow, Scenario, check, declare_family
 from conformance.checks.traffic import difference, drive, fingerprint
 from conformance.host.instance import Instance
 from conformance.sandbox.context import ScenarioContext
@@ -19,17 +19,13 @@ COEXISTING_INSTANCES = 4
 
 
 @dataclass(frozen=True, kw_only=True)
-class CreateCase:
+class CreateCase(FamilyRow):
     """One create_instance check: the params, how the report names them, and what must come back."""
 
-    suffix: str
     params: str | bytes | None
     label: str
-    rationale: str
-    abi_ref: str
     expect_handle: bool
     may_ignore: bool = False
-    severity: Severity = Severity.REQUIRED
 
 
 CREATE_CASES: tuple[CreateCase, ...] = (
@@ -114,13 +110,7 @@ def _create_then_destroy(case: CreateCase) -> Scenario:
     return scenario
 
 
-for _case in CREATE_CASES:
-    check(
-        f"lifecycle.create-{_case.suffix}",
-        severity=_case.severity,
-        abi_ref=_case.abi_ref,
-        rationale=_case.rationale,
-    )(_create_then_destroy(_case))
+declare_family("lifecycle.create-", CREATE_CASES, _create_then_destroy)
 
 
 @check(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from conformance.abi import ffi
 from conformance.checks.common import valid_params
 from conformance.checks.model import Applicability, Severity
-from conformance.checks.registry import Scenario, check
+from conformance.checks.registry import FamilyRow, Scenario, check, declare_family
 from conformance.checks.traffic import drive
 from conformance.host.instance import Instance
 from conformance.host.metadata import MetadataReading, NodeMetadata, count_overruns, read_metadata
@@ -32,15 +32,11 @@ def _reading(ctx: ScenarioContext) -> MetadataReading:
 
 
 @dataclass(frozen=True, kw_only=True)
-class IssueCheck:
+class IssueCheck(FamilyRow):
     """A check that passes when the shared metadata reading has none of its issue ``codes``."""
 
-    id: str
     codes: tuple[str, ...]
     what: str
-    abi_ref: str
-    rationale: str
-    severity: Severity = Severity.REQUIRED
 
 
 def _issue_scenario(row: IssueCheck) -> Scenario:
@@ -51,26 +47,21 @@ def _issue_scenario(row: IssueCheck) -> Scenario:
         found = [issue for issue in reading.issues if issue.code in row.codes]
         ctx.expect(not found, row.what, "; ".join(issue.message for issue in found))
 
-    scenario.__name__ = row.id.replace(".", "_").replace("-", "_")
+    scenario.__name__ = "metadata_" + row.suffix.replace("-", "_")
     return scenario
-
-
-def _declare(rows: tuple[IssueCheck, ...]) -> None:
-    for row in rows:
-        check(row.id, severity=row.severity, abi_ref=row.abi_ref, rationale=row.rationale)(_issue_scenario(row))
 
 
 #: Issues in where the arrays are; declared before ``metadata.counts-plausible``.
 LAYOUT_ISSUES: tuple[IssueCheck, ...] = (
     IssueCheck(
-        id="metadata.pointers-readable",
+        suffix="pointers-readable",
         codes=("pointer.unreadable",),
         what="every pointer in the metadata is readable",
         abi_ref="ABI.md 4.2",
         rationale="The host follows every pointer of the metadata at load; an unreadable one crashes it.",
     ),
     IssueCheck(
-        id="metadata.arrays-non-null",
+        suffix="arrays-non-null",
         codes=("array.null", "array.null-empty"),
         what="every array pointer is non-NULL, even when its count is 0",
         abi_ref="ABI.md 4.2, 8.2; HOST.md 1.2",
@@ -78,7 +69,7 @@ LAYOUT_ISSUES: tuple[IssueCheck, ...] = (
         "NULL with 0 is undefined behaviour (debug hosts abort).",
     ),
     IssueCheck(
-        id="metadata.arrays-aligned",
+        suffix="arrays-aligned",
         codes=("array.misaligned",),
         what="every array pointer is 8-byte aligned",
         abi_ref="ABI.md 8.2",
@@ -88,35 +79,35 @@ LAYOUT_ISSUES: tuple[IssueCheck, ...] = (
 #: Issues in what the arrays hold; declared after ``metadata.counts-plausible``.
 CONTENT_ISSUES: tuple[IssueCheck, ...] = (
     IssueCheck(
-        id="metadata.utf8",
+        suffix="utf8",
         codes=("string.utf8",),
         what="every string is valid UTF-8",
         abi_ref="ABI.md 4.2, 5.12",
         rationale="The host refuses to load a plugin whose kind, description, pin names, schema or categories are not UTF-8.",
     ),
     IssueCheck(
-        id="metadata.enum-ranges",
+        suffix="enum-ranges",
         codes=("enum.packet-type", "enum.sample-format", "enum.pixel-format"),
         what="every enum value is within its range",
         abi_ref="ABI.md 3.1, 3.2; HOST.md 1.2",
         rationale="Enums are read as Rust enums; an out-of-range discriminant is undefined behaviour in the host.",
     ),
     IssueCheck(
-        id="metadata.pin-type-pointers",
+        suffix="pin-type-pointers",
         codes=("pin.missing-format", "pin.missing-type-id"),
         what="each pin type carries the pointer its discriminant requires",
         abi_ref="ABI.md 5.11",
         rationale="RawAudio needs audio_format, RawVideo raw_video_format and Custom custom_type_id, else the load fails.",
     ),
     IssueCheck(
-        id="metadata.codec-names",
+        suffix="codec-names",
         codes=("pin.codec-unknown",),
         what="codec names are exactly one of opus, aac, vp9, h264, av1",
         abi_ref="ABI.md 5.11",
         rationale="The host refuses an EncodedAudio/EncodedVideo pin whose codec name it does not know (lowercase, strict).",
     ),
     IssueCheck(
-        id="metadata.codec-present",
+        suffix="codec-present",
         codes=("pin.codec-missing",),
         what="encoded pins name their codec",
         abi_ref="ABI.md 5.11",
@@ -124,7 +115,7 @@ CONTENT_ISSUES: tuple[IssueCheck, ...] = (
         severity=Severity.RECOMMENDED,
     ),
     IssueCheck(
-        id="metadata.kind",
+        suffix="kind",
         codes=("kind.null", "kind.empty", "kind.reserved"),
         what="the kind is a non-empty string without '::' and not under 'core::'",
         abi_ref="ABI.md 1.2 (registration), 8.2",
@@ -132,14 +123,14 @@ CONTENT_ISSUES: tuple[IssueCheck, ...] = (
         "a NULL or empty kind registers as 'plugin::native::'.",
     ),
     IssueCheck(
-        id="metadata.param-schema-json",
+        suffix="param-schema-json",
         codes=("schema.json",),
         what="param_schema is NULL, empty or valid JSON",
         abi_ref="ABI.md 4.2",
         rationale="The host refuses to load a plugin whose param_schema does not parse ('Failed to parse param schema JSON').",
     ),
 )
-_declare(LAYOUT_ISSUES)
+declare_family("metadata.", LAYOUT_ISSUES, _issue_scenario)
 
 
 @check(
@@ -161,7 +152,7 @@ def counts_plausible(ctx: ScenarioContext) -> None:
     )
 
 
-_declare(CONTENT_ISSUES)
+declare_family("metadata.", CONTENT_ISSUES, _issue_scenario)
 
 
 @check(

@@ -8,23 +8,19 @@ from typing import Any
 
 from conformance.checks.common import require_processor, valid_params
 from conformance.checks.model import Severity
-from conformance.checks.registry import Scenario, check
+from conformance.checks.registry import FamilyRow, Scenario, declare_family
 from conformance.checks.traffic import drive, with_instance
 from conformance.sandbox.context import ScenarioContext
 
 
 @dataclass(frozen=True, kw_only=True)
-class UpdateCase:
+class UpdateCase(FamilyRow):
     """One update_params check: the params sent (``"valid"``: built from the schema) and what must follow."""
 
-    suffix: str
     params: Any
     label: str
     expect_success: bool | None
-    rationale: str
-    abi_ref: str
     then_works: bool = False
-    severity: Severity = Severity.REQUIRED
 
 
 UPDATE_CASES: tuple[UpdateCase, ...] = (
@@ -121,7 +117,4 @@ def _update(case: UpdateCase) -> Scenario:
     return scenario
 
 
-for _case in UPDATE_CASES:
-    check(f"params.{_case.suffix}", severity=_case.severity, abi_ref=_case.abi_ref, rationale=_case.rationale)(
-        _update(_case)
-    )
+declare_family("params.", UPDATE_CASES, _update)

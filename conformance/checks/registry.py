@@ -10,14 +10,16 @@ reports them in.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from conformance.checks.model import CATEGORIES, Applicability, Check, Severity
 from conformance.sandbox.context import ScenarioContext
 
 Scenario = Callable[[ScenarioContext], None]
+Row = TypeVar("Row", bound="FamilyRow")
 
 _CATEGORY_MODULES: tuple[str, ...] = (
     "conformance.checks.load",
@@ -84,6 +86,34 @@ def check(
         return scenario
 
     return register
+
+
+@dataclass(frozen=True, kw_only=True)
+class FamilyRow:
+    """One member of a family of checks: what its declaration says. A family's row type adds the
+    fields its scenario is built from."""
+
+    suffix: str
+    abi_ref: str
+    rationale: str
+    severity: Severity = Severity.REQUIRED
+
+
+def declare_family(
+    prefix: str,
+    rows: Iterable[Row],
+    scenario_for: Callable[[Row], Scenario],
+    applies: Applicability | Callable[[Row], Applicability] = Applicability(),
+) -> None:
+    """Declare one check ``<prefix><row.suffix>`` per row, in table order, through ``check``."""
+    for row in rows:
+        check(
+            prefix + row.suffix,
+            severity=row.severity,
+            abi_ref=row.abi_ref,
+            rationale=row.rationale,
+            applies=applies if isinstance(applies, Applicability) else applies(row),
+        )(scenario_for(row))
 
 
 def tool_scenario(name: str) -> Callable[[Scenario], Scenario]:

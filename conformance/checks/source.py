@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from conformance.checks.common import metadata_of, require_processor
 from conformance.checks.entries import PREFERRED_SIZE_HINT
 from conformance.checks.model import Applicability, Needs, Severity
-from conformance.checks.registry import Scenario, check
+from conformance.checks.registry import FamilyRow, Scenario, check, declare_family
 from conformance.checks.traffic import with_instance
 from conformance.host.instance import Instance
 from conformance.host.packets import TextPacket
@@ -123,16 +123,12 @@ def _process_on_source(ctx: ScenarioContext) -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class HintCase:
+class HintCase(FamilyRow):
     """One on_upstream_hint check: the hint, whether it must be accepted (None: either way), then a tick or not."""
 
-    suffix: str
     hint: str | None
     expect: bool | None
-    rationale: str
-    abi_ref: str
     then_tick: bool = False
-    severity: Severity = Severity.REQUIRED
 
 
 HINT_CASES: tuple[HintCase, ...] = (
@@ -199,11 +195,4 @@ def _hint(case: HintCase) -> Scenario:
     return scenario
 
 
-for _case in HINT_CASES:
-    check(
-        f"source.{_case.suffix}",
-        severity=_case.severity,
-        abi_ref=_case.abi_ref,
-        rationale=_case.rationale,
-        applies=HINTED_SOURCES,
-    )(_hint(_case))
+declare_family("source.", HINT_CASES, _hint, HINTED_SOURCES)
