@@ -3,7 +3,9 @@
 ``explanation(check_id)`` joins a catalogue entry (severity, ABI reference,
 category) with its text in ``conformance/data/explanations.toml``: what the
 check verifies, why the host needs it, what usually makes it fail, how to fix
-it, and often a short C or Rust sketch. Ids may carry a host-version suffix
+it, and often a short C or Rust sketch. Numbers the code decides (windows,
+cycles, budgets) are placeholders naming the code's constants, so the prose
+cannot drift from what the checks do. Ids may carry a host-version suffix
 (``wire-in.binary.plain[v8]``); it is ignored. ``render_text`` formats one
 explanation for a terminal, ``render_markdown`` as a section of
 ``docs/checks.md``, and ``generate_docs`` the whole document, which

@@ -1,10 +1,10 @@
 """The catalogue: every check in a fixed order, plus the tool's own scenarios.
 
-Category modules declare their checks with ``check(...)`` at import (as a
-decorator, or called once per row of a family's table); the catalogue is the
-tuple of them in ``CATEGORIES`` order then declaration order (whichever
-module was imported first), which is the order pytest parametrises, lists and
-reports them in.
+Category modules declare their checks with ``check(...)`` at import, as a
+decorator or through ``declare_family`` for a table of typed rows. The
+catalogue is the tuple of them in ``CATEGORIES`` order, then declaration
+order, whatever order the modules were imported in: the order pytest
+parametrises, lists and reports them in.
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ def check(
 ) -> Callable[[Scenario], Scenario]:
     """Declare the decorated scenario a check: the one way a check enters the catalogue.
 
-    Families call it once per row of their table (``check(...)(scenario_for(row))``).
-    The category is the id's first part and must be one of ``CATEGORIES``.
+    ``declare_family`` calls it once per row of a family's table. The category is the id's
+    first part and must be one of ``CATEGORIES``: it is written nowhere else.
     """
     category = id.split(".", 1)[0]
     if category not in CATEGORIES or "." not in id:

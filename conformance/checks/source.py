@@ -15,6 +15,8 @@ from conformance.host.wire import encode_packet
 from conformance.sandbox.context import ScenarioContext
 
 MAX_TICKS_DRIVEN = 50
+#: Ticks driven when max_ticks is 0 (no limit) or above MAX_TICKS_DRIVEN.
+UNLIMITED_TICKS_DRIVEN = 5
 ON_SOURCES = Applicability(node_kinds=frozenset({"source"}))
 HINTED_SOURCES = Applicability(node_kinds=frozenset({"source"}), needs=Needs(entry="on_upstream_hint"))
 
@@ -71,7 +73,7 @@ def _ticks(ctx: ScenarioContext) -> None:
     declared = {pin.name for pin in metadata_of(ctx).outputs}
     try:
         config = instance.source_config()
-        limit = config.max_ticks if 0 < config.max_ticks <= MAX_TICKS_DRIVEN else 5
+        limit = config.max_ticks if 0 < config.max_ticks <= MAX_TICKS_DRIVEN else UNLIMITED_TICKS_DRIVEN
         done_at = None
         for number in range(1, limit + 1):
             result = instance.tick(detail=f"tick {number} of max_ticks {config.max_ticks}")
