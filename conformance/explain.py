@@ -3,7 +3,9 @@
 ``explanation(check_id)`` joins a catalogue entry (severity, ABI reference,
 category) with its text in ``conformance/data/explanations.toml``: what the
 check verifies, why the host needs it, what usually makes it fail, how to fix
-it, and often a short C or Rust sketch. Ids may carry a host-version suffix
+it, and often a short C or Rust sketch. Numbers the code decides (windows,
+cycles, budgets) are placeholders naming the code's constants, so the prose
+cannot drift from what the checks do. Ids may carry a host-version suffix
 (``wire-in.binary.plain[v8]``); it is ignored. ``render_text`` formats one
 explanation for a terminal, ``render_markdown`` as a section of
 ``docs/checks.md``, and ``generate_docs`` the whole document, which
@@ -13,10 +15,12 @@ explanation for a terminal, ``render_markdown`` as a section of
 from __future__ import annotations
 
 import difflib
+import importlib
 import re
 import sys
 import textwrap
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
@@ -33,6 +37,17 @@ _SKETCH_FIELDS = ("sketch", "sketch_language")
 _FIELDS = frozenset(TEXT_FIELDS + _SKETCH_FIELDS)
 _BUILTINS = ("id", "abi_ref", "severity", "category")
 _PLACEHOLDER = re.compile(r"\{\{([a-z_][a-z0-9_]*)\}\}")
+#: ``{{checks.callbacks.LATE_WINDOW_S|ms}}``, ``{{budgets.SLOW_THRESHOLDS_S[flush]|ms}}``: a constant of a
+#: ``conformance`` module (an entry of it when it is a mapping), so numbers in the prose follow the code.
+_CONSTANT = re.compile(
+    r"\{\{(?P<module>[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)\.(?P<name>[A-Z][A-Z0-9_]*)"
+    r"(?:\[(?P<key>[a-z0-9_]+)\])?(?:\|(?P<unit>[a-z]+))?\}\}"
+)
+_UNITS = {
+    "": lambda value: f"{value:g}" if isinstance(value, float) else str(value),
+    "ms": lambda value: f"{round(value * 1000)} ms",
+    "s": lambda value: f"{value:g} s",
+}
 _HOST_SUFFIX = re.compile(r"\[v\d+\]$")
 _MAX_NESTING = 4
 
@@ -247,7 +262,8 @@ def _merged_fields(check_id: str, entry: dict[str, Any]) -> dict[str, str]:
 
 
 def _fill(text: str, variables: dict[str, str], used: set[str], where: str) -> str:
-    """Replace ``{{name}}`` placeholders (values may hold placeholders themselves, a few levels deep)."""
+    """Replace ``{{name}}`` variables and ``{{module.CONSTANT}}`` constants (values may hold placeholders
+    themselves, a few levels deep)."""
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -256,13 +272,38 @@ def _fill(text: str, variables: dict[str, str], used: set[str], where: str) -> s
         used.add(name)
         return variables[name]
 
+    def constant(match: re.Match[str]) -> str:
+        return constant_text(match.group("module"), match.group("name"), match.group("key"), match.group("unit"), where)
+
     for _ in range(_MAX_NESTING):
-        if not _PLACEHOLDER.search(text):
+        if not _PLACEHOLDER.search(text) and not _CONSTANT.search(text):
             return text
-        text = _PLACEHOLDER.sub(replace, text)
-    if _PLACEHOLDER.search(text):
+        text = _CONSTANT.sub(constant, _PLACEHOLDER.sub(replace, text))
+    if _PLACEHOLDER.search(text) or _CONSTANT.search(text):
         raise ExplanationDataError(f"{where}: placeholders nested too deeply")
     return text
+
+
+def constant_text(module: str, name: str, key: str | None, unit: str | None, where: str) -> str:
+    """The value of ``conformance.<module>.<name>`` (``[key]`` of it), written in ``unit``."""
+    placeholder = f"{module}.{name}" + (f"[{key}]" if key else "") + (f"|{unit}" if unit else "")
+    try:
+        value = getattr(importlib.import_module(f"conformance.{module}"), name)
+    except (ImportError, AttributeError):
+        raise ExplanationDataError(f"{where}: {{{{{placeholder}}}}} names no constant") from None
+    if key is not None:
+        if not isinstance(value, Mapping) or key not in value:
+            raise ExplanationDataError(f"{where}: {{{{{placeholder}}}}} names no entry of a constant mapping")
+        value = value[key]
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ExplanationDataError(f"{where}: {{{{{placeholder}}}}} is not a number or a string")
+    if unit and not isinstance(value, int | float):
+        raise ExplanationDataError(f"{where}: {{{{{placeholder}}}}}: a unit needs a number")
+    if (unit or "") not in _UNITS:
+        raise ExplanationDataError(
+            f"{where}: {{{{{placeholder}}}}}: unknown unit (use {', '.join(filter(None, _UNITS))})"
+        )
+    return _UNITS[unit or ""](value)
 
 
 def _prose(text: str) -> str:

@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from conformance.abi.constants import CURRENT_API_VERSION, MIN_SUPPORTED_API_VERSION, packet_type_name
+from conformance.abi.constants import CURRENT_API_VERSION, MIN_SUPPORTED_API_VERSION
 from conformance.checks.judge import judge
 from conformance.checks.minimise import find_difference
 from conformance.checks.model import Check, Judgement, PluginFacts, Status
@@ -84,30 +84,7 @@ def not_applicable(item: BatteryItem, facts: PluginFacts) -> str | None:
     version = facts.version or 0
     if not applies.min_version <= version <= applies.max_version:
         return f"applies to plugin versions {applies.min_version}..{applies.max_version}; this one is v{version}"
-    for need in applies.needs:
-        reason = _missing_capability(need, facts)
-        if reason:
-            return reason
-    return None
-
-
-def _missing_capability(need: str, facts: PluginFacts) -> str | None:
-    if need in ("get_source_config", "tick", "get_runtime_param_schema", "on_upstream_hint"):
-        return None if need in facts.entries else f"the table has no {need}"
-    if need == "setter":
-        return None if facts.has_setter else "the plugin does not export the log-enabled setter"
-    if need == "inputs":
-        return None if facts.input_pins else "the plugin declares no input pin"
-    if need == "echo":
-        return None if facts.is_echo else "not an echo plugin (no Passthrough output pin)"
-    if need.startswith("accepts:"):
-        packet_type = int(need.split(":", 1)[1])
-        return None if facts.accepts(packet_type) else f"no input pin accepts {packet_type_name(packet_type)} packets"
-    if need == "rust":
-        return None if facts.language == "rust" else "not a Rust plugin"
-    if need == "c":
-        return None if facts.language != "rust" else "a Rust plugin (zero-copy handles are Rust objects there)"
-    raise ValueError(f"unknown capability {need!r}")
+    return applies.needs.missing(facts)
 
 
 @cache

@@ -6,8 +6,11 @@ import json
 import re
 from pathlib import Path
 
-from conformance.checks.model import CATEGORIES
-from conformance.checks.registry import catalogue
+import pytest
+
+from conformance.abi.constants import PacketType
+from conformance.checks.model import CATEGORIES, Needs, PluginFacts
+from conformance.checks.registry import catalogue, check
 from conformance.checks.snapshot import snapshot
 from conformance.corpus import load_expected
 from conformance.fixtures import list_fixtures
@@ -37,12 +40,11 @@ def test_at_least_120_checks_with_unique_well_formed_ids() -> None:
 
 
 def test_every_check_is_documented() -> None:
-    for check in catalogue():
-        assert check.category in CATEGORIES, check.id
-        assert check.id.startswith(check.category + "."), check.id
-        assert check.abi_ref and ("ABI.md" in check.abi_ref or "HOST.md" in check.abi_ref), check.id
-        assert len(check.rationale) > 40, check.id
-        assert check.budget_s > 0, check.id
+    for item in catalogue():
+        assert item.category in CATEGORIES, item.id
+        assert item.abi_ref and ("ABI.md" in item.abi_ref or "HOST.md" in item.abi_ref), item.id
+        assert len(item.rationale) > 40, item.id
+        assert item.budget_s > 0, item.id
 
 
 def test_every_check_is_exercised_by_the_corpus() -> None:
@@ -53,3 +55,37 @@ def test_every_check_is_exercised_by_the_corpus() -> None:
                 ran.add(item.split("[", 1)[0])
     never = [c.id for c in catalogue() if c.id not in ran]
     assert not never, f"checks that no fixture runs: {never}"
+
+
+def test_the_catalogue_follows_the_category_order() -> None:
+    ranks = [CATEGORIES.index(c.category) for c in catalogue()]
+    assert ranks == sorted(ranks)
+    assert set(CATEGORIES) == {c.category for c in catalogue()}, "a declared category without checks"
+
+
+def test_a_declaration_names_a_known_category() -> None:
+    with pytest.raises(ValueError, match="does not start with a category"):
+        check("memory.heap", abi_ref="ABI.md 4.9", rationale="a category nobody declared")
+    with pytest.raises(ValueError, match="does not start with a category"):
+        check("leaks", abi_ref="ABI.md 4.9", rationale="a category without a name")
+
+
+def test_needs_are_checked_when_declared() -> None:
+    with pytest.raises(ValueError, match="optional entry"):
+        Needs(entry="tik")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="PacketType"):
+        Needs(accepts=10)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="language"):
+        Needs(language="go")  # type: ignore[arg-type]
+
+
+def test_needs_list_as_names_and_skip_on_the_first_missing() -> None:
+    needs = Needs(accepts=PacketType.BINARY_WITH_META, language="c")
+    assert list(needs) == ["accepts:10", "c"]
+    text_only = PluginFacts(loadable=True, input_pins=(("in", (int(PacketType.TEXT),)),), language="rust")
+    assert needs.missing(text_only) == "no input pin accepts BinaryWithMeta (type 10) packets"
+    binary = PluginFacts(loadable=True, input_pins=(("in", (int(PacketType.BINARY),)),), language="rust")
+    assert needs.missing(binary) == "a Rust plugin (zero-copy handles are Rust objects there)"
+    assert needs.missing(PluginFacts(loadable=True, input_pins=(("in", (int(PacketType.ANY),)),))) is None
+    assert Needs(entry="tick").missing(PluginFacts(loadable=True)) == "the table has no tick"
+    assert Needs().missing(PluginFacts(loadable=True)) is None

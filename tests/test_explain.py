@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from conformance import explain
+from conformance.budgets import DEFAULT_BUDGETS_S, SLOW_THRESHOLDS_S
+from conformance.checks.callbacks import LATE_WINDOW_S
+from conformance.checks.leaks import CYCLES
 from conformance.checks.model import Severity
 from conformance.checks.registry import catalogue, checks_by_id
 from conformance.explain import (
@@ -24,7 +27,8 @@ from conformance.explain import (
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "checks.md"
 CATALOGUE_IDS = [check.id for check in catalogue()]
-PLACEHOLDER = re.compile(r"\{\{[a-z_][a-z0-9_]*\}\}")
+#: Any placeholder left over: a variable (``{{name}}``) or a constant (``{{module.NAME[key]|unit}}``).
+PLACEHOLDER = re.compile(r"\{\{[a-z_][a-z0-9_.]*(\.[A-Z][A-Z0-9_]*)?(\[[^\]]*\])?(\|[a-z]+)?\}\}")
 
 
 @pytest.mark.parametrize("check_id", CATALOGUE_IDS)
@@ -136,6 +140,61 @@ def test_misspelt_field_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     explain._explain.cache_clear()
     try:
         with pytest.raises(explain.ExplanationDataError, match="cuases"):
+            explanation("load.dlopen")
+    finally:
+        monkeypatch.undo()
+        explain._explain.cache_clear()
+
+
+def _with_verifies(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    data = explain._data()
+    entry = {**data["checks"]["load.dlopen"], "verifies": text}
+    monkeypatch.setattr(explain, "_data", lambda: {**data, "checks": {**data["checks"], "load.dlopen": entry}})
+    explain._explain.cache_clear()
+
+
+def test_every_explanation_renders_with_its_constants() -> None:
+    """Numbers in the prose are the code's constants: rendering fails on one that names no constant."""
+    explain._explain.cache_clear()
+    rendered = [render_text(expl) + render_markdown(expl) for expl in explain.all_explanations()]
+    assert not [text for text in rendered if PLACEHOLDER.search(text)]
+
+
+def test_constants_are_written_from_the_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    _with_verifies(
+        monkeypatch,
+        "{{checks.callbacks.LATE_WINDOW_S|ms}}, {{budgets.DEFAULT_BUDGETS_S[create_instance]|s}}, "
+        "{{checks.leaks.CYCLES}} and {{budgets.SLOW_THRESHOLDS_S[{{entry}}]}} ok",
+    )
+    try:
+        data = explain._data()
+        entry = {**data["checks"]["load.dlopen"], "entry": "flush"}
+        monkeypatch.setattr(explain, "_data", lambda: {**data, "checks": {**data["checks"], "load.dlopen": entry}})
+        explain._explain.cache_clear()
+        assert explanation("load.dlopen").verifies == (
+            f"{round(LATE_WINDOW_S * 1000)} ms, {DEFAULT_BUDGETS_S['create_instance']:g} s, {CYCLES} and "
+            f"{SLOW_THRESHOLDS_S['flush']:g} ok"
+        )
+    finally:
+        monkeypatch.undo()
+        explain._explain.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("placeholder", "complaint"),
+    [
+        ("{{checks.callbacks.LATE_WINDOW_MS}}", "names no constant"),
+        ("{{checks.nowhere.CYCLES}}", "names no constant"),
+        ("{{budgets.DEFAULT_BUDGETS_S[no_such_entry]|s}}", "no entry"),
+        ("{{checks.leaks.CYCLES|hours}}", "unknown unit"),
+    ],
+)
+def test_a_placeholder_that_names_no_constant_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, placeholder: str, complaint: str
+) -> None:
+    _with_verifies(monkeypatch, f"waits {placeholder}.")
+    try:
+        with pytest.raises(explain.ExplanationDataError, match=complaint):
             explanation("load.dlopen")
     finally:
         monkeypatch.undo()

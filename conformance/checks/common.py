@@ -91,13 +91,6 @@ def valid_params(ctx: ScenarioContext) -> dict[str, Any]:
     return schema_defaults(metadata_of(ctx)) or {}
 
 
-def first_input_pin(ctx: ScenarioContext) -> str:
-    metadata = metadata_of(ctx)
-    if not metadata.inputs:
-        ctx.skip("the plugin declares no input pin")
-    return metadata.inputs[0].name
-
-
 def require_processor(ctx: ScenarioContext) -> LoadedPlugin:
     plugin = ctx.plugin
     missing = plugin.missing_required()

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from conformance.checks.common import require_processor, valid_params
-from conformance.checks.model import Applicability
+from conformance.checks.model import Applicability, Needs
 from conformance.checks.traffic import samples, traffic_detail, with_instance
 from conformance.host.instance import CallResult, Instance
 from conformance.host.wire import encode_packet
@@ -68,10 +68,12 @@ ENTRY_POINTS: tuple[EntryPoint, ...] = (
     EntryPoint(
         "set_log_enabled_callback",
         "set-log-enabled-callback",
-        Applicability(min_version=9, needs=("setter",)),
+        Applicability(min_version=9, needs=Needs(setter=True)),
         lambda ctx: _with(ctx, lambda i: []),
     ),
-    EntryPoint("process_packet", "process-packet", Applicability(node_kinds=PROCESSOR, needs=("inputs",)), _process),
+    EntryPoint(
+        "process_packet", "process-packet", Applicability(node_kinds=PROCESSOR, needs=Needs(inputs=True)), _process
+    ),
     EntryPoint("flush", "flush", Applicability(node_kinds=PROCESSOR), lambda ctx: _with(ctx, lambda i: [i.flush()])),
     EntryPoint(
         "update_params",
@@ -82,13 +84,13 @@ ENTRY_POINTS: tuple[EntryPoint, ...] = (
     EntryPoint(
         "get_runtime_param_schema",
         "get-runtime-param-schema",
-        Applicability(needs=("get_runtime_param_schema",)),
+        Applicability(needs=Needs(entry="get_runtime_param_schema")),
         lambda ctx: _with(ctx, lambda i: [i.runtime_schema()]),
     ),
     EntryPoint(
         "get_source_config",
         "get-source-config",
-        Applicability(needs=("get_source_config",)),
+        Applicability(needs=Needs(entry="get_source_config")),
         lambda ctx: _with(ctx, lambda i: (i.source_config(), [])[1]),
     ),
     EntryPoint(
@@ -97,7 +99,7 @@ ENTRY_POINTS: tuple[EntryPoint, ...] = (
     EntryPoint(
         "on_upstream_hint",
         "on-upstream-hint",
-        Applicability(node_kinds=SOURCE, needs=("on_upstream_hint",)),
+        Applicability(node_kinds=SOURCE, needs=Needs(entry="on_upstream_hint")),
         lambda ctx: _with(ctx, lambda i: [i.hint(PREFERRED_SIZE_HINT)]),
     ),
     EntryPoint("destroy_instance", "destroy-instance", Applicability(), lambda ctx: _with(ctx, lambda i: [])),

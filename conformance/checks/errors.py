@@ -12,8 +12,8 @@ from conformance.abi import ffi
 from conformance.abi.constants import PacketType
 from conformance.checks.common import metadata_of, require_processor, valid_params
 from conformance.checks.delivery import pin_for
-from conformance.checks.model import Applicability, Check, Severity
-from conformance.checks.registry import register_checks
+from conformance.checks.model import Applicability, Severity
+from conformance.checks.registry import check
 from conformance.checks.traffic import drive, node_kind, samples, with_instance
 from conformance.host.instance import DEAD_STACK, CallResult, Instance, _copy_string
 from conformance.host.logs import log_bridge
@@ -277,117 +277,89 @@ def _null_handle_queries(ctx: ScenarioContext) -> None:
         ctx.expect(True, "the log-enabled setter with a NULL handle is a no-op")
 
 
-register_checks(
-    [
-        Check(
-            "errors.result-bytes",
-            "errors",
-            Severity.REQUIRED,
-            "ABI.md 3.1, 8.4",
-            "Every bool in a result is read as a Rust bool by the host; a byte other than 0 or 1 is undefined "
-            "behaviour there.",
-            _result_bytes,
-        ),
-        Check(
-            "errors.message-utf8",
-            "errors",
-            Severity.REQUIRED,
-            "ABI.md 4.1, 8.4",
-            "An error message must be NULL or a NUL-terminated UTF-8 string; the host copies it as UTF-8 "
-            "(invalid text becomes a generic error and the detail is lost).",
-            _messages,
-        ),
-        Check(
-            "errors.message-lifetime",
-            "errors",
-            Severity.REQUIRED,
-            "ABI.md 4.1, 4.7, 6.2; HOST.md 6.9",
-            "Error strings (and a runtime schema) are borrowed: on every entry point that fails they must stay "
-            "valid and unchanged until the next call into the plugin on that thread (a stack buffer or an "
-            "immediately freed string fails).",
-            _message_lifetime,
-            owns_violations=("errors.message-stack",),
-        ),
-        Check(
-            "errors.message-null-on-success",
-            "errors",
-            Severity.REQUIRED,
-            "ABI.md 3.3 (CResult, CSchemaResult, CTickResult), 4.1",
-            "A successful result carries error_message NULL: the field only has a meaning on failure, and a "
-            "receiver that logs or frees it on success misbehaves.",
-            _null_on_success,
-            owns_violations=("errors.message-on-success",),
-        ),
-        Check(
-            "errors.null-handle",
-            "errors",
-            Severity.RECOMMENDED,
-            "ABI.md 6.1, 8.4",
-            "process_packet with a NULL handle must return an error, not crash.",
-            _null_argument("handle"),
-            PROCESSORS,
-        ),
-        Check(
-            "errors.null-pin",
-            "errors",
-            Severity.RECOMMENDED,
-            "ABI.md 6.1, 8.4",
-            "process_packet with a NULL input pin must return an error, not crash.",
-            _null_argument("pin"),
-            PROCESSORS,
-        ),
-        Check(
-            "errors.null-packet",
-            "errors",
-            Severity.RECOMMENDED,
-            "ABI.md 5.0 C1, 6.1, 8.4",
-            "process_packet with a NULL packet must return an error, not crash.",
-            _null_argument("packet"),
-            PROCESSORS,
-        ),
-        Check(
-            "errors.null-callbacks",
-            "errors",
-            Severity.RECOMMENDED,
-            "ABI.md 6.1, 8.4",
-            "process_packet with a NULL callbacks bundle must return an error, not crash.",
-            _null_argument("callbacks"),
-            PROCESSORS,
-        ),
-        Check(
-            "errors.flush-null-callbacks",
-            "errors",
-            Severity.RECOMMENDED,
-            "ABI.md 6.1, 8.4",
-            "flush with NULL callbacks must return 'Invalid handle or callbacks (null)', not crash.",
-            _null_argument("flush-callbacks"),
-            PROCESSORS,
-        ),
-        Check(
-            "errors.tick-null-callbacks",
-            "errors",
-            Severity.RECOMMENDED,
-            "ABI.md 6.1, 8.4",
-            "tick with NULL callbacks must return 'Invalid handle or callbacks (null)', not crash.",
-            _null_argument("tick-callbacks"),
-            SOURCES,
-        ),
-        Check(
-            "errors.update-null-handle",
-            "errors",
-            Severity.RECOMMENDED,
-            "ABI.md 4.6, 6.1",
-            "update_params with a NULL handle must return 'Invalid handle (null)', not crash.",
-            _null_argument("update-handle"),
-        ),
-        Check(
-            "errors.null-handle-queries",
-            "errors",
-            Severity.RECOMMENDED,
-            "ABI.md 6.1",
-            "get_runtime_param_schema, get_source_config and the log-enabled setter with a NULL handle must not "
-            "crash (no schema; not a source; no-op).",
-            _null_handle_queries,
-        ),
-    ]
-)
+check(
+    "errors.result-bytes",
+    severity=Severity.REQUIRED,
+    abi_ref="ABI.md 3.1, 8.4",
+    rationale="Every bool in a result is read as a Rust bool by the host; a byte other than 0 or 1 is undefined "
+    "behaviour there.",
+)(_result_bytes)
+check(
+    "errors.message-utf8",
+    severity=Severity.REQUIRED,
+    abi_ref="ABI.md 4.1, 8.4",
+    rationale="An error message must be NULL or a NUL-terminated UTF-8 string; the host copies it as UTF-8 "
+    "(invalid text becomes a generic error and the detail is lost).",
+)(_messages)
+check(
+    "errors.message-lifetime",
+    severity=Severity.REQUIRED,
+    abi_ref="ABI.md 4.1, 4.7, 6.2; HOST.md 6.9",
+    rationale="Error strings (and a runtime schema) are borrowed: on every entry point that fails they must stay "
+    "valid and unchanged until the next call into the plugin on that thread (a stack buffer or an "
+    "immediately freed string fails).",
+    owns_violations=("errors.message-stack",),
+)(_message_lifetime)
+check(
+    "errors.message-null-on-success",
+    severity=Severity.REQUIRED,
+    abi_ref="ABI.md 3.3 (CResult, CSchemaResult, CTickResult), 4.1",
+    rationale="A successful result carries error_message NULL: the field only has a meaning on failure, and a "
+    "receiver that logs or frees it on success misbehaves.",
+    owns_violations=("errors.message-on-success",),
+)(_null_on_success)
+check(
+    "errors.null-handle",
+    severity=Severity.RECOMMENDED,
+    abi_ref="ABI.md 6.1, 8.4",
+    rationale="process_packet with a NULL handle must return an error, not crash.",
+    applies=PROCESSORS,
+)(_null_argument("handle"))
+check(
+    "errors.null-pin",
+    severity=Severity.RECOMMENDED,
+    abi_ref="ABI.md 6.1, 8.4",
+    rationale="process_packet with a NULL input pin must return an error, not crash.",
+    applies=PROCESSORS,
+)(_null_argument("pin"))
+check(
+    "errors.null-packet",
+    severity=Severity.RECOMMENDED,
+    abi_ref="ABI.md 5.0 C1, 6.1, 8.4",
+    rationale="process_packet with a NULL packet must return an error, not crash.",
+    applies=PROCESSORS,
+)(_null_argument("packet"))
+check(
+    "errors.null-callbacks",
+    severity=Severity.RECOMMENDED,
+    abi_ref="ABI.md 6.1, 8.4",
+    rationale="process_packet with a NULL callbacks bundle must return an error, not crash.",
+    applies=PROCESSORS,
+)(_null_argument("callbacks"))
+check(
+    "errors.flush-null-callbacks",
+    severity=Severity.RECOMMENDED,
+    abi_ref="ABI.md 6.1, 8.4",
+    rationale="flush with NULL callbacks must return 'Invalid handle or callbacks (null)', not crash.",
+    applies=PROCESSORS,
+)(_null_argument("flush-callbacks"))
+check(
+    "errors.tick-null-callbacks",
+    severity=Severity.RECOMMENDED,
+    abi_ref="ABI.md 6.1, 8.4",
+    rationale="tick with NULL callbacks must return 'Invalid handle or callbacks (null)', not crash.",
+    applies=SOURCES,
+)(_null_argument("tick-callbacks"))
+check(
+    "errors.update-null-handle",
+    severity=Severity.RECOMMENDED,
+    abi_ref="ABI.md 4.6, 6.1",
+    rationale="update_params with a NULL handle must return 'Invalid handle (null)', not crash.",
+)(_null_argument("update-handle"))
+check(
+    "errors.null-handle-queries",
+    severity=Severity.RECOMMENDED,
+    abi_ref="ABI.md 6.1",
+    rationale="get_runtime_param_schema, get_source_config and the log-enabled setter with a NULL handle must not "
+    "crash (no schema; not a source; no-op).",
+)(_null_handle_queries)

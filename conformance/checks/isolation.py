@@ -24,7 +24,7 @@ from conformance.checks.model import Check, PluginFacts
 
 #: Categories whose checks always run in a child of their own.
 SOLO_CATEGORIES: frozenset[str] = frozenset(
-    {"load", "lifecycle", "panics", "timeouts", "threading", "logging", "leaks", "memory"}
+    {"load", "lifecycle", "panics", "timeouts", "threading", "logging", "leaks"}
 )
 
 #: Checks of other categories that run alone too, and why.

@@ -10,11 +10,9 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Callable
-from typing import Any
 
 from conformance.checks.common import require_processor, valid_params
-from conformance.checks.model import Check, Severity
-from conformance.checks.registry import register_checks
+from conformance.checks.registry import check
 from conformance.checks.traffic import drive
 from conformance.host.instance import Instance
 from conformance.host.libc import RTLD_LAZY, RTLD_LOCAL, libc
@@ -22,7 +20,11 @@ from conformance.sandbox.context import ScenarioContext
 
 WARMUP = 10
 CYCLES = 100
+TRAFFIC_CYCLES = 20
+LOAD_UNLOAD_CYCLES = 50
 HEAP_BYTES_PER_CYCLE = 1024
+LEAKS_REF = "ABI.md 4.9; HOST.md 1.9, 6.3"
+LEAKS_BUDGET_S = 30.0
 
 
 def _usage() -> tuple[int, int, int]:
@@ -58,6 +60,13 @@ def _measure(ctx: ScenarioContext, cycle: Callable[[], None], cycles: int, what:
     ctx.expect(tasks <= 0, f"threads do not grow with {what}", f"{tasks} more after {cycles} cycles")
 
 
+@check(
+    "leaks.create-destroy",
+    abi_ref=LEAKS_REF,
+    rationale="destroy_instance must free everything the instance owns: one leak per node creation adds up in a "
+    "long-running server.",
+    budget_s=LEAKS_BUDGET_S,
+)
 def _create_destroy(ctx: ScenarioContext) -> None:
     plugin = require_processor(ctx)
     params = valid_params(ctx)
@@ -70,6 +79,12 @@ def _create_destroy(ctx: ScenarioContext) -> None:
     _measure(ctx, cycle, CYCLES, "create/destroy cycles")
 
 
+@check(
+    "leaks.traffic",
+    abi_ref=LEAKS_REF,
+    rationale="Processing and flushing must not leak per call or per instance.",
+    budget_s=LEAKS_BUDGET_S,
+)
 def _traffic(ctx: ScenarioContext) -> None:
     plugin = require_processor(ctx)
     params = valid_params(ctx)
@@ -82,9 +97,16 @@ def _traffic(ctx: ScenarioContext) -> None:
             finally:
                 instance.destroy()
 
-    _measure(ctx, cycle, 20, "create/traffic/destroy cycles")
+    _measure(ctx, cycle, TRAFFIC_CYCLES, "create/traffic/destroy cycles")
 
 
+@check(
+    "leaks.load-unload",
+    abi_ref=LEAKS_REF,
+    rationale="The host loads plugins twice per upload and reloads them: dlopen/dlclose must not leak "
+    "memory, descriptors or threads.",
+    budget_s=LEAKS_BUDGET_S,
+)
 def _load_unload(ctx: ScenarioContext) -> None:
     plugin = require_processor(ctx)
     c = libc()
@@ -98,35 +120,4 @@ def _load_unload(ctx: ScenarioContext) -> None:
         if handle != c.ffi.NULL:
             ctx.call("dlclose", c.lib.dlclose, handle)
 
-    _measure(ctx, cycle, 50, "dlopen/dlclose cycles")
-
-
-def _check(suffix: str, scenario: Any, rationale: str) -> Check:
-    return Check(
-        f"leaks.{suffix}",
-        "leaks",
-        Severity.REQUIRED,
-        "ABI.md 4.9; HOST.md 1.9, 6.3",
-        rationale,
-        scenario,
-        budget_s=30.0,
-    )
-
-
-register_checks(
-    [
-        _check(
-            "create-destroy",
-            _create_destroy,
-            "destroy_instance must free everything the instance owns: one leak per node creation adds up in a "
-            "long-running server.",
-        ),
-        _check("traffic", _traffic, "Processing and flushing must not leak per call or per instance."),
-        _check(
-            "load-unload",
-            _load_unload,
-            "The host loads plugins twice per upload and reloads them: dlopen/dlclose must not leak "
-            "memory, descriptors or threads.",
-        ),
-    ]
-)
+    _measure(ctx, cycle, LOAD_UNLOAD_CYCLES, "dlopen/dlclose cycles")

@@ -3,28 +3,100 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from conformance.abi import ffi
 from conformance.checks.common import metadata_of, require_processor, schema_defaults, valid_params, variant_params
-from conformance.checks.model import Applicability, Check, Severity
-from conformance.checks.registry import check, register_checks
+from conformance.checks.model import Applicability, Needs, Severity
+from conformance.checks.registry import FamilyRow, Scenario, check, declare_family
 from conformance.checks.traffic import difference, drive, fingerprint
 from conformance.host.instance import Instance
 from conformance.sandbox.context import ScenarioContext
 
+CREATE_DESTROY_CYCLES = 100
+COEXISTING_INSTANCES = 4
 
-def _create_then_destroy(params: Any, label: str, *, expect_handle: bool, may_ignore: bool = False) -> Any:
+
+@dataclass(frozen=True, kw_only=True)
+class CreateCase(FamilyRow):
+    """One create_instance check: the params, how the report names them, and what must come back."""
+
+    params: str | bytes | None
+    label: str
+    expect_handle: bool
+    may_ignore: bool = False
+
+
+CREATE_CASES: tuple[CreateCase, ...] = (
+    CreateCase(
+        suffix="null-params",
+        params=None,
+        label="NULL",
+        rationale="The host passes NULL params when a node has none; the plugin must create an instance.",
+        expect_handle=True,
+        abi_ref="ABI.md 1.3, 4.3, 8.3",
+    ),
+    CreateCase(
+        suffix="empty-string",
+        params="",
+        label='""',
+        rationale='Plugins should treat "" as "no params" (the SDK does); the host never sends it but tools may.',
+        expect_handle=True,
+        abi_ref="ABI.md 4.3",
+        severity=Severity.RECOMMENDED,
+    ),
+    CreateCase(
+        suffix="empty-object",
+        params="{}",
+        label="{}",
+        rationale="An empty JSON object is the params of a node configured with no settings.",
+        expect_handle=True,
+        abi_ref="ABI.md 4.3, 8.3",
+    ),
+    CreateCase(
+        suffix="invalid-json",
+        params="{not json",
+        label="invalid JSON",
+        rationale="Invalid JSON params must give a NULL handle (the host reports 'Plugin failed to create instance'), "
+        "never a crash and never a node that silently ignores its configuration.",
+        expect_handle=False,
+        abi_ref="ABI.md 4.3, 8.3",
+    ),
+    CreateCase(
+        suffix="invalid-utf8",
+        params=b'{"label":"\xff\xfe"}',
+        label="invalid UTF-8",
+        rationale="Params that are not UTF-8 must give a NULL handle, never a crash and never a node that silently "
+        "ignores its configuration.",
+        expect_handle=False,
+        abi_ref="ABI.md 4.3, 8.3",
+    ),
+    CreateCase(
+        suffix="non-object-json",
+        params="[1,2,3]",
+        label="a JSON array",
+        rationale="Params of the wrong JSON shape must be refused or ignored, never crash the plugin.",
+        expect_handle=False,
+        abi_ref="ABI.md 4.3",
+        may_ignore=True,
+    ),
+)
+
+
+def _create_then_destroy(case: CreateCase) -> Scenario:
+    label = case.label
+
     def scenario(ctx: ScenarioContext) -> None:
         plugin = require_processor(ctx)
-        instance = Instance.create(plugin, params, label=label)
-        if expect_handle:
+        instance = Instance.create(plugin, case.params, label=label)
+        if case.expect_handle:
             ctx.expect(
                 instance is not None,
                 f"create_instance({label}) returns a handle",
                 "NULL handle: the host fails the node with 'Plugin failed to create instance'",
             )
-        elif not may_ignore:
+        elif not case.may_ignore:
             ctx.observe("handle_returned", instance is not None)
             ctx.expect(
                 instance is None,
@@ -38,88 +110,11 @@ def _create_then_destroy(params: Any, label: str, *, expect_handle: bool, may_ig
     return scenario
 
 
-def _create_check(
-    suffix: str,
-    params: Any,
-    label: str,
-    rationale: str,
-    *,
-    expect_handle: bool,
-    ref: str,
-    may_ignore: bool = False,
-    severity: Severity = Severity.REQUIRED,
-) -> Check:
-    return Check(
-        f"lifecycle.create-{suffix}",
-        "lifecycle",
-        severity,
-        ref,
-        rationale,
-        _create_then_destroy(params, label, expect_handle=expect_handle, may_ignore=may_ignore),
-    )
-
-
-register_checks(
-    [
-        _create_check(
-            "null-params",
-            None,
-            "NULL",
-            "The host passes NULL params when a node has none; the plugin must create an instance.",
-            expect_handle=True,
-            ref="ABI.md 1.3, 4.3, 8.3",
-        ),
-        _create_check(
-            "empty-string",
-            "",
-            '""',
-            'Plugins should treat "" as "no params" (the SDK does); the host never sends it but tools may.',
-            expect_handle=True,
-            ref="ABI.md 4.3",
-            severity=Severity.RECOMMENDED,
-        ),
-        _create_check(
-            "empty-object",
-            "{}",
-            "{}",
-            "An empty JSON object is the params of a node configured with no settings.",
-            expect_handle=True,
-            ref="ABI.md 4.3, 8.3",
-        ),
-        _create_check(
-            "invalid-json",
-            "{not json",
-            "invalid JSON",
-            "Invalid JSON params must give a NULL handle (the host reports 'Plugin failed to create instance'), "
-            "never a crash and never a node that silently ignores its configuration.",
-            expect_handle=False,
-            ref="ABI.md 4.3, 8.3",
-        ),
-        _create_check(
-            "invalid-utf8",
-            b'{"label":"\xff\xfe"}',
-            "invalid UTF-8",
-            "Params that are not UTF-8 must give a NULL handle, never a crash and never a node that silently "
-            "ignores its configuration.",
-            expect_handle=False,
-            ref="ABI.md 4.3, 8.3",
-        ),
-        _create_check(
-            "non-object-json",
-            "[1,2,3]",
-            "a JSON array",
-            "Params of the wrong JSON shape must be refused or ignored, never crash the plugin.",
-            expect_handle=False,
-            ref="ABI.md 4.3",
-            may_ignore=True,
-        ),
-    ]
-)
+declare_family("lifecycle.create-", CREATE_CASES, _create_then_destroy)
 
 
 @check(
     "lifecycle.create-valid-params",
-    category="lifecycle",
     severity=Severity.REQUIRED,
     abi_ref="ABI.md 1.3, 4.3, 8.3",
     rationale="Params built from the plugin's own schema defaults are valid by its own declaration and must be accepted.",
@@ -138,7 +133,6 @@ def create_valid_params(ctx: ScenarioContext) -> None:
 
 @check(
     "lifecycle.create-destroy",
-    category="lifecycle",
     severity=Severity.REQUIRED,
     abi_ref="ABI.md 4.9; HOST.md 6.3",
     rationale="The host prewarms plugins by creating a node and dropping it at once: create then destroy with no "
@@ -156,7 +150,6 @@ def create_destroy(ctx: ScenarioContext) -> None:
 
 @check(
     "lifecycle.create-destroy-many",
-    category="lifecycle",
     severity=Severity.REQUIRED,
     abi_ref="ABI.md 4.3, 4.9",
     rationale="Instances are created and destroyed once per node and pipeline restart; 100 cycles must work.",
@@ -164,18 +157,21 @@ def create_destroy(ctx: ScenarioContext) -> None:
 def create_destroy_many(ctx: ScenarioContext) -> None:
     plugin = require_processor(ctx)
     created = 0
-    for _ in range(100):
+    for _ in range(CREATE_DESTROY_CYCLES):
         instance = Instance.create(plugin, None)
         if instance is None:
             break
         created += 1
         instance.destroy()
-    ctx.expect(created == 100, "100 create/destroy cycles succeed", f"create returned NULL on cycle {created + 1}")
+    ctx.expect(
+        created == CREATE_DESTROY_CYCLES,
+        f"{CREATE_DESTROY_CYCLES} create/destroy cycles succeed",
+        f"create returned NULL on cycle {created + 1}",
+    )
 
 
 @check(
     "lifecycle.instances-coexist",
-    category="lifecycle",
     severity=Severity.REQUIRED,
     abi_ref="ABI.md 4.3, 8.3",
     rationale="One plugin backs many nodes: several live instances at once must be independent. Handles that repeat "
@@ -184,10 +180,10 @@ def create_destroy_many(ctx: ScenarioContext) -> None:
 )
 def instances_coexist(ctx: ScenarioContext) -> None:
     plugin = require_processor(ctx)
-    instances = [Instance.create(plugin, None) for _ in range(4)]
+    instances = [Instance.create(plugin, None) for _ in range(COEXISTING_INSTANCES)]
     live = [instance for instance in instances if instance is not None]
     handles = {int(ffi().cast("uintptr_t", instance.handle)) for instance in live}
-    ctx.expect(len(live) == 4, "four instances can be live at once")
+    ctx.expect(len(live) == COEXISTING_INSTANCES, "four instances can be live at once")
     for instance in reversed(live):
         instance.destroy()
     if len(handles) == len(live):
@@ -262,7 +258,6 @@ def _rounds(ctx: ScenarioContext, params: dict[str, Any], count: int) -> list[An
 
 @check(
     "lifecycle.destroy-null",
-    category="lifecycle",
     severity=Severity.RECOMMENDED,
     abi_ref="ABI.md 6.1 (argument checks), 8.3",
     rationale="destroy_instance(NULL) must be a no-op (the SDK checks); a defensive host may issue it.",
@@ -275,12 +270,11 @@ def destroy_null(ctx: ScenarioContext) -> None:
 
 @check(
     "lifecycle.source-probe",
-    category="lifecycle",
     severity=Severity.REQUIRED,
     abi_ref="ABI.md 1.2 step 7, 4.10, 8.1; HOST.md 1.1 step 7",
     rationale="A plugin with get_source_config is probed at load: create(NULL) with a silent logger, "
     "get_source_config, destroy, all on the loading thread. A NULL handle demotes it to a processor.",
-    applies=Applicability(needs=("get_source_config",)),
+    applies=Applicability(needs=Needs(entry="get_source_config")),
     options={
         "triage_exempt": tuple(
             f"wedged:{entry}" for entry in ("create_instance", "get_source_config", "destroy_instance")

@@ -9,10 +9,13 @@ from conformance.abi.constants import API_SYMBOL, OPTIONAL_ENTRIES, SET_LOG_ENAB
 from conformance.checks.model import Applicability, Severity
 from conformance.checks.registry import check
 from conformance.host.errors import LoadError
+from conformance.host.instance import Instance
 from conformance.host.libc import RTLD_LAZY, RTLD_LOCAL, libc
+from conformance.host.metadata import read_metadata
 from conformance.sandbox.context import ScenarioContext
 
 ANY_PLUGIN = Applicability(needs_loadable=False)
+RELOADS = 3
 
 
 def _load_until(ctx: ScenarioContext, stage: str) -> bool:
@@ -29,7 +32,6 @@ def _load_until(ctx: ScenarioContext, stage: str) -> bool:
 
 @check(
     "load.dlopen",
-    category="load",
     severity=Severity.REQUIRED,
     abi_ref="ABI.md 1.2 step 1",
     rationale="The host dlopens the file with RTLD_LAZY|RTLD_LOCAL; its constructors must not fail or abort.",
@@ -42,7 +44,6 @@ def dlopen_succeeds(ctx: ScenarioContext) -> None:
 
 @check(
     "load.entry-symbol",
-    category="load",
     severity=Severity.REQUIRED,
     abi_ref="ABI.md 1.1, 1.2 steps 2-3, 8.1",
     rationale="The host resolves streamkit_native_plugin_api and needs a non-NULL table, the same one on every call.",
@@ -67,7 +68,6 @@ def entry_symbol(ctx: ScenarioContext) -> None:
 
 @check(
     "load.version-gate",
-    category="load",
     severity=Severity.REQUIRED,
     abi_ref="ABI.md 1.2 step 4, 2.1",
     rationale="The host accepts only API versions 6 to 9 and refuses anything else before reading the table.",
@@ -80,7 +80,6 @@ def version_gate(ctx: ScenarioContext) -> None:
 
 @check(
     "load.required-entries",
-    category="load",
     severity=Severity.REQUIRED,
     abi_ref="ABI.md 3.3 (CNativePluginAPI), 8.1",
     rationale="The host calls the six mandatory entries without NULL checks; a NULL one crashes it.",
@@ -107,7 +106,6 @@ def _executable_ranges() -> list[tuple[int, int]]:
 
 @check(
     "load.entries-executable",
-    category="load",
     severity=Severity.REQUIRED,
     abi_ref="ABI.md 3.3, 8.1",
     rationale="Every non-NULL table entry, and the v9 setter, must point into executable code the host can call.",
@@ -134,7 +132,6 @@ def entries_executable(ctx: ScenarioContext) -> None:
 
 @check(
     "load.log-setter",
-    category="load",
     severity=Severity.RECOMMENDED,
     abi_ref="ABI.md 1.1, 2.1 (v9), HOST.md 6.11",
     rationale="A v9 plugin should export the log-enabled setter; without it the host warns "
@@ -152,15 +149,12 @@ def log_setter(ctx: ScenarioContext) -> None:
 
 @check(
     "load.reload",
-    category="load",
     severity=Severity.REQUIRED,
     abi_ref="HOST.md 1.1 (upload probes, loads twice), 1.9, 6.2",
     rationale="The host dlopens, probes and dlcloses a plugin at least twice per upload; static state must "
     "re-initialise on every dlopen and nothing may run after dlclose.",
 )
 def reload_cycles(ctx: ScenarioContext) -> None:
-    from conformance.host.instance import Instance
-
     plugin = ctx.plugin
     first = plugin.metadata
     if first.metadata is None:
@@ -169,7 +163,7 @@ def reload_cycles(ctx: ScenarioContext) -> None:
     if instance is not None:
         instance.destroy()
     c = libc()
-    for cycle in range(3):
+    for cycle in range(RELOADS):
         ctx.expect(plugin.dlclose() == 0, f"dlclose succeeds (cycle {cycle + 1})")
         handle = ctx.call(
             "dlopen", c.lib.dlopen, plugin.path.encode(), RTLD_LAZY | RTLD_LOCAL, detail=f"reload {cycle + 1}"
@@ -181,8 +175,6 @@ def reload_cycles(ctx: ScenarioContext) -> None:
         symbol = c.lib.dlsym(handle, API_SYMBOL.encode())
         entry = ffi().cast("CPluginApiEntry", c.ffi.cast("uintptr_t", symbol))
         plugin.api = ctx.call(API_SYMBOL, entry)
-        from conformance.host.metadata import read_metadata
-
         again = read_metadata(plugin.metadata_pointer())
         same = again.metadata == first.metadata
         ctx.expect(

@@ -6,8 +6,8 @@ import time
 from typing import Any
 
 from conformance.checks.common import metadata_of, require_processor
-from conformance.checks.model import Applicability, Check, Severity
-from conformance.checks.registry import register_checks
+from conformance.checks.model import Applicability, Needs, Severity
+from conformance.checks.registry import check
 from conformance.checks.traffic import drive, with_instance
 from conformance.host.logs import log_bridge
 from conformance.sandbox.context import ScenarioContext
@@ -97,52 +97,38 @@ def _no_late_logs(ctx: ScenarioContext) -> None:
     )
 
 
-register_checks(
-    [
-        Check(
-            "logging.levels",
-            "logging",
-            Severity.REQUIRED,
-            "ABI.md 3.2, 4.15; HOST.md 2.1",
-            "Log levels are read as a Rust enum: values outside 0..4 are undefined behaviour in the host.",
-            _violations,
-            owns_violations=("logging.level",),
-        ),
-        Check(
-            "logging.strings",
-            "logging",
-            Severity.RECOMMENDED,
-            "ABI.md 4.15",
-            "Targets and messages should be UTF-8: the host logs invalid ones as 'unknown' / '[invalid UTF-8]'.",
-            _violations,
-            owns_violations=("logging.target", "logging.message"),
-        ),
-        Check(
-            "logging.target-is-kind",
-            "logging",
-            Severity.RECOMMENDED,
-            "ABI.md 4.15, 6.3; HOST.md 2.1",
-            "Since v9 the log target is the plugin kind, so per-plugin filters (RUST_LOG=<kind>=debug) work.",
-            _target_is_kind,
-            Applicability(min_version=9),
-        ),
-        Check(
-            "logging.enabled-honoured",
-            "logging",
-            Severity.RECOMMENDED,
-            "ABI.md 4.4, 8.3; HOST.md 6.11",
-            "A v9 plugin that installs the enabled callback should not format or send records the host "
-            "said it would drop (the point of the v9 short-circuit).",
-            _enabled_honoured,
-            Applicability(min_version=9, needs=("setter",)),
-        ),
-        Check(
-            "logging.no-late-logs",
-            "logging",
-            Severity.RECOMMENDED,
-            "ABI.md 8.3; HOST.md 6.1",
-            "After destroy_instance returns, nothing of that instance may log: the library may be unloaded next.",
-            _no_late_logs,
-        ),
-    ]
-)
+check(
+    "logging.levels",
+    severity=Severity.REQUIRED,
+    abi_ref="ABI.md 3.2, 4.15; HOST.md 2.1",
+    rationale="Log levels are read as a Rust enum: values outside 0..4 are undefined behaviour in the host.",
+    owns_violations=("logging.level",),
+)(_violations)
+check(
+    "logging.strings",
+    severity=Severity.RECOMMENDED,
+    abi_ref="ABI.md 4.15",
+    rationale="Targets and messages should be UTF-8: the host logs invalid ones as 'unknown' / '[invalid UTF-8]'.",
+    owns_violations=("logging.target", "logging.message"),
+)(_violations)
+check(
+    "logging.target-is-kind",
+    severity=Severity.RECOMMENDED,
+    abi_ref="ABI.md 4.15, 6.3; HOST.md 2.1",
+    rationale="Since v9 the log target is the plugin kind, so per-plugin filters (RUST_LOG=<kind>=debug) work.",
+    applies=Applicability(min_version=9),
+)(_target_is_kind)
+check(
+    "logging.enabled-honoured",
+    severity=Severity.RECOMMENDED,
+    abi_ref="ABI.md 4.4, 8.3; HOST.md 6.11",
+    rationale="A v9 plugin that installs the enabled callback should not format or send records the host "
+    "said it would drop (the point of the v9 short-circuit).",
+    applies=Applicability(min_version=9, needs=Needs(setter=True)),
+)(_enabled_honoured)
+check(
+    "logging.no-late-logs",
+    severity=Severity.RECOMMENDED,
+    abi_ref="ABI.md 8.3; HOST.md 6.1",
+    rationale="After destroy_instance returns, nothing of that instance may log: the library may be unloaded next.",
+)(_no_late_logs)

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable
+from dataclasses import dataclass
 
 from conformance.abi import ffi
 from conformance.checks.common import valid_params
-from conformance.checks.model import Applicability, Check, Severity
-from conformance.checks.registry import check, register_checks
+from conformance.checks.model import Applicability, Severity
+from conformance.checks.registry import FamilyRow, Scenario, check, declare_family
 from conformance.checks.traffic import drive
 from conformance.host.instance import Instance
 from conformance.host.metadata import MetadataReading, NodeMetadata, count_overruns, read_metadata
 from conformance.sandbox.context import ScenarioContext, ScenarioSkip
+
+POINTER_CALLS = 51
+READER_THREADS = 8
+READS_PER_THREAD = 25
 
 
 def _reading(ctx: ScenarioContext) -> MetadataReading:
@@ -27,22 +31,114 @@ def _reading(ctx: ScenarioContext) -> MetadataReading:
     return reading
 
 
-def _issue_check(
-    check_id: str, codes: Iterable[str], what: str, abi_ref: str, rationale: str, severity: Severity = Severity.REQUIRED
-) -> Check:
-    wanted = tuple(codes)
+@dataclass(frozen=True, kw_only=True)
+class IssueCheck(FamilyRow):
+    """A check that passes when the shared metadata reading has none of its issue ``codes``."""
 
+    codes: tuple[str, ...]
+    what: str
+
+
+def _issue_scenario(row: IssueCheck) -> Scenario:
     def scenario(ctx: ScenarioContext) -> None:
         reading = _reading(ctx)
         if reading.pointer == 0:
             ctx.skip("get_metadata returned NULL (see metadata.non-null)")
-        found = [issue for issue in reading.issues if issue.code in wanted]
-        ctx.expect(not found, what, "; ".join(issue.message for issue in found))
+        found = [issue for issue in reading.issues if issue.code in row.codes]
+        ctx.expect(not found, row.what, "; ".join(issue.message for issue in found))
 
-    scenario.__name__ = check_id.replace(".", "_").replace("-", "_")
-    return Check(check_id, "metadata", severity, abi_ref, rationale, scenario)
+    scenario.__name__ = "metadata_" + row.suffix.replace("-", "_")
+    return scenario
 
 
+#: Issues in where the arrays are; declared before ``metadata.counts-plausible``.
+LAYOUT_ISSUES: tuple[IssueCheck, ...] = (
+    IssueCheck(
+        suffix="pointers-readable",
+        codes=("pointer.unreadable",),
+        what="every pointer in the metadata is readable",
+        abi_ref="ABI.md 4.2",
+        rationale="The host follows every pointer of the metadata at load; an unreadable one crashes it.",
+    ),
+    IssueCheck(
+        suffix="arrays-non-null",
+        codes=("array.null", "array.null-empty"),
+        what="every array pointer is non-NULL, even when its count is 0",
+        abi_ref="ABI.md 4.2, 8.2; HOST.md 1.2",
+        rationale="The host builds slices from (pointer, count) without NULL checks: NULL with a count crashes it, "
+        "NULL with 0 is undefined behaviour (debug hosts abort).",
+    ),
+    IssueCheck(
+        suffix="arrays-aligned",
+        codes=("array.misaligned",),
+        what="every array pointer is 8-byte aligned",
+        abi_ref="ABI.md 8.2",
+        rationale="Rust slices require aligned pointers; a misaligned array is undefined behaviour in the host.",
+    ),
+)
+#: Issues in what the arrays hold; declared after ``metadata.counts-plausible``.
+CONTENT_ISSUES: tuple[IssueCheck, ...] = (
+    IssueCheck(
+        suffix="utf8",
+        codes=("string.utf8",),
+        what="every string is valid UTF-8",
+        abi_ref="ABI.md 4.2, 5.12",
+        rationale="The host refuses to load a plugin whose kind, description, pin names, schema or categories are not UTF-8.",
+    ),
+    IssueCheck(
+        suffix="enum-ranges",
+        codes=("enum.packet-type", "enum.sample-format", "enum.pixel-format"),
+        what="every enum value is within its range",
+        abi_ref="ABI.md 3.1, 3.2; HOST.md 1.2",
+        rationale="Enums are read as Rust enums; an out-of-range discriminant is undefined behaviour in the host.",
+    ),
+    IssueCheck(
+        suffix="pin-type-pointers",
+        codes=("pin.missing-format", "pin.missing-type-id"),
+        what="each pin type carries the pointer its discriminant requires",
+        abi_ref="ABI.md 5.11",
+        rationale="RawAudio needs audio_format, RawVideo raw_video_format and Custom custom_type_id, else the load fails.",
+    ),
+    IssueCheck(
+        suffix="codec-names",
+        codes=("pin.codec-unknown",),
+        what="codec names are exactly one of opus, aac, vp9, h264, av1",
+        abi_ref="ABI.md 5.11",
+        rationale="The host refuses an EncodedAudio/EncodedVideo pin whose codec name it does not know (lowercase, strict).",
+    ),
+    IssueCheck(
+        suffix="codec-present",
+        codes=("pin.codec-missing",),
+        what="encoded pins name their codec",
+        abi_ref="ABI.md 5.11",
+        rationale="Without a codec name the host falls back to Binary (video) or Opus (audio) with a warning.",
+        severity=Severity.RECOMMENDED,
+    ),
+    IssueCheck(
+        suffix="kind",
+        codes=("kind.null", "kind.empty", "kind.reserved"),
+        what="the kind is a non-empty string without '::' and not under 'core::'",
+        abi_ref="ABI.md 1.2 (registration), 8.2",
+        rationale="The host namespaces kinds as plugin::native::<kind> and rejects '::' and 'core::'; "
+        "a NULL or empty kind registers as 'plugin::native::'.",
+    ),
+    IssueCheck(
+        suffix="param-schema-json",
+        codes=("schema.json",),
+        what="param_schema is NULL, empty or valid JSON",
+        abi_ref="ABI.md 4.2",
+        rationale="The host refuses to load a plugin whose param_schema does not parse ('Failed to parse param schema JSON').",
+    ),
+)
+declare_family("metadata.", LAYOUT_ISSUES, _issue_scenario)
+
+
+@check(
+    "metadata.counts-plausible",
+    abi_ref="ABI.md 4.2, 8.2; Appendix A.5",
+    rationale="Counts are trusted by the host: a garbage count reads far out of bounds, and a count larger than "
+    "the array makes it read the next object as one more pin, type or category.",
+)
 def counts_plausible(ctx: ScenarioContext) -> None:
     reading = _reading(ctx)
     if reading.pointer == 0:
@@ -56,97 +152,11 @@ def counts_plausible(ctx: ScenarioContext) -> None:
     )
 
 
-register_checks(
-    [
-        _issue_check(
-            "metadata.pointers-readable",
-            ["pointer.unreadable"],
-            "every pointer in the metadata is readable",
-            "ABI.md 4.2",
-            "The host follows every pointer of the metadata at load; an unreadable one crashes it.",
-        ),
-        _issue_check(
-            "metadata.arrays-non-null",
-            ["array.null", "array.null-empty"],
-            "every array pointer is non-NULL, even when its count is 0",
-            "ABI.md 4.2, 8.2; HOST.md 1.2",
-            "The host builds slices from (pointer, count) without NULL checks: NULL with a count crashes it, "
-            "NULL with 0 is undefined behaviour (debug hosts abort).",
-        ),
-        _issue_check(
-            "metadata.arrays-aligned",
-            ["array.misaligned"],
-            "every array pointer is 8-byte aligned",
-            "ABI.md 8.2",
-            "Rust slices require aligned pointers; a misaligned array is undefined behaviour in the host.",
-        ),
-        Check(
-            "metadata.counts-plausible",
-            "metadata",
-            Severity.REQUIRED,
-            "ABI.md 4.2, 8.2; Appendix A.5",
-            "Counts are trusted by the host: a garbage count reads far out of bounds, and a count larger than "
-            "the array makes it read the next object as one more pin, type or category.",
-            counts_plausible,
-        ),
-        _issue_check(
-            "metadata.utf8",
-            ["string.utf8"],
-            "every string is valid UTF-8",
-            "ABI.md 4.2, 5.12",
-            "The host refuses to load a plugin whose kind, description, pin names, schema or categories are not UTF-8.",
-        ),
-        _issue_check(
-            "metadata.enum-ranges",
-            ["enum.packet-type", "enum.sample-format", "enum.pixel-format"],
-            "every enum value is within its range",
-            "ABI.md 3.1, 3.2; HOST.md 1.2",
-            "Enums are read as Rust enums; an out-of-range discriminant is undefined behaviour in the host.",
-        ),
-        _issue_check(
-            "metadata.pin-type-pointers",
-            ["pin.missing-format", "pin.missing-type-id"],
-            "each pin type carries the pointer its discriminant requires",
-            "ABI.md 5.11",
-            "RawAudio needs audio_format, RawVideo raw_video_format and Custom custom_type_id, else the load fails.",
-        ),
-        _issue_check(
-            "metadata.codec-names",
-            ["pin.codec-unknown"],
-            "codec names are exactly one of opus, aac, vp9, h264, av1",
-            "ABI.md 5.11",
-            "The host refuses an EncodedAudio/EncodedVideo pin whose codec name it does not know (lowercase, strict).",
-        ),
-        _issue_check(
-            "metadata.codec-present",
-            ["pin.codec-missing"],
-            "encoded pins name their codec",
-            "ABI.md 5.11",
-            "Without a codec name the host falls back to Binary (video) or Opus (audio) with a warning.",
-            Severity.RECOMMENDED,
-        ),
-        _issue_check(
-            "metadata.kind",
-            ["kind.null", "kind.empty", "kind.reserved"],
-            "the kind is a non-empty string without '::' and not under 'core::'",
-            "ABI.md 1.2 (registration), 8.2",
-            "The host namespaces kinds as plugin::native::<kind> and rejects '::' and 'core::'; "
-            "a NULL or empty kind registers as 'plugin::native::'.",
-        ),
-        _issue_check(
-            "metadata.param-schema-json",
-            ["schema.json"],
-            "param_schema is NULL, empty or valid JSON",
-            "ABI.md 4.2",
-            "The host refuses to load a plugin whose param_schema does not parse ('Failed to parse param schema JSON').",
-        ),
-    ]
-)
+declare_family("metadata.", CONTENT_ISSUES, _issue_scenario)
 
 
 @check(
     "metadata.non-null",
-    category="metadata",
     severity=Severity.REQUIRED,
     abi_ref="ABI.md 4.2",
     rationale="A NULL metadata pointer fails the load with 'Plugin metadata is null'.",
@@ -158,7 +168,6 @@ def non_null(ctx: ScenarioContext) -> None:
 
 @check(
     "metadata.param-schema-object",
-    category="metadata",
     severity=Severity.RECOMMENDED,
     abi_ref="HOST.md 6.2",
     rationale="A param schema is merged into the UI's schema; anything but a JSON object (or nothing) is useless there.",
@@ -179,7 +188,6 @@ def schema_is_object(ctx: ScenarioContext) -> None:
 
 @check(
     "metadata.pin-names",
-    category="metadata",
     severity=Severity.RECOMMENDED,
     abi_ref="ABI.md 4.2",
     rationale="The host does not check pin names, but empty or duplicate names make pins impossible to wire.",
@@ -197,7 +205,6 @@ def pin_names(ctx: ScenarioContext) -> None:
 
 @check(
     "metadata.source-inputs",
-    category="metadata",
     severity=Severity.RECOMMENDED,
     abi_ref="ABI.md 1.2 (registration), 8.2",
     rationale="The host registers source plugins with no input pins whatever they declare; declared inputs are dead.",
@@ -219,7 +226,6 @@ def _snapshot(ctx: ScenarioContext) -> tuple[int, bytes, object]:
 
 @check(
     "metadata.stable-pointer",
-    category="metadata",
     severity=Severity.REQUIRED,
     abi_ref="ABI.md 4.2, 8.2",
     rationale="The returned struct must stay valid and unchanged while the library is loaded: the same pointer every call.",
@@ -227,18 +233,17 @@ def _snapshot(ctx: ScenarioContext) -> tuple[int, bytes, object]:
 def stable_pointer(ctx: ScenarioContext) -> None:
     first = _reading(ctx)
     pointers = {first.pointer}
-    for _ in range(50):
+    for _ in range(POINTER_CALLS - 1):
         pointers.add(int(ffi().cast("uintptr_t", ctx.plugin.metadata_pointer())))
     ctx.expect(
         len(pointers) == 1,
-        "get_metadata returns the same pointer on 51 calls",
+        f"get_metadata returns the same pointer on {POINTER_CALLS} calls",
         f"{len(pointers)} distinct pointers: " + ", ".join(f"0x{p:x}" for p in sorted(pointers)[:5]),
     )
 
 
 @check(
     "metadata.stable-content",
-    category="metadata",
     severity=Severity.REQUIRED,
     abi_ref="ABI.md 4.2, 8.2",
     rationale="Metadata content must be byte-identical before and after instances are created, used and destroyed, "
@@ -301,7 +306,6 @@ def _changes(before: NodeMetadata | None, after: object) -> str:
 
 @check(
     "metadata.threads",
-    category="metadata",
     severity=Severity.REQUIRED,
     abi_ref="HOST.md 6.2",
     rationale="Metadata storage is shared process-wide; 8 threads calling get_metadata at once must all see "
@@ -311,18 +315,18 @@ def metadata_threads(ctx: ScenarioContext) -> None:
     first = _reading(ctx)
     if first.metadata is None:
         ctx.skip("metadata is unusable")
-    barrier = threading.Barrier(8)
+    barrier = threading.Barrier(READER_THREADS)
     seen: list[tuple[int, object]] = []
     lock = threading.Lock()
 
     def worker() -> None:
         barrier.wait()
-        for _ in range(25):
+        for _ in range(READS_PER_THREAD):
             snapshot = _snapshot(ctx)
             with lock:
                 seen.append((snapshot[0], snapshot[2]))
 
-    threads = [threading.Thread(target=worker, name=f"meta-{n}") for n in range(8)]
+    threads = [threading.Thread(target=worker, name=f"meta-{n}") for n in range(READER_THREADS)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from conformance.abi.constants import PacketType
+from conformance.checks.common import valid_params
 from conformance.checks.registry import tool_scenario
 from conformance.checks.traffic import SAMPLE_META, samples, traffic_detail
 from conformance.host.instance import Instance
@@ -153,8 +154,6 @@ def minimise_scenario(ctx: ScenarioContext) -> None:
     wires = {v.name: v.wire for v in variants}
     version = ctx.plugin.version or 9
     wire = wires.get(name) or to_raw_wire(packet, host_version=ctx.host_version, plugin_version=version)
-    from conformance.checks.common import valid_params
-
     instance = Instance.create(ctx.plugin, valid_params(ctx))
     if instance is None:
         ctx.observe("create-failed", True)

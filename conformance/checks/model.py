@@ -10,10 +10,11 @@ matters.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
+from conformance.abi.constants import PacketType, packet_type_name
 from conformance.sandbox.context import ScenarioContext
 
 
@@ -33,20 +34,17 @@ class Status(str, enum.Enum):
     ERROR = "error"  # the validator itself failed; never counted as a pass
     FLAKY = "flaky"  # outcomes differed between runs of the same check
 
-    @property
-    def passed(self) -> bool:
-        return self in (Status.PASS, Status.WARN, Status.SKIP)
 
-
+#: Every category, in catalogue order (a check id starts with one of them).
 CATEGORIES: tuple[str, ...] = (
     "load",
     "metadata",
     "lifecycle",
-    "params",
     "wire-in",
     "wire-out",
     "callbacks",
     "errors",
+    "params",
     "panics",
     "timeouts",
     "threading",
@@ -54,7 +52,6 @@ CATEGORIES: tuple[str, ...] = (
     "source",
     "schema",
     "leaks",
-    "memory",
 )
 
 
@@ -126,34 +123,93 @@ class PluginFacts:
     def accepts(self, packet_type: int) -> bool:
         """Whether some input pin takes this runtime type (Any takes all; Binary and BinaryWithMeta alias)."""
         accepted = self.accepted_types
-        if 6 in accepted or packet_type in accepted:
+        if PacketType.ANY in accepted or packet_type in accepted:
             return True
-        return packet_type in (5, 10) and bool(accepted & {5, 10})
+        return packet_type in _BINARY_ALIASES and bool(accepted & _BINARY_ALIASES)
 
     @property
     def is_echo(self) -> bool:
         """A plugin that declares a Passthrough output promises to give back what it was given."""
-        return any(produces == 7 for _, produces in self.output_pins)
+        return any(produces == PacketType.PASSTHROUGH for _, produces in self.output_pins)
+
+
+_BINARY_ALIASES = frozenset({PacketType.BINARY, PacketType.BINARY_WITH_META})
+
+#: Table entries a plugin may leave out; a check that calls one applies only when it is there.
+OptionalEntry = Literal["get_source_config", "tick", "get_runtime_param_schema", "on_upstream_hint"]
+Language = Literal["rust", "c"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Needs:
+    """Capabilities a plugin must have for a check to apply; the first one missing is the skip reason.
+
+    Typed so that a misspelt capability fails ``mypy`` and the catalogue build, not a run.
+    """
+
+    entry: OptionalEntry | None = None
+    setter: bool = False
+    inputs: bool = False
+    echo: bool = False
+    accepts: PacketType | None = None
+    language: Language | None = None
+
+    def __post_init__(self) -> None:
+        if self.entry is not None and self.entry not in get_args(OptionalEntry):
+            raise ValueError(f"{self.entry!r} is not an optional entry point")
+        if self.accepts is not None and not isinstance(self.accepts, PacketType):
+            raise ValueError(f"accepts takes a PacketType, not {self.accepts!r}")
+        if self.language is not None and self.language not in get_args(Language):
+            raise ValueError(f"unknown language {self.language!r}")
+
+    def __iter__(self) -> Iterator[str]:
+        """The capabilities by name, as ``conformance list-checks --json`` prints them."""
+        if self.entry is not None:
+            yield self.entry
+        for name in ("setter", "inputs", "echo"):
+            if getattr(self, name):
+                yield name
+        if self.accepts is not None:
+            yield f"accepts:{int(self.accepts)}"
+        if self.language is not None:
+            yield self.language
+
+    def missing(self, facts: PluginFacts) -> str | None:
+        """Why ``facts`` lack a needed capability, or None when the plugin has them all."""
+        if self.entry is not None and self.entry not in facts.entries:
+            return f"the table has no {self.entry}"
+        if self.setter and not facts.has_setter:
+            return "the plugin does not export the log-enabled setter"
+        if self.inputs and not facts.input_pins:
+            return "the plugin declares no input pin"
+        if self.echo and not facts.is_echo:
+            return "not an echo plugin (no Passthrough output pin)"
+        if self.accepts is not None and not facts.accepts(self.accepts):
+            return f"no input pin accepts {packet_type_name(self.accepts)} packets"
+        if self.language == "rust" and facts.language != "rust":
+            return "not a Rust plugin"
+        if self.language == "c" and facts.language == "rust":
+            return "a Rust plugin (zero-copy handles are Rust objects there)"
+        return None
 
 
 @dataclass(frozen=True)
 class Applicability:
-    """Where a check applies. ``needs`` names capabilities (see ``missing_capability``)."""
+    """Where a check applies: node kinds, plugin versions, and the capabilities it ``needs``."""
 
     node_kinds: frozenset[str] = frozenset({"processor", "source"})
     min_version: int = 6
     max_version: int = 9
     host_sensitive: bool = False
-    needs: tuple[str, ...] = ()
+    needs: Needs = Needs()
     needs_loadable: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Check:
-    """One catalogue entry."""
+    """One catalogue entry; built only by ``registry.check``."""
 
     id: str
-    category: str
     severity: Severity
     abi_ref: str
     rationale: str
@@ -163,6 +219,11 @@ class Check:
     owns_violations: tuple[str, ...] = ()
     no_failing_fixture: str = ""
     options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def category(self) -> str:
+        """The id's first part: ``wire-in.text.plain`` is a ``wire-in`` check."""
+        return self.id.split(".", 1)[0]
 
     def option_dict(self) -> dict[str, Any]:
         return dict(self.options)

@@ -9,15 +9,12 @@ crash with the panic text.
 
 from __future__ import annotations
 
-from typing import Any
-
 from conformance.checks.entries import ENTRY_POINTS, EntryPoint
-from conformance.checks.model import Check, Severity
-from conformance.checks.registry import register_checks
+from conformance.checks.registry import Scenario, check
 from conformance.sandbox.context import ScenarioContext
 
 
-def _scenario(entry: EntryPoint) -> Any:
+def _scenario(entry: EntryPoint) -> Scenario:
     def scenario(ctx: ScenarioContext) -> None:
         results = entry.drive(ctx)
         contained = [r.message for r in results if r.message and "panicked" in r.message]
@@ -28,18 +25,11 @@ def _scenario(entry: EntryPoint) -> Any:
     return scenario
 
 
-register_checks(
-    [
-        Check(
-            f"panics.{entry.slug}",
-            "panics",
-            Severity.REQUIRED,
-            "ABI.md 4.1, 6.1; HOST.md 3.1-3.2, 6.8",
-            f"A panic in {entry.name} must not cross the C boundary: unguarded, Rust aborts the whole host "
-            "('panic in a function that cannot unwind').",
-            _scenario(entry),
-            entry.applies,
-        )
-        for entry in ENTRY_POINTS
-    ]
-)
+for _entry in ENTRY_POINTS:
+    check(
+        f"panics.{_entry.slug}",
+        abi_ref="ABI.md 4.1, 6.1; HOST.md 3.1-3.2, 6.8",
+        rationale=f"A panic in {_entry.name} must not cross the C boundary: unguarded, Rust aborts the whole host "
+        "('panic in a function that cannot unwind').",
+        applies=_entry.applies,
+    )(_scenario(_entry))

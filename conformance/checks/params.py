@@ -3,16 +3,85 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from conformance.checks.common import require_processor, valid_params
-from conformance.checks.model import Check, Severity
-from conformance.checks.registry import register_checks
+from conformance.checks.model import Severity
+from conformance.checks.registry import FamilyRow, Scenario, declare_family
 from conformance.checks.traffic import drive, with_instance
 from conformance.sandbox.context import ScenarioContext
 
 
-def _update(params: Any, label: str, *, expect_success: bool | None, then_works: bool = False) -> Any:
+@dataclass(frozen=True, kw_only=True)
+class UpdateCase(FamilyRow):
+    """One update_params check: the params sent (``"valid"``: built from the schema) and what must follow."""
+
+    params: Any
+    label: str
+    expect_success: bool | None
+    then_works: bool = False
+
+
+UPDATE_CASES: tuple[UpdateCase, ...] = (
+    UpdateCase(
+        suffix="update-valid",
+        params="valid",
+        label="valid params",
+        expect_success=True,
+        rationale="The host forwards params updates at any time, also before the first packet; valid ones must apply.",
+        abi_ref="ABI.md 4.6; HOST.md 1.7",
+    ),
+    UpdateCase(
+        suffix="update-invalid-json",
+        params="{broken",
+        label="invalid JSON",
+        expect_success=False,
+        rationale="Invalid params must be refused with an error, never a crash.",
+        abi_ref="ABI.md 4.6, 8.3",
+    ),
+    UpdateCase(
+        suffix="update-invalid-utf8",
+        params=b'{"label":"\xc3\x28"}',
+        label="invalid UTF-8",
+        expect_success=False,
+        rationale="Params that are not UTF-8 must be refused with an error, never a crash.",
+        abi_ref="ABI.md 4.6",
+    ),
+    UpdateCase(
+        suffix="keeps-working",
+        params="{broken",
+        label="invalid JSON",
+        expect_success=None,
+        then_works=True,
+        rationale="A failed update is not fatal: the host logs a warning and keeps the node running with the old "
+        "params, so the instance must keep working.",
+        abi_ref="ABI.md 4.6; HOST.md 1.7",
+    ),
+    UpdateCase(
+        suffix="update-null",
+        params=None,
+        label="NULL",
+        expect_success=None,
+        rationale="The contract allows NULL ('no params'); a plugin must not crash on it.",
+        abi_ref="ABI.md 4.6",
+        severity=Severity.RECOMMENDED,
+    ),
+    UpdateCase(
+        suffix="update-json-null",
+        params="null",
+        label="the JSON text null",
+        expect_success=None,
+        rationale="JSON null is a valid text the host may send; no crash.",
+        abi_ref="ABI.md 4.6",
+        severity=Severity.RECOMMENDED,
+    ),
+)
+
+
+def _update(case: UpdateCase) -> Scenario:
+    params, label, expect_success = case.params, case.label, case.expect_success
+
     def scenario(ctx: ScenarioContext) -> None:
         require_processor(ctx)
         instance = with_instance(ctx)
@@ -34,7 +103,7 @@ def _update(params: Any, label: str, *, expect_success: bool | None, then_works:
                     "NULL message: the host logs 'Failed to update parameters' with no detail",
                     warn_only=True,
                 )
-            if then_works:
+            if case.then_works:
                 run = drive(ctx, instance)
                 failed = [r for r in run.results if not r.success]
                 ctx.expect(
@@ -48,50 +117,4 @@ def _update(params: Any, label: str, *, expect_success: bool | None, then_works:
     return scenario
 
 
-def _check(suffix: str, scenario: Any, rationale: str, ref: str, severity: Severity = Severity.REQUIRED) -> Check:
-    return Check(f"params.{suffix}", "params", severity, ref, rationale, scenario)
-
-
-register_checks(
-    [
-        _check(
-            "update-valid",
-            _update("valid", "valid params", expect_success=True),
-            "The host forwards params updates at any time, also before the first packet; valid ones must apply.",
-            "ABI.md 4.6; HOST.md 1.7",
-        ),
-        _check(
-            "update-invalid-json",
-            _update("{broken", "invalid JSON", expect_success=False),
-            "Invalid params must be refused with an error, never a crash.",
-            "ABI.md 4.6, 8.3",
-        ),
-        _check(
-            "update-invalid-utf8",
-            _update(b'{"label":"\xc3\x28"}', "invalid UTF-8", expect_success=False),
-            "Params that are not UTF-8 must be refused with an error, never a crash.",
-            "ABI.md 4.6",
-        ),
-        _check(
-            "keeps-working",
-            _update("{broken", "invalid JSON", expect_success=None, then_works=True),
-            "A failed update is not fatal: the host logs a warning and keeps the node running with the old "
-            "params, so the instance must keep working.",
-            "ABI.md 4.6; HOST.md 1.7",
-        ),
-        _check(
-            "update-null",
-            _update(None, "NULL", expect_success=None),
-            "The contract allows NULL ('no params'); a plugin must not crash on it.",
-            "ABI.md 4.6",
-            Severity.RECOMMENDED,
-        ),
-        _check(
-            "update-json-null",
-            _update("null", "the JSON text null", expect_success=None),
-            "JSON null is a valid text the host may send; no crash.",
-            "ABI.md 4.6",
-            Severity.RECOMMENDED,
-        ),
-    ]
-)
+declare_family("params.", UPDATE_CASES, _update)

@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from conformance.checks.common import valid_params
+from conformance.checks.entries import PREFERRED_SIZE_HINT
 from conformance.checks.model import PluginFacts
 from conformance.checks.registry import tool_scenario
+from conformance.checks.traffic import detect_node_kind, drive, with_instance
 from conformance.host.errors import LoadError
-from conformance.host.instance import Instance
 from conformance.sandbox.classify import describe_call
 from conformance.sandbox.context import ScenarioContext
 from conformance.sandbox.events import Observed
@@ -32,21 +34,6 @@ _ENTRIES = (
     "get_runtime_param_schema",
     "on_upstream_hint",
 )
-
-
-def detect_node_kind(ctx: ScenarioContext) -> str:
-    """ABI.md 1.2 step 7: a source iff get_source_config exists and the NULL-params probe says so."""
-    plugin = ctx.plugin
-    if not plugin.has_entry("get_source_config"):
-        return "processor"
-    instance = Instance.create(plugin, None, install_setter=False, silent_log=True, label="probe")
-    if instance is None:
-        return "processor"
-    try:
-        config = instance.source_config()
-    finally:
-        instance.destroy()
-    return "source" if config.is_source else "processor"
 
 
 @tool_scenario(PROBE)
@@ -87,10 +74,6 @@ def _triage(ctx: ScenarioContext, node_kind: str) -> None:
     honest: checks that would need the wedged entry are skipped with the
     reason, while the timeouts.* checks still call it and report the stacks.
     """
-    from conformance.checks.common import valid_params
-    from conformance.checks.entries import PREFERRED_SIZE_HINT
-    from conformance.checks.traffic import drive, with_instance
-
     ctx.request.options["node_kind"] = node_kind
     ctx.observe(TRIAGE_MARK, True)
     instance = with_instance(ctx)

@@ -1,21 +1,25 @@
 """The catalogue: every check in a fixed order, plus the tool's own scenarios.
 
-Category modules register their checks with ``@check(...)`` at import; the
-catalogue is the tuple of them in module order then definition order, which
-is the order pytest parametrises, lists and reports them in.
+Category modules declare their checks with ``check(...)`` at import, as a
+decorator or through ``declare_family`` for a table of typed rows. The
+catalogue is the tuple of them in ``CATEGORIES`` order, then declaration
+order, whatever order the modules were imported in: the order pytest
+parametrises, lists and reports them in.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
-from conformance.checks.model import Applicability, Check, Severity
+from conformance.checks.model import CATEGORIES, Applicability, Check, Severity
 from conformance.sandbox.context import ScenarioContext
 
 Scenario = Callable[[ScenarioContext], None]
+Row = TypeVar("Row", bound="FamilyRow")
 
 _CATEGORY_MODULES: tuple[str, ...] = (
     "conformance.checks.load",
@@ -42,34 +46,41 @@ _tool_scenarios: dict[str, Scenario] = {}
 def check(
     id: str,
     *,
-    category: str,
-    severity: Severity,
     abi_ref: str,
     rationale: str,
+    severity: Severity = Severity.REQUIRED,
     applies: Applicability = Applicability(),
     budget_s: float = 10.0,
     owns_violations: tuple[str, ...] = (),
     no_failing_fixture: str = "",
     options: dict[str, Any] | None = None,
 ) -> Callable[[Scenario], Scenario]:
-    """Register the decorated scenario as a check."""
+    """Declare the decorated scenario a check: the one way a check enters the catalogue.
+
+    ``declare_family`` calls it once per row of a family's table. The category is the id's
+    first part and must be one of ``CATEGORIES``: it is written nowhere else.
+    """
+    category = id.split(".", 1)[0]
+    if category not in CATEGORIES or "." not in id:
+        raise ValueError(f"check id {id!r} does not start with a category ({', '.join(CATEGORIES)})")
+    if budget_s <= 0:
+        raise ValueError(f"{id}: budget_s must be positive")
 
     def register(scenario: Scenario) -> Scenario:
         if any(existing.id == id for existing in _registered):
             raise ValueError(f"duplicate check id {id}")
         _registered.append(
             Check(
-                id,
-                category,
-                severity,
-                abi_ref,
-                rationale,
-                scenario,
-                applies,
-                budget_s,
-                owns_violations,
-                no_failing_fixture,
-                tuple(sorted((options or {}).items())),
+                id=id,
+                severity=severity,
+                abi_ref=abi_ref,
+                rationale=rationale,
+                scenario=scenario,
+                applies=applies,
+                budget_s=budget_s,
+                owns_violations=owns_violations,
+                no_failing_fixture=no_failing_fixture,
+                options=tuple(sorted((options or {}).items())),
             )
         )
         return scenario
@@ -77,25 +88,32 @@ def check(
     return register
 
 
-def family_check(
-    category: str,
-    suffix: str,
-    scenario: Scenario,
-    rationale: str,
-    abi_ref: str,
-    owns: tuple[str, ...] = (),
-    severity: Severity = Severity.REQUIRED,
-) -> Check:
-    """A check of ``category`` named ``<category>.<suffix>``: the shape most category tables use."""
-    return Check(f"{category}.{suffix}", category, severity, abi_ref, rationale, scenario, owns_violations=owns)
+@dataclass(frozen=True, kw_only=True)
+class FamilyRow:
+    """One member of a family of checks: what its declaration says. A family's row type adds the
+    fields its scenario is built from."""
+
+    suffix: str
+    abi_ref: str
+    rationale: str
+    severity: Severity = Severity.REQUIRED
 
 
-def register_checks(checks: list[Check]) -> None:
-    """Register checks built as data (parametrised families)."""
-    for item in checks:
-        if any(existing.id == item.id for existing in _registered):
-            raise ValueError(f"duplicate check id {item.id}")
-        _registered.append(item)
+def declare_family(
+    prefix: str,
+    rows: Iterable[Row],
+    scenario_for: Callable[[Row], Scenario],
+    applies: Applicability | Callable[[Row], Applicability] = Applicability(),
+) -> None:
+    """Declare one check ``<prefix><row.suffix>`` per row, in table order, through ``check``."""
+    for row in rows:
+        check(
+            prefix + row.suffix,
+            severity=row.severity,
+            abi_ref=row.abi_ref,
+            rationale=row.rationale,
+            applies=applies if isinstance(applies, Applicability) else applies(row),
+        )(scenario_for(row))
 
 
 def tool_scenario(name: str) -> Callable[[Scenario], Scenario]:
@@ -116,7 +134,7 @@ def catalogue() -> tuple[Check, ...]:
     importlib.import_module("conformance.checks.minimise")
     importlib.import_module("conformance.sandbox.selftest")
     importlib.import_module("conformance.fuzzing")
-    return tuple(_registered)
+    return tuple(sorted(_registered, key=lambda item: CATEGORIES.index(item.category)))
 
 
 @lru_cache(maxsize=1)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 from conformance.checks.common import require_processor
-from conformance.checks.model import Applicability, Check, Severity
-from conformance.checks.registry import register_checks
+from conformance.checks.model import Applicability, Needs, Severity
+from conformance.checks.registry import check
 from conformance.checks.traffic import with_instance
 from conformance.host.instance import CallResult
 from conformance.sandbox.context import ScenarioContext
 
-NEEDS = Applicability(needs=("get_runtime_param_schema",))
+RUNTIME_SCHEMA = Applicability(needs=Needs(entry="get_runtime_param_schema"))
 
 
 def _query(ctx: ScenarioContext) -> CallResult | None:
@@ -66,26 +66,18 @@ def _is_object(ctx: ScenarioContext) -> None:
     )
 
 
-register_checks(
-    [
-        Check(
-            "schema.runtime",
-            "schema",
-            Severity.REQUIRED,
-            "ABI.md 4.7, 8.8",
-            "get_runtime_param_schema answers {true, NULL} (none), {true, JSON} or {false, message}; invalid JSON "
-            "is silently dropped by the host.",
-            _well_formed,
-            NEEDS,
-        ),
-        Check(
-            "schema.runtime-object",
-            "schema",
-            Severity.RECOMMENDED,
-            "ABI.md 4.7",
-            "The engine deep-merges the runtime schema into the static param_schema; it should be an object.",
-            _is_object,
-            NEEDS,
-        ),
-    ]
-)
+check(
+    "schema.runtime",
+    severity=Severity.REQUIRED,
+    abi_ref="ABI.md 4.7, 8.8",
+    rationale="get_runtime_param_schema answers {true, NULL} (none), {true, JSON} or {false, message}; invalid JSON "
+    "is silently dropped by the host.",
+    applies=RUNTIME_SCHEMA,
+)(_well_formed)
+check(
+    "schema.runtime-object",
+    severity=Severity.RECOMMENDED,
+    abi_ref="ABI.md 4.7",
+    rationale="The engine deep-merges the runtime schema into the static param_schema; it should be an object.",
+    applies=RUNTIME_SCHEMA,
+)(_is_object)

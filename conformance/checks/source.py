@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from conformance.checks.common import metadata_of, require_processor
 from conformance.checks.entries import PREFERRED_SIZE_HINT
-from conformance.checks.model import Applicability, Check, Severity
-from conformance.checks.registry import register_checks
+from conformance.checks.model import Applicability, Needs, Severity
+from conformance.checks.registry import FamilyRow, Scenario, check, declare_family
 from conformance.checks.traffic import with_instance
 from conformance.host.instance import Instance
 from conformance.host.packets import TextPacket
 from conformance.host.wire import encode_packet
 from conformance.sandbox.context import ScenarioContext
 
-SOURCES = frozenset({"source"})
 MAX_TICKS_DRIVEN = 50
+#: Ticks driven when max_ticks is 0 (no limit) or above MAX_TICKS_DRIVEN.
+UNLIMITED_TICKS_DRIVEN = 5
+ON_SOURCES = Applicability(node_kinds=frozenset({"source"}))
+HINTED_SOURCES = Applicability(node_kinds=frozenset({"source"}), needs=Needs(entry="on_upstream_hint"))
 
 
 def _instance(ctx: ScenarioContext) -> Instance | None:
@@ -23,6 +26,13 @@ def _instance(ctx: ScenarioContext) -> Instance | None:
     return with_instance(ctx)
 
 
+@check(
+    "source.live-config",
+    abi_ref="ABI.md 4.10; HOST.md 4",
+    rationale="At Start the host re-queries get_source_config on the live instance and uses its interval and "
+    "max_ticks.",
+    applies=ON_SOURCES,
+)
 def _live_config(ctx: ScenarioContext) -> None:
     instance = _instance(ctx)
     if instance is None:
@@ -49,6 +59,13 @@ def _live_config(ctx: ScenarioContext) -> None:
     )
 
 
+@check(
+    "source.ticks-until-done",
+    abi_ref="ABI.md 4.10, 8.7",
+    rationale="Each tick emits on declared pins; done must come exactly at max_ticks (the host stops there "
+    "anyway); an error tick fails the node.",
+    applies=ON_SOURCES,
+)
 def _ticks(ctx: ScenarioContext) -> None:
     instance = _instance(ctx)
     if instance is None:
@@ -56,7 +73,7 @@ def _ticks(ctx: ScenarioContext) -> None:
     declared = {pin.name for pin in metadata_of(ctx).outputs}
     try:
         config = instance.source_config()
-        limit = config.max_ticks if 0 < config.max_ticks <= MAX_TICKS_DRIVEN else 5
+        limit = config.max_ticks if 0 < config.max_ticks <= MAX_TICKS_DRIVEN else UNLIMITED_TICKS_DRIVEN
         done_at = None
         for number in range(1, limit + 1):
             result = instance.tick(detail=f"tick {number} of max_ticks {config.max_ticks}")
@@ -81,6 +98,14 @@ def _ticks(ctx: ScenarioContext) -> None:
         )
 
 
+@check(
+    "source.process-and-flush",
+    severity=Severity.RECOMMENDED,
+    abi_ref="ABI.md 4.10, 6.1, 8.7",
+    rationale="The host never calls process_packet or flush on a source, but a demoted source gets them: "
+    "process must fail cleanly and flush succeed.",
+    applies=ON_SOURCES,
+)
 def _process_on_source(ctx: ScenarioContext) -> None:
     instance = _instance(ctx)
     if instance is None:
@@ -99,7 +124,59 @@ def _process_on_source(ctx: ScenarioContext) -> None:
     ctx.expect(flushed.success, "flush on a source succeeds (a no-op)", flushed.describe())
 
 
-def _hint(hint: str | bytes | None, expect: bool | None, then_tick: bool = False) -> Any:
+@dataclass(frozen=True, kw_only=True)
+class HintCase(FamilyRow):
+    """One on_upstream_hint check: the hint, whether it must be accepted (None: either way), then a tick or not."""
+
+    hint: str | None
+    expect: bool | None
+    then_tick: bool = False
+
+
+HINT_CASES: tuple[HintCase, ...] = (
+    HintCase(
+        suffix="hint-preferred-size",
+        hint=PREFERRED_SIZE_HINT,
+        expect=True,
+        rationale='The compositor sends {"type":"preferred_size",...}; a source must accept it.',
+        abi_ref="ABI.md 4.11, 8.7",
+    ),
+    HintCase(
+        suffix="hint-malformed",
+        hint="{not json",
+        expect=False,
+        rationale="A malformed hint must be refused with an error, never a crash.",
+        abi_ref="ABI.md 4.11, 8.7",
+    ),
+    HintCase(
+        suffix="hint-unknown-type",
+        hint='{"type":"future_hint","x":1}',
+        expect=None,
+        rationale="Unknown hint types will be added; a source must ignore or refuse them, never crash.",
+        abi_ref="ABI.md 4.11, 8.7",
+    ),
+    HintCase(
+        suffix="hint-null",
+        hint=None,
+        expect=False,
+        rationale="A NULL hint reads as '' and must be refused, not crash.",
+        abi_ref="ABI.md 4.11",
+        severity=Severity.RECOMMENDED,
+    ),
+    HintCase(
+        suffix="hint-then-tick",
+        hint=PREFERRED_SIZE_HINT,
+        expect=None,
+        then_tick=True,
+        rationale="Hints are delivered on the worker right before the next tick; ticking must go on.",
+        abi_ref="ABI.md 4.11; HOST.md 4",
+    ),
+)
+
+
+def _hint(case: HintCase) -> Scenario:
+    hint, expect, then_tick = case.hint, case.expect, case.then_tick
+
     def scenario(ctx: ScenarioContext) -> None:
         instance = _instance(ctx)
         if instance is None:
@@ -120,78 +197,4 @@ def _hint(hint: str | bytes | None, expect: bool | None, then_tick: bool = False
     return scenario
 
 
-def _check(
-    suffix: str,
-    scenario: Any,
-    rationale: str,
-    ref: str,
-    severity: Severity = Severity.REQUIRED,
-    needs: tuple[str, ...] = (),
-) -> Check:
-    return Check(
-        f"source.{suffix}", "source", severity, ref, rationale, scenario, Applicability(node_kinds=SOURCES, needs=needs)
-    )
-
-
-HINT = ("on_upstream_hint",)
-register_checks(
-    [
-        _check(
-            "live-config",
-            _live_config,
-            "At Start the host re-queries get_source_config on the live instance and uses its interval and max_ticks.",
-            "ABI.md 4.10; HOST.md 4",
-        ),
-        _check(
-            "ticks-until-done",
-            _ticks,
-            "Each tick emits on declared pins; done must come exactly at max_ticks (the host stops there "
-            "anyway); an error tick fails the node.",
-            "ABI.md 4.10, 8.7",
-        ),
-        _check(
-            "process-and-flush",
-            _process_on_source,
-            "The host never calls process_packet or flush on a source, but a demoted source gets them: "
-            "process must fail cleanly and flush succeed.",
-            "ABI.md 4.10, 6.1, 8.7",
-            Severity.RECOMMENDED,
-        ),
-        _check(
-            "hint-preferred-size",
-            _hint(PREFERRED_SIZE_HINT, True),
-            'The compositor sends {"type":"preferred_size",...}; a source must accept it.',
-            "ABI.md 4.11, 8.7",
-            needs=HINT,
-        ),
-        _check(
-            "hint-malformed",
-            _hint("{not json", False),
-            "A malformed hint must be refused with an error, never a crash.",
-            "ABI.md 4.11, 8.7",
-            needs=HINT,
-        ),
-        _check(
-            "hint-unknown-type",
-            _hint('{"type":"future_hint","x":1}', None),
-            "Unknown hint types will be added; a source must ignore or refuse them, never crash.",
-            "ABI.md 4.11, 8.7",
-            needs=HINT,
-        ),
-        _check(
-            "hint-null",
-            _hint(None, False),
-            "A NULL hint reads as '' and must be refused, not crash.",
-            "ABI.md 4.11",
-            Severity.RECOMMENDED,
-            needs=HINT,
-        ),
-        _check(
-            "hint-then-tick",
-            _hint(PREFERRED_SIZE_HINT, None, then_tick=True),
-            "Hints are delivered on the worker right before the next tick; ticking must go on.",
-            "ABI.md 4.11; HOST.md 4",
-            needs=HINT,
-        ),
-    ]
-)
+declare_family("source.", HINT_CASES, _hint, HINTED_SOURCES)

@@ -14,15 +14,17 @@ from typing import Any
 
 from conformance.abi import ffi
 from conformance.checks.common import require_processor, valid_params
-from conformance.checks.model import Check, Severity
-from conformance.checks.registry import register_checks, tool_scenario
+from conformance.checks.model import Severity
+from conformance.checks.registry import check, tool_scenario
 from conformance.checks.traffic import difference, drive, fingerprint, samples
 from conformance.host.instance import Instance, run_on_thread
 from conformance.host.wire import encode_packet
 from conformance.sandbox.context import ScenarioContext
+from conformance.sandbox.faults import load_reporter, native_output_callback
 
 PARALLEL_INSTANCES = 4
 ROUNDS = 3
+CONCURRENT_CREATES = 8
 
 
 def _create(ctx: ScenarioContext, params: Any = None) -> Instance | None:
@@ -109,7 +111,7 @@ def _parallel(ctx: ScenarioContext) -> None:
 
 def _concurrent_create(ctx: ScenarioContext) -> None:
     require_processor(ctx)
-    barrier = threading.Barrier(8)
+    barrier = threading.Barrier(CONCURRENT_CREATES)
     created: dict[int, Instance | None] = {}
     params = valid_params(ctx)
     for entry in ("create_instance", "set_log_enabled_callback", "destroy_instance"):
@@ -119,59 +121,51 @@ def _concurrent_create(ctx: ScenarioContext) -> None:
         barrier.wait(timeout=30)
         created[index] = _create(ctx, params)
 
-    threads = [threading.Thread(target=worker, args=(n,), name=f"engine-create-{n}") for n in range(8)]
+    threads = [threading.Thread(target=worker, args=(n,), name=f"engine-create-{n}") for n in range(CONCURRENT_CREATES)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     live = [instance for instance in created.values() if instance is not None]
     addresses = {int(ffi().cast("uintptr_t", instance.handle)) for instance in live}
-    ctx.expect(len(live) == 8, "8 concurrent create_instance calls all return a handle", f"{8 - len(live)} NULL")
+    ctx.expect(
+        len(live) == CONCURRENT_CREATES,
+        f"{CONCURRENT_CREATES} concurrent create_instance calls all return a handle",
+        f"{CONCURRENT_CREATES - len(live)} NULL",
+    )
     ctx.expect(len(addresses) == len(live), "the handles are distinct", f"{len(addresses)} distinct", warn_only=True)
     for index, instance in created.items():
         if instance is not None:
             run_on_thread(f"engine-create-{index}", instance.destroy)
 
 
-register_checks(
-    [
-        Check(
-            "threading.host-schedule",
-            "threading",
-            Severity.REQUIRED,
-            "ABI.md 7; HOST.md 1.4, 6.5",
-            "Create, calls and destroy happen on three different threads in the real host: per-instance state "
-            "must be Send (no thread-locals, no thread-affine handles).",
-            _host_schedule,
-        ),
-        Check(
-            "threading.destroy-elsewhere",
-            "threading",
-            Severity.REQUIRED,
-            "ABI.md 4.9, 7; HOST.md 1.8",
-            "destroy_instance runs on whichever thread drops the node, not the creating one.",
-            _destroy_elsewhere,
-        ),
-        Check(
-            "threading.parallel-instances",
-            "threading",
-            Severity.REQUIRED,
-            "ABI.md 7, 8.9",
-            "Different instances run in parallel on their own workers; each must produce exactly what it "
-            "produces alone (no shared unsynchronised state).",
-            _parallel,
-            budget_s=20.0,
-        ),
-        Check(
-            "threading.concurrent-create",
-            "threading",
-            Severity.REQUIRED,
-            "ABI.md 4.3, 7; HOST.md 1.3",
-            "The engine creates nodes in spawn_blocking, concurrently: create_instance must be thread-safe.",
-            _concurrent_create,
-        ),
-    ]
-)
+check(
+    "threading.host-schedule",
+    severity=Severity.REQUIRED,
+    abi_ref="ABI.md 7; HOST.md 1.4, 6.5",
+    rationale="Create, calls and destroy happen on three different threads in the real host: per-instance state "
+    "must be Send (no thread-locals, no thread-affine handles).",
+)(_host_schedule)
+check(
+    "threading.destroy-elsewhere",
+    severity=Severity.REQUIRED,
+    abi_ref="ABI.md 4.9, 7; HOST.md 1.8",
+    rationale="destroy_instance runs on whichever thread drops the node, not the creating one.",
+)(_destroy_elsewhere)
+check(
+    "threading.parallel-instances",
+    severity=Severity.REQUIRED,
+    abi_ref="ABI.md 7, 8.9",
+    rationale="Different instances run in parallel on their own workers; each must produce exactly what it "
+    "produces alone (no shared unsynchronised state).",
+    budget_s=20.0,
+)(_parallel)
+check(
+    "threading.concurrent-create",
+    severity=Severity.REQUIRED,
+    abi_ref="ABI.md 4.3, 7; HOST.md 1.3",
+    rationale="The engine creates nodes in spawn_blocking, concurrently: create_instance must be thread-safe.",
+)(_concurrent_create)
 
 
 RACE_SCENARIO = "race.parallel-instances"
@@ -186,8 +180,6 @@ def race_parallel_instances(ctx: ScenarioContext) -> None:
     callbacks, two process_packet calls on two threads share nothing the tool
     could mistake for synchronisation but the plugin's own.
     """
-    from conformance.sandbox.faults import load_reporter, native_output_callback
-
     require_processor(ctx)
     if not native_output_callback() and load_reporter():
         ctx.skip("race mode needs the native helper (a C compiler)")

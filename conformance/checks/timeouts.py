@@ -9,12 +9,12 @@ native stacks of every thread.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from conformance.budgets import slow_threshold_for
 from conformance.checks.entries import ENTRY_POINTS, EntryPoint
-from conformance.checks.model import Check, Severity
-from conformance.checks.registry import register_checks
+from conformance.checks.registry import Scenario, check
 from conformance.sandbox.context import ScenarioContext
 from conformance.sandbox.deadlines import waiting_so_far_s
 
@@ -29,8 +29,6 @@ class _Timer:
         self._call = ctx.call
 
     def __call__(self, entry: str, fn: Any, *args: Any, detail: str = "") -> Any:
-        import time
-
         started, waited = time.perf_counter(), waiting_so_far_s()
         try:
             return self._call(entry, fn, *args, detail=detail)
@@ -41,7 +39,7 @@ class _Timer:
                 self.durations.append(max(0.0, time.perf_counter() - started - starved))
 
 
-def _scenario(entry: EntryPoint) -> Any:
+def _scenario(entry: EntryPoint) -> Scenario:
     def scenario(ctx: ScenarioContext) -> None:
         timer = _Timer(ctx, entry.name)
         ctx.call = timer  # type: ignore[method-assign]
@@ -61,19 +59,12 @@ def _scenario(entry: EntryPoint) -> Any:
     return scenario
 
 
-register_checks(
-    [
-        Check(
-            f"timeouts.{entry.slug}",
-            "timeouts",
-            Severity.REQUIRED,
-            "HOST.md 1.5, 6.5, 6.9; ABI.md 7",
-            f"{entry.name} must return within its budget; a call that never returns wedges the host's worker "
-            "(or, for calls the host does not time out, the engine itself).",
-            _scenario(entry),
-            entry.applies,
-            options=(("triage_exempt", (f"wedged:{entry.name}",)),),
-        )
-        for entry in ENTRY_POINTS
-    ]
-)
+for _entry in ENTRY_POINTS:
+    check(
+        f"timeouts.{_entry.slug}",
+        abi_ref="HOST.md 1.5, 6.5, 6.9; ABI.md 7",
+        rationale=f"{_entry.name} must return within its budget; a call that never returns wedges the host's worker "
+        "(or, for calls the host does not time out, the engine itself).",
+        applies=_entry.applies,
+        options={"triage_exempt": (f"wedged:{_entry.name}",)},
+    )(_scenario(_entry))

@@ -169,9 +169,22 @@ def node_kind(ctx: ScenarioContext) -> str:
     known = ctx.option("node_kind")
     if known is not None:
         return str(known)
-    from conformance.checks.probe import detect_node_kind
-
     return detect_node_kind(ctx)
+
+
+def detect_node_kind(ctx: ScenarioContext) -> str:
+    """ABI.md 1.2 step 7: a source iff get_source_config exists and the NULL-params probe says so."""
+    plugin = ctx.plugin
+    if not plugin.has_entry("get_source_config"):
+        return "processor"
+    instance = Instance.create(plugin, None, install_setter=False, silent_log=True, label="probe")
+    if instance is None:
+        return "processor"
+    try:
+        config = instance.source_config()
+    finally:
+        instance.destroy()
+    return "source" if config.is_source else "processor"
 
 
 def traffic_once(ctx: ScenarioContext, **frame_options: Any) -> TrafficRun | None:

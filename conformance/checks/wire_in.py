@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from conformance.abi import ffi
 from conformance.abi.constants import PacketType, PixelFormat
 from conformance.checks.delivery import binary_handle_state, deliver, expected_echo, is_echo
-from conformance.checks.model import Applicability, Check, Severity
-from conformance.checks.registry import register_checks
+from conformance.checks.model import Applicability, Needs, Severity
+from conformance.checks.registry import FamilyRow, check, declare_family
 from conformance.host.callbacks import host_callbacks
 from conformance.host.instance import CallResult
 from conformance.host.packets import (
@@ -33,7 +33,9 @@ from conformance.host.packets import (
     TextPacket,
     TranscriptionPacket,
     TranscriptionSegment,
+    packet_type_of,
 )
+from conformance.host.video import packed_frame_size
 from conformance.host.wire import (
     RawAudio,
     RawBinaryMeta,
@@ -43,6 +45,7 @@ from conformance.host.wire import (
     RawText,
     RawVideo,
     RawWire,
+    decode_packet,
     encode_raw,
     expected_receiver_error,
     receiver_error_matches,
@@ -54,8 +57,6 @@ META = PacketMetadata(timestamp_us=1_000_000, duration_us=20_000, sequence=7)
 
 
 def _frame(width: int, height: int, fmt: PixelFormat, extra: int = 0) -> RawVideoPacket:
-    from conformance.host.video import packed_frame_size
-
     size = packed_frame_size(width, height, fmt)
     return RawVideoPacket(width, height, fmt, bytes((i * 7) % 251 for i in range(size + extra)), META)
 
@@ -72,202 +73,205 @@ def _by_host(build: Callable[[bool], RawBinaryMeta]) -> Callable[[int], RawWire]
     return lambda host: RawWire(PacketType.BINARY_WITH_META, build(host < 9))
 
 
-@dataclass(frozen=True)
-class Case:
-    suffix: str
+@dataclass(frozen=True, kw_only=True)
+class Case(FamilyRow):
+    """One packet delivered to process_packet: a legal one to accept, or a malformed one to refuse."""
+
     packet: PacketSpec
-    rationale: str
-    abi_ref: str
     host_sensitive: bool = False
     min_version: int = 6
-    severity: Severity = Severity.REQUIRED
 
 
 LEGAL: tuple[Case, ...] = (
     Case(
-        "text.ascii",
-        TextPacket("hello"),
-        "Plain NUL-terminated text must be accepted (and echoed unchanged by an echo plugin).",
-        "ABI.md 5.1",
+        suffix="text.ascii",
+        packet=TextPacket("hello"),
+        rationale="Plain NUL-terminated text must be accepted (and echoed unchanged by an echo plugin).",
+        abi_ref="ABI.md 5.1",
     ),
     Case(
-        "text.utf8",
-        TextPacket("h\u00e9llo \u2014 \u65e5\u672c \U0001f600"),
-        "Multi-byte UTF-8 (accents, CJK, emoji) must survive: the receiver reads bytes up to the NUL.",
-        "ABI.md 5.1, 8.5",
-    ),
-    Case("text.empty", TextPacket(""), "An empty text is a valid packet (one NUL byte).", "ABI.md 5.1"),
-    Case(
-        "text.interior-nul",
-        TextPacket("a\0b"),
-        "The host truncates text at the first NUL; the plugin sees 'a'.",
-        "ABI.md 5.1, 5.12",
+        suffix="text.utf8",
+        packet=TextPacket("h\u00e9llo \u2014 \u65e5\u672c \U0001f600"),
+        rationale="Multi-byte UTF-8 (accents, CJK, emoji) must survive: the receiver reads bytes up to the NUL.",
+        abi_ref="ABI.md 5.1, 8.5",
     ),
     Case(
-        "text.long",
-        TextPacket("x" * 65536),
-        "A 64 KiB text must be read to its NUL, not to a fixed buffer.",
-        "ABI.md 5.1",
+        suffix="text.empty",
+        packet=TextPacket(""),
+        rationale="An empty text is a valid packet (one NUL byte).",
+        abi_ref="ABI.md 5.1",
     ),
     Case(
-        "transcription.minimal",
-        TranscriptionPacket("hi", ()),
-        "A transcription with no segments is valid JSON with every key present.",
-        "ABI.md 5.2",
+        suffix="text.interior-nul",
+        packet=TextPacket("a\0b"),
+        rationale="The host truncates text at the first NUL; the plugin sees 'a'.",
+        abi_ref="ABI.md 5.1, 5.12",
     ),
     Case(
-        "transcription.full",
-        TranscriptionPacket(
+        suffix="text.long",
+        packet=TextPacket("x" * 65536),
+        rationale="A 64 KiB text must be read to its NUL, not to a fixed buffer.",
+        abi_ref="ABI.md 5.1",
+    ),
+    Case(
+        suffix="transcription.minimal",
+        packet=TranscriptionPacket("hi", ()),
+        rationale="A transcription with no segments is valid JSON with every key present.",
+        abi_ref="ABI.md 5.2",
+    ),
+    Case(
+        suffix="transcription.full",
+        packet=TranscriptionPacket(
             "hello world",
             (TranscriptionSegment("hello", 0, 500, 0.9), TranscriptionSegment("world", 500, 900, None)),
             "en",
             PacketMetadata(timestamp_us=5, duration_us=900_000, sequence=1, keyframe=True),
         ),
-        "Segments, language and metadata (nulls explicit) must be accepted.",
-        "ABI.md 5.2",
+        rationale="Segments, language and metadata (nulls explicit) must be accepted.",
+        abi_ref="ABI.md 5.2",
     ),
     Case(
-        "custom.object",
-        CustomPacket("demo/event@1", {"a": 1, "b": [True, None]}, META),
-        "A Custom packet with a JSON object payload and metadata must be accepted.",
-        "ABI.md 5.3",
+        suffix="custom.object",
+        packet=CustomPacket("demo/event@1", {"a": 1, "b": [True, None]}, META),
+        rationale="A Custom packet with a JSON object payload and metadata must be accepted.",
+        abi_ref="ABI.md 5.3",
     ),
     Case(
-        "custom.scalar",
-        CustomPacket("demo/n", 42, None),
-        "Any JSON value is a valid payload, not only objects.",
-        "ABI.md 5.3",
+        suffix="custom.scalar",
+        packet=CustomPacket("demo/n", 42, None),
+        rationale="Any JSON value is a valid payload, not only objects.",
+        abi_ref="ABI.md 5.3",
     ),
     Case(
-        "custom.empty-type-id",
-        CustomPacket("", {"k": "v"}, None),
-        "An empty type_id is accepted by the host.",
-        "ABI.md 5.3",
+        suffix="custom.empty-type-id",
+        packet=CustomPacket("", {"k": "v"}, None),
+        rationale="An empty type_id is accepted by the host.",
+        abi_ref="ABI.md 5.3",
     ),
     Case(
-        "custom.metadata-flags-off",
-        RawWire(
+        suffix="custom.metadata-flags-off",
+        packet=RawWire(
             PacketType.CUSTOM,
             RawCustom(b"demo/x", b'{"v":1}', None, RawMetadata(123, False, 456, False, 789, False)),
         ),
-        "Values whose has_* flag is false must be ignored (they arrive as absent).",
-        "ABI.md 5.10, 8.5",
+        rationale="Values whose has_* flag is false must be ignored (they arrive as absent).",
+        abi_ref="ABI.md 5.10, 8.5",
     ),
     Case(
-        "binary.plain",
-        BinaryPacket(bytes(range(256))),
-        "Binary bytes; a v9 host upgrades them to BinaryWithMeta for v9 plugins.",
-        "ABI.md 2.2, 5.4",
-        True,
+        suffix="binary.plain",
+        packet=BinaryPacket(bytes(range(256))),
+        rationale="Binary bytes; a v9 host upgrades them to BinaryWithMeta for v9 plugins.",
+        abi_ref="ABI.md 2.2, 5.4",
+        host_sensitive=True,
     ),
     Case(
-        "binary.empty",
-        BinaryPacket(b""),
-        "Empty binary (data non-NULL, len 0) is a valid packet and must be accepted.",
-        "ABI.md 5.4, 5.0 C2",
-        True,
+        suffix="binary.empty",
+        packet=BinaryPacket(b""),
+        rationale="Empty binary (data non-NULL, len 0) is a valid packet and must be accepted.",
+        abi_ref="ABI.md 5.4, 5.0 C2",
+        host_sensitive=True,
     ),
     Case(
-        "binary.nul-bytes",
-        BinaryPacket(b"\0\0a\0"),
-        "Binary is length-delimited: NUL bytes are data.",
-        "ABI.md 5.4",
-        True,
+        suffix="binary.nul-bytes",
+        packet=BinaryPacket(b"\0\0a\0"),
+        rationale="Binary is length-delimited: NUL bytes are data.",
+        abi_ref="ABI.md 5.4",
+        host_sensitive=True,
     ),
     Case(
-        "binary.with-meta",
-        BinaryPacket(b"\x01\x02\x03", "audio/aac", META),
-        "Binary with a content type and metadata travels as BinaryWithMeta (v7+) or is downgraded (v6).",
-        "ABI.md 2.2, 5.5",
-        True,
+        suffix="binary.with-meta",
+        packet=BinaryPacket(b"\x01\x02\x03", "audio/aac", META),
+        rationale="Binary with a content type and metadata travels as BinaryWithMeta (v7+) or is downgraded (v6).",
+        abi_ref="ABI.md 2.2, 5.5",
+        host_sensitive=True,
     ),
     Case(
-        "binary-with-meta.null-meta",
-        _by_host(lambda legacy: RawBinaryMeta(b"payload", legacy_size=legacy)),
-        "BinaryWithMeta with NULL content_type and metadata (48 bytes): what a v9 host makes of every plain "
+        suffix="binary-with-meta.null-meta",
+        packet=_by_host(lambda legacy: RawBinaryMeta(b"payload", legacy_size=legacy)),
+        rationale="BinaryWithMeta with NULL content_type and metadata (48 bytes): what a v9 host makes of every plain "
         "Binary for a v9 plugin, which must therefore handle type 10 with NULL fields.",
-        "ABI.md 2.2, 8.5",
-        False,
+        abi_ref="ABI.md 2.2, 8.5",
+        host_sensitive=False,
         min_version=9,
     ),
     Case(
-        "binary-with-meta.v8-layout",
-        RawWire(
+        suffix="binary-with-meta.v8-layout",
+        packet=RawWire(
             PacketType.BINARY_WITH_META, RawBinaryMeta(b"legacy", legacy_size=True, tail_poison=0xDEADBEEFDEADBEEF)
         ),
-        "A 32-byte (v7/v8) BinaryWithMeta: the receiver must gate on len >= 48 and never read the tail.",
-        "ABI.md 2.3, 8.5",
+        rationale="A 32-byte (v7/v8) BinaryWithMeta: the receiver must gate on len >= 48 and never read the tail.",
+        abi_ref="ABI.md 2.3, 8.5",
         min_version=7,
     ),
     Case(
-        "raw-audio.stereo",
-        RawAudioPacket(48000, 2, _samples(64), META),
-        "Interleaved f32 stereo samples with metadata must be accepted.",
-        "ABI.md 5.7",
+        suffix="raw-audio.stereo",
+        packet=RawAudioPacket(48000, 2, _samples(64), META),
+        rationale="Interleaved f32 stereo samples with metadata must be accepted.",
+        abi_ref="ABI.md 5.7",
     ),
     Case(
-        "raw-audio.empty",
-        RawAudioPacket(48000, 1, (), None),
-        "An audio frame with zero samples is valid and must be accepted.",
-        "ABI.md 5.7",
+        suffix="raw-audio.empty",
+        packet=RawAudioPacket(48000, 1, (), None),
+        rationale="An audio frame with zero samples is valid and must be accepted.",
+        abi_ref="ABI.md 5.7",
     ),
     Case(
-        "raw-audio.odd-count",
-        RawAudioPacket(44100, 2, _samples(5), None),
-        "sample_count need not be a multiple of channels.",
-        "ABI.md 5.7",
+        suffix="raw-audio.odd-count",
+        packet=RawAudioPacket(44100, 2, _samples(5), None),
+        rationale="sample_count need not be a multiple of channels.",
+        abi_ref="ABI.md 5.7",
     ),
     Case(
-        "raw-video.rgba8",
-        _frame(8, 4, PixelFormat.RGBA8),
-        "A packed RGBA8 frame (4 bytes per pixel, rows back to back) must be accepted.",
-        "ABI.md 5.6",
+        suffix="raw-video.rgba8",
+        packet=_frame(8, 4, PixelFormat.RGBA8),
+        rationale="A packed RGBA8 frame (4 bytes per pixel, rows back to back) must be accepted.",
+        abi_ref="ABI.md 5.6",
     ),
     Case(
-        "raw-video.i420",
-        _frame(8, 4, PixelFormat.I420),
-        "A packed I420 frame (Y plane, then U and V at half resolution) must be accepted.",
-        "ABI.md 5.6",
+        suffix="raw-video.i420",
+        packet=_frame(8, 4, PixelFormat.I420),
+        rationale="A packed I420 frame (Y plane, then U and V at half resolution) must be accepted.",
+        abi_ref="ABI.md 5.6",
     ),
     Case(
-        "raw-video.nv12",
-        _frame(8, 4, PixelFormat.NV12),
-        "A packed NV12 frame (Y plane, then interleaved UV at half resolution) must be accepted.",
-        "ABI.md 5.6",
+        suffix="raw-video.nv12",
+        packet=_frame(8, 4, PixelFormat.NV12),
+        rationale="A packed NV12 frame (Y plane, then interleaved UV at half resolution) must be accepted.",
+        abi_ref="ABI.md 5.6",
     ),
     Case(
-        "raw-video.odd-size",
-        _frame(3, 3, PixelFormat.I420),
-        "Odd sizes round chroma up: 3x3 I420 is 17 bytes.",
-        "ABI.md 5.6",
+        suffix="raw-video.odd-size",
+        packet=_frame(3, 3, PixelFormat.I420),
+        rationale="Odd sizes round chroma up: 3x3 I420 is 17 bytes.",
+        abi_ref="ABI.md 5.6",
     ),
     Case(
-        "raw-video.zero-size",
-        RawVideoPacket(0, 0, PixelFormat.RGBA8, b"", None),
-        "A frame of zero width and height needs 0 bytes and must be accepted.",
-        "ABI.md 5.6",
+        suffix="raw-video.zero-size",
+        packet=RawVideoPacket(0, 0, PixelFormat.RGBA8, b"", None),
+        rationale="A frame of zero width and height needs 0 bytes and must be accepted.",
+        abi_ref="ABI.md 5.6",
     ),
     Case(
-        "raw-video.oversized",
-        _frame(4, 2, PixelFormat.RGBA8, extra=5),
-        "Extra bytes are truncated to the packed size.",
-        "ABI.md 5.6, 8.5",
+        suffix="raw-video.oversized",
+        packet=_frame(4, 2, PixelFormat.RGBA8, extra=5),
+        rationale="Extra bytes are truncated to the packed size.",
+        abi_ref="ABI.md 5.6, 8.5",
     ),
     Case(
-        "encoded-video.runtime",
-        RawWire(PacketType.ENCODED_VIDEO, RawBytes(b"\x00\x00\x01vp9")),
-        "EncodedVideo at runtime is opaque bytes (it becomes Binary); the host never sends it, so this applies only "
+        suffix="encoded-video.runtime",
+        packet=RawWire(PacketType.ENCODED_VIDEO, RawBytes(b"\x00\x00\x01vp9")),
+        rationale="EncodedVideo at runtime is opaque bytes (it becomes Binary); the host never sends it, so this applies only "
         "to plugins that declare they take it.",
-        "ABI.md 5.8",
+        abi_ref="ABI.md 5.8",
         min_version=6,
         severity=Severity.RECOMMENDED,
     ),
     Case(
-        "encoded-audio.runtime",
-        RawWire(PacketType.ENCODED_AUDIO, RawBytes(b"OpusHead")),
-        "EncodedAudio at runtime is opaque bytes (it becomes Binary); the host never sends it, so this applies only "
+        suffix="encoded-audio.runtime",
+        packet=RawWire(PacketType.ENCODED_AUDIO, RawBytes(b"OpusHead")),
+        rationale="EncodedAudio at runtime is opaque bytes (it becomes Binary); the host never sends it, so this applies only "
         "to plugins that declare they take it.",
-        "ABI.md 5.8",
+        abi_ref="ABI.md 5.8",
         min_version=8,
         severity=Severity.RECOMMENDED,
     ),
@@ -275,110 +279,110 @@ LEGAL: tuple[Case, ...] = (
 
 MALFORMED: tuple[Case, ...] = (
     Case(
-        "text.invalid-utf8",
-        RawWire(PacketType.TEXT, RawText(b"ab\xff\xfe")),
-        "Text that is not UTF-8 must be refused with an error, never a crash.",
-        "ABI.md 5.1, 8.5",
+        suffix="text.invalid-utf8",
+        packet=RawWire(PacketType.TEXT, RawText(b"ab\xff\xfe")),
+        rationale="Text that is not UTF-8 must be refused with an error, never a crash.",
+        abi_ref="ABI.md 5.1, 8.5",
     ),
     Case(
-        "text.null-data",
-        RawWire(PacketType.TEXT, RawText(b"x"), null_packet_data=True),
-        "CPacket.data NULL is refused for every type.",
-        "ABI.md 5.0 C2",
+        suffix="text.null-data",
+        packet=RawWire(PacketType.TEXT, RawText(b"x"), null_packet_data=True),
+        rationale="CPacket.data NULL is refused for every type.",
+        abi_ref="ABI.md 5.0 C2",
     ),
     Case(
-        "transcription.missing-segments",
-        RawWire(PacketType.TRANSCRIPTION, RawBytes(b'{"text":"x"}')),
-        "A transcription without its required segments is invalid.",
-        "ABI.md 5.2, 8.5",
+        suffix="transcription.missing-segments",
+        packet=RawWire(PacketType.TRANSCRIPTION, RawBytes(b'{"text":"x"}')),
+        rationale="A transcription without its required segments is invalid.",
+        abi_ref="ABI.md 5.2, 8.5",
     ),
     Case(
-        "transcription.not-json",
-        RawWire(PacketType.TRANSCRIPTION, RawBytes(b"{nope")),
-        "Transcription bytes that are not JSON are invalid and must be refused.",
-        "ABI.md 5.2",
+        suffix="transcription.not-json",
+        packet=RawWire(PacketType.TRANSCRIPTION, RawBytes(b"{nope")),
+        rationale="Transcription bytes that are not JSON are invalid and must be refused.",
+        abi_ref="ABI.md 5.2",
     ),
     Case(
-        "custom.null-type-id",
-        RawWire(PacketType.CUSTOM, RawCustom(None, b"{}")),
-        "A Custom packet with a NULL type_id must be refused, not dereferenced.",
-        "ABI.md 5.3, 8.5",
+        suffix="custom.null-type-id",
+        packet=RawWire(PacketType.CUSTOM, RawCustom(None, b"{}")),
+        rationale="A Custom packet with a NULL type_id must be refused, not dereferenced.",
+        abi_ref="ABI.md 5.3, 8.5",
     ),
     Case(
-        "custom.null-data",
-        RawWire(PacketType.CUSTOM, RawCustom(b"t", None)),
-        "A NULL data_json is refused even with len 0.",
-        "ABI.md 5.3, 8.5",
+        suffix="custom.null-data",
+        packet=RawWire(PacketType.CUSTOM, RawCustom(b"t", None)),
+        rationale="A NULL data_json is refused even with len 0.",
+        abi_ref="ABI.md 5.3, 8.5",
     ),
     Case(
-        "custom.bad-json",
-        RawWire(PacketType.CUSTOM, RawCustom(b"t", b"{oops")),
-        "A Custom packet whose data_json is not JSON must be refused.",
-        "ABI.md 5.3, 8.5",
+        suffix="custom.bad-json",
+        packet=RawWire(PacketType.CUSTOM, RawCustom(b"t", b"{oops")),
+        rationale="A Custom packet whose data_json is not JSON must be refused.",
+        abi_ref="ABI.md 5.3, 8.5",
     ),
     Case(
-        "custom.empty-json",
-        RawWire(PacketType.CUSTOM, RawCustom(b"t", b"")),
-        "A Custom packet with data_len 0 has no JSON value and must be refused.",
-        "ABI.md 5.3, 8.5",
+        suffix="custom.empty-json",
+        packet=RawWire(PacketType.CUSTOM, RawCustom(b"t", b"")),
+        rationale="A Custom packet with data_len 0 has no JSON value and must be refused.",
+        abi_ref="ABI.md 5.3, 8.5",
     ),
     Case(
-        "binary.null-data",
-        RawWire(PacketType.BINARY, RawBytes(b""), null_packet_data=True),
-        "Even empty Binary needs a non-NULL data pointer.",
-        "ABI.md 5.0 C2, 8.5",
+        suffix="binary.null-data",
+        packet=RawWire(PacketType.BINARY, RawBytes(b""), null_packet_data=True),
+        rationale="Even empty Binary needs a non-NULL data pointer.",
+        abi_ref="ABI.md 5.0 C2, 8.5",
     ),
     Case(
-        "binary-with-meta.null-data",
-        _by_host(lambda legacy: RawBinaryMeta(None, 4, legacy_size=legacy)),
-        "BinaryWithMeta with data NULL and data_len > 0 is refused.",
-        "ABI.md 5.5",
-        True,
+        suffix="binary-with-meta.null-data",
+        packet=_by_host(lambda legacy: RawBinaryMeta(None, 4, legacy_size=legacy)),
+        rationale="BinaryWithMeta with data NULL and data_len > 0 is refused.",
+        abi_ref="ABI.md 5.5",
+        host_sensitive=True,
         min_version=7,
     ),
     Case(
-        "binary-with-meta.bad-content-type",
-        _by_host(lambda legacy: RawBinaryMeta(b"x", None, b"audio/\xff", legacy_size=legacy)),
-        "A content_type that is not UTF-8 is refused.",
-        "ABI.md 5.5",
-        True,
+        suffix="binary-with-meta.bad-content-type",
+        packet=_by_host(lambda legacy: RawBinaryMeta(b"x", None, b"audio/\xff", legacy_size=legacy)),
+        rationale="A content_type that is not UTF-8 is refused.",
+        abi_ref="ABI.md 5.5",
+        host_sensitive=True,
         min_version=7,
     ),
     Case(
-        "raw-audio.null-samples",
-        RawWire(PacketType.RAW_AUDIO, RawAudio(48000, 1, None, 0)),
-        "An audio frame with a NULL samples pointer must be refused, not dereferenced.",
-        "ABI.md 5.7, 8.5",
+        suffix="raw-audio.null-samples",
+        packet=RawWire(PacketType.RAW_AUDIO, RawAudio(48000, 1, None, 0)),
+        rationale="An audio frame with a NULL samples pointer must be refused, not dereferenced.",
+        abi_ref="ABI.md 5.7, 8.5",
     ),
     Case(
-        "raw-video.undersized",
-        RawWire(PacketType.RAW_VIDEO, RawVideo(4, 4, PixelFormat.RGBA8, bytes(63))),
-        "A frame shorter than its packed size is refused ('VideoFrame data buffer too small').",
-        "ABI.md 5.6, 8.5",
+        suffix="raw-video.undersized",
+        packet=RawWire(PacketType.RAW_VIDEO, RawVideo(4, 4, PixelFormat.RGBA8, bytes(63))),
+        rationale="A frame shorter than its packed size is refused ('VideoFrame data buffer too small').",
+        abi_ref="ABI.md 5.6, 8.5",
     ),
     Case(
-        "raw-video.null-data",
-        RawWire(PacketType.RAW_VIDEO, RawVideo(2, 2, PixelFormat.RGBA8, None, 0)),
-        "A video frame with a NULL data pointer must be refused, not dereferenced.",
-        "ABI.md 5.6",
+        suffix="raw-video.null-data",
+        packet=RawWire(PacketType.RAW_VIDEO, RawVideo(2, 2, PixelFormat.RGBA8, None, 0)),
+        rationale="A video frame with a NULL data pointer must be refused, not dereferenced.",
+        abi_ref="ABI.md 5.6",
     ),
     Case(
-        "unsupported.opus",
-        RawWire(PacketType.OPUS_AUDIO, RawBytes(b"x")),
-        "OpusAudio is a pin-type tag; at runtime it is refused.",
-        "ABI.md 5.0 C3, 5.9",
+        suffix="unsupported.opus",
+        packet=RawWire(PacketType.OPUS_AUDIO, RawBytes(b"x")),
+        rationale="OpusAudio is a pin-type tag; at runtime it is refused.",
+        abi_ref="ABI.md 5.0 C3, 5.9",
     ),
     Case(
-        "unsupported.any",
-        RawWire(PacketType.ANY, RawBytes(b"x")),
-        "Any is a pin-type tag; at runtime it is refused.",
-        "ABI.md 5.0 C3, 5.9",
+        suffix="unsupported.any",
+        packet=RawWire(PacketType.ANY, RawBytes(b"x")),
+        rationale="Any is a pin-type tag; at runtime it is refused.",
+        abi_ref="ABI.md 5.0 C3, 5.9",
     ),
     Case(
-        "unsupported.passthrough",
-        RawWire(PacketType.PASSTHROUGH, RawBytes(b"x")),
-        "Passthrough is a pin-type tag; at runtime it is refused.",
-        "ABI.md 5.0 C3, 5.9",
+        suffix="unsupported.passthrough",
+        packet=RawWire(PacketType.PASSTHROUGH, RawBytes(b"x")),
+        rationale="Passthrough is a pin-type tag; at runtime it is refused.",
+        abi_ref="ABI.md 5.0 C3, 5.9",
     ),
 )
 
@@ -388,20 +392,16 @@ def _resolve(spec: PacketSpec, host_version: int) -> Packet | RawWire:
 
 
 def _type_of(case: Case) -> int:
-    from conformance.host.packets import packet_type_of
-
     packet = _resolve(case.packet, 9)
     return packet.packet_type if isinstance(packet, RawWire) else int(packet_type_of(packet))
 
 
-def _needs_type(case: Case) -> tuple[str, ...]:
-    kind = _type_of(case)
+def _needs_type(case: Case) -> Needs:
+    kind = PacketType(_type_of(case))
     if kind in (PacketType.OPUS_AUDIO, PacketType.ANY, PacketType.PASSTHROUGH):
-        return ("inputs",)  # what matters is that the plugin refuses it, whatever it accepts
-    if kind in (PacketType.ENCODED_AUDIO, PacketType.ENCODED_VIDEO):
-        # The host never delivers these at runtime (ABI.md 5.8); only plugins that say they take them.
-        return (f"accepts:{kind}",)
-    return (f"accepts:{kind}",)
+        return Needs(inputs=True)  # what matters is that the plugin refuses it, whatever it accepts
+    # Encoded types too: the host never delivers them at runtime (ABI.md 5.8); only plugins that say they take them.
+    return Needs(accepts=kind)
 
 
 def _legal_scenario(case: Case) -> Any:
@@ -432,8 +432,6 @@ def _legal_scenario(case: Case) -> Any:
 
 def _expected(ctx: ScenarioContext, packet: Packet | RawWire) -> Packet | None:
     if isinstance(packet, RawWire):
-        from conformance.host.wire import decode_packet
-
         encoded = encode_raw(packet)
         decoded = decode_packet(encoded.ptr)
         if packet.packet_type in (PacketType.ENCODED_AUDIO, PacketType.ENCODED_VIDEO):
@@ -547,66 +545,38 @@ def _zero_copy_scenario(data: bytes | None, data_len: int, expect_success: bool)
     return scenario
 
 
-def _checks() -> list[Check]:
-    checks: list[Check] = []
-    for case in LEGAL + MALFORMED:
-        legal = case in LEGAL
-        checks.append(
-            Check(
-                f"wire-in.{case.suffix}",
-                "wire-in",
-                case.severity,
-                case.abi_ref,
-                case.rationale,
-                _legal_scenario(case) if legal else _malformed_scenario(case),
-                Applicability(
-                    node_kinds=PROCESSORS,
-                    min_version=case.min_version,
-                    host_sensitive=case.host_sensitive,
-                    needs=_needs_type(case),
-                ),
-            )
-        )
-    checks.append(
-        Check(
-            "wire-in.binary-with-meta.handle-empty",
-            "wire-in",
-            Severity.REQUIRED,
-            "ABI.md 4.16 rules 1, 2, 6; 5.5 step 3; 8.5",
-            "An empty v9 BinaryWithMeta may carry a handle: the plugin releases it once and clears the field, "
-            "or leaves it for the host; releasing without clearing is a double free.",
-            _zero_copy_scenario(b"", 0, True),
-            Applicability(node_kinds=PROCESSORS, min_version=9, needs=("accepts:10",)),
-            owns_violations=("binary.",),
-        )
+def _applies(case: Case) -> Applicability:
+    return Applicability(
+        node_kinds=PROCESSORS, min_version=case.min_version, host_sensitive=case.host_sensitive, needs=_needs_type(case)
     )
-    checks.append(
-        Check(
-            "wire-in.binary-with-meta.handle-null-data",
-            "wire-in",
-            Severity.REQUIRED,
-            "ABI.md 5.5 step 2, 8.5",
-            "data NULL with data_len > 0 and a handle: the receiver releases the handle once, clears the field and "
-            "refuses the packet ('BinaryWithMeta packet has null data pointer').",
-            _zero_copy_scenario(None, 4, False),
-            Applicability(node_kinds=PROCESSORS, min_version=9, needs=("accepts:10",)),
-            owns_violations=("binary.",),
-        )
-    )
-    checks.append(
-        Check(
-            "wire-in.binary-with-meta.handle-payload",
-            "wire-in",
-            Severity.REQUIRED,
-            "ABI.md 4.16 rules 1-3, 8.5; HOST.md 6.11",
-            "A C plugin given a v9 handle with a payload must leave it (the host frees it) or release it and clear "
-            "the field; never release it twice. Not run on Rust plugins: there the handle is a Rust object.",
-            _zero_copy_scenario(b"zero-copy payload", 17, True),
-            Applicability(node_kinds=PROCESSORS, min_version=9, needs=("accepts:10", "c")),
-            owns_violations=("binary.",),
-        )
-    )
-    return checks
 
 
-register_checks(_checks())
+declare_family("wire-in.", LEGAL, _legal_scenario, _applies)
+declare_family("wire-in.", MALFORMED, _malformed_scenario, _applies)
+
+_ZERO_COPY = Applicability(node_kinds=PROCESSORS, min_version=9, needs=Needs(accepts=PacketType.BINARY_WITH_META))
+
+check(
+    "wire-in.binary-with-meta.handle-empty",
+    abi_ref="ABI.md 4.16 rules 1, 2, 6; 5.5 step 3; 8.5",
+    rationale="An empty v9 BinaryWithMeta may carry a handle: the plugin releases it once and clears the field, "
+    "or leaves it for the host; releasing without clearing is a double free.",
+    applies=_ZERO_COPY,
+    owns_violations=("binary.",),
+)(_zero_copy_scenario(b"", 0, True))
+check(
+    "wire-in.binary-with-meta.handle-null-data",
+    abi_ref="ABI.md 5.5 step 2, 8.5",
+    rationale="data NULL with data_len > 0 and a handle: the receiver releases the handle once, clears the field and "
+    "refuses the packet ('BinaryWithMeta packet has null data pointer').",
+    applies=_ZERO_COPY,
+    owns_violations=("binary.",),
+)(_zero_copy_scenario(None, 4, False))
+check(
+    "wire-in.binary-with-meta.handle-payload",
+    abi_ref="ABI.md 4.16 rules 1-3, 8.5; HOST.md 6.11",
+    rationale="A C plugin given a v9 handle with a payload must leave it (the host frees it) or release it and clear "
+    "the field; never release it twice. Not run on Rust plugins: there the handle is a Rust object.",
+    applies=replace(_ZERO_COPY, needs=Needs(accepts=PacketType.BINARY_WITH_META, language="c")),
+    owns_violations=("binary.",),
+)(_zero_copy_scenario(b"zero-copy payload", 17, True))

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from functools import partial
-
-from conformance.abi.constants import PacketType
+from conformance.abi.constants import RUNTIME_UNSUPPORTED_TYPES, PacketType
 from conformance.checks.common import metadata_of, require_processor
 from conformance.checks.model import Severity
-from conformance.checks.registry import family_check, register_checks
+from conformance.checks.registry import check
 from conformance.checks.traffic import TrafficRun, traffic_once
 from conformance.sandbox.context import ScenarioContext
 
-_RUNTIME_TYPES = {0, 2, 3, 4, 5, 8, 9, 10, 11}
-_BINARY_LIKE = {5, 9, 10, 11}
+_RUNTIME_TYPES = frozenset(PacketType) - RUNTIME_UNSUPPORTED_TYPES
+#: Byte payloads: a pin declared as one of these may carry any of them.
+_BINARY_LIKE = frozenset(
+    {PacketType.BINARY, PacketType.ENCODED_VIDEO, PacketType.BINARY_WITH_META, PacketType.ENCODED_AUDIO}
+)
 
 
 def _traffic(ctx: ScenarioContext) -> TrafficRun | None:
@@ -104,63 +105,49 @@ def _telemetry(ctx: ScenarioContext) -> None:
     )
 
 
-_check = partial(family_check, "wire-out")
-
-
-register_checks(
-    [
-        _check(
-            "decodes",
-            _count_outputs,
-            "The host converts every emitted packet with the ABI.md 5 rules; one that fails to convert fails "
-            "the node ('Failed to convert packet: ...').",
-            "ABI.md 4.12, 5, 8.6",
-            ("wire-out.convert",),
-        ),
-        _check(
-            "runtime-types",
-            _runtime_types,
-            "OpusAudio, Any and Passthrough are pin-type tags; emitting them fails the node.",
-            "ABI.md 5.0 C3, 8.6",
-        ),
-        _check(
-            "declared-pins",
-            _declared_pins,
-            "The host does not check pin names in the callback; the router drops packets for unknown pins and "
-            "the rest of that call's outputs.",
-            "ABI.md 4.12, 8.6",
-        ),
-        _check(
-            "declared-types",
-            _declared_types,
-            "Downstream nodes are wired by the declared output type; another type breaks them.",
-            "ABI.md 5.11, 8.6",
-            severity=Severity.RECOMMENDED,
-        ),
-        _check(
-            "binary-handle-null",
-            _count_outputs,
-            "A plugin's own BinaryWithMeta must carry buffer_handle and free_fn NULL (or use the 32-byte form); "
-            "the host would treat a handle as a Rust Bytes object.",
-            "ABI.md 4.16 rule 5, 8.6",
-            ("wire-out.binary-handle",),
-        ),
-        _check(
-            "binary-meta-len",
-            _binary_meta_len,
-            "The host reads BinaryWithMeta's handle fields only when CPacket.len >= 48 and the 32-byte v7/v8 layout "
-            "below that: any len other than 32 or >= 48 is a size the plugin got wrong (its handle fields are "
-            "silently dropped, or the host reads past the struct).",
-            "ABI.md 2.3, 5.5 step 1, 8.6",
-            ("wire-out.binary-meta-len",),
-        ),
-        _check(
-            "telemetry",
-            _telemetry,
-            "Telemetry events need a UTF-8 event type and JSON of exactly data_len bytes, else the host drops "
-            "them with a warning.",
-            "ABI.md 4.13, 8.6",
-            severity=Severity.RECOMMENDED,
-        ),
-    ]
-)
+check(
+    "wire-out.decodes",
+    abi_ref="ABI.md 4.12, 5, 8.6",
+    rationale="The host converts every emitted packet with the ABI.md 5 rules; one that fails to convert fails "
+    "the node ('Failed to convert packet: ...').",
+    owns_violations=("wire-out.convert",),
+)(_count_outputs)
+check(
+    "wire-out.runtime-types",
+    abi_ref="ABI.md 5.0 C3, 8.6",
+    rationale="OpusAudio, Any and Passthrough are pin-type tags; emitting them fails the node.",
+)(_runtime_types)
+check(
+    "wire-out.declared-pins",
+    abi_ref="ABI.md 4.12, 8.6",
+    rationale="The host does not check pin names in the callback; the router drops packets for unknown pins and "
+    "the rest of that call's outputs.",
+)(_declared_pins)
+check(
+    "wire-out.declared-types",
+    severity=Severity.RECOMMENDED,
+    abi_ref="ABI.md 5.11, 8.6",
+    rationale="Downstream nodes are wired by the declared output type; another type breaks them.",
+)(_declared_types)
+check(
+    "wire-out.binary-handle-null",
+    abi_ref="ABI.md 4.16 rule 5, 8.6",
+    rationale="A plugin's own BinaryWithMeta must carry buffer_handle and free_fn NULL (or use the 32-byte form); "
+    "the host would treat a handle as a Rust Bytes object.",
+    owns_violations=("wire-out.binary-handle",),
+)(_count_outputs)
+check(
+    "wire-out.binary-meta-len",
+    abi_ref="ABI.md 2.3, 5.5 step 1, 8.6",
+    rationale="The host reads BinaryWithMeta's handle fields only when CPacket.len >= 48 and the 32-byte v7/v8 layout "
+    "below that: any len other than 32 or >= 48 is a size the plugin got wrong (its handle fields are "
+    "silently dropped, or the host reads past the struct).",
+    owns_violations=("wire-out.binary-meta-len",),
+)(_binary_meta_len)
+check(
+    "wire-out.telemetry",
+    severity=Severity.RECOMMENDED,
+    abi_ref="ABI.md 4.13, 8.6",
+    rationale="Telemetry events need a UTF-8 event type and JSON of exactly data_len bytes, else the host drops "
+    "them with a warning.",
+)(_telemetry)
