@@ -13,7 +13,7 @@ from pathlib import Path
 
 from conformance.abi.constants import PacketType
 from conformance.checks.common import metadata_of, require_processor, schema_defaults
-from conformance.checks.probe import detect_node_kind
+from conformance.checks.traffic import detect_node_kind
 from conformance.checks.registry import tool_scenario
 from conformance.fuzzing.findings import short
 from conformance.fuzzing.intake_plan import IntakeOp, IntakePlan
