@@ -13,8 +13,8 @@ from pathlib import Path
 
 from conformance.abi.constants import PacketType
 from conformance.checks.common import metadata_of, require_processor, schema_defaults
-from conformance.checks.traffic import detect_node_kind
 from conformance.checks.registry import tool_scenario
+from conformance.checks.traffic import detect_node_kind
 from conformance.fuzzing.findings import short
 from conformance.fuzzing.intake_plan import IntakeOp, IntakePlan
 from conformance.fuzzing.intake_profile import BINARY_LIKE, PluginProfile
