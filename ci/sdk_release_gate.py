@@ -8,14 +8,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 USAGE = """SDK release gate: the whole battery over the fixture corpus and the SDK's own plugins, in one run.
 
     ci/sdk-release-gate [--report-dir reports] [--baseline FILE] [--fixtures a,b | --no-corpus]
-                        [--no-build] [--jobs N] [--budget-scale F] [PLUGIN ...]
+                        [--no-build] [--jobs N] [--budget-scale F]
+                        [--shard I/N [--shard-durations EARLIER_REPORT_DIR]] [PLUGIN ...]
 
 PLUGIN is a built shared object, or a cargo project directory that is built
 here (``cargo build --release``; every cdylib it produces is checked).
@@ -35,6 +35,11 @@ An extra plugin whose library name equals a fixture's replaces that fixture
 in the run and is held to the fixture's expectation: that is how a rebuilt
 fixture (or an SDK change that affects one) is gated.
 
+Split over CI runners: each runs ``--shard I/N`` into its own report directory
+(the plugins are split the same way on every runner, by name, or balanced by
+an earlier run's times), then ``conformance merge DIR... --out reports`` gives
+the combined index.html, summary.md, junit.xml and gate verdict.
+
 Exit codes: 0 pass, 1 regression or deviation, 2 usage error, 3 the tool or a
 build failed. ``reports/`` gets report.json/report.html per plugin,
 index.html, summary.md (with the gate's verdict on top), junit.xml and
@@ -42,7 +47,6 @@ gate.json; with ``$GITHUB_STEP_SUMMARY`` set, summary.md is appended to it.
 """
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
-MAX_LINES = 200
 MAX_PRINTED = 50
 
 
@@ -52,12 +56,6 @@ class GateError(Exception):
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.code = code
-
-
-@dataclass
-class Verdict:
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-build", action="store_true", help="do not build the fixture corpus first")
     parser.add_argument("--jobs", default="1", help="pytest-xdist workers (default: the plugin's own parallelism)")
     parser.add_argument("--budget-scale", default="1.0")
+    parser.add_argument("--shard", help="check only shard I of N (e.g. 2/3) of the plugins; merge with conformance merge")
+    parser.add_argument(
+        "--shard-durations", type=Path, help="report directory of an earlier gate run: balance shards by its times"
+    )
     return parser
 
 
@@ -172,6 +174,7 @@ def run_battery(plugins: list[Path], report_dir: Path, baseline: Path | None, ar
                f"--junitxml={report_dir / 'junit.xml'}", f"--budget-scale={args.budget_scale}", "-o",
                "junit_family=xunit2"]
     command += [f"--plugin={plugin}" for plugin in plugins]
+    command.append("--shard=1/1")  # already this shard's plugins: CONFORMANCE_SHARD must not split them again
     if baseline is not None:
         command.append(f"--baseline={baseline}")
     if args.jobs != "1":
@@ -188,7 +191,24 @@ def run_battery(plugins: list[Path], report_dir: Path, baseline: Path | None, ar
     return done.returncode
 
 
-def _load(report_dir: Path, label: str, verdict: Verdict) -> dict[str, Any] | None:
+def this_shard(plugins: list[Path], spec: str, durations_dir: Path | None) -> list[Path]:
+    """The plugins of ``--shard I/N``: the same split ``pytest --plugin --shard`` makes."""
+    from conformance.scaleout.shard import Shard, ShardError, durations_from_reports
+    from conformance.settings import plugin_label
+
+    try:
+        shard = Shard.parse(spec)
+        durations = durations_from_reports(durations_dir) if durations_dir is not None else {}
+    except ShardError as error:
+        raise GateError(str(error), EXIT_USAGE) from None
+    chosen = shard.pick(plugins, plugin_label, durations)
+    if not chosen:
+        raise GateError(f"shard {shard} holds no plugin: {len(plugins)} plugins over {shard.count} shards", EXIT_USAGE)
+    print(f"sdk-release-gate: shard {shard}: {len(chosen)} of {len(plugins)} plugins", flush=True)
+    return chosen
+
+
+def _load(report_dir: Path, label: str, verdict: Any) -> dict[str, Any] | None:
     path = report_dir / label / "report.json"
     try:
         report: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -200,7 +220,7 @@ def _load(report_dir: Path, label: str, verdict: Verdict) -> dict[str, Any] | No
     return report
 
 
-def judge_fixture(info: Any, report: dict[str, Any], verdict: Verdict) -> None:
+def judge_fixture(info: Any, report: dict[str, Any], verdict: Any) -> None:
     from conformance.corpus import actual_statuses, compare, expected_path, load_expected
 
     actual = actual_statuses(report)
@@ -214,7 +234,7 @@ def judge_fixture(info: Any, report: dict[str, Any], verdict: Verdict) -> None:
         verdict.notes.append(f"{info.name}: no expected.toml, not compared")
 
 
-def judge_extra(label: str, report: dict[str, Any], verdict: Verdict) -> None:
+def judge_extra(label: str, report: dict[str, Any], verdict: Any) -> None:
     section = report.get("baseline")
     if section is not None:
         verdict.problems.extend(f"{label}: {item}: new failure (not in the baseline)" for item in section["new"])
@@ -229,63 +249,10 @@ def judge_extra(label: str, report: dict[str, Any], verdict: Verdict) -> None:
             verdict.problems.append(f"{label}: {check['id']}: {check['status']} ({check['message'][:160]})")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    from conformance.report.writer import atomic_write_text
-
-    atomic_write_text(path, text)
-
-
-def _gate_index(report_dir: Path, gate: dict[str, Any], labels: list[str]) -> None:
-    """index.html with the gate's verdict in its banner (a defective fixture's expected failures are not red)."""
-    from conformance.report.html_index import render_index
-
-    reports = []
-    for label in labels:
-        try:
-            reports.append(json.loads((report_dir / label / "report.json").read_text(encoding="utf-8")))
-        except (OSError, ValueError):
-            continue  # already a problem of the gate (_load)
-    if not reports:
-        return
-    run_id = str(reports[0].get("run", {}).get("id", ""))
-    _atomic_write(report_dir / "index.html", render_index(reports, run_id, gate=gate))
-
-
-def publish(report_dir: Path, verdict: Verdict, fixtures: list[str], extras: list[str]) -> None:
-    """gate.json, and the gate's verdict on top of summary.md (after its run-id line)."""
-    state = "FAIL" if verdict.problems else "PASS"
-    gate = {"verdict": state.lower(), "fixtures": fixtures, "extra_plugins": extras,
-            "problems": verdict.problems, "notes": verdict.notes}
-    _atomic_write(report_dir / "gate.json", json.dumps(gate, indent=2) + "\n")
-    _gate_index(report_dir, gate, fixtures + extras)
-    summary = report_dir / "summary.md"
-    text = summary.read_text(encoding="utf-8") if summary.exists() else ""
-    first, _, rest = text.partition("\n")
-    mark = "\u274c" if verdict.problems else "\u2705"
-    block = [f"# SDK release gate: {mark} {state}", "",
-             f"{len(fixtures)} corpus fixtures, {len(extras)} extra plugins; "
-             f"{len(verdict.problems)} problems, {len(verdict.notes)} notes.", ""]
-    block += [f"- {line}" for line in verdict.problems[:MAX_LINES]]
-    if len(verdict.problems) > MAX_LINES:
-        block.append(f"- ... {len(verdict.problems) - MAX_LINES} more in gate.json")
-    if verdict.notes:
-        block += ["", "<details><summary>notes</summary>", ""]
-        block += [f"- {line}" for line in verdict.notes[:MAX_LINES]]
-        block += ["", "</details>"]
-    if first.startswith("<!--"):
-        text = first + "\n" + "\n".join(block) + "\n\n" + rest
-    else:
-        text = "\n".join(block) + "\n\n" + text
-    _atomic_write(summary, text)
-    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if step_summary:
-        with open(step_summary, "a", encoding="utf-8") as handle:
-            handle.write(text)
-
-
 def gate(args: argparse.Namespace) -> int:
     from conformance.fixtures import list_fixtures
-    from conformance.runner import plugin_label
+    from conformance.report.gate import GateVerdict, publish_gate
+    from conformance.settings import plugin_label
 
     if not args.no_build and not args.no_corpus:
         build_corpus()
@@ -309,21 +276,26 @@ def gate(args: argparse.Namespace) -> int:
     plugins += [path for label, path in extra_labels.items() if label not in corpus]
     if not plugins:
         raise GateError("nothing to check: no fixtures selected and no extra plugins", EXIT_USAGE)
+    if args.shard:
+        plugins = this_shard(plugins, args.shard, args.shard_durations)
+        kept = {plugin_label(path) for path in plugins}
+        fixtures = [name for name in fixtures if name in kept]
+        extra_labels = {label: path for label, path in extra_labels.items() if label in kept}
     for name in swapped:
         print(f"sdk-release-gate: {extra_labels[name]} replaces the fixture {name} and is held to its expectation")
     baseline = merged_baseline(args.baseline, [corpus[name] for name in fixtures], args.report_dir)
     run_battery(plugins, args.report_dir, baseline, args)
-    verdict = Verdict()
+    others = [label for label in extra_labels if label not in corpus]
+    verdict = GateVerdict(fixtures, others)
     for name in fixtures:
         report = _load(args.report_dir, name, verdict)
         if report is not None:
             judge_fixture(corpus[name], report, verdict)
-    others = [label for label in extra_labels if label not in corpus]
     for label in others:
         report = _load(args.report_dir, label, verdict)
         if report is not None:
             judge_extra(label, report, verdict)
-    publish(args.report_dir, verdict, fixtures, others)
+    publish_gate(args.report_dir, verdict)
     for line in verdict.problems[:MAX_PRINTED]:
         print(f"  {line}")
     if len(verdict.problems) > MAX_PRINTED:

@@ -83,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
         "--race", nargs="?", const="helgrind", help="run the threading scenario under helgrind (default) or drd"
     )
     check.add_argument("--memcheck", action="store_true", help="re-run failing leak and memory checks under memcheck")
+    check.add_argument("--shard", help="check only shard I of N (e.g. 2/3) of the plugins (CI matrices)")
+    check.add_argument("--shard-durations", help="report directory of an earlier run: balance shards by its times")
     check.add_argument("-j", "--jobs", type=_jobs, default="1", help="parallel workers (pytest-xdist), or 'auto'")
     check.add_argument("-k", dest="keyword", help="only checks matching this pytest -k expression")
     check.add_argument("-m", dest="markexpr", help="only checks matching this pytest -m expression (e.g. required)")
@@ -110,6 +112,13 @@ def _parser() -> argparse.ArgumentParser:
 
     explain = commands.add_parser("explain", help="explain a check: what, why, typical causes, how to fix")
     explain.add_argument("check_id")
+
+    merge = commands.add_parser(
+        "merge",
+        help="combine the report directories of shards (--shard I/N) into one: index, summary, JUnit, gate verdict",
+    )
+    merge.add_argument("shards", nargs="+", type=Path, metavar="DIR", help="a shard's report directory")
+    merge.add_argument("--out", type=Path, required=True, help="the merged report directory (new or empty)")
 
     diff = commands.add_parser(
         "diff", help="compare two report.json files: exit 1 when a check got worse or a new check fails"
@@ -200,6 +209,8 @@ def _check_settings(args: argparse.Namespace) -> Any:
         "reruns": args.reruns,
         "race": args.race,
         "memcheck": "yes" if args.memcheck else None,
+        "shard": args.shard,
+        "shard-durations": args.shard_durations,
     }
     try:
         _, ini_values = find_ini(Path.cwd())
@@ -253,6 +264,7 @@ def _pytest_argv(args: argparse.Namespace, settings: Any) -> list[str]:
         argv += ["--conformance-plugin", str(path)]
     argv += ["--report-dir", str(settings.report_dir), "--budget-scale", str(settings.budget_scale)]
     argv += ["--reruns", str(settings.reruns)]
+    argv += ["--shard", "1/1"]  # settings.plugins is this shard already: the environment must not split it again
     if settings.baseline is not None:
         argv += ["--baseline", str(settings.baseline)]
     if settings.race:
@@ -412,6 +424,25 @@ def _diff(args: argparse.Namespace) -> int:
     return EXIT_CHECK_FAILED if difference.regressions else EXIT_OK
 
 
+def _merge(args: argparse.Namespace) -> int:
+    from conformance.scaleout.merge import MergeError, merge_runs
+
+    try:
+        merged = merge_runs(list(args.shards), args.out)
+    except MergeError as error:
+        raise UsageProblem(str(error)) from None
+    failing = [report["plugin"]["name"] for report in merged.reports if report.get("verdict") == "fail"]
+    verdict = f"; gate {merged.gate.state}" if merged.gate is not None else ""
+    _say(
+        f"merged {len(args.shards)} shards: {len(merged.reports)} plugins, {len(failing)} failing{verdict}; "
+        f"{args.out / 'index.html'}"
+    )
+    if merged.gate is not None:
+        for line in merged.gate.problems[:50]:
+            _say(f"  {line}")
+    return EXIT_CHECK_FAILED if merged.failed else EXIT_OK
+
+
 def _explain(args: argparse.Namespace) -> int:
     from conformance.abi_reference import render_cited
     from conformance.explain import explanation, render_text
@@ -429,6 +460,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 _COMMANDS = {
     "explain": _explain,
+    "merge": _merge,
     "check": _check,
     "repro": _repro,
     "list-checks": _list_checks,

@@ -6,7 +6,6 @@ Shared by the pytest plugin and the command line so both give identical results.
 from __future__ import annotations
 
 import queue
-import re
 import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -26,15 +25,6 @@ from conformance.sandbox.client import SandboxClient, shared_client
 from conformance.sandbox.protocol import GroupRequest, ScenarioRequest
 
 PROBE_BUDGET_S = 15.0
-
-
-def plugin_label(path: Path) -> str:
-    """``libconforming_processor.so`` -> ``conforming_processor``."""
-    name = path.name
-    name = re.sub(r"\.so(\.\d+)*$", "", name)
-    if name.startswith("lib") and len(name) > 3:
-        name = name[3:]
-    return name or "plugin"
 
 
 @dataclass(frozen=True)

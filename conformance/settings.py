@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 import tempfile
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from conformance.scaleout.shard import Shard, ShardError, durations_from_reports
 
 
 class SettingsError(Exception):
@@ -81,6 +84,20 @@ OPTIONS: tuple[Option, ...] = (
         "",
     ),
     Option(
+        "shard",
+        "conformance_shard",
+        "CONFORMANCE_SHARD",
+        "check only shard I of N (e.g. 2/3): the plugins split the same way on every CI runner",
+        "",
+    ),
+    Option(
+        "shard-durations",
+        "conformance_shard_durations",
+        "CONFORMANCE_SHARD_DURATIONS",
+        "report directory of an earlier run: balance the shards by its time per plugin",
+        "",
+    ),
+    Option(
         "memcheck",
         "conformance_memcheck",
         "CONFORMANCE_MEMCHECK",
@@ -89,6 +106,15 @@ OPTIONS: tuple[Option, ...] = (
     ),
 )
 OPTION_BY_NAME = {option.name: option for option in OPTIONS}
+
+
+def plugin_label(path: Path) -> str:
+    """The name a plugin goes by in reports, settings and baselines: ``libconforming_processor.so`` ->
+    ``conforming_processor``."""
+    name = re.sub(r"\.so(\.\d+)*$", "", path.name)
+    if name.startswith("lib") and len(name) > 3:
+        name = name[3:]
+    return name or "plugin"
 
 
 def _parse_scale(value: str, source: str) -> float:
@@ -133,6 +159,8 @@ def resolve_settings(
     if isinstance(plugins_value, str):
         plugins_value = [part for part in plugins_value.replace(os.pathsep, " ").split() if part]
     plugins, notes = distinct_plugins([Path(p) for p in (plugins_value or [])])
+    if plugins:
+        plugins, notes = _this_shard(plugins, notes, pick)
     report_value, _ = pick("report-dir")
     scale_value, scale_source = pick("budget-scale")
     baseline_value, _ = pick("baseline")
@@ -164,6 +192,31 @@ def resolve_settings(
     )
 
 
+def _this_shard(
+    plugins: tuple[Path, ...], notes: tuple[str, ...], pick: Callable[[str], tuple[Any, str]]
+) -> tuple[tuple[Path, ...], tuple[str, ...]]:
+    """The plugins of ``--shard I/N`` (all of them without it), with a note saying how many."""
+    shard_value, shard_source = pick("shard")
+    if not shard_value:
+        return plugins, notes
+    durations_value, _ = pick("shard-durations")
+    try:
+        shard = Shard.parse(str(shard_value), shard_source)
+        durations = durations_from_reports(Path(str(durations_value))) if durations_value else {}
+    except ShardError as error:
+        raise SettingsError(str(error)) from None
+    if shard.count == 1:
+        return plugins, notes
+    chosen = tuple(shard.pick(plugins, plugin_label, durations))
+    if not chosen:
+        raise SettingsError(
+            f"shard {shard} holds no plugin: {len(plugins)} plugins over {shard.count} shards "
+            f"(use at most {len(plugins)} shards)"
+        )
+    how = "balanced by an earlier run's durations" if durations else "dealt by name"
+    return chosen, (*notes, f"shard {shard}: {len(chosen)} of {len(plugins)} plugins ({how})")
+
+
 def distinct_plugins(paths: list[Path]) -> tuple[tuple[Path, ...], tuple[str, ...]]:
     """Each shared object once; two different files whose reports would share a directory are refused.
 
@@ -174,8 +227,6 @@ def distinct_plugins(paths: list[Path]) -> tuple[tuple[Path, ...], tuple[str, ..
     """
     if not paths:
         return (), ()
-    from conformance.runner import plugin_label  # only with plugins: the runner loads the catalogue
-
     kept: dict[str, Path] = {}
     notes: list[str] = []
     for path in paths:

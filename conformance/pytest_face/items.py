@@ -12,7 +12,8 @@ from conformance.pytest_face.execution import ItemRunner
 from conformance.pytest_face.reporting import PROPERTY, item_payload
 from conformance.report.model import CheckResult
 from conformance.report.text import failure_text
-from conformance.runner import BatteryItem, battery_for, plugin_label, probe
+from conformance.runner import BatteryItem, battery_for, probe
+from conformance.settings import plugin_label
 
 
 class PluginBattery(pytest.Collector):

@@ -17,7 +17,7 @@ from conformance.baseline import Classification
 from conformance.checks.model import PluginFacts
 from conformance.report.model import CheckResult
 from conformance.report.writer import WrittenReport, WrittenRun, replaced_reports
-from conformance.runner import plugin_label
+from conformance.settings import plugin_label
 
 PROPERTY = "conformance"
 JUNIT_MESSAGE_LIMIT = 300

@@ -33,9 +33,9 @@ from conformance.pytest_startup import drop_idle_hypothesis_plugin
 from conformance.report import interrupt
 from conformance.report.rundir import RunInfo
 from conformance.report.writer import WrittenRun, write_reports, write_unloadable_report
-from conformance.runner import BatteryItem, inspect, plugin_label
+from conformance.runner import BatteryItem, inspect
 from conformance.sandbox.calibration import current as current_calibration
-from conformance.settings import RunSettings, SettingsError, check_report_dir
+from conformance.settings import RunSettings, SettingsError, check_report_dir, plugin_label
 
 SESSION_NAME = "conformance-battery"
 

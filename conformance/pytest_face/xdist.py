@@ -15,10 +15,10 @@ import pytest
 from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 
 from conformance.pytest_face.prefetch import probe_parallelism
-from conformance.runner import export_facts, plugin_label, probe_many
+from conformance.runner import export_facts, probe_many
 from conformance.sandbox.calibration import calibrate_once
 from conformance.sandbox.client import shared_client
-from conformance.settings import RunSettings
+from conformance.settings import RunSettings, plugin_label
 
 FACTS_INPUT = "conformance_facts"
 MODE_INPUT = "conformance_dist"  # workers see --dist as "no"; the controller tells them the real mode

@@ -49,7 +49,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def _label(path: Path) -> str:
-    from conformance.runner import plugin_label
+    from conformance.settings import plugin_label
 
     return plugin_label(path)
 

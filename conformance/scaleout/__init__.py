@@ -1,0 +1,1 @@
+"""Splitting a run over several CI runners and merging what they wrote."""
