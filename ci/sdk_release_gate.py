@@ -285,7 +285,7 @@ def publish(report_dir: Path, verdict: Verdict, fixtures: list[str], extras: lis
 
 def gate(args: argparse.Namespace) -> int:
     from conformance.fixtures import list_fixtures
-    from conformance.runner import plugin_label
+    from conformance.settings import plugin_label
 
     if not args.no_build and not args.no_corpus:
         build_corpus()

@@ -50,7 +50,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from conformance.abi.constants import AUDIO_CODECS, VIDEO_CODECS, PacketType
-from conformance.checks.registry import tool_scenario
 from conformance.host.packets import Packet, TextPacket, normalise, packet_type_of, truncate_at_nul
 from conformance.host.wire import (
     RUNTIME_PACKET_TYPES,
@@ -63,9 +62,10 @@ from conformance.host.wire import (
     encode_raw,
     to_raw_wire,
 )
-from conformance.sandbox.context import ScenarioContext
-from conformance.sandbox.events import Expect, HarnessError, LoadFailed, Observed, Skipped, Violation
-from conformance.sandbox.protocol import Outcome, SandboxResult, ScenarioRequest
+from conformance.scenario.context import ScenarioContext
+from conformance.scenario.events import Expect, HarnessError, LoadFailed, Observed, Skipped, Violation
+from conformance.scenario.protocol import Outcome, SandboxResult, ScenarioRequest
+from conformance.scenario.tools import tool_scenario
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy

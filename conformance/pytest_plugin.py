@@ -174,8 +174,8 @@ def pytest_configure(config: pytest.Config) -> None:
         except BaselineError as error:
             raise pytest.UsageError(str(error)) from None
     # --- end reporting layer ---
+    from conformance.host.elfcheck import elf_facts
     from conformance.report.writer import write_unloadable_report
-    from conformance.runner import inspect
 
     if not hasattr(config, "workerinput"):
         try:
@@ -184,7 +184,7 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(str(error)) from None
     problems = []
     for path in settings.plugins:
-        facts = inspect(path)
+        facts = elf_facts(path)
         if not facts.loadable:
             if not hasattr(config, "workerinput"):
                 write_unloadable_report(settings.report_dir, path, f"not loadable: {facts.problem}")
@@ -297,7 +297,8 @@ class CheckItem(pytest.Item):
         self.add_marker(check.severity.value)
 
     def runtest(self) -> None:
-        from conformance.runner import plugin_label, probe, run_item
+        from conformance.runner import probe, run_item
+        from conformance.settings import plugin_label
 
         settings = self.config.stash[SETTINGS_KEY]
         facts = probe(self.plugin_path, settings.budget_scale)
@@ -381,7 +382,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     settings = config.stash.get(SETTINGS_KEY, None)
     if not settings or not settings.plugins:
         return
-    from conformance.runner import plugin_label
+    from conformance.settings import plugin_label
 
     if SPARE_CLIENTS_KEY in config.stash:
         from conformance.prefetch import probe_parallelism
@@ -610,7 +611,7 @@ def _selected_counts(session: pytest.Session, settings: RunSettings) -> dict[str
         by_label = session.config.stash.get(XDIST_SELECTED_KEY, None)
         if by_label is None:
             return None
-        from conformance.runner import plugin_label
+        from conformance.settings import plugin_label
 
         return {str(path): by_label.get(plugin_label(path), 0) for path in settings.plugins}
     counts: dict[str, int] = {str(path): 0 for path in settings.plugins}

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
+import shutil
 import tempfile
 import tomllib
 from collections.abc import Callable
@@ -91,6 +93,15 @@ OPTIONS: tuple[Option, ...] = (
 OPTION_BY_NAME = {option.name: option for option in OPTIONS}
 
 
+def plugin_label(path: Path) -> str:
+    """The name a plugin goes by in reports, settings and baselines: ``libconforming_processor.so`` ->
+    ``conforming_processor``."""
+    name = re.sub(r"\.so(\.\d+)*$", "", path.name)
+    if name.startswith("lib") and len(name) > 3:
+        name = name[3:]
+    return name or "plugin"
+
+
 def _parse_scale(value: str, source: str) -> float:
     try:
         scale = float(value)
@@ -145,13 +156,8 @@ def resolve_settings(
         raise SettingsError(f"race tool {race!r} from {race_source} must be helgrind or drd")
     memcheck_value, _ = pick("memcheck")
     memcheck = str(memcheck_value).strip().lower() in ("1", "yes", "true", "on")
-    if race is not None or memcheck:
-        import shutil
-
-        if shutil.which("valgrind") is None:
-            raise SettingsError(
-                "--race and --memcheck need valgrind, which is not installed (apt-get install valgrind)"
-            )
+    if (race is not None or memcheck) and shutil.which("valgrind") is None:
+        raise SettingsError("--race and --memcheck need valgrind, which is not installed (apt-get install valgrind)")
     return RunSettings(
         plugins=plugins,
         report_dir=Path(str(report_value)),
@@ -174,8 +180,6 @@ def distinct_plugins(paths: list[Path]) -> tuple[tuple[Path, ...], tuple[str, ..
     """
     if not paths:
         return (), ()
-    from conformance.runner import plugin_label  # only with plugins: the runner loads the catalogue
-
     kept: dict[str, Path] = {}
     notes: list[str] = []
     for path in paths:

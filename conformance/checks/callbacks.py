@@ -10,7 +10,7 @@ from conformance.checks.common import require_processor
 from conformance.checks.model import Severity
 from conformance.checks.registry import family_check, register_checks
 from conformance.checks.traffic import drive, traffic_once, with_instance
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
 
 LATE_WINDOW_S = 0.08
 

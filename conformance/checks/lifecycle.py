@@ -11,7 +11,7 @@ from conformance.checks.model import Applicability, Check, Severity
 from conformance.checks.registry import check, register_checks
 from conformance.checks.traffic import difference, drive, fingerprint
 from conformance.host.instance import Instance
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
 
 
 def _create_then_destroy(params: Any, label: str, *, expect_handle: bool, may_ignore: bool = False) -> Any:

@@ -10,7 +10,7 @@ from conformance.checks.model import Applicability, Severity
 from conformance.checks.registry import check
 from conformance.host.errors import LoadError
 from conformance.host.libc import RTLD_LAZY, RTLD_LOCAL, libc
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
 
 ANY_PLUGIN = Applicability(needs_loadable=False)
 

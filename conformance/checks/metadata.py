@@ -18,7 +18,7 @@ from conformance.checks.registry import check, register_checks
 from conformance.checks.traffic import drive
 from conformance.host.instance import Instance
 from conformance.host.metadata import MetadataReading, NodeMetadata, count_overruns, read_metadata
-from conformance.sandbox.context import ScenarioContext, ScenarioSkip
+from conformance.scenario.context import ScenarioContext, ScenarioSkip
 
 
 def _reading(ctx: ScenarioContext) -> MetadataReading:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
 
 
 class Severity(str, enum.Enum):

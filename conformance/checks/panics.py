@@ -14,7 +14,7 @@ from typing import Any
 from conformance.checks.entries import ENTRY_POINTS, EntryPoint
 from conformance.checks.model import Check, Severity
 from conformance.checks.registry import register_checks
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
 
 
 def _scenario(entry: EntryPoint) -> Any:

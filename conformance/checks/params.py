@@ -9,7 +9,7 @@ from conformance.checks.common import require_processor, valid_params
 from conformance.checks.model import Check, Severity
 from conformance.checks.registry import register_checks
 from conformance.checks.traffic import drive, with_instance
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
 
 
 def _update(params: Any, label: str, *, expect_success: bool | None, then_works: bool = False) -> Any:

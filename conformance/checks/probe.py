@@ -10,13 +10,13 @@ from dataclasses import replace
 from typing import Any
 
 from conformance.checks.model import PluginFacts
-from conformance.checks.registry import tool_scenario
 from conformance.host.errors import LoadError
 from conformance.host.instance import Instance
 from conformance.sandbox.classify import describe_call
-from conformance.sandbox.context import ScenarioContext
-from conformance.sandbox.events import Observed
-from conformance.sandbox.protocol import Outcome, SandboxResult
+from conformance.scenario.context import ScenarioContext
+from conformance.scenario.events import Observed
+from conformance.scenario.protocol import Outcome, SandboxResult
+from conformance.scenario.tools import tool_scenario
 
 PROBE = "probe"
 TRIAGE_MARK = "triage"

@@ -9,7 +9,7 @@ from conformance.checks.model import Applicability, Check, Severity
 from conformance.checks.registry import register_checks
 from conformance.checks.traffic import with_instance
 from conformance.host.instance import CallResult
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
 
 NEEDS = Applicability(needs=("get_runtime_param_schema",))
 

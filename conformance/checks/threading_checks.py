@@ -15,11 +15,12 @@ from typing import Any
 from conformance.abi import ffi
 from conformance.checks.common import require_processor, valid_params
 from conformance.checks.model import Check, Severity
-from conformance.checks.registry import register_checks, tool_scenario
+from conformance.checks.registry import register_checks
 from conformance.checks.traffic import difference, drive, fingerprint, samples
 from conformance.host.instance import Instance, run_on_thread
 from conformance.host.wire import encode_packet
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
+from conformance.scenario.tools import tool_scenario
 
 PARALLEL_INSTANCES = 4
 ROUNDS = 3

@@ -9,7 +9,7 @@ from conformance.checks.common import metadata_of, require_processor
 from conformance.checks.model import Severity
 from conformance.checks.registry import family_check, register_checks
 from conformance.checks.traffic import TrafficRun, traffic_once
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
 
 _RUNTIME_TYPES = {0, 2, 3, 4, 5, 8, 9, 10, 11}
 _BINARY_LIKE = {5, 9, 10, 11}

@@ -8,7 +8,7 @@ to reproduce it.
 
 from __future__ import annotations
 
-from conformance.report.model import CheckResult
+from conformance.checks.result import CheckResult
 
 _EVIDENCE_ORDER = ("in_flight", "signal", "panic", "violations", "expectations", "stack_tool")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import signal
 
-from conformance.sandbox.events import CallStarted
-from conformance.sandbox.protocol import Outcome
+from conformance.scenario.events import CallStarted
+from conformance.scenario.protocol import Outcome
 
 _PANIC_LINE = re.compile(r"panicked at [^\n]*\n([^\n]*)")
 _NO_UNWIND = "panic in a function that cannot unwind"

@@ -1,0 +1,51 @@
+"""Whether a check applies to a plugin, from the probe's facts: the reason a check is skipped unrun."""
+
+from __future__ import annotations
+
+from conformance.abi.constants import packet_type_name
+from conformance.checks.model import Check, PluginFacts
+
+#: Where the probe dies when the library itself cannot be opened (load's finding, no entry point ran).
+_BEFORE_ANY_ENTRY = (None, "dlopen", "streamkit_native_plugin_api")
+
+
+def not_applicable(check: Check, facts: PluginFacts) -> str | None:
+    """Why ``check`` does not apply to this plugin, or None when it does."""
+    applies = check.applies
+    if not facts.loadable:
+        # Entry-point checks still run when the probe died inside a plugin entry point (get_metadata,
+        # create_instance...): that death is their finding. A library that cannot even be opened is load's.
+        died_in_entry = facts.failed_entry not in _BEFORE_ANY_ENTRY
+        if applies.needs_loadable or (check.category != "load" and not died_in_entry):
+            return f"not loadable: {facts.load_problem}"
+        return None
+    if facts.node_kind not in applies.node_kinds:
+        return f"applies to {' and '.join(sorted(applies.node_kinds))} plugins; this one is a {facts.node_kind}"
+    version = facts.version or 0
+    if not applies.min_version <= version <= applies.max_version:
+        return f"applies to plugin versions {applies.min_version}..{applies.max_version}; this one is v{version}"
+    for need in applies.needs:
+        reason = missing_capability(need, facts)
+        if reason:
+            return reason
+    return None
+
+
+def missing_capability(need: str, facts: PluginFacts) -> str | None:
+    """Why the plugin lacks the capability ``need`` (see ``Applicability.needs``), or None when it has it."""
+    if need in ("get_source_config", "tick", "get_runtime_param_schema", "on_upstream_hint"):
+        return None if need in facts.entries else f"the table has no {need}"
+    if need == "setter":
+        return None if facts.has_setter else "the plugin does not export the log-enabled setter"
+    if need == "inputs":
+        return None if facts.input_pins else "the plugin declares no input pin"
+    if need == "echo":
+        return None if facts.is_echo else "not an echo plugin (no Passthrough output pin)"
+    if need.startswith("accepts:"):
+        packet_type = int(need.split(":", 1)[1])
+        return None if facts.accepts(packet_type) else f"no input pin accepts {packet_type_name(packet_type)} packets"
+    if need == "rust":
+        return None if facts.language == "rust" else "not a Rust plugin"
+    if need == "c":
+        return None if facts.language != "rust" else "a Rust plugin (zero-copy handles are Rust objects there)"
+    raise ValueError(f"unknown capability {need!r}")
