@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 
@@ -66,8 +67,6 @@ def classify_exit(status: int, stderr_tail: str, completed: bool) -> tuple[Outco
 
 
 def _signalled(status: int) -> int | None:
-    import os
-
     if os.WIFSIGNALED(status):
         return os.WTERMSIG(status)
     return None
