@@ -21,6 +21,9 @@ Each battery result is classified against the baseline:
 * ``None``: nothing to say (passed without an entry, skipped, or a
   non-required check that did not pass without an entry).
 
+The rule itself is the judgement layer's (``checks.verdict.baseline_class``);
+this module reads, validates and matches the file.
+
 An expired entry accepts nothing and fails the run on its own, so that
 "temporarily accepted" cannot quietly become "accepted forever". Every
 problem with the file is one line (``BaselineError``) naming the file and the

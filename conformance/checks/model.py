@@ -17,13 +17,13 @@ from typing import Any
 from conformance.scenario.context import ScenarioContext
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     REQUIRED = "required"
     RECOMMENDED = "recommended"
     INFO = "info"
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     PASS = "pass"
     FAIL = "fail"
     WARN = "warn"
@@ -32,10 +32,6 @@ class Status(str, enum.Enum):
     TIMEOUT = "timeout"
     ERROR = "error"  # the validator itself failed; never counted as a pass
     FLAKY = "flaky"  # outcomes differed between runs of the same check
-
-    @property
-    def passed(self) -> bool:
-        return self in (Status.PASS, Status.WARN, Status.SKIP)
 
 
 CATEGORIES: tuple[str, ...] = (
