@@ -2,7 +2,7 @@
 
 A check is data plus a scenario: a stable id (public API: deprecated, never
 renamed), the ABI rule it enforces, why a host needs it, where it applies and
-how long it may take. ``Outcome`` (sandbox.protocol) says what happened to the
+how long it may take. ``Outcome`` (scenario.protocol) says what happened to the
 child; ``Status`` says what the check concluded; ``Severity`` says how much it
 matters.
 """
