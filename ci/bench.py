@@ -70,7 +70,7 @@ def battery(plugins: list[Path], runs: int, extra: list[str] | None = None, env:
 def scenario_overhead(runs: int) -> dict[str, dict[str, float]]:
     """The empty scenario through the fork server vs a fresh interpreter per scenario (the naive design)."""
     from conformance.sandbox.client import SandboxClient
-    from conformance.sandbox.protocol import ScenarioRequest
+    from conformance.scenario.protocol import ScenarioRequest
 
     request = ScenarioRequest("selftest.empty", "/nonexistent.so")
     client = SandboxClient()
@@ -98,12 +98,13 @@ def scenario_overhead(runs: int) -> dict[str, dict[str, float]]:
 
 def shared_child_cost(runs: int, plugin: Path) -> dict[str, dict[str, float] | int]:
     """Per check, the battery's shareable checks on ``plugin``: each in its own child vs in shared children."""
+    from conformance.checks.applicability import not_applicable
     from conformance.checks.isolation import shares_child
-    from conformance.runner import battery_for, not_applicable, probe, run_item, run_shared
+    from conformance.runner import battery_for, probe, run_item, run_shared
     from conformance.sandbox.client import SandboxClient
 
     facts = probe(plugin)
-    items = [i for i in battery_for(facts) if shares_child(i.check) and not_applicable(i, facts) is None]
+    items = [i for i in battery_for(facts) if shares_child(i.check) and not_applicable(i.check, facts) is None]
     client = SandboxClient()
     run_shared(plugin, items[:2], facts, client=client)
     alone: list[float] = []

@@ -21,6 +21,9 @@ Each battery result is classified against the baseline:
 * ``None``: nothing to say (passed without an entry, skipped, or a
   non-required check that did not pass without an entry).
 
+The rule itself is the judgement layer's (``checks.verdict.baseline_class``);
+this module reads, validates and matches the file.
+
 An expired entry accepts nothing and fails the run on its own, so that
 "temporarily accepted" cannot quietly become "accepted forever". Every
 problem with the file is one line (``BaselineError``) naming the file and the
@@ -35,13 +38,13 @@ import tomllib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-Classification = Literal["known", "new", "improved"]
+from conformance.checks.model import Severity, Status
+from conformance.checks.registry import checks_by_id
+from conformance.checks.verdict import Classification, baseline_class
 
 _ENTRY_KEYS = frozenset({"plugin", "check", "reason", "expires"})
-_NOT_RUN = "skip"
-_PASSED = "pass"
 
 
 class BaselineError(Exception):
@@ -94,17 +97,10 @@ class Baseline:
     def _matching(self, label: str, item_id: str) -> list[Accepted]:
         return [entry for entry in self.entries if entry.covers(label, item_id)]
 
-    def classify(self, label: str, item_id: str, status: str, severity: str) -> Classification | None:
+    def classify(self, label: str, item_id: str, status: Status, severity: Severity) -> Classification | None:
         matching = self._matching(label, item_id)
-        if status == _PASSED:
-            return "improved" if matching else None
-        if status == _NOT_RUN:
-            return None
-        if any(not entry.expired(self.today) for entry in matching):
-            return "known"
-        if severity == "required" and status != "warn":
-            return "new"
-        return None
+        accepted = any(not entry.expired(self.today) for entry in matching)
+        return baseline_class(status, severity, listed=bool(matching), accepted=accepted)
 
     def expired_entries(self, labels: Iterable[str]) -> list[Accepted]:
         """Expired entries that concern at least one of the plugins of this run."""
@@ -191,7 +187,5 @@ def load_baseline(path: Path, today: dt.date | None = None, validate_checks: boo
         raise BaselineError(f"baseline {path}: cannot read: {error.strerror or error}") from None
     known: Collection[str] | None = None
     if validate_checks:
-        from conformance.checks.registry import checks_by_id
-
         known = frozenset(checks_by_id())
     return parse_baseline(text, path, today, known)

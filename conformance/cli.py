@@ -230,13 +230,14 @@ def _refuse_unloadable(settings: Any) -> None:
     A plugin that loads but dies inside an entry point during the probe is not
     refused: that death is what its checks report.
     """
+    from conformance.host.elfcheck import elf_facts
     from conformance.pytest_face.prefetch import probe_parallelism
     from conformance.report.writer import declared_version, write_unloadable_report
-    from conformance.runner import inspect, probe, probe_many
+    from conformance.runner import probe, probe_many
 
     problems = []
     for path in settings.plugins:
-        elf = inspect(path)
+        elf = elf_facts(path)
         if not elf.loadable:
             write_unloadable_report(settings.report_dir, path, f"not loadable: {elf.problem}")
             problems.append(f"{path}: not loadable: {elf.problem}")
@@ -295,11 +296,13 @@ def _find_items(plugin: Path, name: str, budget_scale: float) -> tuple[list[Any]
 
 def _repro(args: argparse.Namespace) -> int:
     from conformance.checks.judge import judge
+    from conformance.checks.model import Status
+    from conformance.host.elfcheck import elf_facts
     from conformance.report.text import failure_text
-    from conformance.runner import _result, inspect, request_for
+    from conformance.runner import request_for, result_of
     from conformance.sandbox.client import run_in_process, shared_client
 
-    elf = inspect(args.plugin)
+    elf = elf_facts(args.plugin)
     if not elf.loadable:
         raise UsageProblem(f"{args.plugin}: not loadable: {elf.problem}")
     items, facts = _find_items(args.plugin, args.check_id, args.budget_scale)
@@ -316,8 +319,8 @@ def _repro(args: argparse.Namespace) -> int:
         if args.trace:
             for event in result.events:
                 _say(f"  {type(event).__name__}: {event}")
-        outcome = _result(args.plugin, item, judge(item.check, result), result.duration_s)
-        _say(failure_text(outcome) if outcome.status != "pass" else f"{outcome.id}: PASS")
+        outcome = result_of(args.plugin, item, judge(item.check, result), result.duration_s)
+        _say(failure_text(outcome) if outcome.status is not Status.PASS else f"{outcome.id}: PASS")
         credited = _credited_elsewhere(outcome.evidence)
         if outcome.blocking or credited:
             status = EXIT_CHECK_FAILED
@@ -425,7 +428,7 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from conformance.scaleout.merge import MergeError, merge_runs
+    from conformance.report.merge import MergeError, merge_runs
 
     try:
         merged = merge_runs(list(args.shards), args.out)

@@ -12,23 +12,26 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from conformance.checks.model import PluginFacts
+from conformance.checks.model import PluginFacts, Status
+from conformance.checks.result import CheckResult
 from conformance.checks.threading_checks import RACE_SCENARIO
-from conformance.report.model import CheckResult
+from conformance.checks.verdict import failure_status
 from conformance.runner import BatteryItem, request_for
 from conformance.settings import RunSettings
 from conformance.valgrind import run_under
 
 RACE_CHECK = "threading.parallel-instances"
 MEMCHECK_CATEGORIES = ("leaks", "callbacks", "wire-in", "wire-out")
+#: Results memcheck is run for: its plugin frames explain a failure or a crash, and only those.
+MEMCHECKED = frozenset({Status.FAIL, Status.CRASH})
 
 
 def apply_heavy_modes(
     path: Path, item: BatteryItem, facts: PluginFacts, result: CheckResult, settings: RunSettings
 ) -> CheckResult:
-    if settings.race and item.check.id == RACE_CHECK and result.status not in ("skip",):
+    if settings.race and item.check.id == RACE_CHECK and result.status is not Status.SKIP:
         result = _race(path, item, facts, result, settings)
-    if settings.memcheck and item.check.category in MEMCHECK_CATEGORIES and result.status in ("fail", "crash"):
+    if settings.memcheck and item.check.category in MEMCHECK_CATEGORIES and result.status in MEMCHECKED:
         result = _memcheck(path, item, facts, result, settings)
     return result
 
@@ -48,8 +51,7 @@ def _race(path: Path, item: BatteryItem, facts: PluginFacts, result: CheckResult
         f"{settings.race} found {len(run.findings)} data race(s) inside the plugin "
         f"({run.duration_s:.0f} s): {first.what} in {frames}"
     )
-    status = "fail" if item.check.severity.value == "required" else "warn"
-    return replace(result, status=status, message=message, evidence=evidence)
+    return replace(result, status=failure_status(item.check.severity), message=message, evidence=evidence)
 
 
 def _memcheck(

@@ -26,7 +26,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from conformance.sandbox.faults import cache_dir
+from conformance.host.native_build import cache_dir
 
 #: rustc flags of a SanitizerCoverage build (stable rustc: the pass by name, its options through LLVM).
 SANCOV_RUSTFLAGS: tuple[str, ...] = (

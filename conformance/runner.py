@@ -14,15 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from conformance.abi.constants import CURRENT_API_VERSION, MIN_SUPPORTED_API_VERSION
+from conformance.checks.applicability import not_applicable
 from conformance.checks.judge import judge
 from conformance.checks.minimise import find_difference
 from conformance.checks.model import Check, Judgement, PluginFacts, Status
 from conformance.checks.probe import PROBE, confirm_triage, facts_from_result, needs_confirmation
 from conformance.checks.registry import catalogue
-from conformance.host.elfcheck import ElfFacts, inspect_plugin_file
-from conformance.report.model import CheckResult
+from conformance.checks.result import CheckResult
+from conformance.checks.verdict import settle_reruns, worth_rerunning
+from conformance.host.elfcheck import elf_facts
 from conformance.sandbox.client import SandboxClient, shared_client
-from conformance.sandbox.protocol import GroupRequest, ScenarioRequest
+from conformance.scenario.protocol import GroupRequest, ScenarioRequest
 
 PROBE_BUDGET_S = 15.0
 
@@ -58,30 +60,6 @@ def battery_for(facts: PluginFacts) -> list[BatteryItem]:
     return items
 
 
-def not_applicable(item: BatteryItem, facts: PluginFacts) -> str | None:
-    """Why ``item`` does not apply to this plugin, or None when it does."""
-    applies = item.check.applies
-    if not facts.loadable:
-        # Entry-point checks still run when the probe died inside a plugin entry point (get_metadata,
-        # create_instance...): that death is their finding. A library that cannot even be opened is load's.
-        died_in_entry = facts.failed_entry not in (None, "dlopen", "streamkit_native_plugin_api")
-        if applies.needs_loadable or (item.check.category != "load" and not died_in_entry):
-            return f"not loadable: {facts.load_problem}"
-    if not facts.loadable:
-        return None
-    if facts.node_kind not in applies.node_kinds:
-        return f"applies to {' and '.join(sorted(applies.node_kinds))} plugins; this one is a {facts.node_kind}"
-    version = facts.version or 0
-    if not applies.min_version <= version <= applies.max_version:
-        return f"applies to plugin versions {applies.min_version}..{applies.max_version}; this one is v{version}"
-    return applies.needs.missing(facts)
-
-
-@cache
-def inspect(path: Path) -> ElfFacts:
-    return inspect_plugin_file(path)
-
-
 _facts_cache: dict[tuple[str, float], PluginFacts] = {}
 
 
@@ -99,7 +77,7 @@ def probe(path: Path, budget_scale: float = 1.0, client: SandboxClient | None = 
     """The plugin's facts, probed once per process in the sandbox."""
     key = _facts_key(path, budget_scale)
     if key not in _facts_cache:
-        elf = inspect(path)
+        elf = elf_facts(path)
         if not elf.loadable:
             _facts_cache[key] = PluginFacts(False, elf.problem or "", language=elf.language)
         else:
@@ -191,29 +169,21 @@ def run_item(
     client: SandboxClient | None = None,
 ) -> CheckResult:
     """Run one battery item (re-running a failure ``reruns`` times to tell flaky from failing)."""
-    reason = not_applicable(item, facts)
+    reason = not_applicable(item.check, facts)
     if reason is not None:
-        return _result(path, item, Judgement(Status.SKIP, reason), 0.0)
+        return result_of(path, item, Judgement(Status.SKIP, reason), 0.0)
     client = client or shared_client()
     judgement, duration = _run_once(path, item, budget_scale, facts, client)
     judgement = with_crash_difference(judgement, facts)
-    if judgement.status is not Status.FAIL:
-        # Only failed expectations are re-run: a crash or a timeout is a hard outcome, and re-running
-        # one costs a crash (a forced Rust backtrace) or a whole budget again.
-        return _result(path, item, judgement, duration)
-    attempts = [judgement.status.value]
+    if not worth_rerunning(judgement):
+        return result_of(path, item, judgement, duration)
+    again: list[Status] = []
     for _ in range(reruns):
-        again, extra = _run_once(path, item, budget_scale, facts, client)
+        rerun, extra = _run_once(path, item, budget_scale, facts, client)
         duration += extra
-        attempts.append(again.status.value)
-    if len(set(attempts)) > 1:
-        flaky = Judgement(
-            Status.FLAKY,
-            f"flaky: outcomes differ between runs ({', '.join(attempts)}); first: {judgement.message}",
-            {**judgement.evidence, "flaky": True},
-        )
-        return _result(path, item, flaky, duration, attempts)
-    return _result(path, item, judgement, duration, attempts)
+        again.append(rerun.status)
+    attempts = [status.value for status in (judgement.status, *again)]
+    return result_of(path, item, settle_reruns(judgement, again), duration, attempts)
 
 
 def run_shared(
@@ -245,7 +215,7 @@ def run_shared(
         for index, result in zip(pending, reply.results, strict=False):
             judgement = judge(items[index].check, result)
             if judgement.status is Status.PASS:
-                results[index] = _result(path, items[index], judgement, result.duration_s)
+                results[index] = result_of(path, items[index], judgement, result.duration_s)
             else:
                 results[index] = run_item(path, items[index], facts, budget_scale, reruns, client)
         pending = pending[len(reply.results) :]
@@ -298,17 +268,18 @@ def _run_once(
     return judge(item.check, result), result.duration_s
 
 
-def _result(
+def result_of(
     path: Path, item: BatteryItem, judgement: Judgement, duration: float, attempts: list[str] | None = None
 ) -> CheckResult:
+    """The judgement of ``item`` as the reports keep it, with the command that reproduces it."""
     check = item.check
     return CheckResult(
         id=item.name,
         check_id=check.id,
         host_version=item.host_version if item.host_sensitive else None,
         category=check.category,
-        severity=check.severity.value,
-        status=judgement.status.value,
+        severity=check.severity,
+        status=judgement.status,
         message=judgement.message,
         evidence=judgement.evidence,
         duration_s=round(duration, 4),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import configparser
 import os
 import re
+import shutil
 import tempfile
 import tomllib
 from collections.abc import Callable
@@ -173,13 +174,8 @@ def resolve_settings(
         raise SettingsError(f"race tool {race!r} from {race_source} must be helgrind or drd")
     memcheck_value, _ = pick("memcheck")
     memcheck = str(memcheck_value).strip().lower() in ("1", "yes", "true", "on")
-    if race is not None or memcheck:
-        import shutil
-
-        if shutil.which("valgrind") is None:
-            raise SettingsError(
-                "--race and --memcheck need valgrind, which is not installed (apt-get install valgrind)"
-            )
+    if (race is not None or memcheck) and shutil.which("valgrind") is None:
+        raise SettingsError("--race and --memcheck need valgrind, which is not installed (apt-get install valgrind)")
     return RunSettings(
         plugins=plugins,
         report_dir=Path(str(report_value)),

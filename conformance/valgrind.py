@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 from conformance.sandbox.framing import FrameError, decode_payload
-from conformance.sandbox.protocol import Outcome, SandboxResult, ScenarioRequest
+from conformance.scenario.protocol import Outcome, SandboxResult, ScenarioRequest
 
 TOOLS = ("helgrind", "drd", "memcheck")
 #: The error kinds each tool's mode reports (helgrind's "Misc" API-misuse reports come from the

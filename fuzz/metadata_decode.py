@@ -29,9 +29,9 @@ from typing import Any
 from conformance.abi import ffi
 from conformance.fuzzing.driver import fuzz_main
 from conformance.fuzzing.findings import FuzzFinding, short
-from conformance.fuzzing.input_bytes import ByteSink, ByteSource
 from conformance.host.metadata import MAX_PLAUSIBLE_COUNT, MetadataReading, read_metadata
 from conformance.host.wire import rust_utf8_error
+from conformance.strategies.input_bytes import ByteSink, ByteSource
 
 TARGET = "metadata_decode"
 #: Addresses that are never mapped: below vm.mmap_min_addr or in the non-canonical upper half.

@@ -35,7 +35,6 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from conformance.fuzzing.driver import fuzz_main
-from conformance.fuzzing.input_bytes import ByteSink
 from conformance.fuzzing.intake_plan import IntakePlan
 from conformance.fuzzing.intake_runner import IntakeRunner, resolve_plugin
 from conformance.fuzzing.packet_bytes import bytes_for_packet
@@ -52,6 +51,7 @@ from conformance.native_coverage import (
     preload_env,
     preloaded,
 )
+from conformance.strategies.input_bytes import ByteSink
 
 TARGET = "plugin_intake"
 _RUNNER: IntakeRunner | None = None

@@ -32,7 +32,6 @@ from conformance.abi import ffi
 from conformance.abi.constants import PacketType
 from conformance.fuzzing.driver import fuzz_main
 from conformance.fuzzing.findings import FuzzFinding, short
-from conformance.fuzzing.input_bytes import ByteSink, ByteSource
 from conformance.fuzzing.seeds import battery_packets
 from conformance.host.packets import (
     BinaryPacket,
@@ -57,6 +56,7 @@ from conformance.host.wire import (
     decode_packet,
     to_raw_wire,
 )
+from conformance.strategies.input_bytes import ByteSink, ByteSource
 
 TARGET = "wire_decode"
 #: The decoder's byte limit in this target: counts above it must be refused before anything is read.

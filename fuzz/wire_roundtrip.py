@@ -24,13 +24,13 @@ from collections.abc import Iterator
 
 from conformance.fuzzing.driver import fuzz_main
 from conformance.fuzzing.findings import FuzzFinding, short
-from conformance.fuzzing.input_bytes import ByteSource
 from conformance.fuzzing.packet_bytes import bytes_for_packet
 from conformance.fuzzing.planted_bug import encode_for_roundtrip
 from conformance.fuzzing.seeds import battery_packets
 from conformance.host.packets import Packet, normalise, packet_type_of
 from conformance.host.wire import RawWire, WireError, decode_packet, expected_receiver_error, to_raw_wire
 from conformance.strategies import packet_from_bytes
+from conformance.strategies.input_bytes import ByteSource
 
 TARGET = "wire_roundtrip"
 #: (host, plugin) version pairs a host delivers on: a host loads plugins from v6 up to its own version.

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from conformance.baseline import Baseline, BaselineError, load_baseline, parse_baseline
+from conformance.checks.model import Severity, Status
 from conformance.report.schema import schema_errors
 
 TODAY = dt.date(2026, 6, 1)
@@ -90,18 +91,18 @@ def test_classification() -> None:
         + entry("load.dlopen", expires="2026-05-31")
     )
     classify = baseline.classify
-    assert classify("panicking", "wire-in.text.ascii", "crash", "required") == "known"
-    assert classify("panicking", "wire-in.text.ascii", "warn", "recommended") == "known"
-    assert classify("panicking", "wire-in.text.ascii", "pass", "required") == "improved"
-    assert classify("panicking", "wire-in.text.ascii", "skip", "required") is None
-    assert classify("other", "wire-in.text.ascii", "fail", "required") == "new"
-    assert classify("other", "wire-in.text.ascii", "fail", "recommended") is None
-    assert classify("other", "wire-in.text.ascii", "warn", "required") is None
+    assert classify("panicking", "wire-in.text.ascii", Status.CRASH, Severity.REQUIRED) == "known"
+    assert classify("panicking", "wire-in.text.ascii", Status.WARN, Severity.RECOMMENDED) == "known"
+    assert classify("panicking", "wire-in.text.ascii", Status.PASS, Severity.REQUIRED) == "improved"
+    assert classify("panicking", "wire-in.text.ascii", Status.SKIP, Severity.REQUIRED) is None
+    assert classify("other", "wire-in.text.ascii", Status.FAIL, Severity.REQUIRED) == "new"
+    assert classify("other", "wire-in.text.ascii", Status.FAIL, Severity.RECOMMENDED) is None
+    assert classify("other", "wire-in.text.ascii", Status.WARN, Severity.REQUIRED) is None
     # a bare check id covers the check at every host version; the glob covers every matching plugin
-    assert classify("panicky", "wire-in.binary.plain[v7]", "fail", "required") == "known"
+    assert classify("panicky", "wire-in.binary.plain[v7]", Status.FAIL, Severity.REQUIRED) == "known"
     # an expired entry accepts nothing, but still notices the check passing again
-    assert classify("panicking", "load.dlopen", "fail", "required") == "new"
-    assert classify("panicking", "load.dlopen", "pass", "required") == "improved"
+    assert classify("panicking", "load.dlopen", Status.FAIL, Severity.REQUIRED) == "new"
+    assert classify("panicking", "load.dlopen", Status.PASS, Severity.REQUIRED) == "improved"
     assert [e.check for e in baseline.expired_entries(["panicking"])] == ["load.dlopen"]
     assert baseline.expired_entries(["someone_else"]) == []
     assert [e.check for e in baseline.unmatched_entries("panicking", ["wire-in.text.ascii"])] == [
@@ -112,7 +113,7 @@ def test_classification() -> None:
 
 def test_expiry_date_is_the_last_valid_day() -> None:
     baseline = parse(entry("load.dlopen", expires=TODAY.isoformat()))
-    assert baseline.classify("panicking", "load.dlopen", "fail", "required") == "known"
+    assert baseline.classify("panicking", "load.dlopen", Status.FAIL, Severity.REQUIRED) == "known"
     assert baseline.expired_entries(["panicking"]) == []
 
 

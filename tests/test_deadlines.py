@@ -16,7 +16,7 @@ import pytest
 
 from conformance.sandbox.client import SandboxClient
 from conformance.sandbox.deadlines import child_is_dying, sample_thread
-from conformance.sandbox.protocol import Outcome, SandboxResult, ScenarioRequest
+from conformance.scenario.protocol import Outcome, SandboxResult, ScenarioRequest
 
 BUSY_LOOP = "import os, sys, time\nos.sched_setaffinity(0, {int(sys.argv[1])})\nend = time.monotonic() + 300\nwhile time.monotonic() < end: pass\n"
 

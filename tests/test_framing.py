@@ -8,9 +8,9 @@ import struct
 
 import pytest
 
-from conformance.sandbox.events import CallStarted, ScenarioDone
 from conformance.sandbox.framing import FrameBuffer, FrameError, decode_payload, encode_frame
-from conformance.sandbox.protocol import Outcome, SandboxResult
+from conformance.scenario.events import CallStarted, ScenarioDone
+from conformance.scenario.protocol import Outcome, SandboxResult
 
 
 class _Calls:

@@ -27,7 +27,6 @@ import pytest
 from conformance.abi.constants import PacketType
 from conformance.fuzzing.dictionaries import dictionary_tokens
 from conformance.fuzzing.findings import FINDING_MARK, REPRO_MARK, FuzzFinding
-from conformance.fuzzing.input_bytes import ByteSink
 from conformance.fuzzing.intake_planner import MAX_OPS, intake_segments, plan_intake
 from conformance.fuzzing.intake_profile import PluginProfile
 from conformance.fuzzing.intake_runner import IntakeRunner
@@ -39,6 +38,7 @@ from conformance.fuzzing.targets import TARGETS, load_target
 from conformance.host.packets import TextPacket
 from conformance.host.wire import expected_receiver_error, to_raw_wire
 from conformance.strategies import packet_from_bytes
+from conformance.strategies.input_bytes import ByteSink
 
 IN_PROCESS_TARGETS = ("wire_decode", "wire_roundtrip", "metadata_decode")
 #: A minimised wire_roundtrip finding of the planted bug (kept here, not in fuzz/regressions/: the bug is not real).

@@ -13,7 +13,7 @@ import struct
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.fuzzing.input_bytes import ByteSink, ByteSource
+from conformance.strategies.input_bytes import ByteSink, ByteSource
 
 
 def test_missing_bytes_read_as_zero() -> None:

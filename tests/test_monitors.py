@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 
 from conformance.checks.judge import judge
+from conformance.checks.model import Status
 from conformance.checks.monitors import EVIDENCE_KEY, MonitorLedger, Sighting, credit
 from conformance.checks.registry import lookup_check
-from conformance.report.model import CheckResult
+from conformance.checks.result import CheckResult
 from conformance.runner import battery_for, probe, request_for
 from conformance.sandbox.client import SandboxClient
-from conformance.sandbox.events import Violation
+from conformance.scenario.events import Violation
 
 
 @pytest.fixture(scope="module")
@@ -71,10 +72,10 @@ def test_conforming_plugins_show_no_overlap_under_ordinary_traffic(
     assert not _concurrent(result)
 
 
-def _result(item: str, status: str = "pass", sightings: list[dict[str, Any]] | None = None) -> CheckResult:
+def _result(item: str, status: Status = Status.PASS, sightings: list[dict[str, Any]] | None = None) -> CheckResult:
     check = lookup_check(item.split("[", 1)[0])
     evidence = {EVIDENCE_KEY: sightings} if sightings else {}
-    return CheckResult(item, check.id, None, check.category, check.severity.value, status, "ok", evidence)
+    return CheckResult(item, check.id, None, check.category, check.severity, status, "ok", evidence)
 
 
 CONCURRENT = {"rule": "callbacks.concurrent", "detail": "two threads", "during": "process_packet"}
@@ -103,9 +104,9 @@ def test_checks_that_do_not_own_the_rule_and_other_plugins_are_untouched() -> No
 def test_a_crash_keeps_its_status_and_a_skip_becomes_a_failure() -> None:
     sightings = [Sighting("callbacks.concurrent", "two threads", "process_packet", "wire-in.text.long")]
     owner = lookup_check("callbacks.not-concurrent")
-    crashed = credit(owner, _result("callbacks.not-concurrent", "crash"), sightings, "p.so", 1)
+    crashed = credit(owner, _result("callbacks.not-concurrent", Status.CRASH), sightings, "p.so", 1)
     assert crashed.status == "crash" and crashed.evidence["seen_elsewhere"]
-    skipped = credit(owner, _result("callbacks.not-concurrent", "skip"), sightings, "p.so", 1)
+    skipped = credit(owner, _result("callbacks.not-concurrent", Status.SKIP), sightings, "p.so", 1)
     assert skipped.status == "fail"
 
 

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from conformance.fixtures import fixture_path
-from conformance.fuzzing.input_bytes import ByteSink
 from conformance.fuzzing.packet_bytes import bytes_for_packet
 from conformance.fuzzing.paths import FUZZ_DIR
 from conformance.host.packets import TextPacket
@@ -29,6 +28,7 @@ from conformance.native_coverage import (
     is_instrumented,
     libfuzzer_runtime,
 )
+from conformance.strategies.input_bytes import ByteSink
 
 #: Builds instrumented fixtures and runs libFuzzer campaigns.
 pytestmark = pytest.mark.slow

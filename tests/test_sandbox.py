@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from conformance.sandbox.client import SandboxClient, run_in_process
-from conformance.sandbox.events import CallStarted, Expect, HarnessError, Observed, ScenarioDone
-from conformance.sandbox.protocol import Outcome, SandboxResult, ScenarioRequest
+from conformance.scenario.events import CallStarted, Expect, HarnessError, Observed, ScenarioDone
+from conformance.scenario.protocol import Outcome, SandboxResult, ScenarioRequest
 
 
 @pytest.fixture(scope="module")

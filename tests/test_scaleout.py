@@ -14,7 +14,7 @@ import pytest
 from conftest import GATE, BatteryRun, GateRun
 
 from conformance.corpus import actual_statuses
-from conformance.scaleout.merge import MergeError, merge_runs
+from conformance.report.merge import MergeError, merge_runs
 from conformance.scaleout.shard import Shard, ShardError, assign
 from conformance.settings import plugin_label
 

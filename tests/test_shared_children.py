@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
+from conformance.checks.applicability import not_applicable
 from conformance.checks.isolation import GROUP_SIZE, SOLO_CHECKS, plugin_may_share, shares_child
 from conformance.checks.registry import catalogue, checks_by_id
 from conformance.pytest_face.prefetch import shared_chunks
-from conformance.runner import battery_for, not_applicable, probe, run_item, run_shared
+from conformance.runner import battery_for, probe, run_item, run_shared
 from conformance.sandbox.client import SandboxClient
-from conformance.sandbox.events import Observed, ScenarioBoundary, ScenarioDone
-from conformance.sandbox.protocol import GroupRequest, Outcome, ScenarioRequest
+from conformance.scenario.events import Observed, ScenarioBoundary, ScenarioDone
+from conformance.scenario.protocol import GroupRequest, Outcome, ScenarioRequest
 
 NO_PLUGIN = "/nonexistent/plugin.so"
 
@@ -113,7 +114,7 @@ def test_shared_and_lone_runs_give_the_same_verdicts(
     items = [
         item
         for item in battery_for(facts)
-        if shares_child(item.check) and not_applicable(item, facts) is None and item.host_version == 9
+        if shares_child(item.check) and not_applicable(item.check, facts) is None and item.host_version == 9
     ]
     assert len(items) > GROUP_SIZE
     shared = run_shared(path, items, facts, client=client)

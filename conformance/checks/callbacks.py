@@ -11,7 +11,7 @@ from conformance.checks.registry import check
 from conformance.checks.traffic import drive, traffic_once, with_instance
 from conformance.host.callbacks import host_callbacks
 from conformance.host.logs import log_bridge
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
 
 LATE_WINDOW_S = 0.08
 #: After destroy, a last wait for callbacks still in flight.

@@ -7,7 +7,7 @@ from typing import Any
 
 from conformance.host.loader import LoadedPlugin
 from conformance.host.metadata import NodeMetadata
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
 
 
 def metadata_of(ctx: ScenarioContext) -> NodeMetadata:

@@ -18,7 +18,7 @@ from conformance.host.callbacks import host_callbacks
 from conformance.host.instance import CallResult, Instance
 from conformance.host.packets import Packet, normalise, packet_type_of
 from conformance.host.wire import EncodedPacket, RawWire, encode_packet, encode_raw
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
 
 
 def pin_for(ctx: ScenarioContext, packet_type: int) -> str:

@@ -10,7 +10,7 @@ from conformance.checks.model import Applicability, Needs
 from conformance.checks.traffic import samples, traffic_detail, with_instance
 from conformance.host.instance import CallResult, Instance
 from conformance.host.wire import encode_packet
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
 
 PREFERRED_SIZE_HINT = '{"type":"preferred_size","width":640,"height":480}'
 

@@ -19,7 +19,7 @@ from conformance.host.instance import DEAD_STACK, CallResult, Instance, _copy_st
 from conformance.host.logs import log_bridge
 from conformance.host.packets import TextPacket
 from conformance.host.wire import RawBytes, RawCustom, RawText, RawWire, encode_packet, encode_raw
-from conformance.sandbox.context import ScenarioContext, ScenarioSkip
+from conformance.scenario.context import ScenarioContext, ScenarioSkip
 
 PROCESSORS = Applicability(node_kinds=frozenset({"processor"}))
 SOURCES = Applicability(node_kinds=frozenset({"source"}))

@@ -1,13 +1,19 @@
-"""From a sandbox result to a judgement: the one place statuses are decided."""
+"""From a sandbox result to a judgement: what happened in the child, as a status, a message and evidence.
+
+The rules every later decision shares (fail or warn, reruns, baselines) are
+``checks.verdict``; whether a check applies at all is ``checks.applicability``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from conformance.checks.model import Check, Judgement, Severity, Status
+from conformance.checks.model import Check, Judgement, Status
 from conformance.checks.monitors import EVIDENCE_KEY, unowned
+from conformance.checks.verdict import failure_status
 from conformance.sandbox.classify import describe_call
-from conformance.sandbox.events import (
+from conformance.sandbox.faults import parse_fault
+from conformance.scenario.events import (
     CallFinished,
     Expect,
     HarnessError,
@@ -18,7 +24,7 @@ from conformance.sandbox.events import (
     StreamCorrupted,
     Violation,
 )
-from conformance.sandbox.protocol import Outcome, SandboxResult
+from conformance.scenario.protocol import Outcome, SandboxResult
 
 MAX_EVIDENCE_ITEMS = 40
 #: Faults below this address are a NULL pointer plus a small field offset.
@@ -79,8 +85,6 @@ def _evidence(result: SandboxResult) -> dict[str, Any]:
 
 def explain_fault(result: SandboxResult) -> tuple[str, dict[str, Any]] | None:
     """Name the host buffer a segmentation fault hit, from the reporter's line and the announced regions."""
-    from conformance.sandbox.faults import parse_fault
-
     fault = parse_fault(result.stderr_tail)
     if fault is None:
         return None
@@ -181,8 +185,7 @@ def judge(check: Check, result: SandboxResult) -> Judgement:
             during = f" (during {violation.during})" if violation.during else ""
             failures.append(f"{violation.detail}{during}")
     if failures:
-        status = Status.FAIL if check.severity is Severity.REQUIRED else Status.WARN
-        return Judgement(status, "; ".join(dict.fromkeys(failures)), evidence)
+        return Judgement(failure_status(check.severity), "; ".join(dict.fromkeys(failures)), evidence)
     if warnings:
         return Judgement(Status.WARN, "; ".join(dict.fromkeys(warnings)), evidence)
     return Judgement(Status.PASS, "ok", evidence)

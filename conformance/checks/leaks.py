@@ -16,7 +16,7 @@ from conformance.checks.registry import check
 from conformance.checks.traffic import drive
 from conformance.host.instance import Instance
 from conformance.host.libc import RTLD_LAZY, RTLD_LOCAL, libc
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
 
 WARMUP = 10
 CYCLES = 100

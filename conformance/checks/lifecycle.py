@@ -12,7 +12,7 @@ from conformance.checks.model import Applicability, Needs, Severity
 from conformance.checks.registry import FamilyRow, Scenario, check, declare_family
 from conformance.checks.traffic import difference, drive, fingerprint
 from conformance.host.instance import Instance
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
 
 CREATE_DESTROY_CYCLES = 100
 COEXISTING_INSTANCES = 4

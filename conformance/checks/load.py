@@ -12,7 +12,7 @@ from conformance.host.errors import LoadError
 from conformance.host.instance import Instance
 from conformance.host.libc import RTLD_LAZY, RTLD_LOCAL, libc
 from conformance.host.metadata import read_metadata
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
 
 ANY_PLUGIN = Applicability(needs_loadable=False)
 RELOADS = 3

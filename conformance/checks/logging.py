@@ -10,8 +10,8 @@ from conformance.checks.model import Applicability, Needs, Severity
 from conformance.checks.registry import check
 from conformance.checks.traffic import drive, with_instance
 from conformance.host.logs import log_bridge
-from conformance.sandbox.context import ScenarioContext
-from conformance.sandbox.events import LogSeen
+from conformance.scenario.context import ScenarioContext
+from conformance.scenario.events import LogSeen
 
 LATE_WINDOW_S = 0.06
 

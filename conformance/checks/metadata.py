@@ -18,7 +18,7 @@ from conformance.checks.registry import FamilyRow, Scenario, check, declare_fami
 from conformance.checks.traffic import drive
 from conformance.host.instance import Instance
 from conformance.host.metadata import MetadataReading, NodeMetadata, count_overruns, read_metadata
-from conformance.sandbox.context import ScenarioContext, ScenarioSkip
+from conformance.scenario.context import ScenarioContext, ScenarioSkip
 
 POINTER_CALLS = 51
 READER_THREADS = 8

@@ -20,7 +20,6 @@ from typing import Any
 
 from conformance.abi.constants import PacketType
 from conformance.checks.common import valid_params
-from conformance.checks.registry import tool_scenario
 from conformance.checks.traffic import SAMPLE_META, samples, traffic_detail
 from conformance.host.instance import Instance
 from conformance.host.packets import Packet
@@ -36,9 +35,10 @@ from conformance.host.wire import (
     encode_raw,
     to_raw_wire,
 )
-from conformance.sandbox.context import ScenarioContext
-from conformance.sandbox.events import Observed
-from conformance.sandbox.protocol import Outcome, SandboxResult, ScenarioRequest
+from conformance.scenario.context import ScenarioContext
+from conformance.scenario.events import Observed
+from conformance.scenario.protocol import Outcome, SandboxResult, ScenarioRequest
+from conformance.scenario.tools import tool_scenario
 
 MINIMISE = "minimise"
 PLAN_KEY = "minimise-plan"

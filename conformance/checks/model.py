@@ -2,7 +2,7 @@
 
 A check is data plus a scenario: a stable id (public API: deprecated, never
 renamed), the ABI rule it enforces, why a host needs it, where it applies and
-how long it may take. ``Outcome`` (sandbox.protocol) says what happened to the
+how long it may take. ``Outcome`` (scenario.protocol) says what happened to the
 child; ``Status`` says what the check concluded; ``Severity`` says how much it
 matters.
 """
@@ -15,16 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from conformance.abi.constants import PacketType, packet_type_name
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     REQUIRED = "required"
     RECOMMENDED = "recommended"
     INFO = "info"
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     PASS = "pass"
     FAIL = "fail"
     WARN = "warn"

@@ -40,12 +40,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from conformance.checks.model import Check
-from conformance.report.model import CheckResult
+from conformance.checks.model import Check, Status
+from conformance.checks.result import CheckResult
+from conformance.checks.verdict import failure_status
 
 MAX_SIGHTINGS = 20
 EVIDENCE_KEY = "unowned_violations"
-CREDITED_STATUSES = ("pass", "warn", "skip")
+CREDITED_STATUSES = frozenset({Status.PASS, Status.WARN, Status.SKIP})
 
 
 def owns(check: Check, rule: str) -> bool:
@@ -103,12 +104,11 @@ def credit(
         return replace(result, evidence=evidence)
     texts = list(dict.fromkeys(s.describe() for s in mine))
     message = "; ".join(texts[:5]) + (f"; and {len(texts) - 5} more" if len(texts) > 5 else "")
-    if result.status == "warn":
+    if result.status is Status.WARN:
         message = f"{message}; {result.message}"
-    status = "fail" if check.severity.value == "required" else "warn"
     return replace(
         result,
-        status=status,
+        status=failure_status(check.severity),
         message=message,
         evidence=evidence,
         repro=f"conformance repro {shlex.quote(plugin)} {shlex.quote(mine[0].seen_during)}",

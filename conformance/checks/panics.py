@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from conformance.checks.entries import ENTRY_POINTS, EntryPoint
 from conformance.checks.registry import Scenario, check
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
 
 
 def _scenario(entry: EntryPoint) -> Scenario:

@@ -10,7 +10,7 @@ from conformance.checks.common import require_processor, valid_params
 from conformance.checks.model import Severity
 from conformance.checks.registry import FamilyRow, Scenario, declare_family
 from conformance.checks.traffic import drive, with_instance
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
 
 
 @dataclass(frozen=True, kw_only=True)

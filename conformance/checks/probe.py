@@ -12,13 +12,13 @@ from typing import Any
 from conformance.checks.common import valid_params
 from conformance.checks.entries import PREFERRED_SIZE_HINT
 from conformance.checks.model import PluginFacts
-from conformance.checks.registry import tool_scenario
 from conformance.checks.traffic import detect_node_kind, drive, with_instance
 from conformance.host.errors import LoadError
 from conformance.sandbox.classify import describe_call
-from conformance.sandbox.context import ScenarioContext
-from conformance.sandbox.events import Observed
-from conformance.sandbox.protocol import Outcome, SandboxResult
+from conformance.scenario.context import ScenarioContext
+from conformance.scenario.events import Observed
+from conformance.scenario.protocol import Outcome, SandboxResult
+from conformance.scenario.tools import tool_scenario
 
 PROBE = "probe"
 TRIAGE_MARK = "triage"

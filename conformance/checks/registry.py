@@ -16,7 +16,8 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 from conformance.checks.model import CATEGORIES, Applicability, Check, Severity
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
+from conformance.scenario.tools import registered_tool_scenario
 
 Scenario = Callable[[ScenarioContext], None]
 Row = TypeVar("Row", bound="FamilyRow")
@@ -40,7 +41,8 @@ _CATEGORY_MODULES: tuple[str, ...] = (
 )
 
 _registered: list[Check] = []
-_tool_scenarios: dict[str, Scenario] = {}
+#: Tool scenarios the catalogue does not need: their modules are imported when one of them is asked for.
+_TOOL_SCENARIO_MODULES = ("conformance.sandbox.selftest", "conformance.fuzzing.intake_scenarios")
 
 
 def check(
@@ -116,24 +118,12 @@ def declare_family(
         )(scenario_for(row))
 
 
-def tool_scenario(name: str) -> Callable[[Scenario], Scenario]:
-    """Register a scenario the tool runs that is not a check (the probe, fuzz replays)."""
-
-    def register(scenario: Scenario) -> Scenario:
-        _tool_scenarios[name] = scenario
-        return scenario
-
-    return register
-
-
 @lru_cache(maxsize=1)
 def catalogue() -> tuple[Check, ...]:
     for module in _CATEGORY_MODULES:
         importlib.import_module(module)
     importlib.import_module("conformance.checks.probe")
     importlib.import_module("conformance.checks.minimise")
-    importlib.import_module("conformance.sandbox.selftest")
-    importlib.import_module("conformance.fuzzing")
     return tuple(sorted(_registered, key=lambda item: CATEGORIES.index(item.category)))
 
 
@@ -150,7 +140,11 @@ def lookup_check(check_id: str) -> Check:
 
 
 def lookup_scenario(name: str) -> Scenario:
+    """The scenario named ``name``: a tool scenario, else the check of that id (the sandbox's lookup)."""
     catalogue()
-    if name in _tool_scenarios:
-        return _tool_scenarios[name]
-    return lookup_check(name).scenario
+    scenario = registered_tool_scenario(name)
+    if scenario is None and name not in checks_by_id():
+        for module in _TOOL_SCENARIO_MODULES:
+            importlib.import_module(module)
+        scenario = registered_tool_scenario(name)
+    return scenario if scenario is not None else lookup_check(name).scenario

@@ -9,7 +9,7 @@ from conformance.checks.model import Applicability, Needs, Severity
 from conformance.checks.registry import check
 from conformance.checks.traffic import with_instance
 from conformance.host.instance import CallResult
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
 
 RUNTIME_SCHEMA = Applicability(needs=Needs(entry="get_runtime_param_schema"))
 

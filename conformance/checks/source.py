@@ -12,7 +12,7 @@ from conformance.checks.traffic import with_instance
 from conformance.host.instance import Instance
 from conformance.host.packets import TextPacket
 from conformance.host.wire import encode_packet
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
 
 MAX_TICKS_DRIVEN = 50
 #: Ticks driven when max_ticks is 0 (no limit) or above MAX_TICKS_DRIVEN.

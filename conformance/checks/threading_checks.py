@@ -15,12 +15,13 @@ from typing import Any
 from conformance.abi import ffi
 from conformance.checks.common import require_processor, valid_params
 from conformance.checks.model import Severity
-from conformance.checks.registry import check, tool_scenario
+from conformance.checks.registry import check
 from conformance.checks.traffic import difference, drive, fingerprint, samples
 from conformance.host.instance import Instance, run_on_thread
 from conformance.host.wire import encode_packet
-from conformance.sandbox.context import ScenarioContext
 from conformance.sandbox.faults import load_reporter, native_output_callback
+from conformance.scenario.context import ScenarioContext
+from conformance.scenario.tools import tool_scenario
 
 PARALLEL_INSTANCES = 4
 ROUNDS = 3

@@ -30,7 +30,7 @@ from conformance.host.packets import (
 )
 from conformance.host.video import packed_frame_size
 from conformance.host.wire import encode_packet
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
 
 SAMPLE_META = PacketMetadata(timestamp_us=40_000, duration_us=20_000, sequence=3)
 MAX_TRAFFIC_PIXELS = 320 * 240

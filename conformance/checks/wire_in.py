@@ -50,7 +50,7 @@ from conformance.host.wire import (
     expected_receiver_error,
     receiver_error_matches,
 )
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
 
 PROCESSORS = frozenset({"processor"})
 META = PacketMetadata(timestamp_us=1_000_000, duration_us=20_000, sequence=7)

@@ -7,7 +7,7 @@ from conformance.checks.common import metadata_of, require_processor
 from conformance.checks.model import Severity
 from conformance.checks.registry import check
 from conformance.checks.traffic import TrafficRun, traffic_once
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
 
 _RUNTIME_TYPES = frozenset(PacketType) - RUNTIME_UNSUPPORTED_TYPES
 #: Byte payloads: a pin declared as one of these may carry any of them.

@@ -2,10 +2,7 @@
 
 The targets, the regression tests and the nightly job must agree on what an
 input means, where findings go and how they are named, or a saved crash
-stops reproducing; each module here holds one of those agreements.
-
-Importing the package registers the intake tool scenarios (``fuzz.profile``,
-``fuzz.intake``): the catalogue imports it so that the sandbox can run them.
+stops reproducing; each module here holds one of those agreements. The intake
+tool scenarios (``fuzz.profile``, ``fuzz.intake``) are registered by
+``intake_scenarios``, which the sandbox's scenario lookup imports when asked for one.
 """
-
-from conformance.fuzzing import intake_scenarios as intake_scenarios

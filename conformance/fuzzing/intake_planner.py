@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from conformance import strategies
-from conformance.fuzzing.input_bytes import ByteSource
 from conformance.fuzzing.intake_plan import IntakeOp, IntakePlan
 from conformance.fuzzing.intake_profile import PluginProfile
 from conformance.fuzzing.packet_bytes import model_kind_order
 from conformance.fuzzing.strategy_draw import StrategyDraw
 from conformance.host.wire import RawWire, to_raw_wire
+from conformance.strategies.input_bytes import ByteSource
 
 MAX_OPS = 8
 

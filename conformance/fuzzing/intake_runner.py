@@ -14,8 +14,8 @@ from conformance.fuzzing.intake_planner import plan_intake
 from conformance.fuzzing.intake_profile import PluginProfile
 from conformance.fuzzing.intake_scenarios import INTAKE_SCENARIO, PROFILE_SCENARIO
 from conformance.sandbox.client import SandboxClient, run_in_process
-from conformance.sandbox.events import Expect, HarnessError, LoadFailed, Observed, Skipped, Violation
-from conformance.sandbox.protocol import Outcome, SandboxResult, ScenarioRequest
+from conformance.scenario.events import Expect, HarnessError, LoadFailed, Observed, Skipped, Violation
+from conformance.scenario.protocol import Outcome, SandboxResult, ScenarioRequest
 
 
 def resolve_plugin(spec: str) -> Path:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from conformance.abi.constants import PacketType
 from conformance.checks.common import metadata_of, require_processor, schema_defaults
-from conformance.checks.registry import tool_scenario
 from conformance.checks.traffic import detect_node_kind
 from conformance.fuzzing.findings import short
 from conformance.fuzzing.intake_plan import IntakeOp, IntakePlan
@@ -21,7 +20,8 @@ from conformance.fuzzing.intake_profile import BINARY_LIKE, PluginProfile
 from conformance.host.instance import CallResult, Instance
 from conformance.host.packets import Packet, normalise
 from conformance.host.wire import EncodedPacket, WireError, decode_packet, encode_packet, encode_raw
-from conformance.sandbox.context import ScenarioContext
+from conformance.scenario.context import ScenarioContext
+from conformance.scenario.tools import tool_scenario
 
 PROFILE_SCENARIO = "fuzz.profile"
 INTAKE_SCENARIO = "fuzz.intake"

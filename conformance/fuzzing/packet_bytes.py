@@ -10,7 +10,6 @@ import json
 from functools import lru_cache
 
 from conformance.abi.constants import PacketType
-from conformance.fuzzing.input_bytes import ByteSink
 from conformance.host.packets import (
     BinaryPacket,
     CustomPacket,
@@ -25,6 +24,7 @@ from conformance.host.packets import (
 )
 from conformance.host.video import packed_frame_size
 from conformance.strategies import BYTE_SAMPLE_RATES, packet_from_bytes
+from conformance.strategies.input_bytes import ByteSink
 
 
 @lru_cache(maxsize=1)

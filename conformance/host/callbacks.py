@@ -30,11 +30,13 @@ from typing import Any
 
 from conformance.abi import ffi
 from conformance.abi.layout import CALLBACK_FIELD_END
+from conformance.host.guarded import guarded_buffer
 from conformance.host.logs import current_call
 from conformance.host.memory import UnreadableMemory, safe_memory
 from conformance.host.native_guard import NativeGuard, native_guard, unavailable_reason
-from conformance.sandbox.context import thread_label
-from conformance.sandbox.events import Event, Violation
+from conformance.host.wire import WireError, decode_packet_with_handles
+from conformance.scenario.context import thread_label
+from conformance.scenario.events import Event, Violation
 
 _TOKEN_BASE = 0x5C0F_0000_0000
 _HANDLE_BASE = 0x5CA1_0000_0000
@@ -267,7 +269,6 @@ class HostCallbacks:
             pin = raw_pin.decode("utf-8")
         except UnicodeDecodeError as error:
             return Emitted(None, error=f"Invalid pin name: Invalid UTF-8: {error}", thread=here)
-        from conformance.host.wire import WireError, decode_packet_with_handles
 
         try:
             packet_type = int(f.cast("CPacket *", packet).packet_type)
@@ -341,7 +342,6 @@ class HostCallbacks:
     def _allocate(self, frame: CallFrame, kind: str, count: int, element: str) -> PoolBuffer | None:
         if count <= 0 or count > (256 << 20):
             return None
-        from conformance.host.guarded import guarded_buffer
 
         unit = "samples" if kind == "audio" else "bytes"
         storage, address = guarded_buffer(

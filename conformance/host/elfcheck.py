@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import platform
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,15 @@ def host_machine() -> str:
     return _MACHINES.get(platform.machine(), platform.machine())
 
 
+@cache
+def elf_facts(path: Path) -> ElfFacts:
+    """``inspect_plugin_file``, once per path and process: the probe, the reports and the CLI all ask."""
+    return inspect_plugin_file(path)
+
+
 def inspect_plugin_file(path: str | os.PathLike[str]) -> ElfFacts:
     """Check that ``path`` is a shared object this machine can load; never raises for bad input."""
+    # pyelftools on first use: 50 ms of imports every pytest process would otherwise pay.
     from elftools.common.exceptions import ELFError
     from elftools.elf.dynamic import DynamicSection
     from elftools.elf.elffile import ELFFile

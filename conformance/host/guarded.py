@@ -12,6 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from conformance.abi import ffi
+from conformance.abi.constants import PacketType
+from conformance.host.libc import libc
 
 PAGE = mmap.PAGESIZE
 
@@ -41,7 +43,6 @@ def guarded_buffer(size: int, *, element_size: int = 1, label: str = "buffer") -
     region = mmap.mmap(-1, body + PAGE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
     base = ffi().from_buffer(region)
     address = int(ffi().cast("uintptr_t", base))
-    from conformance.host.libc import libc
 
     libc().lib.mprotect(libc().ffi.cast("void *", address + body), PAGE, 0)
     start = address + body - size
@@ -56,7 +57,6 @@ def readonly_copy(data: bytes, label: str = "input payload") -> tuple[Any, int]:
     A plugin that writes into host-owned input, or reads past its end, faults
     inside the call that did it.
     """
-    from conformance.host.libc import libc
 
     size = max(len(data), 1)
     body = -(-size // PAGE) * PAGE
@@ -78,7 +78,6 @@ def protect_inputs(encoded: Any) -> list[Any]:
     The CBinaryPacket struct itself stays writable: the plugin may clear its
     ``buffer_handle`` (ABI.md 4.16). Returns what must be kept alive.
     """
-    from conformance.abi.constants import PacketType
 
     f = ffi()
     packet = encoded.ptr

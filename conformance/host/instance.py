@@ -23,7 +23,8 @@ from conformance.host.guarded import announce_struct, protect_inputs
 from conformance.host.logs import log_bridge, set_current_call
 from conformance.host.memory import UnreadableMemory, safe_memory
 from conformance.host.stack import in_dead_stack
-from conformance.sandbox.events import Event, Violation
+from conformance.host.wire import observe_sender
+from conformance.scenario.events import Event, Violation
 
 if TYPE_CHECKING:
     from conformance.host.loader import LoadedPlugin
@@ -376,7 +377,6 @@ def _traced(plugin: LoadedPlugin, entry: str, fn: Any, *args: Any, detail: str =
     """Call through the context so the server knows the budget, and mark the call for callbacks."""
     if fn == ffi().NULL:
         raise HarnessMisuse(f"{entry} is NULL in the API table; the host would crash calling it")
-    from conformance.host.wire import observe_sender
 
     def breach(rule: str, text: str) -> None:
         plugin.ctx.emit(Violation(rule, text, entry))

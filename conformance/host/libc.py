@@ -38,7 +38,7 @@ class Libc:
     """Typed façade over the libc FFI (cffi objects are typed Any)."""
 
     def __init__(self) -> None:
-        import cffi
+        import cffi  # on first use: the pytest process imports this module without cffi
 
         self.ffi: Any = cffi.FFI()
         self.ffi.cdef(_LIBC_CDEFS)

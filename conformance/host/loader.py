@@ -22,9 +22,10 @@ from conformance.abi.constants import (
 )
 from conformance.host.errors import LoadError
 from conformance.host.libc import RTLD_LAZY, RTLD_LOCAL, libc
+from conformance.host.metadata import read_metadata
 
 if TYPE_CHECKING:
-    from conformance.sandbox.context import ScenarioContext
+    from conformance.scenario.context import ScenarioContext
 
 SUPPORTED_MAX_VERSION = 9
 
@@ -95,8 +96,6 @@ class LoadedPlugin:
     def metadata(self) -> Any:
         """The decoded metadata of the first get_metadata call (cached, as the host copies it once)."""
         if self._metadata is None:
-            from conformance.host.metadata import read_metadata
-
             self._metadata = read_metadata(self.metadata_pointer())
         return self._metadata
 

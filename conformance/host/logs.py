@@ -23,8 +23,8 @@ from conformance.abi import ffi
 from conformance.abi.constants import LogLevel
 from conformance.host.memory import UnreadableMemory, safe_memory
 from conformance.host.native_guard import native_guard
-from conformance.sandbox.context import thread_label
-from conformance.sandbox.events import Event, LogSeen, Violation
+from conformance.scenario.context import thread_label
+from conformance.scenario.events import Event, LogSeen, Violation
 
 MAX_RECORDED_LOGS = 2000
 

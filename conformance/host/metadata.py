@@ -16,6 +16,7 @@ from typing import Any
 
 from conformance.abi import ffi
 from conformance.abi.constants import AUDIO_CODECS, VIDEO_CODECS, PacketType, PixelFormat, SampleFormat
+from conformance.host.extents import data_object_at
 from conformance.host.memory import SafeMemory, UnreadableMemory, safe_memory
 
 MAX_PLAUSIBLE_COUNT = 4096
@@ -312,7 +313,6 @@ def count_overruns(reading: MetadataReading) -> list[MetadataIssue]:
     in the data section is readable too. The array's own data symbol is
     (``conformance.host.extents``); arrays without one are not judged.
     """
-    from conformance.host.extents import data_object_at
 
     issues = []
     for path, address, count, element in reading.arrays:

@@ -34,6 +34,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from conformance.host.native_build import native_library
+
 _SOURCE = r"""
 #define _GNU_SOURCE
 #include <stdatomic.h>
@@ -319,13 +321,11 @@ def preload() -> str:
     global _guard, _unavailable
     if _guard is not None or _unavailable:
         return _unavailable
-    from conformance.sandbox.faults import native_library
-
     path, reason = native_library("skc_guard", _SOURCE, "callback guard")
     if path is None:
         _unavailable = reason
         return reason
-    import cffi
+    import cffi  # on first use: the pytest process imports this module without cffi
 
     ffi = cffi.FFI()
     ffi.cdef(_CDEF)

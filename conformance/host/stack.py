@@ -41,7 +41,7 @@ int dl_iterate_phdr(int (*callback)(void *info, size_t size, void *data), void *
 
 class _Stack:
     def __init__(self) -> None:
-        import cffi
+        import cffi  # on first use: the pytest process imports this module without cffi
 
         self.ffi: Any = cffi.FFI()
         self.ffi.cdef(_CDEFS)

@@ -15,6 +15,7 @@ import pytest
 
 from conformance.checks.model import Check, PluginFacts
 from conformance.checks.monitors import MonitorLedger
+from conformance.checks.result import CheckResult
 from conformance.heavy import apply_heavy_modes
 from conformance.pytest_face.prefetch import (
     Prefetcher,
@@ -24,7 +25,6 @@ from conformance.pytest_face.prefetch import (
     worker_pool_size,
 )
 from conformance.pytest_face.xdist import PLUGIN_SCOPED_MODES, is_worker, worker_count, worker_facts
-from conformance.report.model import CheckResult
 from conformance.runner import BatteryItem, import_facts, probe, probe_many, run_item
 from conformance.sandbox.calibration import calibrate_once
 from conformance.sandbox.client import SandboxClient, shared_client

@@ -16,10 +16,11 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from conformance.checks.applicability import not_applicable
 from conformance.checks.isolation import GROUP_SIZE, plugin_may_share, shares_child
 from conformance.checks.model import PluginFacts
-from conformance.report.model import CheckResult
-from conformance.runner import BatteryItem, not_applicable, run_item, run_shared
+from conformance.checks.result import CheckResult
+from conformance.runner import BatteryItem, run_item, run_shared
 from conformance.sandbox.client import SandboxClient
 
 
@@ -131,7 +132,7 @@ def shared_chunks(items: list[BatteryItem], facts: PluginFacts) -> list[list[Bat
     current: list[BatteryItem] = []
     sharing = plugin_may_share(facts)
     for item in items:
-        if sharing and shares_child(item.check) and not_applicable(item, facts) is None:
+        if sharing and shares_child(item.check) and not_applicable(item.check, facts) is None:
             if current and (current[0].host_version != item.host_version or len(current) >= GROUP_SIZE):
                 chunks.append(current)
                 current = []

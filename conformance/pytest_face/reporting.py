@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from conformance.baseline import Classification
 from conformance.checks.model import PluginFacts
-from conformance.report.model import CheckResult
+from conformance.checks.result import CheckResult
+from conformance.checks.verdict import Classification
 from conformance.report.writer import WrittenReport, WrittenRun, replaced_reports
 from conformance.settings import plugin_label
 

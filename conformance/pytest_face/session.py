@@ -17,6 +17,7 @@ import pytest
 
 from conformance.baseline import Baseline, BaselineError, load_baseline
 from conformance.checks.model import CATEGORIES, Severity
+from conformance.host.elfcheck import elf_facts
 from conformance.pytest_face.execution import ItemRunner
 from conformance.pytest_face.items import CheckItem, PluginBattery
 from conformance.pytest_face.prefetch import prefetch_enabled
@@ -33,7 +34,7 @@ from conformance.pytest_startup import drop_idle_hypothesis_plugin
 from conformance.report import interrupt
 from conformance.report.rundir import RunInfo
 from conformance.report.writer import WrittenRun, write_reports, write_unloadable_report
-from conformance.runner import BatteryItem, inspect
+from conformance.runner import BatteryItem
 from conformance.sandbox.calibration import current as current_calibration
 from conformance.settings import RunSettings, SettingsError, check_report_dir, plugin_label
 
@@ -66,7 +67,7 @@ def _refuse_unloadable(config: pytest.Config, settings: RunSettings) -> None:
     """A plugin that is not a loadable shared object gets its report (from the controller) and a usage error."""
     problems = []
     for path in settings.plugins:
-        facts = inspect(path)
+        facts = elf_facts(path)
         if not facts.loadable:
             if not is_worker(config):
                 write_unloadable_report(settings.report_dir, path, f"not loadable: {facts.problem}")

@@ -1,6 +1,6 @@
-"""Reports: the result model and what is made of it at the end of a run.
+"""Reports: what is made of the results (``checks.result.CheckResult``) at the end of a run.
 
-* ``model``: ``CheckResult``, verdict and grade;
+* ``model``: a plugin's verdict and grade;
 * ``writer``: report.json per plugin (shape fixed by ``report.schema.json``, see ``schema``) and the
   orchestration of every file of a run, written atomically;
 * ``rundir``: run ids, and removing files an earlier run left in the same directory;

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance.checks.model import Status
+
 RANK = {"pass": 0, "skip": 0, "warn": 1, "flaky": 2, "fail": 3, "crash": 3, "timeout": 3, "error": 3}
 FAILING_RANK = 2
 
@@ -36,7 +38,7 @@ class Change:
         before = self.old or "(absent)"
         after = self.new or "(absent)"
         text = f"  {self.item} [{self.severity}]: {before} -> {after}"
-        return text + (f": {self.message}" if self.message and self.new not in (None, "pass") else "")
+        return text + (f": {self.message}" if self.message and self.new not in (None, Status.PASS) else "")
 
 
 @dataclass(frozen=True)

@@ -9,32 +9,47 @@ from __future__ import annotations
 
 from typing import Any
 
+from conformance.checks.model import Severity, Status
+from conformance.checks.result import NOT_BLOCKING
+
 ALL_HOSTS = (6, 7, 8, 9)
-FAILING = frozenset({"fail", "crash", "timeout", "error", "flaky"})
-STATUS_ORDER = ("fail", "crash", "timeout", "error", "flaky", "warn", "pass", "skip")
+FAILING = frozenset({Status.FAIL, Status.CRASH, Status.TIMEOUT, Status.ERROR, Status.FLAKY})
+STATUS_ORDER = tuple(
+    status.value
+    for status in (
+        Status.FAIL,
+        Status.CRASH,
+        Status.TIMEOUT,
+        Status.ERROR,
+        Status.FLAKY,
+        Status.WARN,
+        Status.PASS,
+        Status.SKIP,
+    )
+)
 
 
 def blocking(check: dict[str, Any]) -> bool:
     """Same rule as ``CheckResult.blocking``: a required check that did not pass."""
-    return check["severity"] == "required" and check["status"] not in ("pass", "warn", "skip")
+    return Severity(check["severity"]) is Severity.REQUIRED and Status(check["status"]) not in NOT_BLOCKING
 
 
 def problem_rank(check: dict[str, Any]) -> int:
     """Failures first: new blocking, accepted blocking, other failures, warnings, passes, skips."""
-    status = check["status"]
+    status = Status(check["status"])
     if blocking(check):
         return 1 if check.get("baseline") == "known" else 0
     if status in FAILING:
         return 2
-    if status == "warn":
+    if status is Status.WARN:
         return 3
-    if status == "pass":
+    if status is Status.PASS:
         return 4
     return 5
 
 
 def is_problem(check: dict[str, Any]) -> bool:
-    return check["status"] not in ("pass", "skip")
+    return Status(check["status"]) not in (Status.PASS, Status.SKIP)
 
 
 def failures_first(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:

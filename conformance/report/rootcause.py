@@ -28,6 +28,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from conformance.checks.model import Status
+
 #: Categories whose checks observe the whole process, never one specific input.
 BROAD_CATEGORIES = frozenset({"load", "threading", "logging", "leaks"})
 #: The entry points each category targets: a failure elsewhere happened while getting started.
@@ -42,7 +44,7 @@ TARGETS: dict[str, frozenset[str]] = {
     "source": frozenset({"get_source_config", "tick", "on_upstream_hint", "process_packet", "flush"}),
     "schema": frozenset({"get_runtime_param_schema"}),
 }
-FAILED = ("fail", "crash", "timeout")
+FAILED = frozenset({Status.FAIL, Status.CRASH, Status.TIMEOUT})
 MAX_NAMED = 3
 
 
@@ -94,7 +96,7 @@ def _rank(
 
 def root_cause(checks: list[dict[str, Any]], rationales: dict[str, str]) -> dict[str, Any] | None:
     """The narrowest failing checks and the crash difference; None unless at least two checks crashed."""
-    if sum(1 for check in checks if check["status"] == "crash") < 2:
+    if sum(1 for check in checks if check["status"] == Status.CRASH) < 2:
         return None
     difference = _difference(checks)
     ordinary = difference.get("packet") if difference else None

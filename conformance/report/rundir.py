@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance.sandbox.calibration import current
+
 TOOL_NAME = "streamkit-conformance"
 PLUGIN_FILES = ("report.json", "report.html")
 RUN_FILES = ("summary.md", "index.html")
@@ -64,7 +66,6 @@ class RunInfo:
 
 def _calibration_json() -> dict[str, Any] | None:
     """The machine measurement budgets were scaled by (sandbox/calibration.py), when one was taken."""
-    from conformance.sandbox.calibration import current
 
     calibration = current()
     return calibration.to_json() if calibration is not None else None

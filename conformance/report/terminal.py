@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance.checks.model import Severity, Status
 from conformance.report.present import baseline_line, blocking
 
 MESSAGE_LIMIT = 160
@@ -133,8 +134,8 @@ def render_plugin(report: dict[str, Any], path: str) -> str:
     warned = [
         check
         for check in report["checks"]
-        if check["status"] == "warn"
-        or (check["severity"] != "required" and check["status"] in ("fail", "crash", "timeout"))
+        if check["status"] == Status.WARN
+        or (check["severity"] != Severity.REQUIRED and check["status"] in (Status.FAIL, Status.CRASH, Status.TIMEOUT))
     ]
     if warned:
         lines.append(
@@ -168,7 +169,7 @@ def render_totals(reports: list[dict[str, Any]]) -> str:
         key = "incomplete" if not report.get("complete", True) else str(report["verdict"])
         verdicts[key] = verdicts.get(key, 0) + 1
     failures = sum(1 for report in reports for check in report["checks"] if blocking(check))
-    warnings = sum(1 for report in reports for check in report["checks"] if check["status"] == "warn")
+    warnings = sum(1 for report in reports for check in report["checks"] if check["status"] == Status.WARN)
     parts = ", ".join(f"{count} {verdict}" for verdict, count in sorted(verdicts.items()))
     return (
         f"total: {len(reports)} plugins: {parts}; {failures} required failure{'s' if failures != 1 else ''}, "

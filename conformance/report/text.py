@@ -8,7 +8,8 @@ to reproduce it.
 
 from __future__ import annotations
 
-from conformance.report.model import CheckResult
+from conformance.checks.model import Status
+from conformance.checks.result import CheckResult
 
 _EVIDENCE_ORDER = ("in_flight", "signal", "panic", "violations", "expectations", "stack_tool")
 
@@ -37,7 +38,7 @@ def failure_text(result: CheckResult) -> str:
     if len(set(result.attempts)) > 1:
         lines.append(f"  attempts: {', '.join(result.attempts)}")
     logs = evidence.get("logs") or []
-    if logs and result.status != "pass":
+    if logs and result.status is not Status.PASS:
         lines.append(f"  plugin log (last {min(len(logs), 5)} of {len(logs)}):")
         lines.extend("    " + _log_line(entry) for entry in logs[-5:])
     stacks = evidence.get("stacks")

@@ -16,18 +16,22 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from conformance import __version__
 from conformance.abi.constants import SUPPORTED_VERSIONS
+from conformance.baseline import Baseline
 from conformance.budgets import DEFAULT_BUDGETS_S, SLOW_THRESHOLDS_S
-from conformance.report.model import SCHEMA_VERSION, CheckResult, file_sha256, grade_of, verdict_of
+from conformance.checks.registry import checks_by_id
+from conformance.checks.result import CheckResult
+from conformance.host.elfcheck import elf_facts
+from conformance.report.html_index import render_index
+from conformance.report.html_report import render_report
+from conformance.report.markdown import render_summary
+from conformance.report.model import SCHEMA_VERSION, file_sha256, grade_of, verdict_of
 from conformance.report.rootcause import root_cause
 from conformance.report.rundir import TOOL_NAME, RunInfo, clear_stale
-from conformance.settings import RunSettings
-
-if TYPE_CHECKING:
-    from conformance.baseline import Baseline
+from conformance.settings import RunSettings, plugin_label
 
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
@@ -48,12 +52,6 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def _label(path: Path) -> str:
-    from conformance.settings import plugin_label
-
-    return plugin_label(path)
-
-
 _GATE_TEXT = re.compile(r"Plugin API version mismatch: plugin has v(\d+)")
 
 
@@ -71,11 +69,9 @@ def declared_version(facts: dict[str, Any]) -> int | None:
 
 
 def _identity(path: Path, facts: dict[str, Any]) -> dict[str, Any]:
-    from conformance.runner import inspect
-
-    elf = inspect(path)
+    elf = elf_facts(path)
     return {
-        "name": _label(path),
+        "name": plugin_label(path),
         "path": str(path),
         "sha256": file_sha256(path),
         "api_version": declared_version(facts),
@@ -178,8 +174,6 @@ def build_report(
 
 
 def _rationales() -> dict[str, str]:
-    from conformance.checks.registry import checks_by_id
-
     return {check_id: check.rationale for check_id, check in checks_by_id().items()}
 
 
@@ -240,10 +234,6 @@ def write_reports(
     nothing_selected: bool = False,
 ) -> WrittenRun:
     """Write every file of the run; ``selected`` maps plugin path to the number of items pytest selected."""
-    from conformance.checks.registry import checks_by_id
-    from conformance.report.html_index import render_index
-    from conformance.report.html_report import render_report
-    from conformance.report.markdown import render_summary
 
     run = run or RunInfo()
     order = {check_id: index for index, check_id in enumerate(checks_by_id())}
@@ -264,7 +254,7 @@ def write_reports(
             baseline=baseline,
             nothing_selected=nothing_selected,
         )
-        target = settings.report_dir / _label(path) / REPORT_JSON
+        target = settings.report_dir / plugin_label(path) / REPORT_JSON
         atomic_write_text(target, json.dumps(report, indent=2) + "\n")
         reports.append((target, report))
     written = []
@@ -316,13 +306,12 @@ def replaced_reports(written: WrittenRun) -> str:
 
 def write_unloadable_report(report_dir: Path, path: Path, reason: str, facts: dict[str, Any] | None = None) -> Path:
     """The report of a plugin the tool cannot inspect or the host refuses (the run stops with a usage error)."""
-    from conformance.report.html_report import render_report
 
     settings = RunSettings(plugins=(path,), report_dir=report_dir, budget_scale=1.0)
     known = {**(facts or {}), "loadable": False, "load_problem": reason}
     report = build_report(path, [], known, settings, True)
     report["plugin"]["load_problem"] = reason
-    target = report_dir / _label(path) / REPORT_JSON
+    target = report_dir / plugin_label(path) / REPORT_JSON
     atomic_write_text(target, json.dumps(report, indent=2) + "\n")
     atomic_write_text(target.with_name(REPORT_HTML), render_report(report))
     return target

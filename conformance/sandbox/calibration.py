@@ -23,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from conformance.sandbox.events import Observed
-from conformance.sandbox.protocol import Outcome, SandboxResult, ScenarioRequest
+from conformance.scenario.events import Observed
+from conformance.scenario.protocol import Outcome, SandboxResult, ScenarioRequest
 
 #: CPU time of the calibration loop and round trip of an empty scenario on the reference machine.
 REFERENCE_LOOP_CPU_S = 0.0075

@@ -8,20 +8,34 @@ themselves).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import resource
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 
+from conformance.host.callbacks import retire_host_callbacks
 from conformance.host.errors import LoadError
-from conformance.sandbox.context import Emitter, ScenarioContext, ScenarioSkip
-from conformance.sandbox.events import Event, HarnessError, LoadFailed, ScenarioBoundary, ScenarioDone, Skipped
+from conformance.host.guarded import set_region_sink
+from conformance.host.loader import LoadedPlugin
+from conformance.host.logs import retire_log_bridge
+from conformance.sandbox.faults import install_in_child
 from conformance.sandbox.framing import write_frame
-from conformance.sandbox.protocol import ScenarioRequest
+from conformance.scenario.context import Emitter, Scenario, ScenarioContext, ScenarioSkip
+from conformance.scenario.events import (
+    Event,
+    HarnessError,
+    LoadFailed,
+    Observed,
+    ScenarioBoundary,
+    ScenarioDone,
+    Skipped,
+)
+from conformance.scenario.protocol import ScenarioRequest
 
-Scenario = Callable[[ScenarioContext], None]
 OUTPUT_FILE = "output.log"
 
 
@@ -41,7 +55,6 @@ def _lower_limit(which: int, value: int) -> None:
 
 def die_with_parent() -> None:
     """PR_SET_PDEATHSIG: if our parent dies, so do we (no orphaned, wedged plugin processes)."""
-    import ctypes
 
     PR_SET_PDEATHSIG = 1
     libc = ctypes.CDLL(None, use_errno=True)
@@ -70,12 +83,10 @@ def _isolate(event_fd: int, workdir: str) -> int:
 
 def run_scenario(request: ScenarioRequest, scenario: Scenario, sink: Callable[[Event], None]) -> None:
     """Run ``scenario`` and translate its exceptions into events (shared with in-process mode)."""
-    from conformance.host.guarded import set_region_sink
-    from conformance.sandbox.events import Observed
 
     emit = Emitter(sink)
     set_region_sink(lambda region: emit(Observed("guard-region", region)))
-    ctx = ScenarioContext(request, emit)
+    ctx = ScenarioContext(request, emit, LoadedPlugin.load)
     try:
         scenario(ctx)
     except ScenarioSkip as skip:
@@ -92,7 +103,6 @@ def run_scenario(request: ScenarioRequest, scenario: Scenario, sink: Callable[[E
 def _prepare(request: ScenarioRequest, event_fd: int, workdir: str) -> int:
     """Isolation, fault reporter, limits and environment of a fresh child; returns the event fd."""
     fd = _isolate(event_fd, workdir)
-    from conformance.sandbox.faults import install_in_child
 
     install_in_child(2)
     _apply_limits(request)
@@ -144,8 +154,6 @@ def group_child_main(
 
 
 def _fresh_host_state() -> None:
-    from conformance.host.callbacks import retire_host_callbacks
-    from conformance.host.logs import retire_log_bridge
 
     retire_host_callbacks()
     retire_log_bridge()
@@ -156,8 +164,6 @@ def _thread_count() -> int:
     try:
         return len(os.listdir("/proc/self/task"))
     except OSError:
-        import threading
-
         return threading.active_count()
 
 

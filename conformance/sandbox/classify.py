@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 
-from conformance.sandbox.events import CallStarted
-from conformance.sandbox.protocol import Outcome
+from conformance.scenario.events import CallStarted
+from conformance.scenario.protocol import Outcome
 
 _PANIC_LINE = re.compile(r"panicked at [^\n]*\n([^\n]*)")
 _NO_UNWIND = "panic in a function that cannot unwind"
@@ -66,8 +67,6 @@ def classify_exit(status: int, stderr_tail: str, completed: bool) -> tuple[Outco
 
 
 def _signalled(status: int) -> int | None:
-    import os
-
     if os.WIFSIGNALED(status):
         return os.WTERMSIG(status)
     return None

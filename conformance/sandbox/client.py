@@ -17,9 +17,11 @@ import time
 from dataclasses import replace
 
 from conformance.sandbox.calibration import machine_factor
-from conformance.sandbox.events import HarnessError
+from conformance.sandbox.child import run_scenario
 from conformance.sandbox.framing import FrameBuffer, FrameError, encode_frame
-from conformance.sandbox.protocol import GroupRequest, GroupResult, Outcome, SandboxResult, ScenarioRequest
+from conformance.scenario.events import Event, HarnessError
+from conformance.scenario.lookup import CATALOGUE_LOOKUP, import_lookup
+from conformance.scenario.protocol import GroupRequest, GroupResult, Outcome, SandboxResult, ScenarioRequest
 
 #: Extra time the parent grants the server beyond a request's own budget
 #: (stack capture, reaping) before it declares the server itself stuck.
@@ -30,7 +32,9 @@ MAX_RESTARTS = 5
 class SandboxClient:
     """Sends scenario requests to a warm fork server and returns their results."""
 
-    def __init__(self) -> None:
+    def __init__(self, lookup: str = CATALOGUE_LOOKUP) -> None:
+        """``lookup`` names (``module:function``) how the server finds a scenario by name."""
+        self._lookup = lookup
         self._process: subprocess.Popen[bytes] | None = None
         self._restarts = 0
 
@@ -38,7 +42,7 @@ class SandboxClient:
         env = dict(os.environ)
         env.setdefault("PYTHONHASHSEED", "0")
         return subprocess.Popen(
-            [sys.executable, "-m", "conformance.sandbox.server"],
+            [sys.executable, "-m", "conformance.sandbox.server", self._lookup],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=None,
@@ -178,18 +182,15 @@ def shared_client() -> SandboxClient:
     return _client
 
 
-def run_in_process(request: ScenarioRequest) -> SandboxResult:
+def run_in_process(request: ScenarioRequest, lookup: str = CATALOGUE_LOOKUP) -> SandboxResult:
     """Run the scenario in this very process: for debuggers only; a crash takes us down."""
-    from conformance.checks.registry import lookup_scenario
-    from conformance.sandbox.child import run_scenario
-    from conformance.sandbox.events import Event
-
+    scenario = import_lookup(lookup)(request.scenario)
     events: list[Event] = []
     started = time.monotonic()
     saved_env = dict(os.environ)
     os.environ.update(request.env)
     try:
-        run_scenario(request, lookup_scenario(request.scenario), events.append)
+        run_scenario(request, scenario, events.append)
     finally:
         os.environ.clear()
         os.environ.update(saved_env)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from conformance.sandbox.events import CallFinished, CallStarted
+from conformance.scenario.events import CallFinished, CallStarted
 
 #: The longest extension a call can get, as a multiple of its own budget (documented in README and reports).
 MAX_EXTENSION_FACTOR = 8.0

@@ -3,7 +3,7 @@
 Our own processes speak this protocol (the pytest process, the fork server and
 its children), but a child's event pipe is a descriptor the plugin can write
 to. So a frame from a child is never unpickled with the default loader: only the protocol's
-own classes (``conformance.sandbox.events`` and ``.protocol``) and plain
+own classes (``conformance.scenario.events`` and ``.protocol``) and plain
 containers may be named, and any other name, or anything that fails to decode,
 is a ``FrameError``. A plugin that writes a crafted pickle to the pipe gets a
 corrupt stream, never code run in the fork server. Frames are written with a
@@ -35,7 +35,7 @@ class FrameError(Exception):
 
 
 #: Modules whose classes a frame may name (checked to be classes defined there).
-_PROTOCOL_MODULES = frozenset({"conformance.sandbox.events", "conformance.sandbox.protocol"})
+_PROTOCOL_MODULES = frozenset({"conformance.scenario.events", "conformance.scenario.protocol"})
 #: Other names a frame may carry: containers and plain values only, nothing that calls or imports.
 _PLAIN_VALUES = frozenset(
     {

@@ -12,10 +12,13 @@ import ctypes
 import os
 import signal
 import sys
+import threading
 import time
 
-from conformance.checks.registry import tool_scenario
-from conformance.sandbox.context import ScenarioContext
+from conformance.host.callbacks import host_callbacks
+from conformance.host.logs import log_bridge
+from conformance.scenario.context import ScenarioContext
+from conformance.scenario.tools import tool_scenario
 
 
 @tool_scenario("selftest.empty")
@@ -93,7 +96,6 @@ def print_option(ctx: ScenarioContext) -> None:
 @tool_scenario("selftest.leave-thread")
 def leave_thread(ctx: ScenarioContext) -> None:
     """Returns with a thread still running, as a plugin with a background worker would."""
-    import threading
 
     threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
 
@@ -101,8 +103,6 @@ def leave_thread(ctx: ScenarioContext) -> None:
 @tool_scenario("selftest.host-state")
 def host_state(ctx: ScenarioContext) -> None:
     """Which host callbacks and log bridge this scenario got (a shared child must give each its own)."""
-    from conformance.host.callbacks import host_callbacks
-    from conformance.host.logs import log_bridge
 
     ctx.observe("callbacks", id(host_callbacks(ctx.emit)))
     ctx.observe("bridge", id(log_bridge(ctx.emit)))

@@ -1,7 +1,7 @@
 """The fork server: a warm interpreter that forks one child per scenario.
 
 Started once per pytest process (and per xdist worker). It imports cffi, the
-ABI declarations and the scenario registry up front, never loads a plugin
+ABI declarations and the scenario lookup it is handed up front, never loads a plugin
 itself, and stays single-threaded so that ``fork`` is safe. For each request it
 forks a child, follows the child's event stream against the budget of the call
 in flight, captures stacks and kills the child's process group on overrun, and
@@ -24,10 +24,16 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from conformance.sandbox.child import OUTPUT_FILE, Scenario, child_main, group_child_main
+from conformance.abi import warm_up
+from conformance.host.libc import libc
+from conformance.host.stack import warm_up as warm_stack
+from conformance.sandbox.child import OUTPUT_FILE, child_main, die_with_parent, group_child_main
 from conformance.sandbox.classify import classify_exit, panic_message, signal_name
 from conformance.sandbox.deadlines import CallWatch, WatchedCall, child_is_dying, waiting_of
-from conformance.sandbox.events import (
+from conformance.sandbox.faults import load_reporter
+from conformance.sandbox.framing import FrameBuffer, FrameError, read_frame, write_frame
+from conformance.sandbox.stacks import capture_stacks
+from conformance.scenario.events import (
     CallFinished,
     CallStarted,
     Event,
@@ -36,9 +42,8 @@ from conformance.sandbox.events import (
     ScenarioDone,
     StreamCorrupted,
 )
-from conformance.sandbox.framing import FrameBuffer, FrameError, read_frame, write_frame
-from conformance.sandbox.protocol import GroupRequest, GroupResult, Outcome, SandboxResult, ScenarioRequest
-from conformance.sandbox.stacks import capture_stacks
+from conformance.scenario.lookup import ScenarioLookup, import_lookup
+from conformance.scenario.protocol import GroupRequest, GroupResult, Outcome, SandboxResult, ScenarioRequest
 
 STDERR_TAIL_BYTES = 8192
 EXIT_GRACE_S = 2.0
@@ -96,7 +101,7 @@ def _fork_child(body: Callable[[int, str], None]) -> tuple[int, int, str, float]
     return pid, read_fd, workdir, started_at
 
 
-def run_request(request: ScenarioRequest, lookup: Callable[[str], Scenario]) -> SandboxResult:
+def run_request(request: ScenarioRequest, lookup: ScenarioLookup) -> SandboxResult:
     """Fork a child for ``request`` and follow it to its end."""
     scenario = lookup(request.scenario)
     pid, read_fd, workdir, started_at = _fork_child(lambda fd, work: child_main(request, scenario, fd, work))
@@ -296,7 +301,7 @@ def _follow_child(request: ScenarioRequest, pid: int, read_fd: int, workdir: str
     )
 
 
-def run_group(group: GroupRequest, lookup: Callable[[str], Scenario]) -> GroupResult:
+def run_group(group: GroupRequest, lookup: ScenarioLookup) -> GroupResult:
     """Fork one child for all of ``group`` and follow it scenario by scenario."""
     scenarios = [lookup(request.scenario) for request in group.requests]
     pid, read_fd, workdir, started_at = _fork_child(
@@ -444,21 +449,16 @@ def _drain(read_fd: int, feed: Callable[[bytes], bool]) -> bool:
         os.set_blocking(read_fd, True)
 
 
-def serve(request_fd: int, reply_fd: int) -> None:
-    """Answer requests until the parent closes the request pipe."""
-    from conformance.abi import warm_up
-    from conformance.checks.registry import catalogue, lookup_scenario
-    from conformance.host.libc import libc
+def serve(request_fd: int, reply_fd: int, lookup: ScenarioLookup) -> None:
+    """Answer requests until the parent closes the request pipe, finding scenarios through ``lookup``.
 
-    # Warm everything a child would otherwise redo per scenario: declarations, type parses, the catalogue.
+    Whatever the lookup imports (the catalogue, on its first call) is imported
+    here, before the fork, so children inherit it.
+    """
+    # Warm everything a child would otherwise redo per scenario: declarations, type parses, helpers.
     warm_up()
     libc()
-    catalogue()
-    from conformance.sandbox.faults import load_reporter
-
     load_reporter()
-    from conformance.host.stack import warm_up as warm_stack
-
     warm_stack()
     gc.freeze()
     while True:
@@ -468,9 +468,9 @@ def serve(request_fd: int, reply_fd: int) -> None:
             return
         try:
             if isinstance(request, GroupRequest):
-                reply: object = run_group(request, lookup_scenario)
+                reply: object = run_group(request, lookup)
             else:
-                reply = run_request(request, lookup_scenario)
+                reply = run_request(request, lookup)
         except Exception as error:  # noqa: BLE001 - one bad request must not end the server
             if isinstance(request, GroupRequest):
                 reply = GroupResult((), f"sandbox server error: {type(error).__name__}: {error}")
@@ -484,9 +484,9 @@ def serve(request_fd: int, reply_fd: int) -> None:
         write_frame(reply_fd, reply)
 
 
-def main() -> None:
-    from conformance.sandbox.child import die_with_parent
-
+def main(lookup_spec: str) -> None:
+    """Serve on the original stdin/stdout, finding scenarios through the lookup ``module:function`` names."""
+    lookup = import_lookup(lookup_spec)
     die_with_parent()
     # The protocol owns the original stdin/stdout; stray prints go to stderr.
     request_fd = os.dup(0)
@@ -496,8 +496,8 @@ def main() -> None:
     os.dup2(devnull, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     sys.stdout = sys.stderr
-    serve(request_fd, reply_fd)
+    serve(request_fd, reply_fd, lookup)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1])

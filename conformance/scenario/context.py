@@ -3,6 +3,10 @@
 Scenarios are plain functions ``scenario(ctx) -> None``. They call into the
 plugin only through ``ctx.call`` (directly or via the host objects), so every
 call is announced before it starts and its budget is known to the server.
+
+The host loads the plugin; the context only holds it. Whoever builds a
+context (the sandbox child) hands it the host's loader, so this base layer
+names the host's ``LoadedPlugin`` for typing only and never imports it.
 """
 
 from __future__ import annotations
@@ -13,19 +17,21 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from conformance.budgets import budget_for
-from conformance.sandbox.events import (
+from conformance.scenario.events import (
     CallFinished,
     CallStarted,
     Event,
     Expect,
     Observed,
 )
-from conformance.sandbox.protocol import ScenarioRequest
+from conformance.scenario.protocol import ScenarioRequest
 
 if TYPE_CHECKING:
     from conformance.host.loader import LoadedPlugin
 
 T = TypeVar("T")
+
+PluginLoader = Callable[[str, "ScenarioContext"], "LoadedPlugin"]
 
 
 class ScenarioSkip(Exception):
@@ -52,11 +58,11 @@ def thread_label() -> str:
 class ScenarioContext:
     """The per-scenario view of the child: request options, emitter and the loaded plugin."""
 
-    def __init__(self, request: ScenarioRequest, emit: Callable[[Event], None]) -> None:
+    def __init__(self, request: ScenarioRequest, emit: Callable[[Event], None], load_plugin: PluginLoader) -> None:
         self.request = request
         self.emit = emit
+        self._load_plugin = load_plugin
         self._plugin: LoadedPlugin | None = None
-        self.failures = 0
 
     @property
     def host_version(self) -> int:
@@ -72,9 +78,7 @@ class ScenarioContext:
     def plugin(self) -> LoadedPlugin:
         """The plugin, loaded on first use as the host loads it (constructors run here)."""
         if self._plugin is None:
-            from conformance.host.loader import LoadedPlugin
-
-            self._plugin = LoadedPlugin.load(self.request.plugin_path, self)
+            self._plugin = self._load_plugin(self.request.plugin_path, self)
         return self._plugin
 
     def call(self, entry: str, fn: Callable[..., T], *args: Any, detail: str = "") -> T:
@@ -110,8 +114,6 @@ class ScenarioContext:
             )
 
     def expect(self, ok: bool, what: str, detail: str = "", *, warn_only: bool = False) -> bool:
-        if not ok:
-            self.failures += 1
         self.emit(Expect(bool(ok), what, detail, warn_only))
         return bool(ok)
 
@@ -120,3 +122,6 @@ class ScenarioContext:
 
     def skip(self, reason: str) -> None:
         raise ScenarioSkip(reason)
+
+
+Scenario = Callable[[ScenarioContext], None]

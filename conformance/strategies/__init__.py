@@ -33,7 +33,6 @@ from enum import Enum
 from hypothesis import strategies as st
 
 from conformance.abi.constants import RUNTIME_UNSUPPORTED_TYPES, PacketType, PixelFormat
-from conformance.fuzzing.input_bytes import ByteSource
 from conformance.host.packets import (
     I64_MIN,
     MODEL_PACKET_TYPES,
@@ -71,6 +70,7 @@ from conformance.host.wire import (
     rust_utf8_error,
     to_raw_wire,
 )
+from conformance.strategies.input_bytes import ByteSource
 
 __all__ = [
     "MAX_AUDIO_SAMPLES",

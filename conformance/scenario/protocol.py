@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.sandbox.events import CallStarted, Event
+from conformance.scenario.events import CallStarted, Event
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class ScenarioRequest:
 class GroupRequest:
     """Run several scenarios against one plugin in one child, one after another.
 
-    Only for scenarios that may share a process (``Check.shares_child``), all
+    Only for scenarios that may share a process (``checks.isolation.shares_child``), all
     with the same plugin, environment and limits. The child stops early when a
     scenario leaves plugin threads behind; the server stops at the first one
     that does not complete. Results come back for the completed prefix only:
@@ -42,15 +42,6 @@ class GroupRequest:
     """
 
     requests: tuple[ScenarioRequest, ...]
-
-    def compatible(self) -> bool:
-        """Whether the requests can share a child: same plugin, environment and limits."""
-        first = self.requests[0]
-        return all(
-            (r.plugin_path, r.env, r.memory_limit_mb, r.output_limit_bytes)
-            == (first.plugin_path, first.env, first.memory_limit_mb, first.output_limit_bytes)
-            for r in self.requests
-        )
 
 
 class Outcome(enum.Enum):

@@ -1,0 +1,60 @@
+"""The rules that turn a judgement into a final status, shared by every layer that has a word on one.
+
+The judge decides what a scenario run means; these decide everything after
+it, here so that no caller compares status strings or re-derives fail-or-warn
+from a severity: the status of a broken rule (the judge, the heavy modes and
+the monitors), which judgements are run again and what differing runs mean,
+and where a result stands against a team's baseline.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from conformance.checks.model import Judgement, Severity, Status
+
+
+def failure_status(severity: Severity) -> Status:
+    """A broken rule fails a required check; a recommended or informational one only warns."""
+    return Status.FAIL if severity is Severity.REQUIRED else Status.WARN
+
+
+def worth_rerunning(judgement: Judgement) -> bool:
+    """Only failed expectations are run again to tell flaky from failing: a crash or a timeout is a hard
+    outcome, and re-running one costs a crash (a forced Rust backtrace) or a whole budget again."""
+    return judgement.status is Status.FAIL
+
+
+def settle_reruns(first: Judgement, again: list[Status]) -> Judgement:
+    """The judgement of a check run once more per ``again`` status: ``first`` if every run agreed, else flaky."""
+    statuses = [first.status, *again]
+    if len(set(statuses)) == 1:
+        return first
+    return Judgement(
+        Status.FLAKY,
+        f"flaky: outcomes differ between runs ({', '.join(status.value for status in statuses)}); "
+        f"first: {first.message}",
+        {**first.evidence, "flaky": True},
+    )
+
+
+Classification = Literal["known", "new", "improved"]
+
+
+def baseline_class(status: Status, severity: Severity, *, listed: bool, accepted: bool) -> Classification | None:
+    """Where a result stands against a baseline (see ``conformance.baseline``).
+
+    ``listed``: some entry names the item, expired or not; ``accepted``: an
+    unexpired one does. A pass that is listed has improved; any other result
+    that ran and is accepted is known; a required failure (not a warning)
+    that is not accepted is new; everything else needs no word.
+    """
+    if status is Status.PASS:
+        return "improved" if listed else None
+    if status is Status.SKIP:
+        return None
+    if accepted:
+        return "known"
+    if severity is Severity.REQUIRED and status is not Status.WARN:
+        return "new"
+    return None
