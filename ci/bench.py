@@ -98,9 +98,9 @@ def scenario_overhead(runs: int) -> dict[str, dict[str, float]]:
 
 def shared_child_cost(runs: int, plugin: Path) -> dict[str, dict[str, float] | int]:
     """Per check, the battery's shareable checks on ``plugin``: each in its own child vs in shared children."""
+    from conformance.battery.runner import battery_for, probe, run_item, run_shared
     from conformance.checks.applicability import not_applicable
     from conformance.checks.isolation import shares_child
-    from conformance.runner import battery_for, probe, run_item, run_shared
     from conformance.sandbox.client import SandboxClient
 
     facts = probe(plugin)
@@ -123,9 +123,9 @@ def shared_child_cost(runs: int, plugin: Path) -> dict[str, dict[str, float] | i
 
 def wedge_cost(runs: int, wedging: Path) -> dict[str, float]:
     """How long past its budget a wedged call holds the run: timeouts.process-packet on the wedging fixture."""
+    from conformance.battery.runner import BatteryItem, probe, run_item
     from conformance.budgets import budget_for
     from conformance.checks.registry import lookup_check
-    from conformance.runner import BatteryItem, probe, run_item
     from conformance.sandbox.client import SandboxClient
 
     facts = probe(wedging)

@@ -37,10 +37,10 @@ sys.path.insert(0, str(REPO))
 
 from conformance.fuzzing.driver import python_command  # noqa: E402 - the repository must be importable first
 from conformance.fuzzing.findings import FINDING_MARK, finding_of  # noqa: E402
+from conformance.fuzzing.native_coverage import libfuzzer_runtime, preload_env  # noqa: E402
 from conformance.fuzzing.paths import CORPUS_DIR, FUZZ_DIR, REGRESSION_DIR, display_path  # noqa: E402
 from conformance.fuzzing.regressions import regressions  # noqa: E402
 from conformance.fuzzing.targets import TARGETS, load_target  # noqa: E402
-from conformance.native_coverage import libfuzzer_runtime, preload_env  # noqa: E402
 
 DEFAULT_PLUGINS = ("conforming_processor", "conforming_c", "conforming_source", "fuzz_crasher")
 SMOKE_PLUGINS = ("conforming_processor",)

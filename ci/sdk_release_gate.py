@@ -137,9 +137,9 @@ def merged_baseline(user: Path | None, fixtures: list[Any], report_dir: Path) ->
     This only shapes how the reports present the fixtures; the gate still holds
     each fixture to its expected.toml exactly (``judge_fixture``).
     """
-    from conformance.baseline import BaselineError, load_baseline
     from conformance.checks.registry import checks_by_id
     from conformance.corpus import load_expected
+    from conformance.report.baseline import BaselineError, load_baseline
 
     lines: list[str] = []
     taken: set[tuple[str, str]] = set()

@@ -135,14 +135,14 @@ def _warn(text: str) -> None:
 def _check(args: argparse.Namespace) -> int:
     import pytest
 
-    from conformance.progress import ProgressPlugin
+    from conformance.pytest_face.progress import ProgressPlugin
     from conformance.pytest_face.session import battery_session
 
     settings = _check_settings(args)
     for note in settings.notes:
         _warn(note)
     if settings.baseline is not None:
-        from conformance.baseline import BaselineError, load_baseline
+        from conformance.report.baseline import BaselineError, load_baseline
 
         try:
             load_baseline(settings.baseline)  # one line now, before any plugin runs
@@ -230,10 +230,10 @@ def _refuse_unloadable(settings: Any) -> None:
     A plugin that loads but dies inside an entry point during the probe is not
     refused: that death is what its checks report.
     """
+    from conformance.battery.runner import probe, probe_many
     from conformance.host.elfcheck import elf_facts
     from conformance.pytest_face.prefetch import probe_parallelism
     from conformance.report.writer import declared_version, write_unloadable_report
-    from conformance.runner import probe, probe_many
 
     problems = []
     for path in settings.plugins:
@@ -283,7 +283,7 @@ def _pytest_argv(args: argparse.Namespace, settings: Any) -> list[str]:
 
 def _find_items(plugin: Path, name: str, budget_scale: float) -> tuple[list[Any], Any]:
     """The battery items ``name`` denotes: an item id, or a check id (every host version it runs at)."""
-    from conformance.runner import battery_for, probe
+    from conformance.battery.runner import battery_for, probe
 
     facts = probe(plugin, budget_scale)
     battery = battery_for(facts)
@@ -295,11 +295,11 @@ def _find_items(plugin: Path, name: str, budget_scale: float) -> tuple[list[Any]
 
 
 def _repro(args: argparse.Namespace) -> int:
+    from conformance.battery.runner import request_for, result_of
     from conformance.checks.judge import judge
     from conformance.checks.model import Status
     from conformance.host.elfcheck import elf_facts
     from conformance.report.text import failure_text
-    from conformance.runner import request_for, result_of
     from conformance.sandbox.client import run_in_process, shared_client
 
     elf = elf_facts(args.plugin)
@@ -350,7 +350,7 @@ def _repro_memcheck(args: argparse.Namespace, request: Any) -> int:
     """The same scenario in a process of its own under memcheck; prints the findings with plugin frames."""
     from dataclasses import replace
 
-    from conformance.valgrind import ValgrindMissing, run_under
+    from conformance.heavy.valgrind import ValgrindMissing, run_under
 
     try:
         run = run_under("memcheck", replace(request, budget_scale=request.budget_scale * 20, overall_budget_s=600.0))

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conformance.pytest_startup import keep_installed_plugins_compiled
+from conformance.pytest_face.startup import keep_installed_plugins_compiled
 from conformance.settings import OPTIONS, RunSettings, SettingsError, resolve_settings
 
 keep_installed_plugins_compiled()

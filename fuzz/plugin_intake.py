@@ -16,7 +16,7 @@ so the plugin never runs in this process unless ``--in-process`` is given
 (then a plugin crash is a libFuzzer crash, for gdb).
 
 ``--native-coverage`` lets coverage inside the plugin guide the fuzzer
-(``conformance.native_coverage``): a bundled Rust fixture is rebuilt with
+(``conformance.fuzzing.native_coverage``): a bundled Rust fixture is rebuilt with
 SanitizerCoverage, a plugin given by path must have been built that way
 (RUSTFLAGS from ``SANCOV_RUSTFLAGS``), the script re-executes itself with a
 shared libFuzzer runtime preloaded, and runs the plugin in process.
@@ -37,12 +37,7 @@ from collections.abc import Iterator, Sequence
 from conformance.fuzzing.driver import fuzz_main
 from conformance.fuzzing.intake_plan import IntakePlan
 from conformance.fuzzing.intake_runner import IntakeRunner, resolve_plugin
-from conformance.fuzzing.packet_bytes import bytes_for_packet
-from conformance.fuzzing.paths import ARTIFACT_DIR, display_path
-from conformance.fuzzing.seeds import battery_packets
-from conformance.host.packets import Packet, TextPacket
-from conformance.host.wire import RawWire
-from conformance.native_coverage import (
+from conformance.fuzzing.native_coverage import (
     SANCOV_RUSTFLAGS,
     NativeCoverageUnavailable,
     instrumented_fixture,
@@ -51,6 +46,11 @@ from conformance.native_coverage import (
     preload_env,
     preloaded,
 )
+from conformance.fuzzing.packet_bytes import bytes_for_packet
+from conformance.fuzzing.paths import ARTIFACT_DIR, display_path
+from conformance.fuzzing.seeds import battery_packets
+from conformance.host.packets import Packet, TextPacket
+from conformance.host.wire import RawWire
 from conformance.strategies.input_bytes import ByteSink
 
 TARGET = "plugin_intake"

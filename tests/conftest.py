@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conformance.hypothesis_profiles import load_selected_profile
+from conformance.strategies.profiles import load_selected_profile
 
 load_selected_profile()
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from conformance.baseline import Baseline, BaselineError, load_baseline, parse_baseline
 from conformance.checks.model import Severity, Status
+from conformance.report.baseline import Baseline, BaselineError, load_baseline, parse_baseline
 from conformance.report.schema import schema_errors
 
 TODAY = dt.date(2026, 6, 1)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from conformance.battery.runner import BatteryItem, battery_for, probe, run_item
 from conformance.checks.registry import catalogue
 from conformance.corpus import load_expected
-from conformance.runner import BatteryItem, battery_for, probe, run_item
 from conformance.sandbox.client import SandboxClient
 
 CONFORMING = ("conforming_processor", "conforming_source", "conforming_c")

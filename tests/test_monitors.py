@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
+from conformance.battery.runner import battery_for, probe, request_for
 from conformance.checks.judge import judge
 from conformance.checks.model import Status
 from conformance.checks.monitors import EVIDENCE_KEY, MonitorLedger, Sighting, credit
 from conformance.checks.registry import lookup_check
 from conformance.checks.result import CheckResult
-from conformance.runner import battery_for, probe, request_for
 from conformance.sandbox.client import SandboxClient
 from conformance.scenario.events import Violation
 

@@ -19,15 +19,15 @@ from pathlib import Path
 import pytest
 
 from conformance.fixtures import fixture_path
-from conformance.fuzzing.packet_bytes import bytes_for_packet
-from conformance.fuzzing.paths import FUZZ_DIR
-from conformance.host.packets import TextPacket
-from conformance.native_coverage import (
+from conformance.fuzzing.native_coverage import (
     NativeCoverageUnavailable,
     instrumented_fixture,
     is_instrumented,
     libfuzzer_runtime,
 )
+from conformance.fuzzing.packet_bytes import bytes_for_packet
+from conformance.fuzzing.paths import FUZZ_DIR
+from conformance.host.packets import TextPacket
 from conformance.strategies.input_bytes import ByteSink
 
 #: Builds instrumented fixtures and runs libFuzzer campaigns.

@@ -1,4 +1,4 @@
-"""A battery run does not pay for other pytest plugins' source: conformance/pytest_startup.py."""
+"""A battery run does not pay for other pytest plugins' source: conformance/pytest_face/startup.py."""
 
 from __future__ import annotations
 

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 
 from conformance.abi.constants import PacketType
+from conformance.battery.runner import battery_for, probe, run_item
 from conformance.checks.isolation import plugin_may_share
 from conformance.checks.minimise import MAX_PROBES, field_variants
 from conformance.checks.registry import checks_by_id
 from conformance.host.wire import RawAudio, RawBinaryMeta, RawBytes, RawText, RawWire
 from conformance.report.rootcause import root_cause
 from conformance.report.schema import report_schema
-from conformance.runner import battery_for, probe, run_item
 from conformance.sandbox.client import SandboxClient
 
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from conformance.battery.runner import battery_for, probe, run_item, run_shared
 from conformance.checks.applicability import not_applicable
 from conformance.checks.isolation import GROUP_SIZE, SOLO_CHECKS, plugin_may_share, shares_child
 from conformance.checks.registry import catalogue, checks_by_id
 from conformance.pytest_face.prefetch import shared_chunks
-from conformance.runner import battery_for, probe, run_item, run_shared
 from conformance.sandbox.client import SandboxClient
 from conformance.scenario.events import Observed, ScenarioBoundary, ScenarioDone
 from conformance.scenario.protocol import GroupRequest, Outcome, ScenarioRequest

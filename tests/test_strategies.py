@@ -1,7 +1,7 @@
 """Property tests of the public strategies against the real encoder and receiver.
 
 The number of examples comes from the Hypothesis profile (``dev``/``ci``/
-``nightly``, see ``conformance.hypothesis_profiles``); nothing here pins it.
+``nightly``, see ``conformance.strategies.profiles``); nothing here pins it.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from conformance.host.wire import (
     receiver_error_matches,
     rust_utf8_error,
 )
-from conformance.hypothesis_profiles import PROFILE_EXAMPLES, load_selected_profile, selected_profile
+from conformance.strategies.profiles import PROFILE_EXAMPLES, load_selected_profile, selected_profile
 
 load_selected_profile()
 

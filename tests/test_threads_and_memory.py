@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from conformance.battery.runner import BatteryItem, probe, run_item
 from conformance.checks.registry import lookup_check
-from conformance.runner import BatteryItem, probe, run_item
 from conformance.sandbox.client import SandboxClient
 
 RUNS = 5

@@ -55,7 +55,7 @@ from conformance.host.wire import (
     receiver_error_matches,
     rust_utf8_error,
 )
-from conformance.hypothesis_profiles import load_selected_profile
+from conformance.strategies.profiles import load_selected_profile
 
 POISON = 0xDEAD_BEEF_DEAD_BEEF
 

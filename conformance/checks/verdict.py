@@ -42,7 +42,7 @@ Classification = Literal["known", "new", "improved"]
 
 
 def baseline_class(status: Status, severity: Severity, *, listed: bool, accepted: bool) -> Classification | None:
-    """Where a result stands against a baseline (see ``conformance.baseline``).
+    """Where a result stands against a baseline (see ``conformance.report.baseline``).
 
     ``listed``: some entry names the item, expired or not; ``accepted``: an
     unexpired one does. A pass that is listed has improved; any other result

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from conformance.battery.runner import BatteryItem, import_facts, probe, probe_many, run_item
 from conformance.checks.model import Check, PluginFacts
 from conformance.checks.monitors import MonitorLedger
 from conformance.checks.result import CheckResult
-from conformance.heavy import apply_heavy_modes
+from conformance.heavy.modes import apply_heavy_modes
 from conformance.pytest_face.prefetch import (
     Prefetcher,
     default_workers,
@@ -25,7 +26,6 @@ from conformance.pytest_face.prefetch import (
     worker_pool_size,
 )
 from conformance.pytest_face.xdist import PLUGIN_SCOPED_MODES, is_worker, worker_count, worker_facts
-from conformance.runner import BatteryItem, import_facts, probe, probe_many, run_item
 from conformance.sandbox.calibration import calibrate_once
 from conformance.sandbox.client import SandboxClient, shared_client
 from conformance.settings import RunSettings

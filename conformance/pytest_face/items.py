@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from conformance.baseline import Baseline
+from conformance.battery.runner import BatteryItem, battery_for, probe
 from conformance.checks.result import CheckResult
 from conformance.pytest_face.execution import ItemRunner
 from conformance.pytest_face.reporting import PROPERTY, item_payload
+from conformance.report.baseline import Baseline
 from conformance.report.text import failure_text
-from conformance.runner import BatteryItem, battery_for, probe
 from conformance.settings import plugin_label
 
 

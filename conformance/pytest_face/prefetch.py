@@ -16,11 +16,11 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from conformance.battery.runner import BatteryItem, run_item, run_shared
 from conformance.checks.applicability import not_applicable
 from conformance.checks.isolation import GROUP_SIZE, plugin_may_share, shares_child
 from conformance.checks.model import PluginFacts
 from conformance.checks.result import CheckResult
-from conformance.runner import BatteryItem, run_item, run_shared
 from conformance.sandbox.client import SandboxClient
 
 

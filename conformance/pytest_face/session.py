@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conformance.baseline import Baseline, BaselineError, load_baseline
+from conformance.battery.runner import BatteryItem
 from conformance.checks.model import CATEGORIES, Severity
 from conformance.host.elfcheck import elf_facts
 from conformance.pytest_face.execution import ItemRunner
@@ -29,12 +29,12 @@ from conformance.pytest_face.reporting import (
     payloads,
     summarise_property,
 )
+from conformance.pytest_face.startup import drop_idle_hypothesis_plugin
 from conformance.pytest_face.xdist import CONTROLLER_NAME, XdistController, is_worker, xdist_mode
-from conformance.pytest_startup import drop_idle_hypothesis_plugin
 from conformance.report import interrupt
+from conformance.report.baseline import Baseline, BaselineError, load_baseline
 from conformance.report.rundir import RunInfo
 from conformance.report.writer import WrittenRun, write_reports, write_unloadable_report
-from conformance.runner import BatteryItem
 from conformance.sandbox.calibration import current as current_calibration
 from conformance.settings import RunSettings, SettingsError, check_report_dir, plugin_label
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 
+from conformance.battery.runner import export_facts, probe_many
 from conformance.pytest_face.prefetch import probe_parallelism
-from conformance.runner import export_facts, probe_many
 from conformance.sandbox.calibration import calibrate_once
 from conformance.sandbox.client import shared_client
 from conformance.settings import RunSettings, plugin_label

@@ -20,11 +20,11 @@ from typing import Any
 
 from conformance import __version__
 from conformance.abi.constants import SUPPORTED_VERSIONS
-from conformance.baseline import Baseline
 from conformance.budgets import DEFAULT_BUDGETS_S, SLOW_THRESHOLDS_S
 from conformance.checks.registry import checks_by_id
 from conformance.checks.result import CheckResult
 from conformance.host.elfcheck import elf_facts
+from conformance.report.baseline import Baseline
 from conformance.report.html_index import render_index
 from conformance.report.html_report import render_report
 from conformance.report.markdown import render_summary

@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from conformance.battery.runner import BatteryItem, request_for
 from conformance.checks.model import PluginFacts, Status
 from conformance.checks.result import CheckResult
 from conformance.checks.threading_checks import RACE_SCENARIO
 from conformance.checks.verdict import failure_status
-from conformance.runner import BatteryItem, request_for
+from conformance.heavy.valgrind import run_under
 from conformance.settings import RunSettings
-from conformance.valgrind import run_under
 
 RACE_CHECK = "threading.parallel-instances"
 MEMCHECK_CATEGORIES = ("leaks", "callbacks", "wire-in", "wire-out")

@@ -1,0 +1,1 @@
+"""Running a battery: the items of a plugin, their scheduling on fork servers, reruns and the probe."""
