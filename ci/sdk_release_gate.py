@@ -286,7 +286,7 @@ def gate(args: argparse.Namespace) -> int:
     baseline = merged_baseline(args.baseline, [corpus[name] for name in fixtures], args.report_dir)
     run_battery(plugins, args.report_dir, baseline, args)
     others = [label for label in extra_labels if label not in corpus]
-    verdict = GateVerdict(fixtures, others)
+    verdict = GateVerdict(fixtures, others, shard=args.shard or "")
     for name in fixtures:
         report = _load(args.report_dir, name, verdict)
         if report is not None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import GATE, BatteryRun, GateRun
 
 from conformance.corpus import actual_statuses
@@ -19,6 +20,7 @@ from conformance.scaleout.shard import Shard, ShardError, assign
 from conformance.settings import plugin_label
 
 CONFORMANCE = [sys.executable, "-m", "conformance.cli"]
+REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Defective and conforming, Rust and C, processor and source, one that crashes and one that wedges.
 SHARDED_FIXTURES = (
     "conforming_processor",
@@ -189,3 +191,50 @@ def test_gate_in_three_shards_merges_to_the_unsharded_verdict_and_matrix(
     summary = (merged_dir / "summary.md").read_text()
     assert "SDK release gate" in summary and "Merged from 3 shard directories" in summary
     assert all(name in (merged_dir / "index.html").read_text() for name in SHARDED_FIXTURES)
+
+
+def _gate_shard(directory: Path, label: str, shard: str) -> None:
+    _fake_report(directory, label, f"run-{label}")
+    verdict = {"verdict": "pass", "fixtures": [label], "extra_plugins": [], "problems": [], "notes": [], "shard": shard}
+    (directory / "gate.json").write_text(json.dumps(verdict))
+
+
+def test_a_shard_missing_from_the_split_fails_the_merged_gate(tmp_path: Path) -> None:
+    _gate_shard(tmp_path / "s1", "one", "1/3")
+    _gate_shard(tmp_path / "s3", "three", "3/3")
+    merged = merge_runs([tmp_path / "s1", tmp_path / "s3"], tmp_path / "out")
+    assert merged.gate is not None and merged.gate.problems == [
+        "shard 2/3 is missing: its job left no report directory"
+    ]
+    _gate_shard(tmp_path / "s2", "two", "2/3")
+    complete = merge_runs([tmp_path / "s1", tmp_path / "s2", tmp_path / "s3"], tmp_path / "out2")
+    assert complete.gate is not None and not complete.failed and complete.gate.fixtures == ["one", "three", "two"]
+
+
+def _yaml(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((REPO_ROOT / "ci" / name).read_text())
+    return data
+
+
+def test_the_gitlab_recipe_shards_on_parallel_runners_and_merges_whatever_happened() -> None:
+    pipeline = _yaml("gitlab-ci.yml")
+    shards, merge = pipeline["sdk-release-gate"], pipeline["sdk-release-gate-merge"]
+    assert shards["parallel"] >= 2
+    assert any('--shard "$CI_NODE_INDEX/$CI_NODE_TOTAL"' in line for line in shards["script"])
+    assert pipeline["stages"].index(shards["stage"]) < pipeline["stages"].index(merge["stage"])
+    assert merge["needs"] == ["sdk-release-gate"]
+    assert any(line.startswith("conformance merge reports/shard-* ") for line in merge["script"])
+    assert all(rule["when"] == "always" for rule in merge["rules"])
+    for name, job in pipeline.items():
+        assert not (isinstance(job, dict) and "rules" in job and "when" in job), f"{name}: GitLab refuses when+rules"
+
+
+def test_the_github_recipe_has_one_job_per_shard_and_a_merge_that_always_runs() -> None:
+    workflow = _yaml("github-release-gate.yml")
+    gate, merge = workflow["jobs"]["gate"], workflow["jobs"]["merge"]
+    assert gate["strategy"]["matrix"]["shard"] == list(range(1, int(workflow["env"]["SHARDS"]) + 1))
+    assert any('--shard "${{ matrix.shard }}/$SHARDS"' in step.get("run", "") for step in gate["steps"])
+    assert merge["needs"] == "gate" and merge["if"] == "always()"
+    assert any(
+        "conformance merge shards/reports-shard-* --out merged" in step.get("run", "") for step in merge["steps"]
+    )

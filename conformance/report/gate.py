@@ -27,6 +27,8 @@ class GateVerdict:
     extra_plugins: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: "I/N" when this verdict covers one shard of a split run (``--shard``): the merge checks all N came.
+    shard: str = ""
 
     @property
     def state(self) -> str:
@@ -39,6 +41,7 @@ class GateVerdict:
             "extra_plugins": self.extra_plugins,
             "problems": self.problems,
             "notes": self.notes,
+            **({"shard": self.shard} if self.shard else {}),
         }
 
     @classmethod
@@ -48,6 +51,7 @@ class GateVerdict:
             [str(name) for name in data["extra_plugins"]],
             [str(line) for line in data["problems"]],
             [str(line) for line in data["notes"]],
+            str(data.get("shard") or ""),
         )
         if data.get("verdict") == "fail" and not verdict.problems:
             verdict.problems.append("the gate said fail without naming a problem")

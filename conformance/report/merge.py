@@ -26,6 +26,7 @@ from conformance.report.html_index import render_index
 from conformance.report.markdown import render_summary
 from conformance.report.rundir import PLUGIN_FILES, TOOL_NAME, new_run_id
 from conformance.report.writer import SUMMARY_MD, atomic_write_text
+from conformance.scaleout.shard import Shard, ShardError
 
 JUNIT_XML = "junit.xml"
 _JUNIT_COUNTS = ("tests", "failures", "errors", "skipped")
@@ -152,6 +153,7 @@ def _merge_gates(shard_dirs: list[Path]) -> GateVerdict | None:
     if not present:
         return None
     merged = GateVerdict()
+    specs: list[str] = []
     for shard_dir, path in found.items():
         if shard_dir not in present:
             merged.problems.append(f"{shard_dir}: no {GATE_JSON}: this shard's gate did not finish")
@@ -161,10 +163,35 @@ def _merge_gates(shard_dirs: list[Path]) -> GateVerdict | None:
         except (OSError, ValueError, KeyError, TypeError) as error:
             merged.problems.append(f"{path}: not a readable gate verdict ({error})")
             continue
+        if verdict.shard:
+            specs.append(verdict.shard)
         merged.fixtures += verdict.fixtures
         merged.extra_plugins += verdict.extra_plugins
         merged.problems += verdict.problems
         merged.notes += verdict.notes
+    merged.problems += _missing_shards(specs)
     merged.fixtures.sort()
     merged.extra_plugins.sort()
     return merged
+
+
+def _missing_shards(specs: list[str]) -> list[str]:
+    """Problems when the shards' ``I/N`` do not cover 1..N exactly once: a job that never uploaded is a fail."""
+    try:
+        shards = [Shard.parse(spec, "gate.json") for spec in specs]
+    except ShardError as error:
+        return [str(error)]
+    counts = {shard.count for shard in shards}
+    if len(counts) > 1:
+        return [f"the shards come from different splits ({', '.join(sorted(specs))})"]
+    if not counts:
+        return []
+    count = counts.pop()
+    seen = [shard.index for shard in shards]
+    problems = [
+        f"shard {index}/{count} is missing: its job left no report directory"
+        for index in range(1, count + 1)
+        if index not in seen
+    ]
+    problems += [f"shard {index}/{count} was given twice" for index in sorted(set(seen)) if seen.count(index) > 1]
+    return problems
