@@ -104,3 +104,42 @@ def test_a_pickle_written_to_the_event_pipe_runs_nothing_and_is_reported(tmp_pat
     report = json.loads((report_dir / "writes_pickle" / "report.json").read_text())
     assert "not a frame of the sandbox protocol" in json.dumps(report["checks"])
     assert report["verdict"] == "fail" and done.returncode == 1, done.stdout[-2000:]
+
+
+HUGE_DESCRIPTION = """
+#include "c_common/skfix_c.h"
+#include <string.h>
+SKFIX_TEXT_ECHO_METADATA(TEMPLATE, "huge_description", "replaced at the first call")
+#define DESCRIPTION_BYTES (80u << 20)
+static char DESCRIPTION[DESCRIPTION_BYTES + 1];
+static CNodeMetadata METADATA;
+static const CNodeMetadata *get_metadata(void) {
+    if (METADATA.kind == NULL) {  /* once: the pointer and its bytes stay the same for the library's life */
+        memset(DESCRIPTION, 'd', DESCRIPTION_BYTES);
+        METADATA = TEMPLATE;
+        METADATA.description = DESCRIPTION;
+    }
+    return &METADATA;
+}
+SKFIX_PROCESSOR_API(API, get_metadata, skfix_text_echo_process)
+SKFIX_EXPORT_API(API)
+"""
+
+
+def test_an_80_mib_description_is_read_in_full_never_called_unreadable(tmp_path: Path) -> None:
+    """The ABI sets no length limit on a string; a long, valid and stable one is not a pointer problem."""
+    plugin = build(tmp_path, "huge_description", HUGE_DESCRIPTION)
+    report_dir = tmp_path / "reports"
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--report-dir={report_dir}"]
+    done = subprocess.run(
+        [*command, f"--plugin={plugin}", "-k", "metadata or load"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    report = json.loads((report_dir / "huge_description" / "report.json").read_text())
+    assert "unreadable" not in json.dumps(report["checks"])
+    failing = [check["id"] for check in report["checks"] if check["status"] not in ("pass", "skip")]
+    assert failing == [] and done.returncode == 0, (failing, done.stdout[-2000:])

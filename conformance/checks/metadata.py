@@ -23,6 +23,9 @@ from conformance.scenario.context import ScenarioContext, ScenarioSkip
 POINTER_CALLS = 51
 READER_THREADS = 8
 READS_PER_THREAD = 25
+#: What one thread reads at most, in bytes of decoded metadata: valid metadata may hold megabytes of text
+#: (the ABI sets no limit), and 200 full reads of an 80 MiB description would outlast any budget.
+BYTES_PER_THREAD = 64 << 20
 
 
 def _reading(ctx: ScenarioContext) -> MetadataReading:
@@ -318,10 +321,11 @@ def metadata_threads(ctx: ScenarioContext) -> None:
     barrier = threading.Barrier(READER_THREADS)
     seen: list[tuple[int, object]] = []
     lock = threading.Lock()
+    reads = max(2, min(READS_PER_THREAD, BYTES_PER_THREAD // max(1, len(repr(first.metadata)))))
 
     def worker() -> None:
         barrier.wait()
-        for _ in range(READS_PER_THREAD):
+        for _ in range(reads):
             snapshot = _snapshot(ctx)
             with lock:
                 seen.append((snapshot[0], snapshot[2]))

@@ -36,6 +36,22 @@ _ENTRIES = (
 )
 
 
+#: Longest string of the metadata the probe hands to the parent; the checks read the whole string themselves.
+FACT_STRING_LIMIT = 64 * 1024
+
+
+def _bounded(value: Any) -> Any:
+    """The metadata as facts, each string cut to ``FACT_STRING_LIMIT``: the ABI sets no length limit, and an
+    80 MiB description is valid, but the facts travel through the event channel into every worker."""
+    if isinstance(value, str) and len(value) > FACT_STRING_LIMIT:
+        return f"{value[:FACT_STRING_LIMIT]}... ({len(value)} characters in all)"
+    if isinstance(value, dict):
+        return {key: _bounded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_bounded(item) for item in value]
+    return value
+
+
 @tool_scenario(PROBE)
 def probe(ctx: ScenarioContext) -> None:
     try:
@@ -55,7 +71,7 @@ def probe(ctx: ScenarioContext) -> None:
         facts["kind"] = metadata.kind
         facts["input_pins"] = [[pin.name, [t.discriminant for t in pin.accepts]] for pin in metadata.inputs]
         facts["output_pins"] = [[pin.name, pin.produces.discriminant] for pin in metadata.outputs]
-        facts["metadata"] = metadata.as_json()
+        facts["metadata"] = _bounded(metadata.as_json())
     if reading.fatal_issues and metadata is None:
         facts["load_problem"] = reading.fatal_issues[0].message
     ctx.observe("facts", facts)

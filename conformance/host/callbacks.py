@@ -262,7 +262,7 @@ class HostCallbacks:
             which = "pin_name" if pin_name == f.NULL else "packet"
             return Emitted(None, error=f"output_callback called with a NULL {which}", thread=here)
         try:
-            raw_pin = safe_memory().read_cstring(int(f.cast("uintptr_t", pin_name)), 4096)
+            raw_pin = safe_memory().read_cstring(int(f.cast("uintptr_t", pin_name)))
         except UnreadableMemory as error:
             return Emitted(None, error=f"Invalid pin name: {error}", thread=here)
         try:
@@ -503,7 +503,7 @@ class HostCallbacks:
             problem = "event_type is NULL"
         else:
             try:
-                name = memory.read_cstring(int(f.cast("uintptr_t", event_type)), 4096).decode("utf-8")
+                name = memory.read_cstring(int(f.cast("uintptr_t", event_type))).decode("utf-8")
             except (UnreadableMemory, UnicodeDecodeError) as error:
                 problem = f"event_type: {error}"
         if problem is None and data_json != f.NULL and data_len:

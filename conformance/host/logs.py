@@ -63,7 +63,7 @@ def _decode(pointer: Any) -> tuple[str | None, str | None]:
         return None, None
     address = int(ffi().cast("uintptr_t", pointer))
     try:
-        raw = safe_memory().read_cstring(address, 1 << 16)
+        raw = safe_memory().read_cstring(address)
     except UnreadableMemory as error:
         return None, str(error)
     try:
