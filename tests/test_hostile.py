@@ -143,3 +143,49 @@ def test_an_80_mib_description_is_read_in_full_never_called_unreadable(tmp_path:
     assert "unreadable" not in json.dumps(report["checks"])
     failing = [check["id"] for check in report["checks"] if check["status"] not in ("pass", "skip")]
     assert failing == [] and done.returncode == 0, (failing, done.stdout[-2000:])
+
+
+CRASHES_IN_ITS_FIRST_PROCESS = """
+#include "c_common/skfix_c.h"
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+SKFIX_TEXT_ECHO_METADATA(METADATA, "crash_once", "Text echo that aborts in the first process that sends it a packet")
+static const CNodeMetadata *get_metadata(void) { return &METADATA; }
+static CResult process_packet(CPluginHandle handle, const char *pin, const CPacket *packet, const CNodeCallbacks *cb) {
+    const char *marker = getenv("CRASH_ONCE_MARKER");
+    int fd = marker != NULL ? open(marker, O_CREAT | O_EXCL | O_WRONLY, 0600) : -1;
+    if (fd >= 0) {  /* the first process of the run to get here, and only that one */
+        close(fd);
+        abort();
+    }
+    return skfix_text_echo_process(handle, pin, packet, cb);
+}
+SKFIX_PROCESSOR_API(API, get_metadata, process_packet)
+SKFIX_EXPORT_API(API)
+"""
+
+
+def test_a_crash_only_in_the_first_process_stays_in_the_verdict(tmp_path: Path) -> None:
+    """Triage is the first process that sends a packet; every later check passes. The crash it saw is
+    reported (flaky: intermittent), the verdict fails and so does the exit status."""
+    plugin = build(tmp_path, "crash_once", CRASHES_IN_ITS_FIRST_PROCESS)
+    report_dir = tmp_path / "reports"
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--report-dir={report_dir}"]
+    done = subprocess.run(
+        [*command, f"--plugin={plugin}", "-k", "panics or wire-in.text"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "CRASH_ONCE_MARKER": str(tmp_path / "crashed-once")},
+    )
+    report = json.loads((report_dir / "crash_once" / "report.json").read_text())
+    checks = {check["id"]: check for check in report["checks"]}
+    replay = checks["panics.first-process-crash"]
+    assert replay["status"] == "flaky", replay["message"]
+    assert "SIGABRT" in replay["message"] and "process_packet" in replay["message"]
+    assert replay["evidence"]["triage_crash"]["entry"] == "process_packet"
+    assert all(check["status"] in ("pass", "skip") for name, check in checks.items() if name != replay["id"])
+    assert report["verdict"] == "fail" and done.returncode == 1, done.stdout[-2000:]

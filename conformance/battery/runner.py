@@ -21,7 +21,7 @@ from conformance.checks.model import Check, Judgement, PluginFacts, Status
 from conformance.checks.probe import PROBE, confirm_triage, facts_from_result, needs_confirmation
 from conformance.checks.registry import catalogue
 from conformance.checks.result import CheckResult
-from conformance.checks.verdict import settle_reruns, worth_rerunning
+from conformance.checks.verdict import settle_reruns, with_triage_crash, worth_rerunning
 from conformance.host.elfcheck import elf_facts
 from conformance.sandbox.client import SandboxClient, shared_client
 from conformance.scenario.protocol import GroupRequest, ScenarioRequest
@@ -174,7 +174,7 @@ def run_item(
         return result_of(path, item, Judgement(Status.SKIP, reason), 0.0)
     client = client or shared_client()
     judgement, duration = _run_once(path, item, budget_scale, facts, client)
-    judgement = with_crash_difference(judgement, facts)
+    judgement = with_triage_crash(item.check, with_crash_difference(judgement, facts), facts)
     if not worth_rerunning(judgement):
         return result_of(path, item, judgement, duration)
     again: list[Status] = []
@@ -213,7 +213,7 @@ def run_shared(
         group = GroupRequest(tuple(request_for(path, items[i], budget_scale, facts) for i in pending))
         reply = client.run_group(group)
         for index, result in zip(pending, reply.results, strict=False):
-            judgement = judge(items[index].check, result)
+            judgement = with_triage_crash(items[index].check, judge(items[index].check, result), facts)
             if judgement.status is Status.PASS:
                 results[index] = result_of(path, items[index], judgement, result.duration_s)
             else:

@@ -14,6 +14,7 @@ from conformance.checks.entries import PREFERRED_SIZE_HINT
 from conformance.checks.model import PluginFacts
 from conformance.checks.traffic import detect_node_kind, drive, with_instance
 from conformance.host.errors import LoadError
+from conformance.host.instance import Instance
 from conformance.sandbox.classify import describe_call
 from conformance.scenario.context import ScenarioContext
 from conformance.scenario.events import Observed
@@ -93,8 +94,16 @@ def _triage(ctx: ScenarioContext, node_kind: str) -> None:
     ctx.request.options["node_kind"] = node_kind
     ctx.observe(TRIAGE_MARK, True)
     instance = with_instance(ctx)
-    if instance is None:
-        return
+    if instance is not None:
+        ordinary_session(ctx, node_kind, instance)
+
+
+def ordinary_session(ctx: ScenarioContext, node_kind: str, instance: Instance) -> None:
+    """What triage does to a plugin's new instance: every entry it has, ordinary traffic, then destroy.
+
+    ``panics.first-process-crash`` runs it again, so that a crash triage saw is reproduced or, when it
+    does not come back, reported as intermittent: never lost.
+    """
     plugin = ctx.plugin
     try:
         if plugin.has_entry("get_runtime_param_schema"):

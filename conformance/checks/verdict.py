@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from conformance.checks.model import Judgement, Severity, Status
+from conformance.checks.model import Check, Judgement, PluginFacts, Severity, Status
+
+#: Option of the check that replays triage's ordinary session (``panics.first-process-crash``).
+REPLAYS_TRIAGE = "replays_triage"
 
 
 def failure_status(severity: Severity) -> Status:
@@ -35,6 +38,27 @@ def settle_reruns(first: Judgement, again: list[Status]) -> Judgement:
         f"flaky: outcomes differ between runs ({', '.join(status.value for status in statuses)}); "
         f"first: {first.message}",
         {**first.evidence, "flaky": True},
+    )
+
+
+def with_triage_crash(check: Check, judgement: Judgement, facts: PluginFacts) -> Judgement:
+    """A crash triage saw never vanishes: replayed without crashing, it is an intermittent crash (flaky).
+
+    Triage is the first process that drives the plugin; a crash there that later runs do not repeat is
+    the deterministic face of a crash that strikes first (or at random). Every other check may pass; the
+    one that replays triage's session carries it, with what triage saw.
+    """
+    if not facts.crashed or not check.option_dict().get(REPLAYS_TRIAGE):
+        return judgement
+    entry, detail = facts.crashed[0]
+    evidence = {**judgement.evidence, "triage_crash": {"entry": entry, "detail": detail}}
+    if judgement.status is not Status.PASS:
+        return Judgement(judgement.status, judgement.message, evidence)
+    return Judgement(
+        Status.FLAKY,
+        f"crashed in the plugin's first process (triage: {detail} in {entry}) but not when the same session "
+        "ran again: an intermittent crash, which a host meets as a crash",
+        {**evidence, "flaky": True},
     )
 
 

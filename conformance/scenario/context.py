@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from conformance.budgets import budget_for
 from conformance.scenario.events import (
@@ -120,7 +120,7 @@ class ScenarioContext:
     def observe(self, key: str, value: Any = None) -> None:
         self.emit(Observed(key, value))
 
-    def skip(self, reason: str) -> None:
+    def skip(self, reason: str) -> NoReturn:
         raise ScenarioSkip(reason)
 
 
