@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conformance.checks.registry import catalogue
 from conformance.fixtures import FIXTURE_ROOT, FixtureInfo, list_fixtures
 
 EXPECTED_FILE = "expected.toml"
@@ -199,8 +200,6 @@ README_MARKER = "## Expected-verdict matrix"
 
 def update_readme() -> Path:
     """Regenerate the matrix section of fixture_plugins/README.md from the expectation files."""
-    from conformance.checks.registry import catalogue
-
     path = FIXTURE_ROOT / "README.md"
     text = path.read_text()
     before, _, after = text.partition(README_MARKER)

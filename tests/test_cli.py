@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -68,8 +70,6 @@ def test_version_names_the_abi_range() -> None:
 
 
 def test_list_checks_json_is_the_catalogue() -> None:
-    from conformance.checks.registry import catalogue
-
     done = cli("list-checks", "--json")
     rows = json.loads(done.stdout)
     assert [row["id"] for row in rows] == [check.id for check in catalogue()]
@@ -101,8 +101,6 @@ def test_repro_in_process_and_trace(fixture_so: Callable[[str], Path]) -> None:
 
 
 def test_explain_every_check_id_through_the_command_line() -> None:
-    from conformance.checks.registry import catalogue
-
     ids = [check.id for check in catalogue()]
     for check_id in (ids[0], ids[len(ids) // 2], ids[-1], "wire-in.binary.plain[v8]"):
         done = cli("explain", check_id)
@@ -113,3 +111,36 @@ def test_explain_every_check_id_through_the_command_line() -> None:
 def test_explain_unknown_id_suggests_close_ones() -> None:
     done = cli("explain", "wire-in.text.asci")
     assert done.returncode == 2 and "wire-in.text.ascii" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_every_command_has_its_module() -> None:
+    """The dispatcher loads ``conformance.commands.<name>`` by name: a command the parser offers must have one."""
+    usage = cli("--help").stdout
+    offered = re.search(r"\{([a-z,-]+)\}", usage)
+    assert offered is not None, usage
+    for command in offered.group(1).split(","):
+        module = importlib.import_module(f"conformance.commands.{command.replace('-', '_')}")
+        assert callable(module.run), command
+
+
+#: What only ``check`` and ``repro`` need; the light commands must not import it (their start-up time).
+_HEAVY = ("pytest", "_pytest", "xdist", "cffi", "conformance.battery", "conformance.pytest_face", "conformance.heavy")
+_IMPORTED_BY = """
+import sys
+from conformance.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print(" ".join(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["explain", "load.dlopen"], ["list-checks"]])
+def test_a_light_command_imports_nothing_heavy(args: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORTED_BY, *args], capture_output=True, text=True, timeout=60, check=False
+    )
+    loaded = done.stderr.split()
+    heavy = [name for name in loaded if name.split(".")[0] in _HEAVY or name.startswith(_HEAVY)]
+    assert loaded and heavy == []

@@ -28,7 +28,7 @@ BOTTOM: dict[str, frozenset[str]] = {
     "checks": frozenset({"abi", "budgets", "scenario", "host", "sandbox"}),
 }
 #: What drives a battery and the pytest face: none of the units above may import them.
-RUNNING = frozenset({"battery", "heavy", "pytest_face", "pytest_plugin", "cli"})
+RUNNING = frozenset({"battery", "heavy", "pytest_face", "pytest_plugin", "cli", "commands"})
 #: Reports are made of results; they never run anything.
 NOT_FROM_REPORT = RUNNING
 #: (importing module, imported module) pairs allowed under ``if TYPE_CHECKING:`` across a boundary.
@@ -39,7 +39,9 @@ TYPE_ONLY = frozenset(
     }
 )
 #: Units whose function-level imports must say why they are not at the top (a comment on or above them).
-NO_HIDDEN_IMPORTS = frozenset({"scenario", "host", "sandbox", "report", "battery", "heavy", "settings"})
+NO_HIDDEN_IMPORTS = frozenset(
+    {"scenario", "host", "sandbox", "report", "battery", "heavy", "settings", "cli", "commands", "corpus"}
+)
 
 
 @dataclass(frozen=True)
