@@ -15,6 +15,7 @@ import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from conformance.frozen import is_frozen
 from conformance.fuzzing.findings import FINDING_MARK, REPRO_MARK, signature_of
 from conformance.fuzzing.paths import ARTIFACT_DIR, CORPUS_DIR, DICTIONARY_DIR, FUZZ_DIR, display_path
 
@@ -79,9 +80,17 @@ def python_command() -> str:
     return sys.executable
 
 
+def target_command(target: str) -> list[str]:
+    """How to start this target again: the interpreter and the script, or, in a fuzzer frozen by
+    PyInstaller (ClusterFuzzLite), the executable itself."""
+    if is_frozen():
+        return [sys.executable]
+    return [python_command(), display_path(FUZZ_DIR / f"{target}.py")]
+
+
 def repro_command(target: str, own_flags: Sequence[str], path: str) -> str:
-    script = display_path(FUZZ_DIR / f"{target}.py")
-    return " ".join([python_command(), script, *map(shlex.quote, own_flags), shlex.quote(display_path(path))])
+    command = [shlex.quote(part) for part in target_command(target)]
+    return " ".join([*command, *map(shlex.quote, own_flags), shlex.quote(display_path(path))])
 
 
 def reporting(
@@ -105,10 +114,10 @@ def reporting(
 def _launcher(target: str, own_flags: Sequence[str]) -> str:
     """An executable that re-runs this target with our own flags: libFuzzer's fork, merge and
     minimise modes start ``argv[0]`` directly, and a .py script with its flags stripped is not that."""
-    script = FUZZ_DIR / f"{target}.py"
+    command = [sys.executable] if is_frozen() else [sys.executable, str(FUZZ_DIR / f"{target}.py")]
     body = (
         "#!/bin/sh\nexec "
-        + " ".join(shlex.quote(part) for part in (sys.executable, str(script), *own_flags))
+        + " ".join(shlex.quote(part) for part in (*command, *own_flags))
         + ' "$@"\n'
     )
     directory = ARTIFACT_DIR / ".launchers"

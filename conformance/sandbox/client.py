@@ -12,10 +12,10 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import replace
 
+from conformance.frozen import module_command
 from conformance.sandbox.calibration import machine_factor
 from conformance.sandbox.events import HarnessError
 from conformance.sandbox.framing import FrameBuffer, FrameError, encode_frame
@@ -35,10 +35,11 @@ class SandboxClient:
         self._restarts = 0
 
     def _start(self) -> subprocess.Popen[bytes]:
-        env = dict(os.environ)
+        # A fuzzer frozen by PyInstaller (ClusterFuzzLite) starts itself in the server role (conformance.frozen).
+        command, env = module_command("conformance.sandbox.server")
         env.setdefault("PYTHONHASHSEED", "0")
         return subprocess.Popen(
-            [sys.executable, "-m", "conformance.sandbox.server"],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=None,
