@@ -84,7 +84,9 @@ def target_command(target: str) -> list[str]:
     """How to start this target again: the interpreter and the script, or, in a fuzzer frozen by
     PyInstaller (ClusterFuzzLite), the executable itself."""
     if is_frozen():
-        return [sys.executable]
+        # compile_python_fuzzer's wrapper $OUT/<target> beside the bundle $OUT/<target>.pkg, when it is there
+        wrapper = Path(sys.executable).with_suffix("")
+        return [str(wrapper) if wrapper != Path(sys.executable) and wrapper.is_file() else sys.executable]
     return [python_command(), display_path(FUZZ_DIR / f"{target}.py")]
 
 
