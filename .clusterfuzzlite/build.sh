@@ -13,8 +13,8 @@ pip3 install '.[fuzz]'
 
 # plugin_intake fuzzes a real plugin: the conforming reference fixture (Rust, std only, builds offline),
 # built from this checkout and put beside the fuzzer, where a frozen plugin_intake looks for it
-# (fuzz/plugin_intake.py, FROZEN_PLUGIN).
-# OSS-Fuzz's sanitizer RUSTFLAGS are for instrumented Rust projects, not for this plain fixture.
+# (fuzz/plugin_intake.py, FROZEN_PLUGIN). OSS-Fuzz's sanitizer RUSTFLAGS are meant for instrumented Rust
+# projects, not for this plain fixture.
 plugin=$(env -u RUSTFLAGS -u CARGO_BUILD_RUSTFLAGS \
     python3 -c 'from conformance.fixtures import fixture_path; print(fixture_path("conforming_processor"))')
 cp "$plugin" "$OUT/libconforming_processor.so"
