@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,8 +70,9 @@ def _pip_stand_in(bin_dir: Path, log: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def cfl_build(tmp_path_factory: pytest.TempPathFactory, fixture_so: Callable[[str], Path]) -> Build:
-    """Run ``.clusterfuzzlite/build.sh`` once in a simulated ``$SRC``/``$OUT``/``$WORK`` layout."""
+def cfl_build(tmp_path_factory: pytest.TempPathFactory, fixture_so: Callable[[str], Path]) -> Iterator[Build]:
+    """Run ``.clusterfuzzlite/build.sh`` once in a simulated ``$SRC``/``$OUT``/``$WORK`` layout; removed
+    afterwards (the bundles weigh 40 MB each, and pytest keeps its last three temporary trees)."""
     if shutil.which("pyinstaller", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])) is None:
         pytest.fail("pyinstaller is not installed: .venv/bin/pip install pyinstaller (.ci/run does)")
     for name in ("conforming_processor", "fuzz_crasher"):
@@ -112,7 +113,8 @@ def cfl_build(tmp_path_factory: pytest.TempPathFactory, fixture_so: Callable[[st
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, f"build.sh failed ({completed.returncode}):\n{output[-6000:]}"
     print(f"\nbuild.sh: {wall:.0f} s wall, {cpu:.0f} s CPU for {len(TARGETS)} fuzzers")
-    return Build(src, out, work, pip_log, output, cpu, wall)
+    yield Build(src, out, work, pip_log, output, cpu, wall)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def test_build_installs_the_project_with_the_fuzz_extra(cfl_build: Build) -> None:
