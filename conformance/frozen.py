@@ -8,20 +8,20 @@ fuzzer instead of the fork server. Under a frozen interpreter the command is
 the executable itself with ``CONFORMANCE_FROZEN_ROLE=<module>`` in its
 environment, and a PyInstaller runtime hook
 (``.clusterfuzzlite/pyi_rth_conformance_role.py``, which runs before the entry
-script) calls that module's ``main()`` instead of the fuzz target. The fuzz
+script) runs that module as ``__main__``, as ``-m`` would, instead of the fuzz target. The fuzz
 targets themselves do not change, and the sandbox keeps isolating the plugin
 exactly as it does under ``python fuzz/<target>.py``.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
+import runpy
 import sys
 
 #: Environment variable naming the module a frozen executable runs instead of its entry script.
 ROLE_ENV = "CONFORMANCE_FROZEN_ROLE"
-#: Modules a frozen executable may be asked to run (each has a ``main()`` taking no arguments).
+#: Modules a frozen executable may be asked to run (each runnable with ``python -m``).
 ROLES: frozenset[str] = frozenset({"conformance.sandbox.server"})
 
 
@@ -30,20 +30,22 @@ def is_frozen() -> bool:
     return bool(getattr(sys, "frozen", False))
 
 
-def module_command(module: str) -> tuple[list[str], dict[str, str]]:
-    """The command and environment that run ``python -m module`` with this interpreter, frozen or not."""
+def module_command(module: str, *args: str) -> tuple[list[str], dict[str, str]]:
+    """The command and environment that run ``python -m module args...`` with this interpreter, frozen
+    or not."""
     env = dict(os.environ)
     env.pop(ROLE_ENV, None)
     if not is_frozen():
-        return [sys.executable, "-m", module], env
+        return [sys.executable, "-m", module, *args], env
     if module not in ROLES:
         raise ValueError(f"{module} cannot run from a frozen executable (known roles: {', '.join(sorted(ROLES))})")
     env[ROLE_ENV] = module
-    return [sys.executable], env
+    return [sys.executable, *args], env
 
 
 def run_role_from_environment() -> None:
-    """In a frozen executable started by ``module_command``: run the requested module and exit.
+    """In a frozen executable started by ``module_command``: run the requested module as ``__main__`` (its
+    arguments are this executable's) and exit.
 
     Does nothing when no role is requested (the fuzz target runs as usual). The
     variable is removed first so that processes the role starts are plain again.
@@ -53,5 +55,5 @@ def run_role_from_environment() -> None:
         return
     if module not in ROLES:
         raise SystemExit(f"{ROLE_ENV}={module}: not a role of this executable")
-    importlib.import_module(module).main()
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
     sys.exit(0)

@@ -66,7 +66,7 @@ FROZEN_PLUGIN = "libconforming_processor.so"
 
 USAGE = (
     "usage: python fuzz/plugin_intake.py --plugin PLUGIN.so|FIXTURE [--in-process | --native-coverage]"
-    " [libFuzzer flags] [corpus | inputs]"
+    " [libFuzzer flags] [corpus | inputs]\n       (or name the plugin in $CONFORMANCE_FUZZ_PLUGIN)"
 )
 
 

@@ -7,8 +7,8 @@ own CI step; these pin the command and the role dispatch on every run.
 from __future__ import annotations
 
 import os
+import runpy
 import sys
-import types
 
 import pytest
 
@@ -21,6 +21,7 @@ def test_an_ordinary_interpreter_runs_the_module_with_dash_m(monkeypatch: pytest
     command, env = frozen.module_command("conformance.sandbox.server")
     assert command == [sys.executable, "-m", "conformance.sandbox.server"]
     assert frozen.ROLE_ENV not in env
+    assert frozen.module_command("conformance.sandbox.server", "x")[0][-1] == "x"
 
 
 def test_a_frozen_interpreter_starts_itself_in_the_role(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -28,6 +29,7 @@ def test_a_frozen_interpreter_starts_itself_in_the_role(monkeypatch: pytest.Monk
     command, env = frozen.module_command("conformance.sandbox.server")
     assert command == [sys.executable]
     assert env[frozen.ROLE_ENV] == "conformance.sandbox.server"
+    assert frozen.module_command("conformance.sandbox.server", "x")[0] == [sys.executable, "x"]
     with pytest.raises(ValueError, match="cannot run from a frozen executable"):
         frozen.module_command("conformance.cli")
 
@@ -37,15 +39,18 @@ def test_the_hook_does_nothing_without_a_role(monkeypatch: pytest.MonkeyPatch) -
     frozen.run_role_from_environment()  # returns: the fuzz target runs
 
 
-def test_the_hook_runs_the_role_and_exits(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[str] = []
-    fake = types.ModuleType("conformance.sandbox.server")
-    fake.main = lambda: calls.append("served")  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "conformance.sandbox.server", fake)
+def test_the_hook_runs_the_role_as_main_with_the_arguments_and_exits(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[str, str, bool]] = []
+
+    def run_module(module: str, run_name: str, alter_sys: bool) -> None:
+        seen.append((module, run_name, alter_sys))
+
+    monkeypatch.setattr(runpy, "run_module", run_module)
     monkeypatch.setenv(frozen.ROLE_ENV, "conformance.sandbox.server")
     with pytest.raises(SystemExit) as stopped:
         frozen.run_role_from_environment()
-    assert stopped.value.code == 0 and calls == ["served"]
+    assert stopped.value.code == 0
+    assert seen == [("conformance.sandbox.server", "__main__", True)]
     assert frozen.ROLE_ENV not in os.environ  # the server's own children start plain
 
 
