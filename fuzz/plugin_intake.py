@@ -23,7 +23,9 @@ shared libFuzzer runtime preloaded, and runs the plugin in process.
 
     python fuzz/plugin_intake.py --plugin path/to/libplugin.so [--in-process | --native-coverage] [libFuzzer flags] [corpus | inputs]
 
-``--plugin`` also takes the name of a bundled fixture (``--plugin fuzz_crasher``).
+``--plugin`` also takes the name of a bundled fixture (``--plugin fuzz_crasher``); without it the plugin is
+``$CONFORMANCE_FUZZ_PLUGIN``, or, in the ClusterFuzzLite build (a PyInstaller executable),
+``libconforming_processor.so`` beside the executable.
 The input layout is ``conformance.fuzzing.intake_planner.plan_intake``'s.
 """
 
@@ -33,6 +35,7 @@ import os
 import random
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from conformance.fuzzing.driver import fuzz_main
 from conformance.fuzzing.intake_plan import IntakePlan
@@ -51,14 +54,19 @@ from conformance.fuzzing.paths import ARTIFACT_DIR, display_path
 from conformance.fuzzing.seeds import battery_packets
 from conformance.host.packets import Packet, TextPacket
 from conformance.host.wire import RawWire
+from conformance.sandbox.frozen import is_frozen
 from conformance.strategies.input_bytes import ByteSink
 
 TARGET = "plugin_intake"
 _RUNNER: IntakeRunner | None = None
+#: The plugin to fuzz when ``--plugin`` is not given (a path or a bundled fixture's name).
+PLUGIN_ENV = "CONFORMANCE_FUZZ_PLUGIN"
+#: What a frozen build fuzzes by default: the library ``.clusterfuzzlite/build.sh`` puts beside the executable.
+FROZEN_PLUGIN = "libconforming_processor.so"
 
 USAGE = (
     "usage: python fuzz/plugin_intake.py --plugin PLUGIN.so|FIXTURE [--in-process | --native-coverage]"
-    " [libFuzzer flags] [corpus | inputs]"
+    " [libFuzzer flags] [corpus | inputs]\n       (or name the plugin in $CONFORMANCE_FUZZ_PLUGIN)"
 )
 
 
@@ -114,6 +122,18 @@ def battery_text() -> Packet:
     return TextPacket("hello from the conformance host")
 
 
+def default_plugin() -> str | None:
+    """The plugin when ``--plugin`` is not given: ``$CONFORMANCE_FUZZ_PLUGIN``, else, in a fuzzer frozen by
+    PyInstaller, ``FROZEN_PLUGIN`` beside the executable (ClusterFuzzLite runs a fuzzer with libFuzzer's
+    flags only, so it must find its plugin without being told)."""
+    configured = os.environ.get(PLUGIN_ENV)
+    if configured:
+        return configured
+    if is_frozen():
+        return str(Path(sys.executable).resolve().parent / FROZEN_PLUGIN)
+    return None
+
+
 def parse_args(args: Sequence[str]) -> tuple[str | None, bool, bool, list[str]]:
     """Our own flags (``--plugin P``, ``--plugin=P``, ``--in-process``, ``--native-coverage``) apart from
     libFuzzer's."""
@@ -157,6 +177,7 @@ def native_plugin(plugin: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     plugin, in_process, native, rest = parse_args(sys.argv[1:] if argv is None else argv)
+    plugin = plugin or default_plugin()
     if plugin is None:
         raise SystemExit(USAGE)
     if native:

@@ -102,7 +102,25 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return (os.cpu_count() or 1) + 1
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-clusterfuzzlite",
+        action="store_true",
+        help="also run tests/test_clusterfuzzlite.py (PyInstaller builds of every fuzz target, about two CPU minutes)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Slow tests first (order otherwise kept): under ``-n 2`` the long runs start at once on both
-    workers and the short tests fill the gaps, instead of one long test running alone at the end."""
+    workers and the short tests fill the gaps, instead of one long test running alone at the end.
+
+    The ClusterFuzzLite build is skipped unless asked for: it would double the default run, and it has a
+    step of its own in ``.ci/run``."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    if not config.getoption("--run-clusterfuzzlite"):
+        skip = pytest.mark.skip(
+            reason="the ClusterFuzzLite build runs in its own .ci/run step: pytest tests/test_clusterfuzzlite.py --run-clusterfuzzlite"
+        )
+        for item in items:
+            if item.get_closest_marker("clusterfuzzlite") is not None:
+                item.add_marker(skip)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from conformance.fuzzing.findings import FINDING_MARK, REPRO_MARK, signature_of
 from conformance.fuzzing.paths import ARTIFACT_DIR, CORPUS_DIR, DICTIONARY_DIR, FUZZ_DIR, display_path
+from conformance.sandbox.frozen import is_frozen
 
 #: libFuzzer modes that re-run the command line in child processes (argv[0] must be executable).
 _SUBPROCESS_FLAGS = ("-fork=", "-jobs=", "-workers=", "-merge=", "-set_cover_merge=", "-minimize_crash=")
@@ -79,9 +80,19 @@ def python_command() -> str:
     return sys.executable
 
 
+def target_command(target: str) -> list[str]:
+    """How to start this target again: the interpreter and the script, or, in a fuzzer frozen by
+    PyInstaller (ClusterFuzzLite), the executable itself."""
+    if is_frozen():
+        # compile_python_fuzzer's wrapper $OUT/<target> beside the bundle $OUT/<target>.pkg, when it is there
+        wrapper = Path(sys.executable).with_suffix("")
+        return [str(wrapper) if wrapper != Path(sys.executable) and wrapper.is_file() else sys.executable]
+    return [python_command(), display_path(FUZZ_DIR / f"{target}.py")]
+
+
 def repro_command(target: str, own_flags: Sequence[str], path: str) -> str:
-    script = display_path(FUZZ_DIR / f"{target}.py")
-    return " ".join([python_command(), script, *map(shlex.quote, own_flags), shlex.quote(display_path(path))])
+    command = [shlex.quote(part) for part in target_command(target)]
+    return " ".join([*command, *map(shlex.quote, own_flags), shlex.quote(display_path(path))])
 
 
 def reporting(
@@ -105,10 +116,10 @@ def reporting(
 def _launcher(target: str, own_flags: Sequence[str]) -> str:
     """An executable that re-runs this target with our own flags: libFuzzer's fork, merge and
     minimise modes start ``argv[0]`` directly, and a .py script with its flags stripped is not that."""
-    script = FUZZ_DIR / f"{target}.py"
+    command = [sys.executable] if is_frozen() else [sys.executable, str(FUZZ_DIR / f"{target}.py")]
     body = (
         "#!/bin/sh\nexec "
-        + " ".join(shlex.quote(part) for part in (sys.executable, str(script), *own_flags))
+        + " ".join(shlex.quote(part) for part in (*command, *own_flags))
         + ' "$@"\n'
     )
     directory = ARTIFACT_DIR / ".launchers"

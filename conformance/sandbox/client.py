@@ -12,13 +12,13 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import replace
 
 from conformance.sandbox.calibration import machine_factor
 from conformance.sandbox.child import run_scenario
 from conformance.sandbox.framing import FrameBuffer, FrameError, encode_frame
+from conformance.sandbox.frozen import module_command
 from conformance.scenario.events import Event, HarnessError
 from conformance.scenario.lookup import CATALOGUE_LOOKUP, import_lookup
 from conformance.scenario.protocol import GroupRequest, GroupResult, Outcome, SandboxResult, ScenarioRequest
@@ -39,10 +39,11 @@ class SandboxClient:
         self._restarts = 0
 
     def _start(self) -> subprocess.Popen[bytes]:
-        env = dict(os.environ)
+        # A fuzzer frozen by PyInstaller (ClusterFuzzLite) starts itself in the server role (conformance.sandbox.frozen).
+        command, env = module_command("conformance.sandbox.server", self._lookup)
         env.setdefault("PYTHONHASHSEED", "0")
         return subprocess.Popen(
-            [sys.executable, "-m", "conformance.sandbox.server", self._lookup],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=None,
