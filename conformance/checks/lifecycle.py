@@ -291,10 +291,7 @@ def source_probe(ctx: ScenarioContext) -> None:
     )
     if instance is None:
         return
-    try:
-        config = instance.source_config()
-    finally:
-        instance.destroy()
+    config = instance.source_config_then_destroy()
     ctx.expect(config.is_source_byte in (0, 1), "CSourceConfig.is_source is 0 or 1", f"byte {config.is_source_byte}")
     ctx.observe(
         "source_config",

@@ -37,10 +37,7 @@ def _live_config(ctx: ScenarioContext) -> None:
     instance = _instance(ctx)
     if instance is None:
         return
-    try:
-        config = instance.source_config()
-    finally:
-        instance.destroy()
+    config = instance.source_config_then_destroy()
     ctx.observe(
         "config",
         {

@@ -21,7 +21,7 @@ from typing import Any
 
 from conformance.abi import ffi
 from conformance.abi.constants import LogLevel
-from conformance.host.memory import UnreadableMemory, safe_memory
+from conformance.host.memory import copy_text
 from conformance.host.native_guard import native_guard
 from conformance.scenario.context import thread_label
 from conformance.scenario.events import Event, LogSeen, Violation
@@ -61,15 +61,7 @@ def _decode(pointer: Any) -> tuple[str | None, str | None]:
     """(text, problem): a NULL pointer is (None, None); bad bytes give a problem."""
     if pointer == ffi().NULL:
         return None, None
-    address = int(ffi().cast("uintptr_t", pointer))
-    try:
-        raw = safe_memory().read_cstring(address, 1 << 16)
-    except UnreadableMemory as error:
-        return None, str(error)
-    try:
-        return raw.decode("utf-8"), None
-    except UnicodeDecodeError:
-        return raw.decode("utf-8", "replace"), "not valid UTF-8"
+    return copy_text(int(ffi().cast("uintptr_t", pointer)), 1 << 16)
 
 
 class LogBridge:
