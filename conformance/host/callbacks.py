@@ -34,6 +34,7 @@ from conformance.host.guarded import guarded_buffer
 from conformance.host.logs import current_call
 from conformance.host.memory import UnreadableMemory, safe_memory
 from conformance.host.native_guard import NativeGuard, native_guard, unavailable_reason
+from conformance.host.per_scenario import PerScenario
 from conformance.host.wire import WireError, decode_packet_with_handles
 from conformance.scenario.context import thread_label
 from conformance.scenario.events import Event, Violation
@@ -515,8 +516,7 @@ class HostCallbacks:
         return ok
 
 
-_callbacks: HostCallbacks | None = None
-_retired_callbacks: list[HostCallbacks] = []
+_callbacks: PerScenario[HostCallbacks] = PerScenario(HostCallbacks)
 
 
 def _address(callback: Any) -> int:
@@ -524,16 +524,10 @@ def _address(callback: Any) -> int:
 
 
 def host_callbacks(emit: Callable[[Event], None]) -> HostCallbacks:
-    global _callbacks
-    if _callbacks is None:
-        _callbacks = HostCallbacks(emit)
-    return _callbacks
+    return _callbacks.get(emit)
 
 
 def retire_host_callbacks() -> None:
     """The next scenario of a shared child gets fresh callbacks; the old cffi callbacks stay alive,
     because a plugin may still hold their pointers."""
-    global _callbacks
-    if _callbacks is not None:
-        _retired_callbacks.append(_callbacks)
-        _callbacks = None
+    _callbacks.retire()
