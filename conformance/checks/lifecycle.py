@@ -9,10 +9,10 @@ from typing import Any
 from conformance.abi import ffi
 from conformance.checks.common import metadata_of, require_processor, schema_defaults, valid_params, variant_params
 from conformance.checks.model import Applicability, Needs, Severity
-from conformance.checks.registry import FamilyRow, Scenario, check, declare_family
+from conformance.checks.registry import FamilyRow, check, declare_family
 from conformance.checks.traffic import difference, drive, fingerprint
 from conformance.host.instance import Instance
-from conformance.scenario.context import ScenarioContext
+from conformance.scenario.context import Scenario, ScenarioContext
 
 CREATE_DESTROY_CYCLES = 100
 COEXISTING_INSTANCES = 4

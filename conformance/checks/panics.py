@@ -10,8 +10,8 @@ crash with the panic text.
 from __future__ import annotations
 
 from conformance.checks.entries import ENTRY_POINTS, EntryPoint
-from conformance.checks.registry import Scenario, check
-from conformance.scenario.context import ScenarioContext
+from conformance.checks.registry import check
+from conformance.scenario.context import Scenario, ScenarioContext
 
 
 def _scenario(entry: EntryPoint) -> Scenario:
