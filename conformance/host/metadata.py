@@ -181,6 +181,13 @@ def _u32(raw: bytes, offset: int) -> int:
     return int(struct.unpack_from("<I", raw, offset)[0])
 
 
+#: Per raw pin type: its name, the field pointing to its format struct, that struct's enum field and enum.
+_FORMAT_STRUCTS: dict[PacketType, tuple[str, str, str, type[SampleFormat] | type[PixelFormat]]] = {
+    PacketType.RAW_AUDIO: ("RawAudio", "audio_format", "sample_format", SampleFormat),
+    PacketType.RAW_VIDEO: ("RawVideo", "raw_video_format", "pixel_format", PixelFormat),
+}
+
+
 def _format_struct(
     reader: _Reader,
     path: str,
@@ -203,7 +210,7 @@ def _format_struct(
         reader.issue(
             f"enum.{enum_field.replace('_', '-')}",
             f"{path}.{field}.{enum_field}",
-            f"{enum_field} = {fmt}, outside 0..{max(formats)}",
+            f"{enum_field} = {fmt}, outside 0..{int(max(formats))}",
         )
     return data, fmt
 
@@ -224,22 +231,17 @@ def _read_pin_type(reader: _Reader, raw: bytes, offset: int, path: str) -> PinTy
         return None
     audio = video = None
     custom: str | None = None
-    if kind is PacketType.RAW_AUDIO:
-        audio_format = _format_struct(
-            reader, path, audio_ptr, "RawAudio", "audio_format", "sample_format", SampleFormat
+    if kind in _FORMAT_STRUCTS:
+        read = _format_struct(
+            reader, path, audio_ptr if kind is PacketType.RAW_AUDIO else video_ptr, *_FORMAT_STRUCTS[kind]
         )
-        if audio_format is None:
+        if read is None:
             return None
-        data, fmt = audio_format
-        audio = (_u32(data, 0), int(struct.unpack_from("<H", data, 4)[0]), fmt)
-    elif kind is PacketType.RAW_VIDEO:
-        video_format = _format_struct(
-            reader, path, video_ptr, "RawVideo", "raw_video_format", "pixel_format", PixelFormat
-        )
-        if video_format is None:
-            return None
-        data, fmt = video_format
-        video = (_u32(data, 0), _u32(data, 4), fmt)
+        data, fmt = read
+        if kind is PacketType.RAW_AUDIO:
+            audio = (_u32(data, 0), int(struct.unpack_from("<H", data, 4)[0]), fmt)
+        else:
+            video = (_u32(data, 0), _u32(data, 4), fmt)
     elif kind is PacketType.CUSTOM:
         if custom_ptr == 0:
             reader.issue("pin.missing-type-id", path, f"{path}: Custom packet type missing custom_type_id")
