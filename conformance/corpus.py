@@ -18,16 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conformance.checks.model import Status
 from conformance.checks.registry import catalogue
+from conformance.checks.result import NOT_BLOCKING
 from conformance.fixtures import FIXTURE_ROOT, FixtureInfo, list_fixtures
 
 EXPECTED_FILE = "expected.toml"
-NOT_RUN = ("pass", "skip")
 
 
 @dataclass(frozen=True)
 class Expected:
-    status: str
+    status: Status
     reason: str = ""
 
 
@@ -57,17 +58,17 @@ def load_expected(fixture: str) -> dict[str, Expected]:
     result: dict[str, Expected] = {}
     for item, value in data.get("checks", {}).items():
         if isinstance(value, str):
-            result[item] = Expected(value)
+            result[item] = Expected(Status(value))
         else:
-            result[item] = Expected(str(value["status"]), str(value.get("reason", "")))
+            result[item] = Expected(Status(value["status"]), str(value.get("reason", "")))
     return result
 
 
-def actual_statuses(report: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    return {entry["id"]: (entry["status"], entry["message"]) for entry in report["checks"]}
+def actual_statuses(report: dict[str, Any]) -> dict[str, tuple[Status, str]]:
+    return {entry["id"]: (Status(entry["status"]), entry["message"]) for entry in report["checks"]}
 
 
-def compare(fixture: str, expected: dict[str, Expected], actual: dict[str, tuple[str, str]]) -> list[Deviation]:
+def compare(fixture: str, expected: dict[str, Expected], actual: dict[str, tuple[Status, str]]) -> list[Deviation]:
     """Deviations in both directions, including items present on one side only."""
     deviations: list[Deviation] = []
     for item, want in sorted(expected.items()):
@@ -118,14 +119,14 @@ def render_expected(info: FixtureInfo, report: dict[str, Any], previous: dict[st
         lines.append("fuzz_only = true")
     lines += ["", "[checks]"]
     for entry in report["checks"]:
-        item, status = entry["id"], entry["status"]
-        if status == "pass":
+        item, status = entry["id"], Status(entry["status"])
+        if status is Status.PASS:
             lines.append(f'{_toml_string(item)} = "pass"')
             continue
         old = previous.get(item)
         if old is not None and old.status == status and old.reason:
             reason = old.reason
-        elif status == "skip":
+        elif status is Status.SKIP:
             reason = entry["message"]
         else:
             reason = f"{info.defect} ({entry['message'][:120]})" if not info.conforming else entry["message"][:160]
@@ -157,10 +158,6 @@ def check(report_dir: Path) -> list[Deviation]:
     return deviations
 
 
-def blocking(status: str, severity: str) -> bool:
-    return severity == "required" and status not in ("pass", "warn", "skip")
-
-
 def coverage(severities: dict[str, str]) -> dict[str, dict[str, list[str]]]:
     """Per check id: fixtures that fail it and fixtures that pass it, from the expectation files."""
     table: dict[str, dict[str, list[str]]] = {}
@@ -168,9 +165,9 @@ def coverage(severities: dict[str, str]) -> dict[str, dict[str, list[str]]]:
         for item, want in load_expected(info.name).items():
             check_id = item.split("[", 1)[0]
             entry = table.setdefault(check_id, {"failing": [], "passing": []})
-            if want.status == "pass":
+            if want.status is Status.PASS:
                 entry["passing"].append(info.name)
-            elif want.status not in ("skip", "warn"):
+            elif want.status not in (Status.SKIP, Status.WARN):
                 entry["failing"].append(info.name)
     return table
 
@@ -183,13 +180,11 @@ def matrix_markdown(check_ids: list[str]) -> str:
         if not expected:
             continue
         failing = [
-            f"`{item}` ({want.status})" for item, want in expected.items() if want.status not in ("pass", "skip")
+            f"`{item}` ({want.status})"
+            for item, want in expected.items()
+            if want.status not in (Status.PASS, Status.SKIP)
         ]
-        verdict = (
-            "fail"
-            if any(want.status in ("fail", "crash", "timeout", "error", "flaky") for want in expected.values())
-            else "pass"
-        )
+        verdict = "fail" if any(want.status not in NOT_BLOCKING for want in expected.values()) else "pass"
         shown = ", ".join(failing[:12]) + (f", and {len(failing) - 12} more" if len(failing) > 12 else "")
         rows.append(f"| `{info.name}` | {info.defect} | {verdict} | {shown or '-'} |")
     return "\n".join(rows) + "\n"

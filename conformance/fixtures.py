@@ -284,37 +284,29 @@ def _install(src: Path, dest: Path) -> None:
         raise
 
 
-def _build_workspace() -> None:
-    cargo = _require_tool("cargo")
+def _cargo_build(what: str, directory: Path, target: Path) -> None:
+    """The one cargo invocation for the workspace and for each standalone fixture crate in ``directory``."""
     cmd = [
-        cargo,
+        _require_tool("cargo"),
         "build",
         "--release",
         "--offline",
         "--quiet",
         "--manifest-path",
-        str(FIXTURE_ROOT / "Cargo.toml"),
-        "--target-dir",
-        str(FIXTURE_ROOT / "target"),
-    ]
-    _run("cargo build of the fixture workspace", cmd, FIXTURE_ROOT, _cargo_env())
-
-
-def _build_standalone(info: FixtureInfo) -> None:
-    cargo = _require_tool("cargo")
-    target = info.directory / "target"
-    cmd = [
-        cargo,
-        "build",
-        "--release",
-        "--offline",
-        "--quiet",
-        "--manifest-path",
-        str(info.directory / "Cargo.toml"),
+        str(directory / "Cargo.toml"),
         "--target-dir",
         str(target),
     ]
-    _run(f"cargo build of standalone fixture {info.name}", cmd, info.directory, _cargo_env())
+    _run(what, cmd, directory, _cargo_env())
+
+
+def _build_workspace() -> None:
+    _cargo_build("cargo build of the fixture workspace", FIXTURE_ROOT, FIXTURE_ROOT / "target")
+
+
+def _build_standalone(info: FixtureInfo) -> None:
+    target = info.directory / "target"
+    _cargo_build(f"cargo build of standalone fixture {info.name}", info.directory, target)
     built = target / "release" / info.library_name
     if not built.is_file():
         raise FixtureBuildError(f"cargo build of {info.name} did not produce {built}")

@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from conformance.scaleout.shard import Shard, ShardError, durations_from_reports
 
@@ -118,24 +118,20 @@ def plugin_label(path: Path) -> str:
     return name or "plugin"
 
 
-def _parse_scale(value: str, source: str) -> float:
-    try:
-        scale = float(value)
-    except ValueError:
-        raise SettingsError(f"budget scale {value!r} from {source} is not a number") from None
-    if not 0.1 <= scale <= 100:
-        raise SettingsError(f"budget scale {scale} from {source} must be between 0.1 and 100")
-    return scale
+_Number = TypeVar("_Number", int, float)
 
 
-def _parse_reruns(value: str, source: str) -> int:
+def _parse_in_range(
+    value: str, source: str, name: str, parse: Callable[[str], _Number], noun: str, low: _Number, high: _Number
+) -> _Number:
+    """``value`` parsed as a ``noun`` within ``low..high``; anything else is a one-line SettingsError."""
     try:
-        count = int(value)
+        number = parse(value)
     except ValueError:
-        raise SettingsError(f"reruns {value!r} from {source} is not a whole number") from None
-    if not 0 <= count <= 10:
-        raise SettingsError(f"reruns {count} from {source} must be between 0 and 10")
-    return count
+        raise SettingsError(f"{name} {value!r} from {source} is not a {noun}") from None
+    if not low <= number <= high:
+        raise SettingsError(f"{name} {number} from {source} must be between {low} and {high}")
+    return number
 
 
 def resolve_settings(
@@ -179,9 +175,9 @@ def resolve_settings(
     return RunSettings(
         plugins=plugins,
         report_dir=Path(str(report_value)),
-        budget_scale=_parse_scale(str(scale_value), scale_source),
+        budget_scale=_parse_in_range(str(scale_value), scale_source, "budget scale", float, "number", 0.1, 100),
         baseline=Path(str(baseline_value)) if baseline_value else None,
-        reruns=_parse_reruns(str(reruns_value), reruns_source),
+        reruns=_parse_in_range(str(reruns_value), reruns_source, "reruns", int, "whole number", 0, 10),
         race=race,
         memcheck=memcheck,
         notes=notes,

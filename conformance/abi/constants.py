@@ -61,7 +61,6 @@ PACKET_TYPE_RUST_NAMES: dict[PacketType, str] = {
 }
 
 
-
 def packet_type_name(value: int) -> str:
     """``Transcription (type 3)``: the SDK's name first, as plugin authors know the types by name."""
     try:

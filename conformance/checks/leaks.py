@@ -60,6 +60,22 @@ def _measure(ctx: ScenarioContext, cycle: Callable[[], None], cycles: int, what:
     ctx.expect(tasks <= 0, f"threads do not grow with {what}", f"{tasks} more after {cycles} cycles")
 
 
+def _instance_cycle(ctx: ScenarioContext, body: Callable[[Instance], object]) -> Callable[[], None]:
+    """One measured cycle: create an instance with valid params, run ``body`` on it, destroy it."""
+    plugin = require_processor(ctx)
+    params = valid_params(ctx)
+
+    def cycle() -> None:
+        instance = Instance.create(plugin, params)
+        if instance is not None:
+            try:
+                body(instance)
+            finally:
+                instance.destroy()
+
+    return cycle
+
+
 @check(
     "leaks.create-destroy",
     abi_ref=LEAKS_REF,
@@ -68,15 +84,7 @@ def _measure(ctx: ScenarioContext, cycle: Callable[[], None], cycles: int, what:
     budget_s=LEAKS_BUDGET_S,
 )
 def _create_destroy(ctx: ScenarioContext) -> None:
-    plugin = require_processor(ctx)
-    params = valid_params(ctx)
-
-    def cycle() -> None:
-        instance = Instance.create(plugin, params)
-        if instance is not None:
-            instance.destroy()
-
-    _measure(ctx, cycle, CYCLES, "create/destroy cycles")
+    _measure(ctx, _instance_cycle(ctx, lambda _instance: None), CYCLES, "create/destroy cycles")
 
 
 @check(
@@ -86,18 +94,12 @@ def _create_destroy(ctx: ScenarioContext) -> None:
     budget_s=LEAKS_BUDGET_S,
 )
 def _traffic(ctx: ScenarioContext) -> None:
-    plugin = require_processor(ctx)
-    params = valid_params(ctx)
-
-    def cycle() -> None:
-        instance = Instance.create(plugin, params)
-        if instance is not None:
-            try:
-                drive(ctx, instance)
-            finally:
-                instance.destroy()
-
-    _measure(ctx, cycle, TRAFFIC_CYCLES, "create/traffic/destroy cycles")
+    _measure(
+        ctx,
+        _instance_cycle(ctx, lambda instance: drive(ctx, instance)),
+        TRAFFIC_CYCLES,
+        "create/traffic/destroy cycles",
+    )
 
 
 @check(

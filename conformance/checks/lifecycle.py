@@ -9,10 +9,10 @@ from typing import Any
 from conformance.abi import ffi
 from conformance.checks.common import metadata_of, require_processor, schema_defaults, valid_params, variant_params
 from conformance.checks.model import Applicability, Needs, Severity
-from conformance.checks.registry import FamilyRow, Scenario, check, declare_family
+from conformance.checks.registry import FamilyRow, check, declare_family
 from conformance.checks.traffic import difference, drive, fingerprint
 from conformance.host.instance import Instance
-from conformance.scenario.context import ScenarioContext
+from conformance.scenario.context import Scenario, ScenarioContext
 
 CREATE_DESTROY_CYCLES = 100
 COEXISTING_INSTANCES = 4
@@ -291,10 +291,7 @@ def source_probe(ctx: ScenarioContext) -> None:
     )
     if instance is None:
         return
-    try:
-        config = instance.source_config()
-    finally:
-        instance.destroy()
+    config = instance.source_config_then_destroy()
     ctx.expect(config.is_source_byte in (0, 1), "CSourceConfig.is_source is 0 or 1", f"byte {config.is_source_byte}")
     ctx.observe(
         "source_config",

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from conformance.abi import ffi
 from conformance.checks.common import valid_params
 from conformance.checks.model import Applicability, Severity
-from conformance.checks.registry import FamilyRow, Scenario, check, declare_family
+from conformance.checks.registry import FamilyRow, check, declare_family
 from conformance.checks.traffic import drive
 from conformance.host.instance import Instance
 from conformance.host.metadata import MetadataReading, NodeMetadata, count_overruns, read_metadata
-from conformance.scenario.context import ScenarioContext, ScenarioSkip
+from conformance.scenario.context import Scenario, ScenarioContext, ScenarioSkip
 
 POINTER_CALLS = 51
 READER_THREADS = 8

@@ -12,11 +12,11 @@ from __future__ import annotations
 from conformance.checks.common import valid_params
 from conformance.checks.entries import ENTRY_POINTS, EntryPoint
 from conformance.checks.probe import ordinary_session
-from conformance.checks.registry import Scenario, check
+from conformance.checks.registry import check
 from conformance.checks.traffic import detect_node_kind
 from conformance.checks.verdict import REPLAYS_TRIAGE
 from conformance.host.instance import Instance
-from conformance.scenario.context import ScenarioContext
+from conformance.scenario.context import Scenario, ScenarioContext
 
 
 def _scenario(entry: EntryPoint) -> Scenario:

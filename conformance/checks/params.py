@@ -8,9 +8,9 @@ from typing import Any
 
 from conformance.checks.common import require_processor, valid_params
 from conformance.checks.model import Severity
-from conformance.checks.registry import FamilyRow, Scenario, declare_family
+from conformance.checks.registry import FamilyRow, declare_family
 from conformance.checks.traffic import drive, with_instance
-from conformance.scenario.context import ScenarioContext
+from conformance.scenario.context import Scenario, ScenarioContext
 
 
 @dataclass(frozen=True, kw_only=True)

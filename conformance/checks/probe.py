@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from conformance.abi.constants import OPTIONAL_ENTRIES, REQUIRED_ENTRIES
 from conformance.checks.common import valid_params
 from conformance.checks.entries import PREFERRED_SIZE_HINT
 from conformance.checks.model import PluginFacts
@@ -23,18 +24,7 @@ from conformance.scenario.tools import tool_scenario
 
 PROBE = "probe"
 TRIAGE_MARK = "triage"
-_ENTRIES = (
-    "get_metadata",
-    "create_instance",
-    "process_packet",
-    "update_params",
-    "flush",
-    "destroy_instance",
-    "get_source_config",
-    "tick",
-    "get_runtime_param_schema",
-    "on_upstream_hint",
-)
+_ENTRIES = REQUIRED_ENTRIES + tuple(OPTIONAL_ENTRIES)
 
 
 #: Longest string of the metadata the probe hands to the parent; the checks read the whole string themselves.

@@ -16,10 +16,9 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 from conformance.checks.model import CATEGORIES, Applicability, Check, Severity
-from conformance.scenario.context import ScenarioContext
+from conformance.scenario.context import Scenario
 from conformance.scenario.tools import registered_tool_scenario
 
-Scenario = Callable[[ScenarioContext], None]
 Row = TypeVar("Row", bound="FamilyRow")
 
 _CATEGORY_MODULES: tuple[str, ...] = (

@@ -16,6 +16,11 @@ from conformance.checks.model import Severity, Status
 NOT_BLOCKING = frozenset({Status.PASS, Status.WARN, Status.SKIP})
 
 
+def blocks(severity: Severity, status: Status) -> bool:
+    """A required check that did not pass makes the plugin fail."""
+    return severity is Severity.REQUIRED and status not in NOT_BLOCKING
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """The judgement of one check (at one host version) on one plugin."""
@@ -46,5 +51,4 @@ class CheckResult:
 
     @property
     def blocking(self) -> bool:
-        """A required check that did not pass makes the plugin fail."""
-        return self.severity is Severity.REQUIRED and self.status not in NOT_BLOCKING
+        return blocks(self.severity, self.status)

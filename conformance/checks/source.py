@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from conformance.checks.common import metadata_of, require_processor
 from conformance.checks.entries import PREFERRED_SIZE_HINT
 from conformance.checks.model import Applicability, Needs, Severity
-from conformance.checks.registry import FamilyRow, Scenario, check, declare_family
+from conformance.checks.registry import FamilyRow, check, declare_family
 from conformance.checks.traffic import with_instance
 from conformance.host.instance import Instance
 from conformance.host.packets import TextPacket
 from conformance.host.wire import encode_packet
-from conformance.scenario.context import ScenarioContext
+from conformance.scenario.context import Scenario, ScenarioContext
 
 MAX_TICKS_DRIVEN = 50
 #: Ticks driven when max_ticks is 0 (no limit) or above MAX_TICKS_DRIVEN.
@@ -37,10 +37,7 @@ def _live_config(ctx: ScenarioContext) -> None:
     instance = _instance(ctx)
     if instance is None:
         return
-    try:
-        config = instance.source_config()
-    finally:
-        instance.destroy()
+    config = instance.source_config_then_destroy()
     ctx.observe(
         "config",
         {

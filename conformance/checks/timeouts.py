@@ -14,9 +14,9 @@ from typing import Any
 
 from conformance.budgets import slow_threshold_for
 from conformance.checks.entries import ENTRY_POINTS, EntryPoint
-from conformance.checks.registry import Scenario, check
+from conformance.checks.registry import check
 from conformance.sandbox.deadlines import waiting_so_far_s
-from conformance.scenario.context import ScenarioContext
+from conformance.scenario.context import Scenario, ScenarioContext
 
 
 class _Timer:

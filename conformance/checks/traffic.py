@@ -180,10 +180,7 @@ def detect_node_kind(ctx: ScenarioContext) -> str:
     instance = Instance.create(plugin, None, install_setter=False, silent_log=True, label="probe")
     if instance is None:
         return "processor"
-    try:
-        config = instance.source_config()
-    finally:
-        instance.destroy()
+    config = instance.source_config_then_destroy()
     return "source" if config.is_source else "processor"
 
 

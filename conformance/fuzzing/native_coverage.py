@@ -26,6 +26,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
+
+from conformance.fixtures import FixtureBuildError, build_rust_variant
 from conformance.host.native_build import cache_dir
 
 #: rustc flags of a SanitizerCoverage build (stable rustc: the pass by name, its options through LLVM).
@@ -94,8 +98,6 @@ def libfuzzer_runtime() -> Path:
 
 def instrumented_fixture(name: str) -> Path:
     """The bundled Rust fixture ``name`` built with SanitizerCoverage (under fixture_plugins/target/sancov)."""
-    from conformance.fixtures import FixtureBuildError, build_rust_variant
-
     try:
         return build_rust_variant(name, "sancov", SANCOV_RUSTFLAGS)
     except FixtureBuildError as error:
@@ -104,9 +106,6 @@ def instrumented_fixture(name: str) -> Path:
 
 def is_instrumented(library: Path) -> bool:
     """Whether ``library`` imports the SanitizerCoverage counter hook."""
-    from elftools.elf.elffile import ELFFile
-    from elftools.elf.sections import SymbolTableSection
-
     with open(library, "rb") as handle:
         section = ELFFile(handle).get_section_by_name(".dynsym")
         if not isinstance(section, SymbolTableSection):

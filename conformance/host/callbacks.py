@@ -34,6 +34,7 @@ from conformance.host.guarded import guarded_buffer
 from conformance.host.logs import current_call
 from conformance.host.memory import UnreadableMemory, safe_memory
 from conformance.host.native_guard import NativeGuard, native_guard, unavailable_reason
+from conformance.host.per_scenario import PerScenario
 from conformance.host.wire import WireError, decode_packet_with_handles
 from conformance.scenario.context import thread_label
 from conformance.scenario.events import Event, Violation
@@ -356,54 +357,45 @@ class HostCallbacks:
         return buffer
 
     def _on_alloc_video(self, min_bytes: int, user_data: Any) -> Any:
-        f = ffi()
-        result = f.new("CAllocVideoResult *")[0]
-        frame = self._frame(user_data, "alloc_video")
-        if frame is None:
-            return result
-        if not frame.field_present("alloc_video"):
-            self.emit(
-                Violation(
-                    "callbacks.struct-size",
-                    f"alloc_video called although struct_size is {frame.struct_size} (< 48)",
-                    frame.entry,
-                )
-            )
-        if frame.alloc_null:
-            return result
-        buffer = self._allocate(frame, "video", int(min_bytes), "uint8_t")
-        if buffer is None:
-            return result
-        result.data = f.cast("uint8_t *", buffer.address)
-        result.len = buffer.length
-        result.handle = f.cast("void *", buffer.handle)
-        result.free_fn = self.free
+        result, buffer = self._alloc_result("CAllocVideoResult *", user_data, "video", int(min_bytes), "uint8_t", 48)
+        if buffer is not None:
+            result.len = buffer.length
         return result
 
     def _on_alloc_audio(self, min_samples: int, user_data: Any) -> Any:
+        result, buffer = self._alloc_result("CAllocAudioResult *", user_data, "audio", int(min_samples), "float", 56)
+        if buffer is not None:
+            result.sample_count = buffer.length
+        return result
+
+    def _alloc_result(
+        self, result_type: str, user_data: Any, kind: str, count: int, element: str, min_struct_size: int
+    ) -> tuple[Any, PoolBuffer | None]:
+        """The shared body of alloc_video and alloc_audio: the zeroed result struct, filled but for its length
+        field when a buffer was allocated (the caller sets that field, whose name differs)."""
         f = ffi()
-        result = f.new("CAllocAudioResult *")[0]
-        frame = self._frame(user_data, "alloc_audio")
+        result = f.new(result_type)[0]
+        entry = f"alloc_{kind}"
+        frame = self._frame(user_data, entry)
         if frame is None:
-            return result
-        if not frame.field_present("alloc_audio"):
+            return result, None
+        if not frame.field_present(entry):
             self.emit(
                 Violation(
                     "callbacks.struct-size",
-                    f"alloc_audio called although struct_size is {frame.struct_size} (< 56)",
+                    f"{entry} called although struct_size is {frame.struct_size} (< {min_struct_size})",
                     frame.entry,
                 )
             )
         if frame.alloc_null:
-            return result
-        buffer = self._allocate(frame, "audio", int(min_samples), "float")
+            return result, None
+        buffer = self._allocate(frame, kind, count, element)
         if buffer is None:
-            return result
-        result.data = f.cast("float *", buffer.address)
-        result.sample_count = buffer.length
+            return result, None
+        result.data = f.cast(f"{element} *", buffer.address)
         result.handle = f.cast("void *", buffer.handle)
         result.free_fn = self.free
-        return result
+        return result, buffer
 
     def _on_free(self, handle: Any) -> None:
         value = int(ffi().cast("uintptr_t", handle))
@@ -524,8 +516,7 @@ class HostCallbacks:
         return ok
 
 
-_callbacks: HostCallbacks | None = None
-_retired_callbacks: list[HostCallbacks] = []
+_callbacks: PerScenario[HostCallbacks] = PerScenario(HostCallbacks)
 
 
 def _address(callback: Any) -> int:
@@ -533,16 +524,10 @@ def _address(callback: Any) -> int:
 
 
 def host_callbacks(emit: Callable[[Event], None]) -> HostCallbacks:
-    global _callbacks
-    if _callbacks is None:
-        _callbacks = HostCallbacks(emit)
-    return _callbacks
+    return _callbacks.get(emit)
 
 
 def retire_host_callbacks() -> None:
     """The next scenario of a shared child gets fresh callbacks; the old cffi callbacks stay alive,
     because a plugin may still hold their pointers."""
-    global _callbacks
-    if _callbacks is not None:
-        _retired_callbacks.append(_callbacks)
-        _callbacks = None
+    _callbacks.retire()

@@ -57,7 +57,7 @@ def elf_facts(path: Path) -> ElfFacts:
 
 def inspect_plugin_file(path: str | os.PathLike[str]) -> ElfFacts:
     """Check that ``path`` is a shared object this machine can load; never raises for bad input."""
-    # pyelftools on first use: 50 ms of imports every pytest process would otherwise pay.
+    # pyelftools on first use: about 70 ms of imports (measured) that every pytest process would otherwise pay.
     from elftools.common.exceptions import ELFError
     from elftools.elf.dynamic import DynamicSection
     from elftools.elf.elffile import ELFFile

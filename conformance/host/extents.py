@@ -70,7 +70,7 @@ def _mapping_of(address: int) -> tuple[str, int] | None:
 @lru_cache(maxsize=8)
 def _symbols(path: str) -> tuple[tuple[int, ...], tuple[tuple[int, int, str], ...], int]:
     """Sorted (start, size, name) of the sized data objects of ``path``, and its first load address."""
-    # pyelftools on first use: 50 ms of imports every pytest process would otherwise pay.
+    # pyelftools on first use: about 70 ms of imports (measured) that every pytest process would otherwise pay.
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
     from elftools.elf.sections import SymbolTableSection

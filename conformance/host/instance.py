@@ -21,7 +21,7 @@ from conformance.host.callbacks import CallFrame, HostCallbacks, host_callbacks
 from conformance.host.errors import HarnessMisuse
 from conformance.host.guarded import announce_struct, protect_inputs
 from conformance.host.logs import log_bridge, set_current_call
-from conformance.host.memory import UnreadableMemory, safe_memory
+from conformance.host.memory import copy_text
 from conformance.host.stack import in_dead_stack
 from conformance.host.wire import observe_sender
 from conformance.scenario.events import Event, Violation
@@ -88,16 +88,7 @@ class SourceConfig:
 def _copy_string(pointer: Any) -> tuple[str | None, str | None]:
     """(text, problem) of a borrowed C string; copied now, before any other call."""
     f = ffi()
-    if pointer == f.NULL:
-        return None, None
-    try:
-        raw = safe_memory().read_cstring(int(f.cast("uintptr_t", pointer)))
-    except UnreadableMemory as error:
-        return None, str(error)
-    try:
-        return raw.decode("utf-8"), None
-    except UnicodeDecodeError:
-        return raw.decode("utf-8", "replace"), "not valid UTF-8"
+    return copy_text(0 if pointer == f.NULL else int(f.cast("uintptr_t", pointer)))
 
 
 #: The problem of a string that points into the stack frame that just returned: its bytes are whatever the
@@ -349,6 +340,13 @@ class Instance:
         self._require_alive("get_source_config")
         value = _traced(self.plugin, "get_source_config", self.plugin.entry("get_source_config"), self.handle)
         return SourceConfig(_raw_byte(value, "is_source"), int(value.tick_interval_us), int(value.max_ticks))
+
+    def source_config_then_destroy(self) -> SourceConfig:
+        """get_source_config, then destroy_instance even when the call raised: the host's probe sequence."""
+        try:
+            return self.source_config()
+        finally:
+            self.destroy()
 
     def destroy(self) -> None:
         """destroy_instance, exactly once; pool buffers still outstanding are then a leak."""

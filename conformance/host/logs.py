@@ -21,8 +21,9 @@ from typing import Any
 
 from conformance.abi import ffi
 from conformance.abi.constants import LogLevel
-from conformance.host.memory import UnreadableMemory, safe_memory
+from conformance.host.memory import copy_text
 from conformance.host.native_guard import native_guard
+from conformance.host.per_scenario import PerScenario
 from conformance.scenario.context import thread_label
 from conformance.scenario.events import Event, LogSeen, Violation
 
@@ -61,15 +62,7 @@ def _decode(pointer: Any) -> tuple[str | None, str | None]:
     """(text, problem): a NULL pointer is (None, None); bad bytes give a problem."""
     if pointer == ffi().NULL:
         return None, None
-    address = int(ffi().cast("uintptr_t", pointer))
-    try:
-        raw = safe_memory().read_cstring(address)
-    except UnreadableMemory as error:
-        return None, str(error)
-    try:
-        return raw.decode("utf-8"), None
-    except UnicodeDecodeError:
-        return raw.decode("utf-8", "replace"), "not valid UTF-8"
+    return copy_text(int(ffi().cast("uintptr_t", pointer)))
 
 
 class LogBridge:
@@ -141,21 +134,14 @@ class LogBridge:
         return answer
 
 
-_bridge: LogBridge | None = None
-_retired_bridges: list[LogBridge] = []
+_bridge: PerScenario[LogBridge] = PerScenario(LogBridge)
 
 
 def log_bridge(emit: Callable[[Event], None]) -> LogBridge:
     """The child's single bridge (its callbacks must outlive every instance)."""
-    global _bridge
-    if _bridge is None:
-        _bridge = LogBridge(emit)
-    return _bridge
+    return _bridge.get(emit)
 
 
 def retire_log_bridge() -> None:
     """The next scenario of a shared child gets a fresh bridge; the old callbacks stay alive."""
-    global _bridge
-    if _bridge is not None:
-        _retired_bridges.append(_bridge)
-        _bridge = None
+    _bridge.retire()

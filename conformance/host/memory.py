@@ -82,6 +82,21 @@ class SafeMemory:
 _memory: tuple[int, SafeMemory] | None = None
 
 
+def copy_text(address: int) -> tuple[str | None, str | None]:
+    """(text, problem) of the C string at ``address``: 0 is (None, None); unreadable or non-UTF-8 bytes give a
+    problem (with the text decoded leniently where the bytes were readable)."""
+    if address == 0:
+        return None, None
+    try:
+        raw = safe_memory().read_cstring(address)
+    except UnreadableMemory as error:
+        return None, str(error)
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "replace"), "not valid UTF-8"
+
+
 def safe_memory() -> SafeMemory:
     """The reader for this process (reopened after a fork: /proc/self is per process)."""
     global _memory

@@ -181,6 +181,40 @@ def _u32(raw: bytes, offset: int) -> int:
     return int(struct.unpack_from("<I", raw, offset)[0])
 
 
+#: Per raw pin type: its name, the field pointing to its format struct, that struct's enum field and enum.
+_FORMAT_STRUCTS: dict[PacketType, tuple[str, str, str, type[SampleFormat] | type[PixelFormat]]] = {
+    PacketType.RAW_AUDIO: ("RawAudio", "audio_format", "sample_format", SampleFormat),
+    PacketType.RAW_VIDEO: ("RawVideo", "raw_video_format", "pixel_format", PixelFormat),
+}
+
+
+def _format_struct(
+    reader: _Reader,
+    path: str,
+    pointer: int,
+    type_name: str,
+    field: str,
+    enum_field: str,
+    formats: type[SampleFormat] | type[PixelFormat],
+) -> tuple[bytes, int] | None:
+    """The 12-byte format struct a raw pin type points to and its format enum (at offset 8), or None when the
+    pointer is missing or unreadable; an out-of-range enum is an issue but still read."""
+    if pointer == 0:
+        reader.issue("pin.missing-format", path, f"{path}: {type_name} packet type missing {field}")
+        return None
+    data = reader.struct(pointer, 12, f"{path}.{field}")
+    if data is None:
+        return None
+    fmt = _i32(data, 8)
+    if fmt not in tuple(formats):
+        reader.issue(
+            f"enum.{enum_field.replace('_', '-')}",
+            f"{path}.{field}.{enum_field}",
+            f"{enum_field} = {fmt}, outside 0..{int(max(formats))}",
+        )
+    return data, fmt
+
+
 def _read_pin_type(reader: _Reader, raw: bytes, offset: int, path: str) -> PinType | None:
     discriminant = _i32(raw, offset)
     audio_ptr = _u64(raw, offset + 8)
@@ -197,32 +231,17 @@ def _read_pin_type(reader: _Reader, raw: bytes, offset: int, path: str) -> PinTy
         return None
     audio = video = None
     custom: str | None = None
-    if kind is PacketType.RAW_AUDIO:
-        if audio_ptr == 0:
-            reader.issue("pin.missing-format", path, f"{path}: RawAudio packet type missing audio_format")
+    if kind in _FORMAT_STRUCTS:
+        read = _format_struct(
+            reader, path, audio_ptr if kind is PacketType.RAW_AUDIO else video_ptr, *_FORMAT_STRUCTS[kind]
+        )
+        if read is None:
             return None
-        data = reader.struct(audio_ptr, 12, f"{path}.audio_format")
-        if data is None:
-            return None
-        fmt = _i32(data, 8)
-        if fmt not in tuple(SampleFormat):
-            reader.issue(
-                "enum.sample-format", f"{path}.audio_format.sample_format", f"sample_format = {fmt}, outside 0..1"
-            )
-        audio = (_u32(data, 0), int(struct.unpack_from("<H", data, 4)[0]), fmt)
-    elif kind is PacketType.RAW_VIDEO:
-        if video_ptr == 0:
-            reader.issue("pin.missing-format", path, f"{path}: RawVideo packet type missing raw_video_format")
-            return None
-        data = reader.struct(video_ptr, 12, f"{path}.raw_video_format")
-        if data is None:
-            return None
-        fmt = _i32(data, 8)
-        if fmt not in tuple(PixelFormat):
-            reader.issue(
-                "enum.pixel-format", f"{path}.raw_video_format.pixel_format", f"pixel_format = {fmt}, outside 0..2"
-            )
-        video = (_u32(data, 0), _u32(data, 4), fmt)
+        data, fmt = read
+        if kind is PacketType.RAW_AUDIO:
+            audio = (_u32(data, 0), int(struct.unpack_from("<H", data, 4)[0]), fmt)
+        else:
+            video = (_u32(data, 0), _u32(data, 4), fmt)
     elif kind is PacketType.CUSTOM:
         if custom_ptr == 0:
             reader.issue("pin.missing-type-id", path, f"{path}: Custom packet type missing custom_type_id")

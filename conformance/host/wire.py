@@ -719,52 +719,52 @@ def encode_raw(raw: RawWire) -> EncodedPacket:
 def to_raw_wire(packet: Packet, *, host_version: int = 9, plugin_version: int = 9) -> RawWire:
     """The wire form a ``host_version`` host gives ``packet`` for a ``plugin_version`` plugin (no handles)."""
     check_versions(host_version, plugin_version)
-    metadata: PacketMetadata | None
     match packet:
         case TextPacket():
             return RawWire(PacketType.TEXT, RawText(truncate_at_nul(packet.text).encode("utf-8")))
         case TranscriptionPacket():
             return RawWire(PacketType.TRANSCRIPTION, RawBytes(transcription_json(packet)))
         case CustomPacket():
-            metadata = packet.metadata
             custom = RawCustom(
                 nul_to_space(packet.type_id).encode("utf-8"),
                 packet.data_json.encode("utf-8"),
                 None,
-                None if metadata is None else RawMetadata.of(metadata),
+                _raw_metadata(packet.metadata),
             )
             return RawWire(PacketType.CUSTOM, custom)
         case BinaryPacket():
             return _binary_raw_wire(packet, binary_form(packet, host_version, plugin_version))
         case RawAudioPacket():
-            metadata = packet.metadata
             audio = RawAudio(
                 packet.sample_rate,
                 packet.channels,
                 packet.samples,
                 None,
-                None if metadata is None else RawMetadata.of(metadata),
+                _raw_metadata(packet.metadata),
             )
             return RawWire(PacketType.RAW_AUDIO, audio)
         case RawVideoPacket():
-            metadata = packet.metadata
             video = RawVideo(
                 packet.width,
                 packet.height,
                 packet.pixel_format,
                 packet.data,
                 None,
-                None if metadata is None else RawMetadata.of(metadata),
+                _raw_metadata(packet.metadata),
             )
             return RawWire(PacketType.RAW_VIDEO, video)
     raise TypeError(f"not a packet: {packet!r}")
+
+
+def _raw_metadata(metadata: PacketMetadata | None) -> RawMetadata | None:
+    return None if metadata is None else RawMetadata.of(metadata)
 
 
 def _binary_raw_wire(packet: BinaryPacket, form: BinaryForm) -> RawWire:
     if form is BinaryForm.PLAIN:
         return RawWire(PacketType.BINARY, RawBytes(packet.data))
     content_type = None if packet.content_type is None else nul_to_space(packet.content_type).encode("utf-8")
-    metadata = None if packet.metadata is None else RawMetadata.of(packet.metadata)
+    metadata = _raw_metadata(packet.metadata)
     payload = RawBinaryMeta(
         packet.data,
         None,

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from conformance.battery.runner import BatteryItem, battery_for, probe
+from conformance.checks.model import Status
 from conformance.checks.result import CheckResult
 from conformance.pytest_face.execution import ItemRunner
 from conformance.pytest_face.reporting import PROPERTY, item_payload
@@ -76,7 +77,7 @@ class CheckItem(pytest.Item):
             else None
         )
         self.user_properties.append((PROPERTY, item_payload(self.plugin_path, facts, result, classification)))
-        if result.status == "skip":
+        if result.status is Status.SKIP:
             pytest.skip(result.message)
         if result.blocking and classification != "known":
             raise CheckFailed(result)

@@ -20,6 +20,8 @@ from typing import Any, TextIO
 
 import pytest
 
+from conformance.report.present import blocking
+
 
 @dataclass
 class PluginProgress:
@@ -73,7 +75,7 @@ class ProgressPlugin:
             if name == "conformance":
                 result = json.loads(str(value))["result"]
                 category = result["category"]
-                if result["severity"] == "required" and result["status"] not in ("pass", "warn", "skip"):
+                if blocking(result):
                     state.failures += 1
         changed = category != state.category
         state.category = category or state.category

@@ -13,15 +13,14 @@ from typing import Any
 
 import pytest
 
-from conformance.checks.model import PluginFacts
-from conformance.checks.result import CheckResult
+from conformance.checks.model import PluginFacts, Status
+from conformance.checks.result import NOT_BLOCKING, CheckResult
 from conformance.checks.verdict import Classification
 from conformance.report.writer import WrittenReport, WrittenRun, replaced_reports
 from conformance.settings import plugin_label
 
 PROPERTY = "conformance"
 JUNIT_MESSAGE_LIMIT = 300
-NOT_REQUIRED = ("fail", "crash", "timeout", "flaky", "error")
 
 
 def item_payload(path: Path, facts: PluginFacts, result: CheckResult, baseline: Classification | None) -> str:
@@ -54,14 +53,14 @@ def item_status(report: pytest.TestReport) -> tuple[str, str, str] | None:
     if report.when != "call" or not report.passed:
         return None
     for payload in payloads(report):
-        status = payload["result"]["status"]
+        status = Status(payload["result"]["status"])
         if payload.get("baseline") == "known":
             return "known", "K", f"KNOWN ({status}, accepted by the baseline)"
         if payload.get("baseline") == "improved":
             return "improved", "I", "IMPROVED (passes; its baseline entry can go)"
-        if status == "warn":
+        if status is Status.WARN:
             return "warned", "W", "WARN"
-        if status in NOT_REQUIRED:
+        if status not in NOT_BLOCKING:
             return "non-blocking", "N", f"{status.upper()} (not required)"
     return None
 
@@ -82,7 +81,7 @@ def summarise_property(report: pytest.TestReport) -> None:
                 properties.append((name, value))
                 continue
             result = payload["result"]
-            if result["status"] in ("pass", "skip") and not payload.get("baseline"):
+            if Status(result["status"]) in (Status.PASS, Status.SKIP) and not payload.get("baseline"):
                 continue  # the test case says it all: passed, or skipped with the reason
             message = str(result.get("message", ""))
             value = json.dumps(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from conformance.checks.model import Status
 from conformance.report.present import (
     ALL_HOSTS,
     baseline_line,
@@ -105,8 +106,8 @@ def _plugin(report: dict[str, Any]) -> list[str]:
             )
         if len(problems) > MAX_ROWS_PER_PLUGIN:
             lines.append(f"| | ... {len(problems) - MAX_ROWS_PER_PLUGIN} more in report.html | | | |")
-    passed = [check["id"] for check in report["checks"] if check["status"] == "pass"]
-    skipped = [check["id"] for check in report["checks"] if check["status"] == "skip"]
+    passed = [check["id"] for check in report["checks"] if Status(check["status"]) is Status.PASS]
+    skipped = [check["id"] for check in report["checks"] if Status(check["status"]) is Status.SKIP]
     if passed or skipped:
         lines += ["", f"<details><summary>{len(passed)} passed, {len(skipped)} skipped</summary>", ""]
         if passed:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from conformance.checks.model import Severity, Status
-from conformance.checks.result import NOT_BLOCKING
+from conformance.checks.result import blocks
 
 ALL_HOSTS = (6, 7, 8, 9)
 FAILING = frozenset({Status.FAIL, Status.CRASH, Status.TIMEOUT, Status.ERROR, Status.FLAKY})
@@ -30,8 +30,8 @@ STATUS_ORDER = tuple(
 
 
 def blocking(check: dict[str, Any]) -> bool:
-    """Same rule as ``CheckResult.blocking``: a required check that did not pass."""
-    return Severity(check["severity"]) is Severity.REQUIRED and Status(check["status"]) not in NOT_BLOCKING
+    """``CheckResult.blocking`` of a report.json check."""
+    return blocks(Severity(check["severity"]), Status(check["status"]))
 
 
 def problem_rank(check: dict[str, Any]) -> int:

@@ -74,7 +74,11 @@ def _isolate(event_fd: int, workdir: str) -> int:
     os.dup2(event_fd, 3)
     os.closerange(4, 65536)
     os.chdir(workdir)
-    # Python ignores SIGXFSZ and SIGPIPE; a plugin child should die of them like a native process.
+    # Signals as in the real host, a Rust binary. Its runtime ignores SIGPIPE, so a plugin writing to a closed
+    # pipe gets EPIPE and lives: SIGPIPE stays ignored (Python ignores it too; set here so that does not depend
+    # on how the interpreter was started). SIGXFSZ, which Python ignores and Rust leaves alone, kills as it
+    # would kill the host; SIGINT and SIGTERM get their default action back from Python's handlers.
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
