@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import platform
 import re
 import statistics
@@ -22,9 +23,20 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # the checkout's package, whichever interpreter runs this
 
-from conformance.fixtures import build_fixtures  # noqa: E402
+# ruff: noqa: E402 - the imports below need the sys.path line above
+from conformance.battery.runner import BatteryItem, battery_for, probe, run_item, run_shared
+from conformance.budgets import budget_for
+from conformance.checks.applicability import not_applicable
+from conformance.checks.isolation import shares_child
+from conformance.checks.registry import catalogue, lookup_check
+from conformance.fixtures import build_fixtures, fixture_path
+from conformance.fuzzing.intake_runner import IntakeRunner
+from conformance.fuzzing.paths import CORPUS_DIR
+from conformance.host.packets import TextPacket
+from conformance.sandbox.client import SandboxClient
+from conformance.scenario.protocol import ScenarioRequest
 
 #: BENCHMARKS.md below this line holds figures measured with other commands (named there); bench keeps it.
 KEPT_MARKER = "<!-- kept by ci/bench: figures measured with the commands named in each section -->"
@@ -69,8 +81,6 @@ def battery(plugins: list[Path], runs: int, extra: list[str] | None = None, env:
 
 def scenario_overhead(runs: int) -> dict[str, dict[str, float]]:
     """The empty scenario through the fork server vs a fresh interpreter per scenario (the naive design)."""
-    from conformance.sandbox.client import SandboxClient
-    from conformance.scenario.protocol import ScenarioRequest
 
     request = ScenarioRequest("selftest.empty", "/nonexistent.so")
     client = SandboxClient()
@@ -78,7 +88,6 @@ def scenario_overhead(runs: int) -> dict[str, dict[str, float]]:
     fork: list[float] = []
     fresh: list[float] = []
     with tempfile.TemporaryDirectory() as work:
-        import pickle
 
         request_file = Path(work) / "request.pickle"
         request_file.write_bytes(pickle.dumps(request))
@@ -98,10 +107,6 @@ def scenario_overhead(runs: int) -> dict[str, dict[str, float]]:
 
 def shared_child_cost(runs: int, plugin: Path) -> dict[str, dict[str, float] | int]:
     """Per check, the battery's shareable checks on ``plugin``: each in its own child vs in shared children."""
-    from conformance.battery.runner import battery_for, probe, run_item, run_shared
-    from conformance.checks.applicability import not_applicable
-    from conformance.checks.isolation import shares_child
-    from conformance.sandbox.client import SandboxClient
 
     facts = probe(plugin)
     items = [i for i in battery_for(facts) if shares_child(i.check) and not_applicable(i.check, facts) is None]
@@ -123,10 +128,6 @@ def shared_child_cost(runs: int, plugin: Path) -> dict[str, dict[str, float] | i
 
 def wedge_cost(runs: int, wedging: Path) -> dict[str, float]:
     """How long past its budget a wedged call holds the run: timeouts.process-packet on the wedging fixture."""
-    from conformance.battery.runner import BatteryItem, probe, run_item
-    from conformance.budgets import budget_for
-    from conformance.checks.registry import lookup_check
-    from conformance.sandbox.client import SandboxClient
 
     facts = probe(wedging)
     item = BatteryItem(lookup_check("timeouts.process-packet"), 9, False)
@@ -159,8 +160,6 @@ NESTED_HEADER = (b"SK!Z", b"FUZZ", b"DEEP")
 
 def header_depth(corpus: Path, plugin: Path) -> int:
     """The deepest of fuzz_nested's nested header tests any Text in ``corpus`` passes (3 = the crash)."""
-    from conformance.fuzzing.intake_runner import IntakeRunner
-    from conformance.host.packets import TextPacket
 
     intake = IntakeRunner(plugin)
     deepest = 0
@@ -180,8 +179,6 @@ def header_depth(corpus: Path, plugin: Path) -> int:
 
 def native_coverage_gain(seconds: int) -> dict[str, dict[str, object]]:
     """plugin_intake on fuzz_nested for ``seconds`` from the committed seeds, without and with native coverage."""
-    from conformance.fixtures import fixture_path
-    from conformance.fuzzing.paths import CORPUS_DIR
 
     plain = fixture_path("fuzz_nested")
     results: dict[str, dict[str, object]] = {}
@@ -241,7 +238,6 @@ def main() -> int:
     results["corpus_default"], _ = battery(corpus, corpus_runs)
     results["corpus_xdist"], _ = battery(corpus, corpus_runs, ["-n", "2"])
     wedge = wedge_cost(args.runs, built["wedging"])
-    from conformance.checks.registry import catalogue
 
     checks = len(catalogue())
     ratio = overhead["fresh_interpreter"]["median"] / overhead["fork_server"]["median"]

@@ -11,6 +11,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from conformance.checks.registry import checks_by_id
+from conformance.corpus import actual_statuses, compare, expected_path, load_expected
+from conformance.fixtures import list_fixtures
+from conformance.report.baseline import BaselineError, load_baseline
+from conformance.report.gate import GateVerdict, publish_gate
+from conformance.scaleout.shard import Shard, ShardError, durations_from_reports
+from conformance.settings import plugin_label
+
 USAGE = """SDK release gate: the whole battery over the fixture corpus and the SDK's own plugins, in one run.
 
     ci/sdk-release-gate [--report-dir reports] [--baseline FILE] [--fixtures a,b | --no-corpus]
@@ -137,9 +145,6 @@ def merged_baseline(user: Path | None, fixtures: list[Any], report_dir: Path) ->
     This only shapes how the reports present the fixtures; the gate still holds
     each fixture to its expected.toml exactly (``judge_fixture``).
     """
-    from conformance.checks.registry import checks_by_id
-    from conformance.corpus import load_expected
-    from conformance.report.baseline import BaselineError, load_baseline
 
     lines: list[str] = []
     taken: set[tuple[str, str]] = set()
@@ -193,8 +198,6 @@ def run_battery(plugins: list[Path], report_dir: Path, baseline: Path | None, ar
 
 def this_shard(plugins: list[Path], spec: str, durations_dir: Path | None) -> list[Path]:
     """The plugins of ``--shard I/N``: the same split ``pytest --plugin --shard`` makes."""
-    from conformance.scaleout.shard import Shard, ShardError, durations_from_reports
-    from conformance.settings import plugin_label
 
     try:
         shard = Shard.parse(spec)
@@ -221,7 +224,6 @@ def _load(report_dir: Path, label: str, verdict: Any) -> dict[str, Any] | None:
 
 
 def judge_fixture(info: Any, report: dict[str, Any], verdict: Any) -> None:
-    from conformance.corpus import actual_statuses, compare, expected_path, load_expected
 
     actual = actual_statuses(report)
     if expected_path(info.name).exists():
@@ -250,9 +252,6 @@ def judge_extra(label: str, report: dict[str, Any], verdict: Any) -> None:
 
 
 def gate(args: argparse.Namespace) -> int:
-    from conformance.fixtures import list_fixtures
-    from conformance.report.gate import GateVerdict, publish_gate
-    from conformance.settings import plugin_label
 
     if not args.no_build and not args.no_corpus:
         build_corpus()

@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,14 +46,29 @@ def build(tmp_path: Path, name: str, source: str) -> Path:
     return library
 
 
-def test_killing_the_sandbox_server_fails_the_run_and_names_the_signal(tmp_path: Path) -> None:
-    plugin = build(tmp_path, "kills_parent", KILLS_ITS_PARENT)
+def battery(
+    tmp_path: Path, plugin: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """``pytest --plugin`` as a plugin author runs it, from ``tmp_path``; the run and the plugin's report."""
     report_dir = tmp_path / "reports"
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--report-dir={report_dir}"]
     done = subprocess.run(
-        [*command, f"--plugin={plugin}"], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+        [*command, f"--plugin={plugin}", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, **(env or {})},
     )
-    report = json.loads((report_dir / "kills_parent" / "report.json").read_text())
+    label = plugin.name.removeprefix("lib").removesuffix(".so")
+    report: dict[str, Any] = json.loads((report_dir / label / "report.json").read_text())
+    return done, report
+
+
+def test_killing_the_sandbox_server_fails_the_run_and_names_the_signal(tmp_path: Path) -> None:
+    plugin = build(tmp_path, "kills_parent", KILLS_ITS_PARENT)
+    done, report = battery(tmp_path, plugin)
     assert report["verdict"] == "fail"
     assert done.returncode == 1, done.stdout[-2000:]  # never 0 beside a failing report
     assert "kills_parent fails" in done.stdout
@@ -90,18 +106,8 @@ def test_a_pickle_written_to_the_event_pipe_runs_nothing_and_is_reported(tmp_pat
     frame = struct.pack("<I", len(payload)) + payload
     source = WRITES_A_PICKLE.replace("@FRAME@", ", ".join(str(byte) for byte in frame))
     plugin = build(tmp_path, "writes_pickle", source)
-    report_dir = tmp_path / "reports"
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--report-dir={report_dir}"]
-    done = subprocess.run(
-        [*command, f"--plugin={plugin}", "-k", "wire-in.text"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done, report = battery(tmp_path, plugin, "-k", "wire-in.text")
     assert not marker.exists(), "a frame written by the plugin was unpickled with the default loader"
-    report = json.loads((report_dir / "writes_pickle" / "report.json").read_text())
     assert "not a frame of the sandbox protocol" in json.dumps(report["checks"])
     assert report["verdict"] == "fail" and done.returncode == 1, done.stdout[-2000:]
 
@@ -129,17 +135,7 @@ SKFIX_EXPORT_API(API)
 def test_an_80_mib_description_is_read_in_full_never_called_unreadable(tmp_path: Path) -> None:
     """The ABI sets no length limit on a string; a long, valid and stable one is not a pointer problem."""
     plugin = build(tmp_path, "huge_description", HUGE_DESCRIPTION)
-    report_dir = tmp_path / "reports"
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--report-dir={report_dir}"]
-    done = subprocess.run(
-        [*command, f"--plugin={plugin}", "-k", "metadata or load"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    report = json.loads((report_dir / "huge_description" / "report.json").read_text())
+    done, report = battery(tmp_path, plugin, "-k", "metadata or load")
     assert "unreadable" not in json.dumps(report["checks"])
     failing = [check["id"] for check in report["checks"] if check["status"] not in ("pass", "skip")]
     assert failing == [] and done.returncode == 0, (failing, done.stdout[-2000:])
@@ -170,18 +166,8 @@ def test_a_crash_only_in_the_first_process_stays_in_the_verdict(tmp_path: Path) 
     """Triage is the first process that sends a packet; every later check passes. The crash it saw is
     reported (flaky: intermittent), the verdict fails and so does the exit status."""
     plugin = build(tmp_path, "crash_once", CRASHES_IN_ITS_FIRST_PROCESS)
-    report_dir = tmp_path / "reports"
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--report-dir={report_dir}"]
-    done = subprocess.run(
-        [*command, f"--plugin={plugin}", "-k", "panics or wire-in.text"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "CRASH_ONCE_MARKER": str(tmp_path / "crashed-once")},
-    )
-    report = json.loads((report_dir / "crash_once" / "report.json").read_text())
+    marker = {"CRASH_ONCE_MARKER": str(tmp_path / "crashed-once")}
+    done, report = battery(tmp_path, plugin, "-k", "panics or wire-in.text", env=marker)
     checks = {check["id"]: check for check in report["checks"]}
     replay = checks["panics.first-process-crash"]
     assert replay["status"] == "flaky", replay["message"]

@@ -1,16 +1,15 @@
 """The ABI model: C declarations, layout tables, enumerations and host texts.
 
-``ffi()`` builds the cffi object lazily: parsing the declarations is the cost
-(importing cffi itself takes about 3 ms), so the pytest plugin can import the
-catalogue without that work.
+``ffi()`` builds the cffi object lazily, importing cffi then: the pytest plugin
+and the light commands (``conformance explain``, ``list-checks``) import the
+catalogue, and with it this package, without needing cffi or the parse of the
+declarations (tests/test_cli.py holds the light commands to it).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any
-
-import cffi
 
 from conformance.abi.cdefs import CDEFS, STRUCT_NAMES
 from conformance.abi.constants import (
@@ -95,6 +94,8 @@ WARM_TYPES: tuple[str, ...] = (
 @lru_cache(maxsize=1)
 def ffi() -> Any:
     """The process-wide cffi FFI with every ABI type declared (typed Any: cffi ships no stubs)."""
+    import cffi  # on first use: the catalogue loads this package in processes that never call a plugin
+
     instance = cffi.FFI()
     instance.cdef(CDEFS)
     return instance
