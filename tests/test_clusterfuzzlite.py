@@ -119,7 +119,7 @@ def cfl_build(tmp_path_factory: pytest.TempPathFactory, fixture_so: Callable[[st
 
 def test_build_installs_the_project_with_the_fuzz_extra(cfl_build: Build) -> None:
     assert cfl_build.pip_log.read_text().split() == ["install", ".[fuzz]"]
-    installed = cfl_build.work / "site-packages" / "conformance" / "frozen.py"
+    installed = cfl_build.work / "site-packages" / "conformance" / "sandbox" / "frozen.py"
     assert installed.is_file(), "pip3 install '.[fuzz]' did not install the package"
 
 
