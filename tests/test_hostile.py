@@ -115,18 +115,17 @@ def test_a_pickle_written_to_the_event_pipe_runs_nothing_and_is_reported(tmp_pat
 HUGE_DESCRIPTION = """
 #include "c_common/skfix_c.h"
 #include <string.h>
-SKFIX_TEXT_ECHO_METADATA(TEMPLATE, "huge_description", "replaced at the first call")
+SKFIX_TEXT_ECHO_METADATA(TEMPLATE, "huge_description", "replaced at load")
 #define DESCRIPTION_BYTES (80u << 20)
 static char DESCRIPTION[DESCRIPTION_BYTES + 1];
 static CNodeMetadata METADATA;
-static const CNodeMetadata *get_metadata(void) {
-    if (METADATA.kind == NULL) {  /* once: the pointer and its bytes stay the same for the library's life */
-        memset(DESCRIPTION, 'd', DESCRIPTION_BYTES);
-        METADATA = TEMPLATE;
-        METADATA.description = DESCRIPTION;
-    }
-    return &METADATA;
+__attribute__((constructor)) static void fill_description(void) {
+    /* at load: get_metadata stays fast, and the pointer and its bytes stay the same for the library's life */
+    memset(DESCRIPTION, 'd', DESCRIPTION_BYTES);
+    METADATA = TEMPLATE;
+    METADATA.description = DESCRIPTION;
 }
+static const CNodeMetadata *get_metadata(void) { return &METADATA; }
 SKFIX_PROCESSOR_API(API, get_metadata, skfix_text_echo_process)
 SKFIX_EXPORT_API(API)
 """
@@ -137,8 +136,9 @@ def test_an_80_mib_description_is_read_in_full_never_called_unreadable(tmp_path:
     plugin = build(tmp_path, "huge_description", HUGE_DESCRIPTION)
     done, report = battery(tmp_path, plugin, "-k", "metadata or load")
     assert "unreadable" not in json.dumps(report["checks"])
-    failing = [check["id"] for check in report["checks"] if check["status"] not in ("pass", "skip")]
-    assert failing == [] and done.returncode == 0, (failing, done.stdout[-2000:])
+    # A warning (a call slower than its threshold on a busy machine) is not this test's concern.
+    failing = [check["id"] for check in report["checks"] if check["status"] not in ("pass", "skip", "warn")]
+    assert failing == [] and report["verdict"] == "pass" and done.returncode == 0, (failing, done.stdout[-2000:])
 
 
 CRASHES_IN_ITS_FIRST_PROCESS = """
