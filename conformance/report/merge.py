@@ -25,7 +25,7 @@ from conformance.report.gate import GATE_JSON, GateVerdict, publish_gate
 from conformance.report.html_index import render_index
 from conformance.report.markdown import render_summary
 from conformance.report.rundir import PLUGIN_FILES, TOOL_NAME, new_run_id
-from conformance.report.writer import SUMMARY_MD, atomic_write_text
+from conformance.report.writer import SUMMARY_MD, atomic_write_text, verdict_fails_the_run
 from conformance.scaleout.shard import Shard, ShardError
 
 JUNIT_XML = "junit.xml"
@@ -54,12 +54,8 @@ def report_fails(report: dict[str, Any]) -> bool:
     """An incomplete report, or a failing verdict its baseline does not account for (as ``pytest --plugin``)."""
     if not report.get("complete", False):
         return True
-    if report.get("verdict") != "fail":
-        return False
-    baseline = report.get("baseline")
-    if not report["plugin"].get("loadable", True) or baseline is None:
-        return True
-    return bool(baseline.get("new")) or not baseline.get("known")
+    loadable = bool(report["plugin"].get("loadable", True))
+    return verdict_fails_the_run(str(report.get("verdict")), loadable, report.get("baseline"))
 
 
 def _shard_reports(shard_dir: Path) -> dict[str, dict[str, Any]]:

@@ -193,11 +193,16 @@ class WrittenReport:
 
         A baseline accepts known check failures; it never accepts a plugin that could not be loaded.
         """
-        if self.verdict != "fail":
-            return False
-        if not self.loadable or self.baseline is None:
-            return True
-        return bool(self.baseline.get("new")) or not self.baseline.get("known")
+        return verdict_fails_the_run(self.verdict, self.loadable, self.baseline)
+
+
+def verdict_fails_the_run(verdict: str, loadable: bool, baseline: dict[str, Any] | None) -> bool:
+    """The exit-status rule of one plugin's report, for a run just written and for merged shard reports."""
+    if verdict != "fail":
+        return False
+    if not loadable or baseline is None:
+        return True
+    return bool(baseline.get("new")) or not baseline.get("known")
 
 
 @dataclass(frozen=True)
