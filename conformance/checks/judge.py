@@ -12,7 +12,7 @@ from conformance.checks.model import Check, Judgement, Status
 from conformance.checks.monitors import EVIDENCE_KEY, unowned
 from conformance.checks.verdict import failure_status
 from conformance.sandbox.classify import describe_call
-from conformance.sandbox.faults import parse_fault
+from conformance.sandbox.faults import parse_fault, parse_refused_signal
 from conformance.scenario.events import (
     CallFinished,
     Expect,
@@ -152,6 +152,9 @@ def judge(check: Check, result: SandboxResult) -> Judgement:
         message = f"crashed with {result.signal_name} {where}"
         if result.panic_message:
             message += f": panic crossed the FFI boundary: {result.panic_message}"
+        refused = parse_refused_signal(result.stderr_tail) if result.signal_name == "SIGSYS" else None
+        if refused is not None:
+            message += f": it called {refused}, which the sandbox refuses (a plugin may signal only itself and the processes it started)"
         explained = explain_fault(result)
         if explained is not None:
             message += f": {explained[0]}"

@@ -22,7 +22,8 @@ from conformance.host.errors import LoadError
 from conformance.host.guarded import set_region_sink
 from conformance.host.loader import LoadedPlugin
 from conformance.host.logs import retire_log_bridge
-from conformance.sandbox.faults import install_in_child
+from conformance.sandbox.containment import Containment, drop_privileges, in_force
+from conformance.sandbox.faults import install_in_child, refuse_foreign_signals
 from conformance.sandbox.framing import write_frame
 from conformance.scenario.context import Emitter, Scenario, ScenarioContext, ScenarioSkip
 from conformance.scenario.events import (
@@ -47,10 +48,11 @@ def _apply_limits(request: ScenarioRequest) -> None:
 
 
 def _lower_limit(which: int, value: int) -> None:
-    soft, hard = resource.getrlimit(which)
+    """Soft and hard both: a plugin (root or not, capabilities dropped) cannot raise its limit back."""
+    _, hard = resource.getrlimit(which)
     if hard != resource.RLIM_INFINITY:
         value = min(value, hard)
-    resource.setrlimit(which, (value, hard))
+    resource.setrlimit(which, (value, value))
 
 
 def die_with_parent() -> None:
@@ -110,6 +112,9 @@ def _prepare(request: ScenarioRequest, event_fd: int, workdir: str) -> int:
 
     install_in_child(2)
     _apply_limits(request)
+    drop_privileges()
+    if in_force() is Containment.NAMESPACES:
+        refuse_foreign_signals()
     # Rust prints a backtrace of every panic with RUST_BACKTRACE=1; symbolising it against the
     # interpreter costs ~0.2 s per panic. Off unless the request asks for it (repro --trace).
     os.environ["RUST_BACKTRACE"] = "0"

@@ -15,7 +15,9 @@ which buffer the plugin overran.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,12 @@ _SOURCE = r"""
 #include <string.h>
 #include <ucontext.h>
 #include <unistd.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <linux/audit.h>
 
 static int skc_fd = 2;
 
@@ -83,6 +91,73 @@ skc_result skc_output_ok(const char *pin, const void *packet, void *user_data) {
     return ok;
 }
 
+/* A signal the sandbox refused (seccomp trap): the syscall and its first three arguments, then death by SIGSYS. */
+static void skc_refused(int sig, siginfo_t *info, void *context) {
+    char line[200];
+    size_t n = 0;
+    const char *head = "\nskc-refused: syscall=";
+    memcpy(line, head, strlen(head)); n += strlen(head);
+    n += skc_dec(line + n, info->si_syscall);
+#if defined(__x86_64__)
+    ucontext_t *uc = (ucontext_t *)context;
+    static const int regs[3] = {REG_RDI, REG_RSI, REG_RDX};
+    for (int i = 0; i < 3; i++) {
+        memcpy(line + n, " arg=", 5); n += 5;
+        n += skc_dec(line + n, (long)(int)uc->uc_mcontext.gregs[regs[i]]);
+    }
+#else
+    (void)context;
+#endif
+    line[n++] = '\n';
+    ssize_t ignored = write(skc_fd, line, n);
+    (void)ignored;
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+#define SKC_ARG0 (offsetof(struct seccomp_data, args[0]))
+#define SKC_ARG1 (offsetof(struct seccomp_data, args[1]))
+
+/* Refuse (SIGSYS) signals to any process but this one and those started after it: in the sandbox's PID
+   namespace that is the fork server (PID 1), the process group (0), every process (-1), anything older. */
+int skc_refuse_foreign_signals(int self_pid) {
+#if defined(__x86_64__)
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_kill, 5, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_tkill, 6, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_tgkill, 5, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rt_sigqueueinfo, 4, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rt_tgsigqueueinfo, 3, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        /* kill: signal 0 only asks whether the process exists */
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKC_ARG1),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 3, 0),
+        /* the target (pid, tgid or tid): below 0x80000000 (not a group) and not older than us */
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKC_ARG0),
+        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x80000000u, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, (unsigned)self_pid, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+    };
+    struct sock_fprog program = {(unsigned short)(sizeof filter / sizeof filter[0]), filter};
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = skc_refused;
+    action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND;
+    sigemptyset(&action.sa_mask);
+    if (sigaction(SIGSYS, &action, NULL) != 0) return -1;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program);
+#else
+    (void)self_pid;
+    return -1;
+#endif
+}
+
 int skc_install(int fd) {
     static char stack[65536];
     stack_t alt;
@@ -126,7 +201,7 @@ def load_reporter() -> str:
     import cffi  # on first use: the pytest process imports this module (through the judge) without cffi
 
     ffi = cffi.FFI()
-    ffi.cdef("int skc_install(int fd); void skc_output_ok(void);")
+    ffi.cdef("int skc_install(int fd); void skc_output_ok(void); int skc_refuse_foreign_signals(int self_pid);")
     library = ffi.dlopen(str(path))
     ffi.typeof("uintptr_t")
     _installer = (ffi, library)
@@ -147,6 +222,44 @@ def install_in_child(fd: int = 2) -> bool:
     if _installer is None:
         return False
     return int(_installer[1].skc_install(fd)) == 0
+
+
+def refuse_foreign_signals() -> bool:
+    """In a child in the sandbox's PID namespace: a signal to any older process (the fork server, the group,
+    every process) kills the caller with SIGSYS and a ``skc-refused`` line; False when unavailable."""
+    if _installer is None:
+        return False
+    return int(_installer[1].skc_refuse_foreign_signals(os.getpid())) == 0
+
+
+_REFUSED_LINE = re.compile(r"skc-refused: syscall=(\d+) arg=(-?\d+) arg=(-?\d+) arg=(-?\d+)")
+#: x86-64 signal syscalls: name, index of the target argument, index of the signal argument.
+_SIGNAL_SYSCALLS = {
+    62: ("kill", 0, 1),
+    200: ("tkill", 0, 1),
+    234: ("tgkill", 0, 2),
+    129: ("rt_sigqueueinfo", 0, 1),
+    297: ("rt_tgsigqueueinfo", 0, 2),
+}
+
+
+def parse_refused_signal(output: str) -> str | None:
+    """The refused call in words, e.g. ``kill(1, SIGKILL) to the sandbox server``, from the child's output."""
+    match = _REFUSED_LINE.search(output)
+    if match is None:
+        return None
+    number = int(match.group(1))
+    args = [int(match.group(i)) for i in (2, 3, 4)]
+    name, target_at, signal_at = _SIGNAL_SYSCALLS.get(number, (f"syscall {number}", 0, 1))
+    target, signal_number = args[target_at], args[signal_at]
+    try:
+        signal_text = signal.Signals(signal_number).name
+    except ValueError:
+        signal_text = f"signal {signal_number}"
+    whom = {1: "the sandbox server (its parent)", 0: "its process group", -1: "every process"}.get(
+        target, f"process group {-target}" if target < 0 else f"process {target}, which it did not start"
+    )
+    return f"{name}({target}, {signal_text}): a signal to {whom}"
 
 
 def parse_fault(output: str) -> Fault | None:

@@ -22,6 +22,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from conformance.abi import warm_up
@@ -29,6 +30,7 @@ from conformance.host.libc import libc
 from conformance.host.stack import warm_up as warm_stack
 from conformance.sandbox.child import OUTPUT_FILE, child_main, die_with_parent, group_child_main
 from conformance.sandbox.classify import classify_exit, panic_message, signal_name
+from conformance.sandbox.containment import STRAY_PROCESS_RULE, Containment, contain_server, sweep
 from conformance.sandbox.deadlines import CallWatch, WatchedCall, child_is_dying, waiting_of
 from conformance.sandbox.faults import load_reporter
 from conformance.sandbox.framing import FrameBuffer, FrameError, read_frame, write_frame
@@ -41,6 +43,7 @@ from conformance.scenario.events import (
     ScenarioBoundary,
     ScenarioDone,
     StreamCorrupted,
+    Violation,
 )
 from conformance.scenario.lookup import ScenarioLookup, import_lookup
 from conformance.scenario.protocol import GroupRequest, GroupResult, Outcome, SandboxResult, ScenarioRequest
@@ -449,11 +452,14 @@ def _drain(read_fd: int, feed: Callable[[bytes], bool]) -> bool:
         os.set_blocking(read_fd, True)
 
 
-def serve(request_fd: int, reply_fd: int, lookup: ScenarioLookup) -> None:
+def serve(
+    request_fd: int, reply_fd: int, lookup: ScenarioLookup, containment: Containment = Containment.SUBREAPER
+) -> None:
     """Answer requests until the parent closes the request pipe, finding scenarios through ``lookup``.
 
     Whatever the lookup imports (the catalogue, on its first call) is imported
-    here, before the fork, so children inherit it.
+    here, before the fork, so children inherit it. After each request, whatever
+    the plugin left running is killed and named (``containment.sweep``).
     """
     # Warm everything a child would otherwise redo per scenario: declarations, type parses, helpers.
     warm_up()
@@ -481,13 +487,41 @@ def serve(request_fd: int, reply_fd: int, lookup: ScenarioLookup) -> None:
                     0.0,
                     f"sandbox server error: {error}",
                 )
-        write_frame(reply_fd, reply)
+        write_frame(reply_fd, with_containment(reply, containment, sweep(containment)))
+
+
+def with_containment(reply: object, level: Containment, strays: tuple[str, ...]) -> object:
+    """The reply as sent: the containment in force, and the processes the scenario left running as a violation.
+
+    In a shared child the strays cannot be told apart by scenario; they go to
+    the last one that completed.
+    """
+    if isinstance(reply, GroupResult):
+        results = list(reply.results)
+        if results:
+            results[-1] = _contained(results[-1], level, strays)
+        return replace(reply, results=tuple(results), containment=level.value, stray_processes=strays)
+    if isinstance(reply, SandboxResult):
+        return _contained(reply, level, strays)
+    return reply
+
+
+def _contained(result: SandboxResult, level: Containment, strays: tuple[str, ...]) -> SandboxResult:
+    events = result.events
+    if strays:
+        count = f"{len(strays)} process{'es' if len(strays) > 1 else ''}"
+        detail = f"left {count} running after the scenario (killed by the sandbox): {', '.join(strays[:8])}"
+        events = (*events, Violation(STRAY_PROCESS_RULE, detail))
+    return replace(result, events=events, containment=level.value, stray_processes=strays)
 
 
 def main(lookup_spec: str) -> None:
     """Serve on the original stdin/stdout, finding scenarios through the lookup ``module:function`` names."""
-    lookup = import_lookup(lookup_spec)
     die_with_parent()
+    containment, why = contain_server(die_with_parent)
+    if why:
+        print(f"conformance sandbox: containment without namespaces ({why})", file=sys.stderr)
+    lookup = import_lookup(lookup_spec)
     # The protocol owns the original stdin/stdout; stray prints go to stderr.
     request_fd = os.dup(0)
     reply_fd = os.dup(1)
@@ -496,7 +530,7 @@ def main(lookup_spec: str) -> None:
     os.dup2(devnull, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     sys.stdout = sys.stderr
-    serve(request_fd, reply_fd, lookup)
+    serve(request_fd, reply_fd, lookup, containment)
 
 
 if __name__ == "__main__":

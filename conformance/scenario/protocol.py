@@ -77,6 +77,10 @@ class SandboxResult:
     shared_child: bool = False  # ran in a child with other scenarios (GroupRequest)
     #: Deadline extensions granted because a call was runnable but not scheduled (sandbox/deadlines.py).
     budget_extensions: tuple[float, ...] = ()
+    #: How the server kept the plugin's processes in (``sandbox.containment.Containment``), and the processes
+    #: the scenario left running that the server killed after it ("pid command").
+    containment: str = ""
+    stray_processes: tuple[str, ...] = ()
 
     def events_of(self, kind: type) -> list[Any]:
         return [event for event in self.events if isinstance(event, kind)]
@@ -89,3 +93,5 @@ class GroupResult:
     results: tuple[SandboxResult, ...]
     stopped: str = ""
     threads_outlived: bool = False  # the child stopped because a scenario left plugin threads running
+    containment: str = ""
+    stray_processes: tuple[str, ...] = ()
