@@ -75,7 +75,6 @@ def test_killing_the_sandbox_server_fails_the_run_and_names_the_call(tmp_path: P
     done, report = battery(tmp_path, plugin)
     assert report["verdict"] == "fail"
     assert done.returncode == 1, done.stdout[-2000:]  # never 0 beside a failing report
-    assert "kills_parent fails" in done.stdout
     packet_checks = [check for check in report["checks"] if check["id"].startswith("wire-in.text")]
     assert packet_checks and all(check["status"] == "crash" for check in packet_checks), packet_checks
     message = packet_checks[0]["message"]

@@ -37,6 +37,7 @@ _CATEGORY_MODULES: tuple[str, ...] = (
     "conformance.checks.source",
     "conformance.checks.schema",
     "conformance.checks.leaks",
+    "conformance.checks.processes",
 )
 
 _registered: list[Check] = []

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.sandbox.calibration import current
+from conformance.sandbox.containment import observed_containment
 
 TOOL_NAME = "streamkit-conformance"
 PLUGIN_FILES = ("report.json", "report.html")
@@ -60,6 +61,7 @@ class RunInfo:
             "items_finished": finished,
             "keyword": self.keyword or None,
             "markexpr": self.markexpr or None,
+            "containment": observed_containment(),
             "calibration": _calibration_json(),
         }
 

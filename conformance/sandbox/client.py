@@ -17,6 +17,7 @@ from dataclasses import replace
 
 from conformance.sandbox.calibration import machine_factor
 from conformance.sandbox.child import run_scenario
+from conformance.sandbox.containment import note_containment
 from conformance.sandbox.framing import FrameBuffer, FrameError, encode_frame
 from conformance.sandbox.frozen import module_command
 from conformance.scenario.events import Event, HarnessError
@@ -65,6 +66,7 @@ class SandboxClient:
         started = time.monotonic()
         reply = self._exchange(request, request.overall_budget_s * request.budget_scale)
         if isinstance(reply, SandboxResult):
+            note_containment(reply.containment)
             return reply
         if not isinstance(reply, str):
             reply = f"the sandbox server sent {type(reply).__name__}, not a result"
@@ -76,6 +78,7 @@ class SandboxClient:
         budget = sum(request.overall_budget_s * request.budget_scale for request in group.requests)
         reply = self._exchange(group, budget)
         if isinstance(reply, GroupResult):
+            note_containment(reply.containment)
             return reply
         if not isinstance(reply, str):
             reply = f"the sandbox server sent {type(reply).__name__}, not a group result"

@@ -78,6 +78,22 @@ def in_force() -> Containment | None:
     return _in_force[0] if _in_force else None
 
 
+#: In the pytest process: the level the fork servers reported (the weakest, if they differ).
+_observed: list[str] = []
+
+
+def note_containment(level: str) -> None:
+    """Remember the level a server reported with a result, for the report's ``run.containment``."""
+    if level and level not in _observed:
+        _observed.append(level)
+
+
+def observed_containment() -> str | None:
+    if not _observed:
+        return None
+    return Containment.SUBREAPER.value if Containment.SUBREAPER in _observed else _observed[0]
+
+
 def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
@@ -235,16 +251,17 @@ def sweep(level: Containment) -> tuple[str, ...]:
     are re-parented to us only once it is gone, so the sweep repeats until none is left.
     """
     me = os.getpid()
-    strays: dict[str, None] = {}
+    strays: dict[int, str] = {}
     deadline = time.monotonic() + REAP_TIMEOUT_S
     while True:
         _reap_exited()
         found = _namespace_processes(me) if level is Containment.NAMESPACES else _children_of(me)
         alive = [pid for pid in found if not _is_zombie(pid)]
         if not alive or time.monotonic() >= deadline:
-            return tuple(strays)
+            return tuple(strays.values())
         for pid in alive:
-            strays.setdefault(_describe(pid))
+            if pid not in strays:
+                strays[pid] = _describe(pid)
         if level is Containment.NAMESPACES:
             os.kill(-1, signal.SIGKILL)  # from PID 1: every other process of the namespace
         for pid in alive:
