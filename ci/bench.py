@@ -36,6 +36,7 @@ from conformance.fuzzing.intake_runner import IntakeRunner
 from conformance.fuzzing.paths import CORPUS_DIR
 from conformance.host.packets import TextPacket
 from conformance.sandbox.client import SandboxClient
+from conformance.sandbox.containment import CONTAINMENT_ENV, Containment
 from conformance.scenario.protocol import ScenarioRequest
 
 #: BENCHMARKS.md below this line holds figures measured with other commands (named there); bench keeps it.
@@ -77,6 +78,17 @@ def battery(plugins: list[Path], runs: int, extra: list[str] | None = None, env:
             times.append(elapsed)
             items = sum(len(json.loads(p.read_text())["checks"]) for p in Path(reports).glob("*/report.json"))
     return stats(times), items
+
+
+def containment_cost(runs: int, plugin: Path) -> dict[str, dict[str, float]]:
+    """The battery with the fork server in its namespaces (the default) and with the fallback, run alternately
+    so that a change of load on the machine weighs on both alike."""
+    default: list[float] = []
+    fallback: list[float] = []
+    for _ in range(runs):
+        default.append(battery([plugin], 1)[0]["median"])
+        fallback.append(battery([plugin], 1, env={**ENV, CONTAINMENT_ENV: Containment.SUBREAPER.value})[0]["median"])
+    return {"namespaces": stats(default), "subreaper": stats(fallback)}
 
 
 def scenario_overhead(runs: int) -> dict[str, dict[str, float]]:
@@ -231,6 +243,8 @@ def main() -> int:
     results["processor"], items_processor = battery([built["conforming_processor"]], args.runs)
     results["source"], items_source = battery([built["conforming_source"]], args.runs)
     overhead = scenario_overhead(args.runs)
+    containment = containment_cost(args.runs, built["conforming_processor"])
+    namespace_cost = containment["namespaces"]["median"] / containment["subreaper"]["median"] - 1
     sharing = shared_child_cost(args.runs, built["conforming_processor"])
     corpus = sorted(built.values())
     corpus_runs = max(1, args.corpus_runs)
@@ -262,6 +276,9 @@ Bytecode caching on (the default for users).
 |---|---|---|
 | full battery on `conforming_processor` ({items_processor} items, {checks} checks in the catalogue) | {fmt(results['processor'])} | at most 2 s |
 | full battery on `conforming_source` ({items_source} items) | {fmt(results['source'])} | - |
+| full battery on `conforming_processor`, sandbox in namespaces (the default), alternating with the next row | {fmt(containment['namespaces'])} | - |
+| the same, fallback containment (`CONFORMANCE_CONTAINMENT=subreaper`: no namespaces, no seccomp filter) | {fmt(containment['subreaper'])} | - |
+| what namespaces cost, medians of the two rows above | {namespace_cost * 100:+.1f} % | at most 10 % |
 | empty scenario through the fork server | {overhead['fork_server']['median'] * 1000:.1f} ms (min {overhead['fork_server']['min'] * 1000:.1f}, max {overhead['fork_server']['max'] * 1000:.1f}) | - |
 | empty scenario in a fresh interpreter (the naive design) | {overhead['fresh_interpreter']['median'] * 1000:.0f} ms (min {overhead['fresh_interpreter']['min'] * 1000:.0f}, max {overhead['fresh_interpreter']['max'] * 1000:.0f}) | - |
 | per-scenario overhead ratio, fresh interpreter / fork server | {ratio:.0f}x | at least 10x |

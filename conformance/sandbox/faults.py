@@ -51,11 +51,11 @@ static size_t skc_hex(char *out, unsigned long value) {
 
 static size_t skc_dec(char *out, long value) {
     char digits[24];
-    size_t n = 0;
-    if (value < 0) { *out++ = '-'; value = -value; }
+    size_t n = 0, sign = 0;
+    if (value < 0) { *out++ = '-'; value = -value; sign = 1; }
     do { digits[n++] = (char)('0' + value % 10); value /= 10; } while (value && n < 20);
     for (size_t i = 0; i < n; i++) out[i] = digits[n - 1 - i];
-    return n;
+    return n + sign;
 }
 
 static void skc_handler(int sig, siginfo_t *info, void *context) {
