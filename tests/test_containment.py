@@ -111,10 +111,12 @@ DAEMONIZES = """
 """
 
 
-def test_a_detached_daemon_is_killed_and_named_and_cannot_touch_the_report(tmp_path: Path) -> None:
+@pytest.mark.parametrize("level", list(Containment))
+def test_a_detached_daemon_is_killed_and_named_and_cannot_touch_the_report(tmp_path: Path, level: str) -> None:
     plugin = hostile(tmp_path, "daemonizes", DAEMONIZES)
     target = tmp_path / "reports" / "daemonizes" / "report.json"
-    report = contained_run(tmp_path, plugin, env={"SKC_DAEMON_TARGET": str(target)})
+    report = contained_run(tmp_path, plugin, env={"SKC_DAEMON_TARGET": str(target), CONTAINMENT_ENV: level})
+    assert report["run"]["containment"] == level
     (check,) = checks_of(report, "leaks.processes-left-running")
     assert check["status"] == "fail", check
     assert "killed by the sandbox" in check["message"], check["message"]
