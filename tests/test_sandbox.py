@@ -92,6 +92,7 @@ def test_child_is_isolated(client: SandboxClient) -> None:
     assert not os.path.exists(observed["cwd"])  # the server removed the child's directory
     # stdin, stdout, stderr, the event pipe and the descriptor listdir itself used: nothing inherited.
     assert observed["fds"] == [0, 1, 2, 3, 4]
+    assert observed["event_fd_inheritable"] is False  # a program the plugin executes does not get the channel
 
 
 def test_kill_of_the_child_is_a_crash_and_server_keeps_serving(client: SandboxClient) -> None:

@@ -79,6 +79,7 @@ def report_env(ctx: ScenarioContext) -> None:
     ctx.observe("env", os.environ.get("SKC_SELFTEST", ""))
     ctx.observe("pgid_is_pid", os.getpgid(0) == os.getpid())
     ctx.observe("stdin_is_devnull", os.path.realpath("/proc/self/fd/0") == os.devnull)
+    ctx.observe("event_fd_inheritable", os.get_inheritable(3))
 
 
 @tool_scenario("selftest.kill-self")
