@@ -17,7 +17,9 @@ import time
 
 from conformance.host.callbacks import host_callbacks
 from conformance.host.logs import log_bridge
+from conformance.sandbox.event_codec import TOKEN_BYTES, encode_event
 from conformance.scenario.context import ScenarioContext
+from conformance.scenario.events import ScenarioDone
 from conformance.scenario.tools import tool_scenario
 
 
@@ -51,6 +53,25 @@ def abort_now(ctx: ScenarioContext) -> None:
 @tool_scenario("selftest.exit")
 def exit_now(ctx: ScenarioContext) -> None:
     ctx.call("destroy_instance", os._exit, int(ctx.option("code", 3)))
+
+
+@tool_scenario("selftest.forge-channel")
+def forge_channel(ctx: ScenarioContext) -> None:
+    """What a hostile plugin does to the event channel from inside a call: option ``forgery`` says what.
+
+    ``completion``: a well-formed ScenarioDone with a guessed token, then a clean exit mid-call;
+    ``junk``: bytes that are no frame, then the call returns and the scenario goes on.
+    """
+    forgery = ctx.option("forgery", "junk")
+
+    def plugin_code() -> None:
+        if forgery == "completion":
+            os.write(3, encode_event(ScenarioDone(), os.urandom(TOKEN_BYTES), 0))
+            os._exit(0)
+        os.write(3, b"not a frame of the sandbox protocol at all")
+
+    ctx.call("process_packet", plugin_code, detail="writes to the event channel")
+    ctx.expect(True, "the scenario went on")
 
 
 @tool_scenario("selftest.flood-output")
