@@ -6,6 +6,8 @@ import json
 import os
 import pickle
 import struct
+import subprocess
+import sys
 import typing
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,9 @@ from conformance.sandbox.event_codec import (
     MAX_EVENT_FRAME,
     EventStream,
     EventWriter,
+    decode_result,
     encode_event,
+    encode_result,
     new_token,
 )
 from conformance.sandbox.framing import FrameError
@@ -39,6 +43,7 @@ from conformance.scenario.events import (
     StreamCorrupted,
     Violation,
 )
+from conformance.scenario.protocol import Outcome, SandboxResult, ScenarioRequest
 
 TOKEN = b"t" * 16
 
@@ -248,3 +253,33 @@ def test_stream_corrupted_is_never_accepted_from_a_child() -> None:
 def test_a_value_json_cannot_carry_fails_in_the_child() -> None:
     with pytest.raises(TypeError):
         encode_event(Observed("raw", b"bytes"), TOKEN, 0)
+
+
+def test_a_result_round_trips_with_its_events_call_and_outcome() -> None:
+    call = CallStarted("process_packet", 1.0, "x", "MainThread#1", 1)
+    result = SandboxResult(
+        Outcome.CRASHED,
+        (*EVERY_EVENT, StreamCorrupted("bad frame")),
+        0.5,
+        "detail",
+        signal_number=11,
+        signal_name="SIGSEGV",
+        in_flight=call,
+        budget_extensions=(0.25, 1.0),
+    )
+    assert decode_result(encode_result(result)) == result
+    assert decode_result(encode_result(SandboxResult(Outcome.COMPLETED, (), 0.0))).in_flight is None
+
+
+def test_the_solo_process_hands_back_checked_json_and_a_pickle_there_is_refused(tmp_path: Path) -> None:
+    """Under valgrind the plugin runs in the process that writes the result file: the file is decoded strictly."""
+    request_file, result_file = tmp_path / "request", tmp_path / "result"
+    request_file.write_bytes(pickle.dumps(ScenarioRequest("selftest.events", "/x")))
+    command = [sys.executable, "-m", "conformance.sandbox.solo", str(request_file), str(result_file)]
+    subprocess.run(command, check=True, timeout=120)
+    result = decode_result(result_file.read_bytes())
+    assert result.outcome is Outcome.COMPLETED and Observed("answer", 42) in result.events
+    marker = tmp_path / "ran"
+    with pytest.raises(FrameError):
+        decode_result(pickle.dumps(_MakesAFile(str(marker))))
+    assert not marker.exists()

@@ -49,6 +49,7 @@ from conformance.scenario.events import (
     ScenarioDone,
     Violation,
 )
+from conformance.scenario.protocol import SandboxResult
 
 TOKEN_BYTES = 16
 #: Payload length, channel token, sequence number.
@@ -130,9 +131,10 @@ def _union(members: tuple[Any, ...]) -> _Check:
     classes = tuple(
         member.__name__ for member in members if isinstance(member, type) and dataclasses.is_dataclass(member)
     )
-    if classes:  # a union of dataclasses (Event): told apart by the tag
-        assert len(classes) == len(members), "a union mixes dataclasses and plain values"
-        return lambda value: _decode_object(value, classes)
+    if classes:  # a union of dataclasses (Event, or one class or None): told apart by the tag
+        optional = type(None) in members
+        assert len(classes) + optional == len(members), "a union mixes dataclasses and plain values"
+        return lambda value: None if value is None and optional else _decode_object(value, classes)
     checks = [_checker(member) for member in members]
 
     def check(value: Any) -> Any:
@@ -171,8 +173,8 @@ def _register(cls: type) -> None:
 CHILD_EVENTS: tuple[str, ...] = tuple(
     cls.__name__ for cls in typing.get_args(Event) if cls is not events.StreamCorrupted
 )
-for _event_class in typing.get_args(Event):
-    _register(_event_class)
+for _class in (*typing.get_args(Event), SandboxResult):
+    _register(_class)
 
 
 def _decode_object(value: Any, allowed: tuple[str, ...]) -> Any:
@@ -197,28 +199,41 @@ def _decode_object(value: Any, allowed: tuple[str, ...]) -> Any:
     return schema.cls(**checked)
 
 
-def to_json(event: Any) -> dict[str, Any]:
-    """The event as the JSON object of its frame (nested dataclasses, tuples and enums included)."""
-    encoded: dict[str, Any] = {TAG: type(event).__name__}
-    for name, value in event.__dict__.items():
-        encoded[name] = _plain(value)
-    return encoded
+def _event_json(event: Event) -> dict[str, Any]:
+    """An event's JSON object: its fields are plain values already, so this is the whole encoding (hot path)."""
+    return {TAG: type(event).__name__, **event.__dict__}
 
 
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_json(value)
+def _result_json(value: Any) -> Any:
+    """A result's JSON form: nested events, the call in flight and the outcome enum spelled out."""
+    if isinstance(value, SandboxResult):
+        encoded = {TAG: "SandboxResult", **{name: _result_json(item) for name, item in value.__dict__.items()}}
+        return encoded
     if isinstance(value, enum.Enum):
         return value.value
-    if isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
-        return [_plain(item) for item in value]
+    if isinstance(value, tuple):
+        return [_result_json(item) for item in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _event_json(typing.cast(Event, value))
     return value
 
 
 def encode_event(event: Event, token: bytes, sequence: int) -> bytes:
     """One frame; a value JSON cannot carry (bytes, a set, an object) raises ``TypeError`` in the child."""
-    payload = json.dumps(to_json(event), separators=(",", ":")).encode()
+    payload = json.dumps(_event_json(event), separators=(",", ":")).encode()
     return HEADER.pack(len(payload), token, sequence) + payload
+
+
+def encode_result(result: SandboxResult) -> bytes:
+    """A whole result as JSON, for a process that ran the plugin in-process and hands its result back
+    in a file (``sandbox.solo`` under valgrind): that file is as much the plugin's as an event pipe."""
+    return json.dumps(_result_json(result), separators=(",", ":")).encode()
+
+
+def decode_result(data: bytes) -> SandboxResult:
+    """The result ``encode_result`` wrote, checked like an event; anything else is a ``FrameError``."""
+    result: SandboxResult = decode_payload(data, ("SandboxResult",))
+    return result
 
 
 def decode_payload(payload: bytes, allowed: tuple[str, ...] = CHILD_EVENTS) -> Any:
