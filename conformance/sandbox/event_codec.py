@@ -58,6 +58,8 @@ MAX_EVENT_FRAME = 64 * 1024 * 1024
 TAG = "@"
 
 _Check = Callable[[Any], Any]
+#: One encoder for every frame (``json.dumps`` with options builds a new one per call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 class _Invalid(Exception):
@@ -148,25 +150,42 @@ def _union(members: tuple[Any, ...]) -> _Check:
     return check
 
 
+_PLAIN = (str, int, bool, type(None))
+
+
 @dataclasses.dataclass(frozen=True)
 class _Schema:
     cls: type
-    fields: dict[str, _Check]
+    exact: dict[str, tuple[type, ...]]  # fields whose JSON value is the value: checked by exact type (hot path)
+    converted: dict[str, _Check]  # the others: checked and converted (a list to a tuple, an int to a float...)
     required: frozenset[str]
 
 
 _SCHEMAS: dict[str, _Schema] = {}
 
 
+def _plain_types(hint: Any) -> tuple[type, ...] | None:
+    """(str,) for ``str``, (str, NoneType) for ``str | None``...; None when the hint needs a converter."""
+    members = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    return members if all(member in _PLAIN for member in members) else None
+
+
 def _register(cls: type) -> None:
     hints = typing.get_type_hints(cls)
-    fields = {field.name: _checker(hints[field.name]) for field in dataclasses.fields(cls)}
+    exact: dict[str, tuple[type, ...]] = {}
+    converted: dict[str, _Check] = {}
+    for field in dataclasses.fields(cls):
+        plain = _plain_types(hints[field.name])
+        if plain is not None:
+            exact[field.name] = plain
+        else:
+            converted[field.name] = _checker(hints[field.name])
     required = frozenset(
         field.name
         for field in dataclasses.fields(cls)
         if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
     )
-    _SCHEMAS[cls.__name__] = _Schema(cls, fields, required)
+    _SCHEMAS[cls.__name__] = _Schema(cls, exact, converted, required)
 
 
 #: What a child may send: every event but ``StreamCorrupted``, which only the server writes.
@@ -184,19 +203,22 @@ def _decode_object(value: Any, allowed: tuple[str, ...]) -> Any:
     if tag not in allowed:
         raise _Invalid(f"unexpected tag {tag!r:.60}")
     schema = _SCHEMAS[tag]
-    unknown = value.keys() - schema.fields.keys()
-    if unknown:
-        raise _Invalid(f"{tag} has no field {sorted(unknown)[0]!r:.60}")
-    missing = schema.required - value.keys()
-    if missing:
-        raise _Invalid(f"{tag} lacks its field {sorted(missing)[0]!r}")
-    checked = {}
     for name, item in value.items():
+        kinds = schema.exact.get(name)
+        if kinds is not None:
+            if type(item) not in kinds:
+                raise _Invalid(f"{tag}.{name}: {type(item).__name__} is not {'/'.join(k.__name__ for k in kinds)}")
+            continue
+        check = schema.converted.get(name)
+        if check is None:
+            raise _Invalid(f"{tag} has no field {name!r:.60}")
         try:
-            checked[name] = schema.fields[name](item)
+            value[name] = check(item)  # replaces the value of a present key: the dict's size does not change
         except _Invalid as error:
             raise _Invalid(f"{tag}.{name}: {error}") from None
-    return schema.cls(**checked)
+    if not value.keys() >= schema.required:
+        raise _Invalid(f"{tag} lacks its field {sorted(schema.required - value.keys())[0]!r}")
+    return schema.cls(**value)
 
 
 def _event_json(event: Event) -> dict[str, Any]:
@@ -220,14 +242,14 @@ def _result_json(value: Any) -> Any:
 
 def encode_event(event: Event, token: bytes, sequence: int) -> bytes:
     """One frame; a value JSON cannot carry (bytes, a set, an object) raises ``TypeError`` in the child."""
-    payload = json.dumps(_event_json(event), separators=(",", ":")).encode()
+    payload = _ENCODER.encode(_event_json(event)).encode()
     return HEADER.pack(len(payload), token, sequence) + payload
 
 
 def encode_result(result: SandboxResult) -> bytes:
     """A whole result as JSON, for a process that ran the plugin in-process and hands its result back
     in a file (``sandbox.solo`` under valgrind): that file is as much the plugin's as an event pipe."""
-    return json.dumps(_result_json(result), separators=(",", ":")).encode()
+    return _ENCODER.encode(_result_json(result)).encode()
 
 
 def decode_result(data: bytes) -> SandboxResult:
