@@ -96,8 +96,10 @@ class LoadFailed:
 
 @dataclass(frozen=True)
 class StreamCorrupted:
-    """The server could not decode the child's event stream. Our child writes whole frames only, so
-    this is the plugin writing to a descriptor it inherited: a verdict on the plugin."""
+    """The server refused the child's event stream: bytes that are no frame, a frame without the channel's
+    token or out of sequence, or one the child would never send there (a completion inside a call). Our
+    child writes whole, well-formed frames only, so this is the plugin writing to a descriptor it
+    inherited: a verdict on the plugin."""
 
     detail: str
 
