@@ -233,10 +233,11 @@ def test_completion_inside_a_call_is_refused() -> None:
 
 def test_after_completion_only_callback_reports_and_the_boundary() -> None:
     done = ScenarioDone(frames=0)
-    late = (done, LogSeen(1, None, "late", "t", None), Violation("late-output", "x"))
+    late = (done, LogSeen(1, None, "late", "t", None), Violation("late-output", "x"), Observed("guard-region", {}))
     assert EventStream(TOKEN).feed(frames_of(late)) == list(late)
     assert "a Expect frame after the scenario's completion" in _grammar_error(done, Expect(True, "x"))
     assert "after the scenario's completion" in _grammar_error(done, ScenarioDone(frames=1))
+    assert "after the scenario's completion" in _grammar_error(done, CallStarted("process_packet", 1.0))
 
 
 def test_boundaries_only_in_shared_children_and_only_after_completion() -> None:

@@ -45,6 +45,7 @@ from conformance.scenario.events import (
     Event,
     HarnessError,
     LogSeen,
+    Observed,
     ScenarioBoundary,
     ScenarioDone,
     Violation,
@@ -293,9 +294,9 @@ class EventWriter:
             self._in_scenario = 0 if isinstance(event, ScenarioBoundary) else self._in_scenario + 1
 
 
-#: What may follow ``ScenarioDone``: what host callbacks report from plugin threads still running, and the
-#: boundary of a shared child.
-_AFTER_COMPLETION = (LogSeen, Violation, ScenarioBoundary)
+#: What may follow ``ScenarioDone``: what host callbacks report from plugin threads still running (a log, a
+#: breach, a guarded buffer handed out) and the boundary of a shared child; never the scenario's own steps.
+_AFTER_COMPLETION = (LogSeen, Violation, Observed, ScenarioBoundary)
 
 
 class EventStream:
