@@ -14,13 +14,14 @@ size limit is a ``FrameError``. Nothing is imported, called or constructed but t
 Forgery: the server draws a random token per child before the fork, so only the server and that
 child know it, and every frame carries it with a sequence number that counts the child's frames.
 Bytes a plugin writes blindly (a crafted pickle, a forged ``ScenarioDone``, junk) fail the token or
-break the sequence of the child's own frames. On top of that the stream has a grammar the server
-holds it to (``EventStream``): ``ScenarioDone`` carries the number of frames the child sent for the
-scenario and is accepted only when it equals what arrived and no call the child announced is still
-in flight; after it come only what host callbacks report from plugin threads and, in a shared
-child, a ``ScenarioBoundary``. A plugin that reads
-the child's memory could learn the token, since it shares the child's address space: the grammar
-still refuses a completion sent from inside a call, which is where plugin code runs.
+break the sequence of the child's own frames. On top of that the server holds the stream to a grammar
+(``EventStream``): ``ScenarioDone`` carries the number of frames the child sent for the scenario and
+is accepted only when it equals what arrived and no call the child announced is still in flight;
+after it come only what host callbacks report from plugin threads and, in a shared child, a
+``ScenarioBoundary``. So a completion never comes from the middle of a call, where plugin code runs.
+The limit: a plugin that searches the child's memory (its own address space) can learn the token and
+write what the child would; nothing it writes runs in the server, and the containment around the
+child, not this channel, bounds what else it can do.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from collections.abc import Callable
 from typing import Any
 
 from conformance.sandbox.framing import FrameError
-from conformance.scenario import events
 from conformance.scenario.events import (
     CallFinished,
     CallStarted,
@@ -48,6 +48,7 @@ from conformance.scenario.events import (
     Observed,
     ScenarioBoundary,
     ScenarioDone,
+    StreamCorrupted,
     Violation,
 )
 from conformance.scenario.protocol import SandboxResult
@@ -190,9 +191,7 @@ def _register(cls: type) -> None:
 
 
 #: What a child may send: every event but ``StreamCorrupted``, which only the server writes.
-CHILD_EVENTS: tuple[str, ...] = tuple(
-    cls.__name__ for cls in typing.get_args(Event) if cls is not events.StreamCorrupted
-)
+CHILD_EVENTS: tuple[str, ...] = tuple(cls.__name__ for cls in typing.get_args(Event) if cls is not StreamCorrupted)
 for _class in (*typing.get_args(Event), SandboxResult):
     _register(_class)
 
