@@ -95,7 +95,7 @@ def test_child_is_isolated(client: SandboxClient) -> None:
     assert observed["event_fd_inheritable"] is False  # a program the plugin executes does not get the channel
 
 
-@pytest.mark.parametrize("forgery", ["completion", "junk"])
+@pytest.mark.parametrize("forgery", ["completion", "completion-with-token", "junk"])
 def test_a_forged_or_corrupt_channel_is_recorded_against_the_call_in_flight(
     client: SandboxClient, forgery: str
 ) -> None:
@@ -104,9 +104,12 @@ def test_a_forged_or_corrupt_channel_is_recorded_against_the_call_in_flight(
     assert corrupt, result
     assert result.in_flight is not None and result.in_flight.entry == "process_packet"
     assert not result.events_of(ScenarioDone)
-    if forgery == "completion":  # a clean exit in the middle of a call is an exit during that call
+    if forgery != "junk":  # a clean exit in the middle of a call is an exit during that call
         assert (result.outcome, result.exit_code) == (Outcome.EXITED, 0)
+    if forgery == "completion":
         assert "token" in corrupt[0].detail
+    if forgery == "completion-with-token":
+        assert "while process_packet was in flight" in corrupt[0].detail
 
 
 def test_an_exit_0_inside_a_call_never_completes(client: SandboxClient) -> None:

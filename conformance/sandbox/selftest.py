@@ -60,6 +60,8 @@ def forge_channel(ctx: ScenarioContext) -> None:
     """What a hostile plugin does to the event channel from inside a call: option ``forgery`` says what.
 
     ``completion``: a well-formed ScenarioDone with a guessed token, then a clean exit mid-call;
+    ``completion-with-token``: the same through the child's own writer (right token, sequence and count),
+    as a plugin that searched the child's memory could;
     ``junk``: bytes that are no frame, then the call returns and the scenario goes on.
     """
     forgery = ctx.option("forgery", "junk")
@@ -67,6 +69,9 @@ def forge_channel(ctx: ScenarioContext) -> None:
     def plugin_code() -> None:
         if forgery == "completion":
             os.write(3, encode_event(ScenarioDone(), os.urandom(TOKEN_BYTES), 0))
+            os._exit(0)
+        if forgery == "completion-with-token":
+            ctx.emit(ScenarioDone())
             os._exit(0)
         os.write(3, b"not a frame of the sandbox protocol at all")
 
