@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import random
 import shutil
 import struct
 import subprocess
@@ -19,6 +20,8 @@ from typing import Any
 import pytest
 
 from conformance.fixtures import FIXTURE_ROOT
+from conformance.sandbox.event_codec import TOKEN_BYTES, encode_event
+from conformance.scenario.events import ScenarioDone
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc builds the hostile plugins")
 
@@ -81,14 +84,15 @@ def test_killing_the_sandbox_server_fails_the_run_and_names_the_call(tmp_path: P
     assert "SIGSYS in process_packet" in message and "kill(1, SIGKILL)" in message, message
 
 
-WRITES_A_PICKLE = """
+WRITES_TO_EVERY_DESCRIPTOR = """
 #include "c_common/skfix_c.h"
 #include <unistd.h>
-SKFIX_TEXT_ECHO_METADATA(METADATA, "writes_pickle", "Text echo that writes a pickle to inherited descriptors")
+SKFIX_TEXT_ECHO_METADATA(METADATA, "@NAME@", "Text echo that writes forged frames to every descriptor it may hold")
 static const unsigned char FRAME[] = {@FRAME@};
 static const CNodeMetadata *get_metadata(void) { return &METADATA; }
 static CResult process_packet(CPluginHandle handle, const char *pin, const CPacket *packet, const CNodeCallbacks *cb) {
-    for (int fd = 3; fd < 16; fd++) (void)!write(fd, FRAME, sizeof FRAME);
+    for (int fd = 0; fd <= 64; fd++) (void)!write(fd, FRAME, sizeof FRAME);
+    if (@EXIT@) _exit(0);  /* "done": the forged completion, then a clean exit in the middle of the call */
     return skfix_text_echo_process(handle, pin, packet, cb);
 }
 SKFIX_PROCESSOR_API(API, get_metadata, process_packet)
@@ -106,15 +110,51 @@ class _MakesADirectory:
         return (os.mkdir, (self.path,))
 
 
-def test_a_pickle_written_to_the_event_pipe_runs_nothing_and_is_reported(tmp_path: Path) -> None:
+def _old_pickle_frames(marker: Path) -> bytes:
+    """What the event channel carried before it was JSON: a code-running pickle, then a forged completion."""
+    payloads = [pickle.dumps(_MakesADirectory(str(marker))), pickle.dumps(ScenarioDone())]
+    return b"".join(struct.pack("<I", len(payload)) + payload for payload in payloads)
+
+
+def _forged_json_frames(marker: Path) -> bytes:
+    """Well-formed frames of today's channel with a forged completion: one with no token, one with a guessed one."""
+    return encode_event(ScenarioDone(frames=0), bytes(TOKEN_BYTES), 0) + encode_event(
+        ScenarioDone(frames=3), os.urandom(TOKEN_BYTES), 3
+    )
+
+
+def _junk(marker: Path) -> bytes:
+    return random.Random(19).randbytes(200)
+
+
+FORGERIES = {
+    "old-pickle-frames": (_old_pickle_frames, True),
+    "forged-json-completion": (_forged_json_frames, True),
+    "random-junk": (_junk, False),
+}
+
+
+@pytest.mark.parametrize("forgery", FORGERIES)
+def test_frames_written_to_every_descriptor_are_the_plugins_fault(tmp_path: Path, forgery: str) -> None:
+    """A pickle runs nothing, a forged completion completes nothing, junk is junk: each is a failure of the
+    checks that deliver packets, naming process_packet, and the run fails."""
     marker = tmp_path / "the-plugin-ran-code-in-the-harness"
-    payload = pickle.dumps(_MakesADirectory(str(marker)), protocol=pickle.HIGHEST_PROTOCOL)
-    frame = struct.pack("<I", len(payload)) + payload
-    source = WRITES_A_PICKLE.replace("@FRAME@", ", ".join(str(byte) for byte in frame))
-    plugin = build(tmp_path, "writes_pickle", source)
-    done, report = battery(tmp_path, plugin, "-k", "wire-in.text")
-    assert not marker.exists(), "a frame written by the plugin was unpickled with the default loader"
-    assert "not a frame of the sandbox protocol" in json.dumps(report["checks"])
+    make_frames, exits = FORGERIES[forgery]
+    source = (
+        WRITES_TO_EVERY_DESCRIPTOR.replace("@NAME@", "forges_frames")
+        .replace("@FRAME@", ", ".join(str(byte) for byte in make_frames(marker)))
+        .replace("@EXIT@", "1" if exits else "0")
+    )
+    plugin = build(tmp_path, "forges_frames", source)
+    done, report = battery(tmp_path, plugin, "-k", "wire-in.text or probe or load")
+    assert not marker.exists(), "a frame written by the plugin ran code in the harness"
+    checks = {check["id"]: check for check in report["checks"]}
+    delivering = [check for name, check in checks.items() if name.startswith("wire-in.text.")]
+    assert delivering, sorted(checks)
+    for check in delivering:
+        assert check["status"] == "fail", check["message"]
+        assert "wrote to the host's event channel in process_packet" in check["message"]
+    assert not any(check["status"] == "error" for check in checks.values()), done.stdout[-2000:]
     assert report["verdict"] == "fail" and done.returncode == 1, done.stdout[-2000:]
 
 

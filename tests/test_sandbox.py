@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from conformance.sandbox.client import SandboxClient, run_in_process
-from conformance.scenario.events import CallStarted, Expect, HarnessError, Observed, ScenarioDone
+from conformance.scenario.events import CallStarted, Expect, HarnessError, Observed, ScenarioDone, StreamCorrupted
 from conformance.scenario.protocol import Outcome, SandboxResult, ScenarioRequest
 
 
@@ -92,6 +92,30 @@ def test_child_is_isolated(client: SandboxClient) -> None:
     assert not os.path.exists(observed["cwd"])  # the server removed the child's directory
     # stdin, stdout, stderr, the event pipe and the descriptor listdir itself used: nothing inherited.
     assert observed["fds"] == [0, 1, 2, 3, 4]
+    assert observed["event_fd_inheritable"] is False  # a program the plugin executes does not get the channel
+
+
+@pytest.mark.parametrize("forgery", ["completion", "completion-with-token", "junk"])
+def test_a_forged_or_corrupt_channel_is_recorded_against_the_call_in_flight(
+    client: SandboxClient, forgery: str
+) -> None:
+    result = run(client, "selftest.forge-channel", options={"forgery": forgery})
+    corrupt = result.events_of(StreamCorrupted)
+    assert corrupt, result
+    assert result.in_flight is not None and result.in_flight.entry == "process_packet"
+    assert not result.events_of(ScenarioDone)
+    if forgery != "junk":  # a clean exit in the middle of a call is an exit during that call
+        assert (result.outcome, result.exit_code) == (Outcome.EXITED, 0)
+    if forgery == "completion":
+        assert "token" in corrupt[0].detail
+    if forgery == "completion-with-token":
+        assert "while process_packet was in flight" in corrupt[0].detail
+
+
+def test_an_exit_0_inside_a_call_never_completes(client: SandboxClient) -> None:
+    result = run(client, "selftest.exit", options={"code": 0})
+    assert (result.outcome, result.exit_code) == (Outcome.EXITED, 0)
+    assert result.in_flight is not None and result.in_flight.entry == "destroy_instance"
 
 
 def test_kill_of_the_child_is_a_crash_and_server_keeps_serving(client: SandboxClient) -> None:

@@ -71,6 +71,18 @@ def test_a_hang_ends_the_group_at_that_scenarios_budget(client: SandboxClient) -
     assert client.run(ScenarioRequest("selftest.events", NO_PLUGIN)).outcome is Outcome.COMPLETED
 
 
+def test_a_corrupt_event_stream_ends_the_group_so_the_scenario_runs_alone(client: SandboxClient) -> None:
+    reply = client.run_group(
+        group(
+            ("selftest.events", {}),
+            ("selftest.forge-channel", {"options": {"forgery": "junk"}}),
+            ("selftest.events", {}),
+        )
+    )
+    assert len(reply.results) == 1 and reply.results[0].outcome is Outcome.COMPLETED
+    assert reply.stopped == "selftest.forge-channel corrupted the event stream"
+
+
 def test_a_scenario_that_leaves_a_thread_ends_the_group_after_it(client: SandboxClient) -> None:
     reply = client.run_group(group(("selftest.leave-thread", {}), ("selftest.events", {})))
     assert len(reply.results) == 1 and reply.results[0].outcome is Outcome.COMPLETED

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from conformance.sandbox.framing import FrameError, decode_payload
+from conformance.sandbox.event_codec import decode_result
+from conformance.sandbox.framing import FrameError
 from conformance.scenario.protocol import Outcome, SandboxResult, ScenarioRequest
 
 TOOLS = ("helgrind", "drd", "memcheck")
@@ -169,7 +170,7 @@ def run_under(tool: str, request: ScenarioRequest) -> ValgrindRun:
         run = ValgrindRun(tool, time.monotonic() - started)
         if result_file.exists():
             try:  # the plugin ran in that process and could have written the file: decode it strictly
-                run.result = decode_payload(result_file.read_bytes())
+                run.result = decode_result(result_file.read_bytes())
             except FrameError as error:
                 run.result = SandboxResult(Outcome.HARNESS_ERROR, (), run.duration_s, f"result file: {error}")
         else:

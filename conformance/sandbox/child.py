@@ -23,8 +23,8 @@ from conformance.host.guarded import set_region_sink
 from conformance.host.loader import LoadedPlugin
 from conformance.host.logs import retire_log_bridge
 from conformance.sandbox.containment import Containment, drop_privileges, in_force
+from conformance.sandbox.event_codec import EventWriter
 from conformance.sandbox.faults import install_in_child, refuse_foreign_signals
-from conformance.sandbox.framing import write_frame
 from conformance.scenario.context import Emitter, Scenario, ScenarioContext, ScenarioSkip
 from conformance.scenario.events import (
     Event,
@@ -72,8 +72,10 @@ def _isolate(event_fd: int, workdir: str) -> int:
     out = os.open(os.path.join(workdir, OUTPUT_FILE), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(out, 1)
     os.dup2(out, 2)
-    # Keep the event pipe at a fixed low number, then close everything else.
+    # Keep the event pipe at a fixed low number, close-on-exec (a program the plugin runs does not get it),
+    # then close everything else.
     os.dup2(event_fd, 3)
+    os.set_inheritable(3, False)
     os.closerange(4, 65536)
     os.chdir(workdir)
     # Signals as in the real host, a Rust binary. Its runtime ignores SIGPIPE, so a plugin writing to a closed
@@ -106,9 +108,9 @@ def run_scenario(request: ScenarioRequest, scenario: Scenario, sink: Callable[[E
     emit(ScenarioDone())
 
 
-def _prepare(request: ScenarioRequest, event_fd: int, workdir: str) -> int:
-    """Isolation, fault reporter, limits and environment of a fresh child; returns the event fd."""
-    fd = _isolate(event_fd, workdir)
+def _prepare(request: ScenarioRequest, event_fd: int, workdir: str, token: bytes) -> EventWriter:
+    """Isolation, fault reporter, limits and environment of a fresh child; returns its end of the event channel."""
+    writer = EventWriter(_isolate(event_fd, workdir), token)
 
     install_in_child(2)
     _apply_limits(request)
@@ -121,13 +123,13 @@ def _prepare(request: ScenarioRequest, event_fd: int, workdir: str) -> int:
     os.environ.update(request.env)
     sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives until _exit
     sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
-    return fd
+    return writer
 
 
-def child_main(request: ScenarioRequest, scenario: Scenario, event_fd: int, workdir: str) -> None:
+def child_main(request: ScenarioRequest, scenario: Scenario, event_fd: int, workdir: str, token: bytes) -> None:
     try:
-        fd = _prepare(request, event_fd, workdir)
-        run_scenario(request, scenario, lambda event: write_frame(fd, event))
+        writer = _prepare(request, event_fd, workdir, token)
+        run_scenario(request, scenario, writer)
         sys.stdout.flush()
         sys.stderr.flush()
     except BaseException:  # noqa: BLE001 - nothing may escape a forked child
@@ -136,7 +138,7 @@ def child_main(request: ScenarioRequest, scenario: Scenario, event_fd: int, work
 
 
 def group_child_main(
-    requests: tuple[ScenarioRequest, ...], scenarios: list[Scenario], event_fd: int, workdir: str
+    requests: tuple[ScenarioRequest, ...], scenarios: list[Scenario], event_fd: int, workdir: str, token: bytes
 ) -> None:
     """Run scenarios one after another in this child, marking each end with a ``ScenarioBoundary``.
 
@@ -146,15 +148,15 @@ def group_child_main(
     which one did what.
     """
     try:
-        fd = _prepare(requests[0], event_fd, workdir)
+        writer = _prepare(requests[0], event_fd, workdir, token)
         for index, (request, scenario) in enumerate(zip(requests, scenarios, strict=True)):
             if index:
                 _fresh_host_state()
-            run_scenario(request, scenario, lambda event: write_frame(fd, event))
+            run_scenario(request, scenario, writer)
             sys.stdout.flush()
             sys.stderr.flush()
             threads = _thread_count()
-            write_frame(fd, ScenarioBoundary(index, os.lseek(1, 0, os.SEEK_CUR), threads))
+            writer(ScenarioBoundary(index, os.lseek(1, 0, os.SEEK_CUR), threads))
             if threads > 1:
                 break
     except BaseException:  # noqa: BLE001 - nothing may escape a forked child

@@ -60,6 +60,7 @@ _MS_PRIVATE = 1 << 18
 _PR_CAPBSET_DROP = 24
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_DUMPABLE = 4
 _CAPABILITY_VERSION_3 = 0x20080522
 
 
@@ -166,19 +167,29 @@ def contain_server(die_with_parent: object) -> tuple[Containment, str]:
         die_with_parent()
         why = _mount_own_proc()
         if not why:
+            _make_undumpable()
             _in_force[:] = [Containment.NAMESPACES]
             return Containment.NAMESPACES, ""
         # Namespaces half set up (no /proc of our own): a PID 1 that cannot read its children; give up loudly.
         print(f"conformance sandbox: {why}", file=sys.stderr)
         os._exit(71)
     _libc().prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    _make_undumpable()
     _in_force[:] = [Containment.SUBREAPER]
     return Containment.SUBREAPER, why
+
+
+def _make_undumpable() -> None:
+    """Nobody but root in our namespace may open the server's /proc/<pid>/fd or memory: a plugin of the same uid
+    could otherwise reopen the server's reply pipe through /proc and forge a result. Children undo it
+    (``drop_privileges``) so that gdb and the server's /proc reads keep working on them."""
+    _libc().prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def drop_privileges() -> None:
     """In a scenario child, before the plugin loads: no capabilities, now or after an exec, and no setuid gains."""
     libc = _libc()
+    libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)
     try:
         with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as handle:
             last = int(handle.read())

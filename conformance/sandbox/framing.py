@@ -1,14 +1,14 @@
-"""Length-prefixed pickle frames over pipes.
+"""Length-prefixed pickle frames between the pytest process and its fork server.
 
-Our own processes speak this protocol (the pytest process, the fork server and
-its children), but a child's event pipe is a descriptor the plugin can write
-to. So a frame from a child is never unpickled with the default loader: only the protocol's
-own classes (``conformance.scenario.events`` and ``.protocol``) and plain
-containers may be named, and any other name, or anything that fails to decode,
-is a ``FrameError``. A plugin that writes a crafted pickle to the pipe gets a
-corrupt stream, never code run in the fork server. Frames are written with a
-single ``os.write`` where possible so a frame from a dying child is either
-whole or absent.
+Requests (pytest -> server) and replies (server -> pytest) travel on the server's stdin and stdout pipes,
+which no scenario child holds: a child keeps only its own event pipe (fd 3) and closes every other
+descriptor it inherited. (A process of the same user can reopen another's pipe through
+``/proc/<pid>/fd`` unless that process is non-dumpable, so the containment around the server matters
+here too.) Requests carry the tool's own types (a fuzzing plan, say); replies are decoded with a loader
+that may name only the protocol's classes and plain containers, as a second line. What a child sends never comes through here:
+it is JSON checked against the event schema (``event_codec``), because the plugin shares the child's
+descriptors. Frames are written with a single ``os.write`` where possible so a frame from a dying
+process is either whole or absent.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def read_frame(fd: int) -> Any:
 
     Only the fork server reads this way, from the pipe the pytest process writes and no child holds (a
     child closes every inherited descriptor but its own event pipe), so requests may carry any of the
-    tool's own types (a fuzzing plan, say). Everything a child sends goes through ``FrameBuffer``.
+    tool's own types (a fuzzing plan, say). Everything a child sends goes through ``event_codec``.
     """
     header = read_exact(fd, _HEADER.size)
     if header is None:
@@ -118,7 +118,7 @@ def read_frame(fd: int) -> Any:
 
 
 class FrameBuffer:
-    """Incremental decoder for a non-blocking reader fed with arbitrary chunks."""
+    """Incremental decoder of the server's replies for a non-blocking reader fed with arbitrary chunks."""
 
     def __init__(self) -> None:
         self._buffer = bytearray()

@@ -17,7 +17,9 @@ import time
 
 from conformance.host.callbacks import host_callbacks
 from conformance.host.logs import log_bridge
+from conformance.sandbox.event_codec import TOKEN_BYTES, encode_event
 from conformance.scenario.context import ScenarioContext
+from conformance.scenario.events import ScenarioDone
 from conformance.scenario.tools import tool_scenario
 
 
@@ -53,6 +55,30 @@ def exit_now(ctx: ScenarioContext) -> None:
     ctx.call("destroy_instance", os._exit, int(ctx.option("code", 3)))
 
 
+@tool_scenario("selftest.forge-channel")
+def forge_channel(ctx: ScenarioContext) -> None:
+    """What a hostile plugin does to the event channel from inside a call: option ``forgery`` says what.
+
+    ``completion``: a well-formed ScenarioDone with a guessed token, then a clean exit mid-call;
+    ``completion-with-token``: the same through the child's own writer (right token, sequence and count),
+    as a plugin that searched the child's memory could;
+    ``junk``: bytes that are no frame, then the call returns and the scenario goes on.
+    """
+    forgery = ctx.option("forgery", "junk")
+
+    def plugin_code() -> None:
+        if forgery == "completion":
+            os.write(3, encode_event(ScenarioDone(), os.urandom(TOKEN_BYTES), 0))
+            os._exit(0)
+        if forgery == "completion-with-token":
+            ctx.emit(ScenarioDone())
+            os._exit(0)
+        os.write(3, b"not a frame of the sandbox protocol at all")
+
+    ctx.call("process_packet", plugin_code, detail="writes to the event channel")
+    ctx.expect(True, "the scenario went on")
+
+
 @tool_scenario("selftest.flood-output")
 def flood_output(ctx: ScenarioContext) -> None:
     line = "x" * 1023 + "\n"
@@ -79,6 +105,7 @@ def report_env(ctx: ScenarioContext) -> None:
     ctx.observe("env", os.environ.get("SKC_SELFTEST", ""))
     ctx.observe("pgid_is_pid", os.getpgid(0) == os.getpid())
     ctx.observe("stdin_is_devnull", os.path.realpath("/proc/self/fd/0") == os.devnull)
+    ctx.observe("event_fd_inheritable", os.get_inheritable(3))
 
 
 @tool_scenario("selftest.kill-self")

@@ -32,8 +32,9 @@ from conformance.sandbox.child import OUTPUT_FILE, child_main, die_with_parent, 
 from conformance.sandbox.classify import classify_exit, panic_message, signal_name
 from conformance.sandbox.containment import STRAY_PROCESS_RULE, Containment, contain_server, sweep
 from conformance.sandbox.deadlines import CallWatch, WatchedCall, child_is_dying, waiting_of
+from conformance.sandbox.event_codec import EventStream, new_token
 from conformance.sandbox.faults import load_reporter
-from conformance.sandbox.framing import FrameBuffer, FrameError, read_frame, write_frame
+from conformance.sandbox.framing import FrameError, read_frame, write_frame
 from conformance.sandbox.stacks import capture_stacks
 from conformance.scenario.events import (
     CallFinished,
@@ -91,25 +92,32 @@ def _wait_exit(pid: int, grace_s: float) -> int:
         time.sleep(0.001)
 
 
-def _fork_child(body: Callable[[int, str], None]) -> tuple[int, int, str, float]:
-    """Fork a child that runs ``body(event_fd, workdir)`` and never returns; (pid, read fd, workdir, start)."""
+def _fork_child(body: Callable[[int, str, bytes], None]) -> tuple[int, int, str, float, bytes]:
+    """Fork a child that runs ``body(event_fd, workdir, token)`` and never returns.
+
+    Returns (pid, read fd, workdir, start, token): the channel token is drawn before the fork, so only
+    this server and that child know it.
+    """
     workdir = tempfile.mkdtemp(prefix="skc-")
     read_fd, write_fd = os.pipe()
+    token = new_token()
     started_at = time.monotonic()
     pid = os.fork()
     if pid == 0:  # child
         os.close(read_fd)
-        body(write_fd, workdir)
+        body(write_fd, workdir, token)
     os.close(write_fd)
-    return pid, read_fd, workdir, started_at
+    return pid, read_fd, workdir, started_at, token
 
 
 def run_request(request: ScenarioRequest, lookup: ScenarioLookup) -> SandboxResult:
     """Fork a child for ``request`` and follow it to its end."""
     scenario = lookup(request.scenario)
-    pid, read_fd, workdir, started_at = _fork_child(lambda fd, work: child_main(request, scenario, fd, work))
+    pid, read_fd, workdir, started_at, token = _fork_child(
+        lambda fd, work, token: child_main(request, scenario, fd, work, token)
+    )
     try:
-        return _follow_child(request, pid, read_fd, workdir, started_at)
+        return _follow_child(request, pid, read_fd, workdir, started_at, token)
     finally:
         os.close(read_fd)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -135,10 +143,13 @@ class _Follower:
     (``deadlines.CallWatch.review``).
     """
 
-    def __init__(self, pid: int, read_fd: int, started_at: float, overall_budget_s: float) -> None:
+    #: A child that runs a group of scenarios (its stream has boundaries).
+    shared = False
+
+    def __init__(self, pid: int, read_fd: int, started_at: float, overall_budget_s: float, token: bytes) -> None:
         self.pid = pid
         self.read_fd = read_fd
-        self.frames = FrameBuffer()
+        self.frames = EventStream(token, shared=self.shared)
         self.calls = CallWatch(pid)
         self.pidfd = os.pidfd_open(pid)
         self.stuck: WatchedCall | None = None
@@ -167,6 +178,15 @@ class _Follower:
     def corrupt(self, error: str) -> None:
         """The stream broke (lone children record it as StreamCorrupted, judged against the plugin)."""
 
+    def ended(self, end: _End) -> _End:
+        """The stream ended: bytes left that cannot begin a frame of ours corrupt it."""
+        try:
+            self.frames.end()
+        except FrameError as error:
+            self.corrupt(str(error))
+            return _End.CORRUPT
+        return end
+
     def track(self, event: Event) -> None:
         if isinstance(event, CallStarted):
             self.calls.started(event, time.monotonic())
@@ -187,12 +207,13 @@ class _Follower:
             if self.read_fd in readable:
                 chunk = os.read(self.read_fd, 1 << 16)
                 if not chunk:
-                    return _End.EOF
+                    return self.ended(_End.EOF)
                 if not self.feed(chunk):
                     return _End.CORRUPT
             elif self.pidfd in readable:
-                _drain(self.read_fd, self.feed)
-                return _End.EXITED
+                if not _drain(self.read_fd, self.feed):
+                    return _End.CORRUPT
+                return self.ended(_End.EXITED)
         return _End.SATISFIED
 
     def _at_deadline(self, now: float) -> _End | None:
@@ -202,8 +223,9 @@ class _Follower:
         if self.satisfied():
             return _End.SATISFIED
         if self.died_within(DYING_GRACE_S if child_is_dying(self.pid) else 0.0):
-            _drain(self.read_fd, self.feed)
-            return _End.EXITED
+            if not _drain(self.read_fd, self.feed):
+                return _End.CORRUPT
+            return self.ended(_End.EXITED)
         call = self.calls.earliest()
         if call is not None and call.deadline <= now and call.deadline <= self.overall.deadline:
             watched = call
@@ -225,9 +247,9 @@ class _Follower:
 
 
 class _LoneFollower(_Follower):
-    def __init__(self, pid: int, read_fd: int, started_at: float, overall_budget_s: float) -> None:
+    def __init__(self, pid: int, read_fd: int, started_at: float, overall_budget_s: float, token: bytes) -> None:
         self.events: list[Event] = []
-        super().__init__(pid, read_fd, started_at, overall_budget_s)
+        super().__init__(pid, read_fd, started_at, overall_budget_s, token)
 
     def consume(self, decoded: list[Any]) -> None:
         for event in decoded:
@@ -238,9 +260,11 @@ class _LoneFollower(_Follower):
         self.events.append(StreamCorrupted(error))
 
 
-def _follow_child(request: ScenarioRequest, pid: int, read_fd: int, workdir: str, started_at: float) -> SandboxResult:
+def _follow_child(
+    request: ScenarioRequest, pid: int, read_fd: int, workdir: str, started_at: float, token: bytes
+) -> SandboxResult:
     overall_budget = request.overall_budget_s * request.budget_scale
-    follower = _LoneFollower(pid, read_fd, started_at, overall_budget)
+    follower = _LoneFollower(pid, read_fd, started_at, overall_budget, token)
     stacks: str | None = None
     stack_tool = ""
     try:
@@ -307,11 +331,11 @@ def _follow_child(request: ScenarioRequest, pid: int, read_fd: int, workdir: str
 def run_group(group: GroupRequest, lookup: ScenarioLookup) -> GroupResult:
     """Fork one child for all of ``group`` and follow it scenario by scenario."""
     scenarios = [lookup(request.scenario) for request in group.requests]
-    pid, read_fd, workdir, started_at = _fork_child(
-        lambda fd, work: group_child_main(group.requests, scenarios, fd, work)
+    pid, read_fd, workdir, started_at, token = _fork_child(
+        lambda fd, work, token: group_child_main(group.requests, scenarios, fd, work, token)
     )
     try:
-        return _GroupFollower(group.requests, pid, read_fd, workdir, started_at).follow_group()
+        return _GroupFollower(group.requests, pid, read_fd, workdir, started_at, token).follow_group()
     finally:
         os.close(read_fd)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -325,8 +349,16 @@ class _GroupFollower(_Follower):
     the group: no stacks are taken, because the caller runs it again alone.
     """
 
+    shared = True
+
     def __init__(
-        self, requests: tuple[ScenarioRequest, ...], pid: int, read_fd: int, workdir: str, started_at: float
+        self,
+        requests: tuple[ScenarioRequest, ...],
+        pid: int,
+        read_fd: int,
+        workdir: str,
+        started_at: float,
+        token: bytes,
     ) -> None:
         self.requests = requests
         self.workdir = workdir
@@ -335,7 +367,7 @@ class _GroupFollower(_Follower):
         self.events: list[Event] = []
         self.scenario_started = started_at
         self.output_start = 0
-        super().__init__(pid, read_fd, started_at, self._overall_budget(0))
+        super().__init__(pid, read_fd, started_at, self._overall_budget(0), token)
 
     def _overall_budget(self, index: int) -> float:
         request = self.requests[min(index, len(self.requests) - 1)]

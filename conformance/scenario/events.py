@@ -1,7 +1,9 @@
 """Structured events a scenario child streams to the sandbox server.
 
-Events cross a process boundary, so they are frozen dataclasses of plain data
-(str, int, float, bool, None, tuples, and JSON-like dicts). The child writes
+Events cross a process boundary as JSON checked against these declarations
+(``sandbox.event_codec``), so they are frozen dataclasses of plain data (str,
+int, float, bool, None, tuples, and JSON values: a tuple inside a JSON value
+arrives as a list). The child writes
 each one as soon as it happens: when the plugin kills the child, everything
 sent before the fatal call survives and the in-flight ``CallStarted`` names the
 entry point that did it.
@@ -94,8 +96,10 @@ class LoadFailed:
 
 @dataclass(frozen=True)
 class StreamCorrupted:
-    """The server could not decode the child's event stream. Our child writes whole frames only, so
-    this is the plugin writing to a descriptor it inherited: a verdict on the plugin."""
+    """The server refused the child's event stream: bytes that are no frame, a frame without the channel's
+    token or out of sequence, or one the child would never send there (a completion inside a call). Our
+    child writes whole, well-formed frames only, so this is the plugin writing to a descriptor it
+    inherited: a verdict on the plugin."""
 
     detail: str
 
@@ -110,10 +114,15 @@ class HarnessError:
 
 @dataclass(frozen=True)
 class ScenarioDone:
-    """The scenario ran to its end; a child that exits without this died early."""
+    """The scenario ran to its end; a child that exits without this died early.
+
+    ``frames`` is the child's own count of the frames it sent for the scenario before this one: the
+    server accepts the completion only when it received exactly as many (``sandbox.event_codec``).
+    """
 
     index: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    frames: int = 0
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,380 @@
+"""The event channel from a scenario child to the fork server: schema-checked JSON, nothing that executes.
+
+The child's event pipe is a descriptor the plugin runs beside, so every byte on it is treated as the
+plugin's until proven otherwise. A frame is a fixed header and a JSON object::
+
+    <u32 payload length> <16-byte channel token> <u32 sequence number> <UTF-8 JSON payload>
+
+The payload is one object per event, ``{"@": "<event class>", "<field>": <value>, ...}``. Decoding
+parses JSON (which builds only dicts, lists, strings, numbers, booleans and null), then checks the tag
+against the event classes a child may send and every field against the type its dataclass declares;
+an unknown tag or field, a missing field, a wrong type, bytes that are not UTF-8 or a frame over the
+size limit is a ``FrameError``. Nothing is imported, called or constructed but the event dataclasses.
+
+Forgery: the server draws a random token per child before the fork, so only the server and that
+child know it, and every frame carries it with a sequence number that counts the child's frames.
+Bytes a plugin writes blindly (a crafted pickle, a forged ``ScenarioDone``, junk) fail the token or
+break the sequence of the child's own frames. On top of that the server holds the stream to a grammar
+(``EventStream``): ``ScenarioDone`` carries the number of frames the child sent for the scenario and
+is accepted only when it equals what arrived and no call the child announced is still in flight;
+after it come only what host callbacks report from plugin threads and, in a shared child, a
+``ScenarioBoundary``. So a completion never comes from the middle of a call, where plugin code runs.
+The limit: a plugin that searches the child's memory (its own address space) can learn the token and
+write what the child would; nothing it writes runs in the server, and the containment around the
+child, not this channel, bounds what else it can do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hmac
+import json
+import os
+import struct
+import threading
+import types
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from conformance.sandbox.framing import FrameError
+from conformance.scenario.events import (
+    CallFinished,
+    CallStarted,
+    Event,
+    HarnessError,
+    LogSeen,
+    Observed,
+    ScenarioBoundary,
+    ScenarioDone,
+    StreamCorrupted,
+    Violation,
+)
+from conformance.scenario.protocol import SandboxResult
+
+TOKEN_BYTES = 16
+#: Payload length, channel token, sequence number.
+HEADER = struct.Struct(f"<I{TOKEN_BYTES}sI")
+MAX_EVENT_FRAME = 64 * 1024 * 1024
+TAG = "@"
+
+_Check = Callable[[Any], Any]
+#: One encoder for every frame (``json.dumps`` with options builds a new one per call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
+class _Invalid(Exception):
+    """A value does not have the type its field declares (becomes a ``FrameError`` with the frame's context)."""
+
+
+def new_token() -> bytes:
+    """A channel token, drawn in the server before the fork: only the server and that child know it."""
+    return os.urandom(TOKEN_BYTES)
+
+
+def _checker(hint: Any) -> _Check:
+    """A function that returns the field's value from its JSON form, or raises ``_Invalid``."""
+    if hint is Any:
+        return lambda value: value  # any JSON value (JSONValue): json.loads built only plain data
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return _union(typing.get_args(hint))
+    if origin is tuple:
+        item, ellipsis = typing.get_args(hint)
+        assert ellipsis is Ellipsis, f"only tuple[X, ...] crosses the channel, not {hint}"
+        check_item = _checker(item)
+
+        def check_tuple(value: Any) -> tuple[Any, ...]:
+            if type(value) is not list:
+                raise _Invalid(f"expected a list, got {type(value).__name__}")
+            return tuple(check_item(element) for element in value)
+
+        return check_tuple
+    if origin is dict:
+        key, _ = typing.get_args(hint)
+        assert key is str, f"only dict[str, ...] crosses the channel, not {hint}"
+        return _exact(dict)
+    if hint is float:
+
+        def check_float(value: Any) -> float:
+            if type(value) is float:
+                return value
+            if type(value) is int:
+                return float(value)
+            raise _Invalid(f"expected a number, got {type(value).__name__}")
+
+        return check_float
+    if hint in (str, int, bool, type(None)):
+        return _exact(hint)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        members = {member.value: member for member in hint}
+
+        def check_enum(value: Any) -> enum.Enum:
+            if type(value) is not str or value not in members:
+                raise _Invalid(f"not a {hint.__name__}: {value!r:.40}")
+            return members[value]
+
+        return check_enum
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        tag = (hint.__name__,)
+        return lambda value: _decode_object(value, tag)
+    raise TypeError(f"no channel encoding for {hint!r}")
+
+
+def _exact(kind: type) -> _Check:
+    def check(value: Any) -> Any:
+        if type(value) is not kind:
+            raise _Invalid(f"expected {kind.__name__}, got {type(value).__name__}")
+        return value
+
+    return check
+
+
+def _union(members: tuple[Any, ...]) -> _Check:
+    classes = tuple(
+        member.__name__ for member in members if isinstance(member, type) and dataclasses.is_dataclass(member)
+    )
+    if classes:  # a union of dataclasses (Event, or one class or None): told apart by the tag
+        optional = type(None) in members
+        assert len(classes) + optional == len(members), "a union mixes dataclasses and plain values"
+        return lambda value: None if value is None and optional else _decode_object(value, classes)
+    checks = [_checker(member) for member in members]
+
+    def check(value: Any) -> Any:
+        for one in checks:
+            try:
+                return one(value)
+            except _Invalid:
+                continue
+        raise _Invalid(f"{type(value).__name__} is none of {[getattr(m, '__name__', str(m)) for m in members]}")
+
+    return check
+
+
+_PLAIN = (str, int, bool, type(None))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Schema:
+    cls: type
+    exact: dict[str, tuple[type, ...]]  # fields whose JSON value is the value: checked by exact type (hot path)
+    converted: dict[str, _Check]  # the others: checked and converted (a list to a tuple, an int to a float...)
+    required: frozenset[str]
+
+
+_SCHEMAS: dict[str, _Schema] = {}
+
+
+def _plain_types(hint: Any) -> tuple[type, ...] | None:
+    """(str,) for ``str``, (str, NoneType) for ``str | None``...; None when the hint needs a converter."""
+    members = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    return members if all(member in _PLAIN for member in members) else None
+
+
+def _register(cls: type) -> None:
+    hints = typing.get_type_hints(cls)
+    exact: dict[str, tuple[type, ...]] = {}
+    converted: dict[str, _Check] = {}
+    for field in dataclasses.fields(cls):
+        plain = _plain_types(hints[field.name])
+        if plain is not None:
+            exact[field.name] = plain
+        else:
+            converted[field.name] = _checker(hints[field.name])
+    required = frozenset(
+        field.name
+        for field in dataclasses.fields(cls)
+        if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+    )
+    _SCHEMAS[cls.__name__] = _Schema(cls, exact, converted, required)
+
+
+#: What a child may send: every event but ``StreamCorrupted``, which only the server writes.
+CHILD_EVENTS: tuple[str, ...] = tuple(cls.__name__ for cls in typing.get_args(Event) if cls is not StreamCorrupted)
+for _class in (*typing.get_args(Event), SandboxResult):
+    _register(_class)
+
+
+def _decode_object(value: Any, allowed: tuple[str, ...]) -> Any:
+    if type(value) is not dict:
+        raise _Invalid(f"expected an object, got {type(value).__name__}")
+    tag = value.pop(TAG, None)
+    if tag not in allowed:
+        raise _Invalid(f"unexpected tag {tag!r:.60}")
+    schema = _SCHEMAS[tag]
+    for name, item in value.items():
+        kinds = schema.exact.get(name)
+        if kinds is not None:
+            if type(item) not in kinds:
+                raise _Invalid(f"{tag}.{name}: {type(item).__name__} is not {'/'.join(k.__name__ for k in kinds)}")
+            continue
+        check = schema.converted.get(name)
+        if check is None:
+            raise _Invalid(f"{tag} has no field {name!r:.60}")
+        try:
+            value[name] = check(item)  # replaces the value of a present key: the dict's size does not change
+        except _Invalid as error:
+            raise _Invalid(f"{tag}.{name}: {error}") from None
+    if not value.keys() >= schema.required:
+        raise _Invalid(f"{tag} lacks its field {sorted(schema.required - value.keys())[0]!r}")
+    return schema.cls(**value)
+
+
+def _event_json(event: Event) -> dict[str, Any]:
+    """An event's JSON object: its fields are plain values already, so this is the whole encoding (hot path)."""
+    return {TAG: type(event).__name__, **event.__dict__}
+
+
+def _result_json(value: Any) -> Any:
+    """A result's JSON form: nested events, the call in flight and the outcome enum spelled out."""
+    if isinstance(value, SandboxResult):
+        encoded = {TAG: "SandboxResult", **{name: _result_json(item) for name, item in value.__dict__.items()}}
+        return encoded
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_result_json(item) for item in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _event_json(typing.cast(Event, value))
+    return value
+
+
+def encode_event(event: Event, token: bytes, sequence: int) -> bytes:
+    """One frame; a value JSON cannot carry (bytes, a set, an object) raises ``TypeError`` in the child."""
+    payload = _ENCODER.encode(_event_json(event)).encode()
+    return HEADER.pack(len(payload), token, sequence) + payload
+
+
+def encode_result(result: SandboxResult) -> bytes:
+    """A whole result as JSON, for a process that ran the plugin in-process and hands its result back
+    in a file (``sandbox.solo`` under valgrind): that file is as much the plugin's as an event pipe."""
+    return _ENCODER.encode(_result_json(result)).encode()
+
+
+def decode_result(data: bytes) -> SandboxResult:
+    """The result ``encode_result`` wrote, checked like an event; anything else is a ``FrameError``."""
+    result: SandboxResult = decode_payload(data, ("SandboxResult",))
+    return result
+
+
+def decode_payload(payload: bytes, allowed: tuple[str, ...] = CHILD_EVENTS) -> Any:
+    """One payload as an event of one of the ``allowed`` classes, or a ``FrameError``."""
+    try:
+        return _decode_object(json.loads(payload.decode("utf-8")), allowed)
+    except _Invalid as error:
+        raise FrameError(f"not an event of the sandbox protocol ({error})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise FrameError(f"not an event of the sandbox protocol ({type(error).__name__}: {error})"[:300]) from None
+
+
+class EventWriter:
+    """The child's end: stamps each event with the token and the next sequence number, one ``write`` per frame.
+
+    It also keeps the child's own count of frames per scenario, sent in ``ScenarioDone.frames``. Plugin
+    threads may emit (log callbacks), so writing is serialised.
+    """
+
+    def __init__(self, fd: int, token: bytes) -> None:
+        self._fd = fd
+        self._token = token
+        self._sequence = 0
+        self._in_scenario = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            if isinstance(event, ScenarioDone):
+                event = dataclasses.replace(event, frames=self._in_scenario)
+            data = memoryview(encode_event(event, self._token, self._sequence))
+            while data:
+                data = data[os.write(self._fd, data) :]
+            self._sequence += 1
+            self._in_scenario = 0 if isinstance(event, ScenarioBoundary) else self._in_scenario + 1
+
+
+#: What may follow ``ScenarioDone``: what host callbacks report from plugin threads still running (a log, a
+#: breach, a guarded buffer handed out) and the boundary of a shared child; never the scenario's own steps.
+_AFTER_COMPLETION = (LogSeen, Violation, Observed, ScenarioBoundary)
+
+
+class EventStream:
+    """The server's end: decodes a child's frames from arbitrary chunks and holds the stream to its grammar.
+
+    Any breach raises ``FrameError`` whose ``decoded`` holds the good events before it. ``shared`` says the
+    child runs a group of scenarios, each closed by a ``ScenarioBoundary``.
+    """
+
+    def __init__(self, token: bytes, *, shared: bool = False) -> None:
+        self._token = token
+        self._shared = shared
+        self._buffer = bytearray()
+        self._sequence = 0
+        self._received = 0  # frames of the current scenario
+        self._done = False
+        self._harness_error = False
+        self._open_calls: dict[str, str] = {}  # thread label -> entry of the call it has in flight
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        self._buffer.extend(chunk)
+        decoded: list[Event] = []
+        try:
+            while len(self._buffer) >= HEADER.size:
+                size, token, sequence = HEADER.unpack_from(self._buffer)
+                if not hmac.compare_digest(token, self._token):
+                    raise FrameError("a frame without this channel's token")
+                if sequence != self._sequence:
+                    raise FrameError(f"frame number {sequence} where {self._sequence} was due")
+                if size > MAX_EVENT_FRAME:
+                    raise FrameError(f"frame of {size} bytes exceeds the {MAX_EVENT_FRAME}-byte limit")
+                end = HEADER.size + size
+                if len(self._buffer) < end:
+                    break
+                event = decode_payload(bytes(self._buffer[HEADER.size : end]))
+                self._follow(event)
+                del self._buffer[:end]
+                self._sequence += 1
+                decoded.append(event)
+        except FrameError as error:
+            raise FrameError(str(error), list(decoded)) from None
+        return decoded
+
+    def _follow(self, event: Event) -> None:
+        """The grammar: raises ``FrameError`` for an event the child would never send at this point."""
+        if self._done and not isinstance(event, _AFTER_COMPLETION):
+            raise FrameError(f"a {type(event).__name__} frame after the scenario's completion event")
+        if isinstance(event, CallStarted):
+            self._open_calls[event.thread] = event.entry
+        elif isinstance(event, CallFinished):
+            self._open_calls.pop(event.thread, None)
+        elif isinstance(event, HarnessError):
+            self._harness_error = True  # a validator bug may abandon a call: the verdict is an error anyway
+        elif isinstance(event, ScenarioDone):
+            if event.frames != self._received:
+                raise FrameError(
+                    f"a completion event counting {event.frames} frames where the server received {self._received}"
+                )
+            if self._open_calls and not self._harness_error:
+                raise FrameError(f"a completion event while {', '.join(self._open_calls.values())} was in flight")
+            self._done = True
+        elif isinstance(event, ScenarioBoundary):
+            if not self._shared:
+                raise FrameError("a scenario boundary from a child that runs one scenario")
+            if not self._done:
+                raise FrameError("a scenario boundary before the scenario's completion event")
+            self._received, self._done, self._harness_error = 0, False, False
+            self._open_calls.clear()
+            return
+        self._received += 1
+
+    def end(self) -> None:
+        """At the end of the stream: leftover bytes that cannot begin one of our frames are the plugin's.
+
+        A frame cut short after a good header is the child dying while it wrote (a crash, judged as one).
+        """
+        if self._buffer and len(self._buffer) < HEADER.size:
+            raise FrameError(f"the stream ended on {len(self._buffer)} bytes that are not a frame")
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
