@@ -187,11 +187,31 @@ def test_a_plugin_that_signals_the_tools_group_never_leaves_a_passing_report(tmp
     """The fork server runs in a session of its own, so only a plugin that looks up the tool's group reaches
     it. The tool then ends early: its report says incomplete and fail, its exit status is not 0."""
     done, path = contained_battery(tmp_path, hostile(tmp_path, "terms_tool_group"), "-k", "wire-in.text")
-    assert done.returncode != 0, done.stdout[-3000:]
-    if path.exists():
-        report = json.loads(path.read_text())
-        assert report["verdict"] == "fail", (report["verdict"], report["complete"])
-        assert report["complete"] is False or "process_packet" in _checks(report)
+    assert done.returncode == pytest.ExitCode.INTERRUPTED, done.stdout[-3000:]
+    report = json.loads(path.read_text())
+    assert (report["verdict"], report["complete"], report["run"]["interrupted"]) == ("fail", False, True)
+    assert "(incomplete)" in done.stdout and "received SIGTERM" in done.stdout
+
+
+@needs_gcc
+def test_conformance_check_signalled_by_the_plugin_while_probing_exits_interrupted(tmp_path: Path) -> None:
+    plugin = hostile(tmp_path, "terms_tool_group")
+    marker = uuid.uuid4().hex
+    env = {**os.environ, "CONFORMANCE_CONTAINMENT": "subreaper", MARKER_VARIABLE: marker}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "conformance"), "check", str(plugin), "-k", "wire-in.text"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=RUN_LIMIT_S,
+        check=False,
+        env=env,
+        start_new_session=True,
+    )
+    time.sleep(0.2)
+    assert survivors(marker) == []
+    assert done.returncode == 130, done.stdout + done.stderr
+    assert "PASS" not in done.stdout
 
 
 # --- the watchdog on its own, against servers that misbehave on purpose ---

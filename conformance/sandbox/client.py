@@ -241,6 +241,12 @@ def shared_client() -> SandboxClient:
     return _client
 
 
+def close_shared_client() -> None:
+    """Stop the process-wide client's server now (it starts again if asked for another request)."""
+    if _client is not None:
+        _client.close()
+
+
 def run_in_process(request: ScenarioRequest, lookup: str = CATALOGUE_LOOKUP) -> SandboxResult:
     """Run the scenario in this very process: for debuggers only; a crash takes us down."""
     scenario = import_lookup(lookup)(request.scenario)
