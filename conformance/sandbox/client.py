@@ -90,7 +90,7 @@ class SandboxClient:
         request = _calibrated(request)
         started = time.monotonic()
         budget = request.overall_budget_s * request.budget_scale
-        reply = self._exchange(request, budget, grace_s(request.capture_stacks, machine_factor()))
+        reply = self._exchange(request, budget, grace_s(machine_factor()))
         if isinstance(reply, SandboxResult):
             return reply
         if not isinstance(reply, ServerLoss):
@@ -101,8 +101,7 @@ class SandboxClient:
         """Run ``group`` in one shared child; a server failure comes back as an empty, stopped result."""
         group = replace(group, requests=tuple(_calibrated(request) for request in group.requests))
         budget = sum(request.overall_budget_s * request.budget_scale for request in group.requests)
-        # A shared child takes no stacks (a scenario that gets stuck runs again alone).
-        reply = self._exchange(group, budget, grace_s(False, machine_factor()))
+        reply = self._exchange(group, budget, grace_s(machine_factor()))
         if isinstance(reply, GroupResult):
             return reply
         if not isinstance(reply, ServerLoss):

@@ -6,8 +6,9 @@ mid-request. A server can also wedge on its own. Waiting on its reply pipe alone
 those into a wait of the request's budget plus 30 s, and a plugin that froze every new server
 held a run for 37 minutes. So while it waits the client polls the server: a stopped server is
 seen within ``STOPPED_FOR_S``, a dead one at once, and one that is alive but silent past its
-request's budget plus ``grace_s`` is killed unless the machine was starving it (the server's own
-rule for a call, ``deadlines.py``, applied to the server's whole process tree).
+request's budget plus ``grace_s`` is killed, unless it is visibly finishing its work: gdb capturing
+the stacks of a stuck call, or a tree the machine is starving (the server's own rule for a call,
+``deadlines.py``, applied to the server's whole process tree), up to the same bound as the server's.
 
 Killing a server kills its process tree and every process of its session (servers start in a
 session of their own), so nothing the plugin started outlives the replacement.
@@ -18,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import enum
 import os
-import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -29,19 +29,20 @@ from conformance.sandbox.deadlines import MAX_EXTENSION_FACTOR
 POLL_S = 0.1
 #: A server seen stopped this long is frozen (a debugger's brief stop is not).
 STOPPED_FOR_S = 0.5
-#: Beyond a request's budget: the child's exit grace, a dying child's grace, reaping and the reply.
-SETTLE_S = 5.0
-#: Beyond that, when the server captures the native stacks of a stuck call (gdb's own timeout, stacks.py).
-STACK_CAPTURE_S = 10.0
-#: Past the grace, the server is still given time while its tree waited for a CPU at least this share of it.
+#: Beyond a request's budget: a dying child's grace and the exit grace of the server's own follower
+#: (``DYING_GRACE_S`` and ``EXIT_GRACE_S`` there), reaping and the reply.
+SETTLE_S = 8.0
+#: Past the grace, the server is still given time while its tree waited for a CPU at least this share of it,
+#: while gdb captures the stacks of a stuck call (bounded by gdb's own timeout), or while a child of
+#: it is in the kernel (state D: dumping core, say) ...
 STARVED_SHARE = 0.25
+#: ... until the cap: the budget times the server's own bound on extensions, plus the grace.
 _STOPPED_STATES = ("T", "t")
 
 
-def grace_s(capture_stacks: bool, factor: float) -> float:
-    """Time granted past a request's own budget before a silent server counts as wedged."""
-    capture = STACK_CAPTURE_S if capture_stacks and shutil.which("gdb") is not None else 0.0
-    return (SETTLE_S + capture) * factor
+def grace_s(factor: float) -> float:
+    """Time granted past a request's own budget (both already scaled) before a silent server is wedged."""
+    return SETTLE_S * factor
 
 
 class Fate(enum.Enum):
@@ -184,7 +185,7 @@ class ServerWatch:
             self._stopped_since = None
         if now < self.deadline:
             return None
-        if now < self.cap and self._starved(now):
+        if now < self.cap and self._still_working(now):
             self.deadline = now + POLL_S * 5
             return None
         return ServerLoss(
@@ -194,14 +195,22 @@ class ServerWatch:
             waited,
         )
 
-    def _starved(self, now: float) -> bool:
-        """Whether the server's tree waited for a CPU for a good share of the time since the last review."""
-        wait = run_queue_wait_s([self.pid, *descendants(self.pid)])
+    def _still_working(self, now: float) -> bool:
+        """Whether the server's tree shows work the server has to finish: gdb capturing stacks, a child in
+        the kernel, or a tree that waited for a CPU for a good share of the time since the last review."""
+        tree = descendants(self.pid)
+        if any(_command(pid) == "gdb" or process_state(pid) == "D" for pid in tree):
+            return True
+        wait = run_queue_wait_s([self.pid, *tree])
         previous, self._last_wait = self._last_wait, wait
         interval, self._last_review = now - self._last_review, now
         if previous is None:
             return True  # the first review only takes the measurement; the next one judges
         return wait - previous >= STARVED_SHARE * interval
+
+
+def _command(pid: int) -> str:
+    return (_read(f"/proc/{pid}/comm") or "").strip()
 
 
 def exit_status(pid: int) -> int | None:
