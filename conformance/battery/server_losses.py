@@ -72,23 +72,29 @@ class ServerLosses:
         finding = ServerLossFinding(result.scenario, describe(result), result.loss.fate)
         with self._lock:
             first = self._first.setdefault(plugin, finding)
-        evidence = {
-            "outcome": result.outcome.value,
-            "signal": result.signal_name,
-            "sandbox_server": {
-                "fate": result.loss.fate.value,
-                "detail": result.loss.detail,
-                "scenario": result.scenario,
-                "waited_s": round(result.loss.waited_s, 3),
-            },
-        }
+        judgement = finding_judgement(result)
         if first is not finding:
-            return Judgement(Status.SKIP, f"not run: {first.sentence}", evidence)
-        return Judgement(_status(result.loss.fate), finding.sentence, evidence)
+            return Judgement(Status.SKIP, f"not run: {first.sentence}", judgement.evidence)
+        return judgement
 
     def clear(self) -> None:
         with self._lock:
             self._first.clear()
+
+
+def finding_judgement(result: ServerLost) -> Judgement:
+    """The plugin's finding: a crash (killed, exited), a timeout (stopped, silent) or a failure (garbled reply)."""
+    evidence = {
+        "outcome": result.outcome.value,
+        "signal": result.signal_name,
+        "sandbox_server": {
+            "fate": result.loss.fate.value,
+            "detail": result.loss.detail,
+            "scenario": result.scenario,
+            "waited_s": round(result.loss.waited_s, 3),
+        },
+    }
+    return Judgement(_status(result.loss.fate), describe(result), evidence)
 
 
 def _status(fate: Fate) -> Status:

@@ -29,6 +29,7 @@ from conformance.report import interrupt
 from conformance.report.baseline import BaselineError, load_baseline
 from conformance.report.terminal import render_plugin, render_totals
 from conformance.report.writer import WrittenRun, declared_version, replaced_reports, write_unloadable_report
+from conformance.sandbox.client import close_shared_client
 from conformance.settings import (
     RunSettings,
     SettingsError,
@@ -148,10 +149,14 @@ def _refuse_unloadable(settings: RunSettings) -> None:
     if problems:
         raise UsageProblem("\n".join(problems))
     probe_many(list(settings.plugins), settings.budget_scale, [], probe_parallelism())
+    refused = []
     for path in settings.plugins:
         facts = probe(path, settings.budget_scale)
-        if facts.loadable or facts.failed_entry not in (None, "dlopen", "streamkit_native_plugin_api"):
-            continue
+        if not facts.loadable and facts.failed_entry in (None, "dlopen", "streamkit_native_plugin_api"):
+            refused.append((path, facts))
+    if refused:
+        close_shared_client()  # reports are written once no fork server (nor anything it started) is left
+    for path, facts in refused:
         known = {"version": facts.version, "language": facts.language, "load_problem": facts.load_problem}
         write_unloadable_report(settings.report_dir, path, f"not loadable: {facts.load_problem}", known)
         version = declared_version(known)
