@@ -184,7 +184,7 @@ def test_a_plugin_that_signals_its_own_group_crashes_with_that_signal(tmp_path: 
 
 @needs_gcc
 def test_a_plugin_that_signals_the_tools_group_never_leaves_a_passing_report(tmp_path: Path) -> None:
-    """The fork server runs in a session of its own, so only a plugin that looks up the tool's group reaches
+    """The fork server runs in a process group of its own, so only a plugin that looks up the tool's group reaches
     it. The tool then ends early: its report says incomplete and fail, its exit status is not 0."""
     done, path = contained_battery(tmp_path, hostile(tmp_path, "terms_tool_group"), "-k", "wire-in.text")
     assert done.returncode == pytest.ExitCode.INTERRUPTED, done.stdout[-3000:]
@@ -260,7 +260,7 @@ def test_a_killed_server_is_a_crash_naming_the_signal() -> None:
 
 
 def test_the_watch_calls_a_silent_server_wedged_past_its_grace() -> None:
-    sleeper = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    sleeper = subprocess.Popen(["sleep", "30"], process_group=0)
     try:
         watch = ServerWatch(sleeper.pid, budget_s=0.1, grace=0.2)
         loss = None
@@ -275,8 +275,8 @@ def test_the_watch_calls_a_silent_server_wedged_past_its_grace() -> None:
         sleeper.wait()
 
 
-def test_kill_tree_ends_a_process_and_what_it_started_in_its_session() -> None:
-    shell = subprocess.Popen(["sh", "-c", "sleep 30 & sleep 30 & wait"], start_new_session=True)
+def test_kill_tree_ends_a_process_and_what_it_started_in_its_group() -> None:
+    shell = subprocess.Popen(["sh", "-c", "sleep 30 & sleep 30 & wait"], process_group=0)
     time.sleep(0.2)
     children = descendants(shell.pid)
     assert len(children) == 2

@@ -2,9 +2,11 @@
 
 One client per process (per xdist worker). The server is started lazily on the
 first request so that collecting tests costs nothing when none runs. It runs in
-a session of its own, so a plugin that signals its parent's process group
+a process group of its own, so a plugin that signals its parent's process group
 reaches the server, never pytest; ``watchdog`` says how a waiting client
-notices a server that will not answer.
+notices a server that will not answer. (A group, not a session: a session of
+its own would also be a scheduler autogroup of its own, and change how the
+sandbox shares the CPU with everything else, which call budgets are judged by.)
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class SandboxClient:
             stderr=None,
             env=env,
             close_fds=True,
-            start_new_session=True,
+            process_group=0,
         )
 
     def start(self) -> None:

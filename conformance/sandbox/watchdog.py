@@ -10,8 +10,8 @@ request's budget plus ``grace_s`` is killed, unless it is visibly finishing its 
 the stacks of a stuck call, or a tree the machine is starving (the server's own rule for a call,
 ``deadlines.py``, applied to the server's whole process tree), up to the same bound as the server's.
 
-Killing a server kills its process tree and every process of its session (servers start in a
-session of their own), so nothing the plugin started outlives the replacement.
+Killing a server kills its process tree and every process of its group (servers start in a
+process group of their own), so nothing the plugin started outlives the replacement.
 """
 
 from __future__ import annotations
@@ -109,14 +109,14 @@ def _tasks(pid: int) -> list[str]:
         return []
 
 
-def session_members(session: int) -> list[int]:
-    """Processes whose session is ``session`` (a server's leftovers that were re-parented away from it)."""
+def group_members(group: int) -> list[int]:
+    """Processes of process group ``group`` (a server's leftovers that were re-parented away from it)."""
     members = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         fields = _stat_fields(int(name))
-        if fields is not None and len(fields) > 3 and fields[3] == str(session):
+        if fields is not None and len(fields) > 2 and fields[2] == str(group):
             members.append(int(name))
     return members
 
@@ -132,13 +132,13 @@ def run_queue_wait_s(pids: list[int]) -> float:
 
 
 def kill_tree(pid: int) -> None:
-    """SIGKILL ``pid``, its descendants and its session (it leads one), until none is left.
+    """SIGKILL ``pid``, its descendants and its process group (it leads one), until none is left.
 
     Descendants are collected before the server dies: once it is gone, the orphans it was the
-    subreaper of move to init and only the session still finds them (a ``setsid`` one not even that).
+    subreaper of move to init and only the group still finds them (one in a group of its own not even that).
     """
     for _ in range(5):
-        victims = [*descendants(pid), *session_members(pid)]
+        victims = [*descendants(pid), *group_members(pid)]
         if process_state(pid) not in (None, "Z", "X"):
             victims.insert(0, pid)
         victims = [victim for victim in dict.fromkeys(victims) if process_state(victim) not in (None, "Z", "X")]
@@ -216,7 +216,7 @@ def _command(pid: int) -> str:
 def exit_status(pid: int) -> int | None:
     """The exit status of our child ``pid`` once it has ended (negative: its signal), without reaping it.
 
-    Left unreaped, its pid cannot be reused while ``kill_tree`` still looks for its session.
+    Left unreaped, its pid cannot be reused while ``kill_tree`` still looks for its group.
     """
     try:
         info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
