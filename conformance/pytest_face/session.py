@@ -214,7 +214,7 @@ class BatterySession:
         reaped with everything they started (``SandboxClient.close``): nothing a plugin started is left to
         rewrite them. pytest's JUnit file is made atomic here too.
         """
-        interrupt.hold()  # a signal now is noted, never cuts the stopping or the writing short
+        interrupt.hold()  # SIGTERM or SIGHUP now is noted, never cuts the stopping short
         self.runner.close()
         with written_atomically(self.config):
             return (yield)
@@ -223,7 +223,7 @@ class BatterySession:
         """Write the reports, even of an interrupted run, and make the exit status agree with them."""
         if self.worker or self.config.getoption("collectonly", False):
             return  # a worker's items are reported by the controller; with --collect-only nothing ran
-        interrupt.hold()
+        interrupt.hold(ctrl_c=True)
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or interrupt.received()
         if interrupted:
             self.no_selection = None  # an interrupted collection selected nothing: not the user's selection
@@ -275,7 +275,7 @@ class BatterySession:
         if written.expired and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         exit_status_follows_the_reports(session, written.reports, reporter)
-        if interrupt.received():
+        if interrupted:
             session.exitstatus = pytest.ExitCode.INTERRUPTED
         interrupt.uninstall()
 

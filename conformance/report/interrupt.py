@@ -7,9 +7,10 @@ Python's default for both ends the process at once: no
 ``KeyboardInterrupt`` in the main thread, which pytest already handles like
 Ctrl-C (the session ends with "interrupted", its finish hooks run and the
 report says incomplete, which never passes). A second one of the same signal
-gets the default action, so a stuck shutdown can still be ended. While the
-reports are being written (``hold``), the signals are only noted, so that an
-impatient second signal cannot cut the writing short.
+gets the default action until the fork servers are being stopped; from then on
+(``hold``) they are only noted, so that a plugin signalling the tool's group
+cannot cut the stopping or the writing short (Ctrl-C still ends a stopping
+that takes too long, never the writing).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 _previous: dict[int, Any] = {}
 _installed = False
+_held = False
 _received: list[int] = []
 
 
@@ -48,11 +50,23 @@ def install() -> bool:
     return True
 
 
-def hold() -> None:
-    """From now on the signals are only recorded: the fork servers are stopping, the reports being written."""
-    if _installed and threading.current_thread() is threading.main_thread():
-        for signum in SIGNALS:
-            signal.signal(signum, _note)
+def hold(ctrl_c: bool = False) -> None:
+    """From now on SIGTERM and SIGHUP (and with ``ctrl_c`` SIGINT too) are only recorded: the fork servers
+    are stopping, or the reports are being written.
+
+    A plugin that signals the tool's process group cannot end the stopping early; a person's Ctrl-C can,
+    until the writing starts. One noted before the reports are written makes them incomplete; one noted
+    while they are written is too late to change them, so it changes nothing (reports and exit status agree).
+    """
+    global _held
+    if not _installed or threading.current_thread() is not threading.main_thread():
+        return
+    for signum in SIGNALS:
+        signal.signal(signum, _note)
+    if ctrl_c and not _held:
+        _previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, _note)
+        _held = True
 
 
 def received() -> bool:
@@ -61,9 +75,11 @@ def received() -> bool:
 
 def uninstall() -> None:
     """Give the signals back their previous handlers."""
-    global _installed
+    global _installed, _held
     if _installed and threading.current_thread() is threading.main_thread():
         for signum in SIGNALS:
             previous = _previous.pop(signum, None)
             signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
-    _installed = False
+        if signal.SIGINT in _previous:
+            signal.signal(signal.SIGINT, _previous.pop(signal.SIGINT))
+    _installed = _held = False
