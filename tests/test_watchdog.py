@@ -20,13 +20,17 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from test_hostile import build
 
+from conformance.report.rundir import RunInfo
+from conformance.report.writer import build_report
 from conformance.sandbox.client import SandboxClient, ServerLost
 from conformance.sandbox.watchdog import STOPPED_FOR_S, Fate, ServerWatch, descendants, kill_tree, process_state
 from conformance.scenario.protocol import Outcome, ScenarioRequest
+from conformance.settings import RunSettings
 
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc builds the hostile plugins")
 
@@ -136,9 +140,12 @@ def _checks(report: dict[str, Any]) -> str:
 def test_a_plugin_that_freezes_or_kills_the_server_fails_once_and_the_run_stays_short(
     tmp_path: Path, name: str, words: str
 ) -> None:
-    done, path = contained_battery(tmp_path, hostile(tmp_path, name))
+    junit = tmp_path / "reports" / "junit.xml"
+    done, path = contained_battery(tmp_path, hostile(tmp_path, name), f"--junitxml={junit}")
     report = json.loads(path.read_text())
     assert done.returncode == 1, done.stdout[-3000:]
+    assert ElementTree.parse(junit).getroot().tag == "testsuites"
+    assert not [file.name for file in junit.parent.rglob(".*")], "a temporary file of an atomic write was left"
     assert report["verdict"] == "fail" and report["complete"] is True
     text = _checks(report)
     assert words in text and "the probe" in text and "process_packet" in text, text[:3000]
@@ -284,3 +291,15 @@ def test_kill_tree_ends_a_process_and_what_it_started_in_its_group() -> None:
     shell.wait()
     time.sleep(0.05)
     assert all(process_state(child) in (None, "Z") for child in children)
+
+
+def test_an_incomplete_report_never_passes(tmp_path: Path, fixture_so: Callable[[str], Path]) -> None:
+    plugin = fixture_so("conforming_processor")
+    settings = RunSettings(plugins=(plugin,), report_dir=tmp_path, budget_scale=1.0)
+    facts = {"loadable": True, "version": 9}
+    interrupted = build_report(plugin, [], facts, settings, True, run=RunInfo(interrupted=True), selected=3)
+    short = build_report(plugin, [], facts, settings, True, selected=3)
+    finished = build_report(plugin, [], facts, settings, True, selected=0)
+    assert (interrupted["verdict"], interrupted["complete"]) == ("fail", False)
+    assert (short["verdict"], short["complete"]) == ("fail", False)
+    assert finished["verdict"] == "pass"
