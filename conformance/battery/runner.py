@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.abi.constants import CURRENT_API_VERSION, MIN_SUPPORTED_API_VERSION
-from conformance.battery.server_losses import SERVER_LOSSES, describe
+from conformance.battery.server_losses import SERVER_LOSSES, describe, severity_of
 from conformance.checks.applicability import not_applicable
 from conformance.checks.judge import judge
 from conformance.checks.minimise import find_difference
@@ -197,9 +197,8 @@ def run_item(
         return result_of(path, item, Judgement(Status.SKIP, reason), 0.0)
     client = client or shared_client()
     judgement, duration = _run_once(path, item, budget_scale, facts, client)
-    if "sandbox_server" in judgement.evidence:
-        # The plugin's attack on the harness fails it whatever the check's severity; never re-run.
-        severity = Severity.REQUIRED if judgement.status is not Status.SKIP else None
+    severity = severity_of(judgement, item.check.severity)
+    if severity is not None:  # the plugin killed or froze the server: never re-run
         return result_of(path, item, judgement, duration, severity=severity)
     judgement = with_triage_crash(item.check, with_crash_difference(judgement, facts), facts)
     if not worth_rerunning(judgement):
@@ -208,8 +207,9 @@ def run_item(
     for _ in range(reruns):
         rerun, extra = _run_once(path, item, budget_scale, facts, client)
         duration += extra
-        if "sandbox_server" in rerun.evidence:
-            return result_of(path, item, rerun, duration, severity=Severity.REQUIRED)
+        severity = severity_of(rerun, item.check.severity)
+        if severity is not None:
+            return result_of(path, item, rerun, duration, severity=severity)
         again.append(rerun.status)
     attempts = [status.value for status in (judgement.status, *again)]
     return result_of(path, item, settle_reruns(judgement, again), duration, attempts)

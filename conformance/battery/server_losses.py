@@ -13,10 +13,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from conformance.checks.model import Judgement, Status
+from conformance.checks.model import Judgement, Severity, Status
 from conformance.sandbox.client import ServerLost
 from conformance.sandbox.watchdog import Fate
 
+#: The evidence key of a judgement about a lost server (the report's ``checks[].evidence``).
+EVIDENCE_KEY = "sandbox_server"
 #: What the plugin is taken to have done, per fate of the server.
 _DEED = {
     Fate.KILLED: "killed its parent process, the sandbox's fork server",
@@ -87,7 +89,7 @@ def finding_judgement(result: ServerLost) -> Judgement:
     evidence = {
         "outcome": result.outcome.value,
         "signal": result.signal_name,
-        "sandbox_server": {
+        EVIDENCE_KEY: {
             "fate": result.loss.fate.value,
             "detail": result.loss.detail,
             "scenario": result.scenario,
@@ -95,6 +97,13 @@ def finding_judgement(result: ServerLost) -> Judgement:
         },
     }
     return Judgement(_status(result.loss.fate), describe(result), evidence)
+
+
+def severity_of(judgement: Judgement, severity: Severity) -> Severity | None:
+    """A plugin that cost the run a server fails whatever the check's ``severity``: None when it did not."""
+    if EVIDENCE_KEY not in judgement.evidence:
+        return None
+    return Severity.REQUIRED if judgement.status is not Status.SKIP else severity
 
 
 def _status(fate: Fate) -> Status:
