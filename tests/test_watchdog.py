@@ -303,3 +303,25 @@ def test_an_incomplete_report_never_passes(tmp_path: Path, fixture_so: Callable[
     assert (interrupted["verdict"], interrupted["complete"]) == ("fail", False)
     assert (short["verdict"], short["complete"]) == ("fail", False)
     assert finished["verdict"] == "pass"
+
+
+@needs_gcc
+def test_repro_of_a_check_that_freezes_the_server_fails_and_names_it(tmp_path: Path) -> None:
+    plugin = hostile(tmp_path, "stops_parent")
+    marker = uuid.uuid4().hex
+    env = {**os.environ, "CONFORMANCE_CONTAINMENT": "subreaper", MARKER_VARIABLE: marker}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "conformance"), "repro", str(plugin), "wire-in.text.ascii"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=RUN_LIMIT_S,
+        check=False,
+        env=env,
+        start_new_session=True,
+    )
+    time.sleep(0.2)
+    assert survivors(marker) == []
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "TIMEOUT: the plugin froze its parent process" in done.stdout
+    assert "wire-in.text.ascii" in done.stdout
