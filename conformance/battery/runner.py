@@ -14,16 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from conformance.abi.constants import CURRENT_API_VERSION, MIN_SUPPORTED_API_VERSION
+from conformance.battery.server_losses import SERVER_LOSSES, describe, severity_of
 from conformance.checks.applicability import not_applicable
 from conformance.checks.judge import judge
 from conformance.checks.minimise import find_difference
-from conformance.checks.model import Check, Judgement, PluginFacts, Status
+from conformance.checks.model import Check, Judgement, PluginFacts, Severity, Status
 from conformance.checks.probe import PROBE, confirm_triage, facts_from_result, needs_confirmation
 from conformance.checks.registry import catalogue
 from conformance.checks.result import CheckResult
 from conformance.checks.verdict import settle_reruns, with_triage_crash, worth_rerunning
 from conformance.host.elfcheck import elf_facts
-from conformance.sandbox.client import SandboxClient, shared_client
+from conformance.sandbox.client import SandboxClient, ServerLost, shared_client
 from conformance.scenario.protocol import GroupRequest, ScenarioRequest
 
 PROBE_BUDGET_S = 15.0
@@ -89,11 +90,33 @@ def probe(path: Path, budget_scale: float = 1.0, client: SandboxClient | None = 
                 capture_stacks=False,
             )
             sandbox = client or shared_client()
-            facts = facts_from_result(sandbox.run(request), elf.language)
+            result = sandbox.run(request)
+            if isinstance(result, ServerLost):
+                _facts_cache[key] = _server_lost_in_probe(path, result, elf.language)
+                return _facts_cache[key]
+            facts = facts_from_result(result, elf.language)
             if needs_confirmation(facts):
-                facts = confirm_triage(facts, facts_from_result(sandbox.run(request), elf.language))
+                again = sandbox.run(request)
+                if isinstance(again, ServerLost):
+                    _facts_cache[key] = _server_lost_in_probe(path, again, elf.language)
+                    return _facts_cache[key]
+                facts = confirm_triage(facts, facts_from_result(again, elf.language))
             _facts_cache[key] = _with_crash_difference(path, facts, budget_scale, sandbox)
     return _facts_cache[key]
+
+
+#: ``PluginFacts.failed_entry`` of a plugin that lost the probe its server: no entry point is known to have failed.
+SERVER_LOST_IN_PROBE = "probe"
+
+
+def _server_lost_in_probe(path: Path, result: ServerLost, language: str) -> PluginFacts:
+    """Facts of a plugin that killed or froze the server during the probe: nothing is known of it but that.
+
+    Not loadable, so the report fails whatever checks are selected; the checks that would run anyway
+    (``load``'s) are skipped with the finding (``SERVER_LOSSES``), since each would do it again.
+    """
+    SERVER_LOSSES.record(_resolved(path), result)
+    return PluginFacts(False, describe(result), language=language, failed_entry=SERVER_LOST_IN_PROBE)
 
 
 def _with_crash_difference(path: Path, facts: PluginFacts, budget_scale: float, client: SandboxClient) -> PluginFacts:
@@ -169,11 +192,14 @@ def run_item(
     client: SandboxClient | None = None,
 ) -> CheckResult:
     """Run one battery item (re-running a failure ``reruns`` times to tell flaky from failing)."""
-    reason = not_applicable(item.check, facts)
+    reason = _server_lost(path, facts) or not_applicable(item.check, facts)
     if reason is not None:
         return result_of(path, item, Judgement(Status.SKIP, reason), 0.0)
     client = client or shared_client()
     judgement, duration = _run_once(path, item, budget_scale, facts, client)
+    severity = severity_of(judgement, item.check.severity)
+    if severity is not None:  # the plugin killed or froze the server: never re-run
+        return result_of(path, item, judgement, duration, severity=severity)
     judgement = with_triage_crash(item.check, with_crash_difference(judgement, facts), facts)
     if not worth_rerunning(judgement):
         return result_of(path, item, judgement, duration)
@@ -181,6 +207,9 @@ def run_item(
     for _ in range(reruns):
         rerun, extra = _run_once(path, item, budget_scale, facts, client)
         duration += extra
+        severity = severity_of(rerun, item.check.severity)
+        if severity is not None:
+            return result_of(path, item, rerun, duration, severity=severity)
         again.append(rerun.status)
     attempts = [status.value for status in (judgement.status, *again)]
     return result_of(path, item, settle_reruns(judgement, again), duration, attempts)
@@ -206,6 +235,10 @@ def run_shared(
     results: dict[int, CheckResult] = {}
     pending = list(range(len(items)))
     while pending:
+        if _server_lost(path, facts) is not None:
+            for index in pending:
+                results[index] = run_item(path, items[index], facts, budget_scale, reruns, client)
+            break
         if len(pending) == 1:
             index = pending.pop()
             results[index] = run_item(path, items[index], facts, budget_scale, reruns, client)
@@ -245,6 +278,13 @@ def request_for(path: Path, item: BatteryItem, budget_scale: float, facts: Plugi
     )
 
 
+def _server_lost(path: Path, facts: PluginFacts) -> str | None:
+    """Why the plugin's checks are not run: it cost the run a fork server (here, or in the controller's probe)."""
+    if not facts.loadable and facts.failed_entry == SERVER_LOST_IN_PROBE:
+        return f"not run: {facts.load_problem}; every check would do it again"
+    return SERVER_LOSSES.skip_reason(_resolved(path))
+
+
 def with_crash_difference(judgement: Judgement, facts: PluginFacts) -> Judgement:
     """A crash on the very ordinary packet triage minimised carries the sentence that names the field."""
     difference = facts.crash_difference
@@ -265,20 +305,30 @@ def _run_once(
 ) -> tuple[Judgement, float]:
     request = request_for(path, item, budget_scale, facts)
     result = client.run(request)
+    if isinstance(result, ServerLost):
+        return SERVER_LOSSES.record(_resolved(path), result), result.duration_s
     return judge(item.check, result), result.duration_s
 
 
 def result_of(
-    path: Path, item: BatteryItem, judgement: Judgement, duration: float, attempts: list[str] | None = None
+    path: Path,
+    item: BatteryItem,
+    judgement: Judgement,
+    duration: float,
+    attempts: list[str] | None = None,
+    severity: Severity | None = None,
 ) -> CheckResult:
-    """The judgement of ``item`` as the reports keep it, with the command that reproduces it."""
+    """The judgement of ``item`` as the reports keep it, with the command that reproduces it.
+
+    ``severity`` overrides the check's own (a plugin that kills the harness fails whatever the check).
+    """
     check = item.check
     return CheckResult(
         id=item.name,
         check_id=check.id,
         host_version=item.host_version if item.host_sensitive else None,
         category=check.category,
-        severity=check.severity,
+        severity=severity or check.severity,
         status=judgement.status,
         message=judgement.message,
         evidence=judgement.evidence,

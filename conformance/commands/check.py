@@ -25,9 +25,11 @@ from conformance.host.elfcheck import elf_facts
 from conformance.pytest_face.prefetch import probe_parallelism
 from conformance.pytest_face.progress import ProgressPlugin
 from conformance.pytest_face.session import battery_session
+from conformance.report import interrupt
 from conformance.report.baseline import BaselineError, load_baseline
 from conformance.report.terminal import render_plugin, render_totals
 from conformance.report.writer import WrittenRun, declared_version, replaced_reports, write_unloadable_report
+from conformance.sandbox.client import close_shared_client
 from conformance.settings import (
     RunSettings,
     SettingsError,
@@ -47,7 +49,11 @@ def run(args: argparse.Namespace) -> int:
             load_baseline(settings.baseline)  # one line now, before any plugin runs
         except BaselineError as error:
             raise UsageProblem(str(error)) from None
-    _refuse_unloadable(settings)
+    interrupt.install()  # a SIGTERM or SIGHUP while probing ends the command as interrupted, never killed
+    try:
+        _refuse_unloadable(settings)
+    finally:
+        interrupt.uninstall()
     progress = ProgressPlugin()
     code = int(pytest.main(_pytest_argv(args, settings), plugins=[progress]))
     progress.close_line()
@@ -59,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     status = _exit_status(code)
     if battery is not None and battery.written is not None:
         _print_run(battery.written)
-    return status
+    return _agreeing(status, battery.written if battery is not None else None)
 
 
 def _exit_status(pytest_code: int) -> int:
@@ -73,6 +79,18 @@ def _exit_status(pytest_code: int) -> int:
     if pytest_code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
         return EXIT_USAGE
     return EXIT_INTERNAL
+
+
+def _agreeing(status: int, written: WrittenRun | None) -> int:
+    """The exit status, never 0 beside a report that fails or did not finish, nor without any report."""
+    if status != EXIT_OK:
+        return status
+    if written is None:
+        warn("the battery ended without writing its reports")
+        return EXIT_INTERNAL
+    if any(report.fails_the_run or not report.complete for report in written.reports):
+        return EXIT_CHECK_FAILED
+    return status
 
 
 def _print_run(written: WrittenRun) -> None:
@@ -131,10 +149,14 @@ def _refuse_unloadable(settings: RunSettings) -> None:
     if problems:
         raise UsageProblem("\n".join(problems))
     probe_many(list(settings.plugins), settings.budget_scale, [], probe_parallelism())
+    refused = []
     for path in settings.plugins:
         facts = probe(path, settings.budget_scale)
-        if facts.loadable or facts.failed_entry not in (None, "dlopen", "streamkit_native_plugin_api"):
-            continue
+        if not facts.loadable and facts.failed_entry in (None, "dlopen", "streamkit_native_plugin_api"):
+            refused.append((path, facts))
+    if refused:
+        close_shared_client()  # reports are written once no fork server (nor anything it started) is left
+    for path, facts in refused:
         known = {"version": facts.version, "language": facts.language, "load_problem": facts.load_problem}
         write_unloadable_report(settings.report_dir, path, f"not loadable: {facts.load_problem}", known)
         version = declared_version(known)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.battery.runner import BatteryItem, battery_for, probe, request_for, result_of
+from conformance.battery.server_losses import finding_judgement
 from conformance.checks.judge import judge
 from conformance.checks.model import PluginFacts, Severity, Status
 from conformance.checks.monitors import EVIDENCE_KEY, owns
@@ -16,7 +17,7 @@ from conformance.commands.console import EXIT_CHECK_FAILED, EXIT_OK, UsageProble
 from conformance.heavy.valgrind import ValgrindMissing, run_under
 from conformance.host.elfcheck import elf_facts
 from conformance.report.text import failure_text
-from conformance.sandbox.client import run_in_process, shared_client
+from conformance.sandbox.client import ServerLost, run_in_process, shared_client
 from conformance.scenario.protocol import ScenarioRequest
 
 
@@ -38,7 +39,11 @@ def run(args: argparse.Namespace) -> int:
         if args.trace:
             for event in result.events:
                 say(f"  {type(event).__name__}: {event}")
-        outcome = result_of(args.plugin, item, judge(item.check, result), result.duration_s)
+        if isinstance(result, ServerLost):  # the plugin killed or froze the server: failed whatever the check
+            judgement, severity = finding_judgement(result), Severity.REQUIRED
+        else:
+            judgement, severity = judge(item.check, result), None
+        outcome = result_of(args.plugin, item, judgement, result.duration_s, severity=severity)
         say(failure_text(outcome) if outcome.status is not Status.PASS else f"{outcome.id}: PASS")
         credited = _credited_elsewhere(outcome.evidence)
         if outcome.blocking or credited:

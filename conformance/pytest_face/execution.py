@@ -27,7 +27,7 @@ from conformance.pytest_face.prefetch import (
 )
 from conformance.pytest_face.xdist import PLUGIN_SCOPED_MODES, is_worker, worker_count, worker_facts
 from conformance.sandbox.calibration import calibrate_once
-from conformance.sandbox.client import SandboxClient, shared_client
+from conformance.sandbox.client import SandboxClient, close_shared_client, shared_client
 from conformance.settings import RunSettings
 
 
@@ -120,7 +120,10 @@ class ItemRunner:
         return self._monitors.credit(plugin, check, result)
 
     def close(self) -> None:
+        """Stop every fork server of this process (the pool's and the shared one) and reap them."""
         if self._prefetcher is not None:
             self._prefetcher.close()
+            self._prefetcher = None
         for client in self._spare or []:
             client.close()
+        close_shared_client()

@@ -10,6 +10,8 @@ the run's state lives on the object, not in the config's stash or in module glob
 from __future__ import annotations
 
 import datetime as dt
+import sys
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from conformance.checks.model import CATEGORIES, Severity
 from conformance.host.elfcheck import elf_facts
 from conformance.pytest_face.execution import ItemRunner
 from conformance.pytest_face.items import CheckItem, PluginBattery
+from conformance.pytest_face.junit import written_atomically
 from conformance.pytest_face.prefetch import prefetch_enabled
 from conformance.pytest_face.reporting import (
     announce,
@@ -74,6 +77,11 @@ def _refuse_unloadable(config: pytest.Config, settings: RunSettings) -> None:
             problems.append(f"{path}: not loadable: {facts.problem}")
     if problems:
         raise pytest.UsageError("\n".join(problems))
+
+
+def _interrupted_now() -> bool:
+    """A signal (``report.interrupt``) or Ctrl-C is ending the run, possibly through the caller's ``finally``."""
+    return interrupt.received() or isinstance(sys.exc_info()[1], KeyboardInterrupt)
 
 
 def battery_session(config: pytest.Config) -> BatterySession | None:
@@ -171,8 +179,12 @@ class BatterySession:
         items[:0] = battery
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """Run the selected battery items ahead on the pool: all at once without xdist, per plugin in a worker."""
-        if self.config.getoption("collectonly"):
+        """Run the selected battery items ahead on the pool: all at once without xdist, per plugin in a worker.
+
+        pytest calls this even when collection was interrupted (from a ``finally``): then nothing is run,
+        and an empty selection is the interruption's, not a usage error.
+        """
+        if self.config.getoption("collectonly") or _interrupted_now():
             return
         drop_idle_hypothesis_plugin(self.config)
         battery = [item for item in session.items if isinstance(item, CheckItem)]
@@ -196,12 +208,25 @@ class BatterySession:
     def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
         return item_status(report)
 
+    @pytest.hookimpl(wrapper=True, tryfirst=True, specname="pytest_sessionfinish")
+    def stop_servers_before_any_report(self) -> Generator[None, None, None]:
+        """Every file of the report directory is written after this process's fork servers are stopped and
+        reaped with everything they started (``SandboxClient.close``): nothing a plugin started is left to
+        rewrite them. pytest's JUnit file is made atomic here too.
+        """
+        interrupt.hold()  # SIGTERM or SIGHUP now is noted, never cuts the stopping short
+        self.runner.close()
+        with written_atomically(self.config):
+            return (yield)
+
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         """Write the reports, even of an interrupted run, and make the exit status agree with them."""
         if self.worker or self.config.getoption("collectonly", False):
             return  # a worker's items are reported by the controller; with --collect-only nothing ran
-        interrupt.hold()
+        interrupt.hold(ctrl_c=True)
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or interrupt.received()
+        if interrupted:
+            self.no_selection = None  # an interrupted collection selected nothing: not the user's selection
         selected = self._selected(session)
         if (
             not interrupted
@@ -250,7 +275,7 @@ class BatterySession:
         if written.expired and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         exit_status_follows_the_reports(session, written.reports, reporter)
-        if interrupt.received():
+        if interrupted:
             session.exitstatus = pytest.ExitCode.INTERRUPTED
         interrupt.uninstall()
 

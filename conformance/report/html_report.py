@@ -75,7 +75,9 @@ def _notes(report: dict[str, Any]) -> str:
         finished, selected = run.get("items_finished"), run.get("items_selected")
         of = f" of {selected}" if selected is not None else ""
         why = "the run was interrupted" if run.get("interrupted") else "not every selected check finished"
-        notes.append(f"Incomplete: {why}; {finished}{of} checks have a result. Missing checks are not failures.")
+        notes.append(
+            f"Incomplete: {why}; {finished}{of} checks have a result. Missing checks are not failures, but a run that did not finish never passes."
+        )
     calibration = run.get("calibration")
     if calibration and calibration["budget_factor"] > 1:
         notes.append(

@@ -88,7 +88,7 @@ def _plugin(report: dict[str, Any]) -> list[str]:
             "",
             f"**Incomplete run**: {run['items_finished']} checks finished"
             + (f" of {run['items_selected']}" if run.get("items_selected") is not None else "")
-            + ".",
+            + ": a run that did not finish never passes.",
         ]
     for entry in (report.get("baseline") or {}).get("expired", []):
         lines += [

@@ -163,7 +163,7 @@ def build_report(
         "run": run.to_json(now, selected, len(results)),
         "plugin": identity,
         "budgets": budgets(settings.budget_scale),
-        "verdict": "none" if nothing_selected else verdict_of(results, identity["loadable"]),
+        "verdict": _verdict(results, identity["loadable"], complete, nothing_selected),
         "grade": "-" if nothing_selected else grade_of(results) if identity["loadable"] else "F",
         "counts": counts,
         "host_matrix": host_matrix(results, identity["api_version"]),
@@ -171,6 +171,14 @@ def build_report(
         "checks": checks,
         "root_cause": root_cause(checks, _rationales()),
     }
+
+
+def _verdict(results: list[CheckResult], loadable: bool, complete: bool, nothing_selected: bool) -> str:
+    """An incomplete run never passes (the checks that did not run could have failed), even one that
+    was interrupted before any check was selected."""
+    if not complete:
+        return "fail"
+    return "none" if nothing_selected else verdict_of(results, loadable)
 
 
 def _rationales() -> dict[str, str]:
