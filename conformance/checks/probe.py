@@ -125,7 +125,8 @@ def facts_from_result(result: SandboxResult, language: str) -> PluginFacts:
     if result.outcome is not Outcome.COMPLETED:
         where = describe_call(result.in_flight)
         if result.outcome is Outcome.TIMED_OUT and result.in_flight is not None and result.in_flight.entry == "dlopen":
-            problem = "dlopen exceeded its budget: a library constructor did not return (see load.dlopen)"
+            budget = f"{result.in_flight.budget_s:g} s"
+            problem = f"dlopen exceeded its budget of {budget}: a library constructor did not return (load.dlopen)"
         elif result.outcome is Outcome.TIMED_OUT:
             problem = f"the probe timed out {where}"
         elif result.signal_name:
