@@ -75,15 +75,12 @@ def symbols_resolve(ctx: ScenarioContext) -> None:
         ctx.expect(True, "every symbol the library references resolves at load (RTLD_NOW)")
         return
     error = c.dlerror()
+    ctx.observe("dlerror", error)
     undefined = _UNDEFINED.search(error)
-    if undefined is not None:
-        ctx.observe("undefined_symbol", undefined.group("symbol"))
     ctx.expect(
         False,
         "every symbol the library references resolves at load (RTLD_NOW)",
-        f"{undefined_symbol_text(undefined.group('symbol'))}; dlopen with RTLD_NOW: {error}"
-        if undefined is not None
-        else f"dlopen with RTLD_NOW: {error}",
+        undefined_symbol_text(undefined.group("symbol")) if undefined is not None else f"dlopen: {error}",
     )
 
 
