@@ -18,9 +18,11 @@ from conformance.scenario.context import Scenario, ScenarioContext
 
 CREATE_DESTROY_CYCLES = 100
 COEXISTING_INSTANCES = 4
-#: How long threads the plugin started get to finish after its last instance is destroyed, and again after
-#: the library is closed, before they count as left running.
+#: How long threads the plugin started get to finish after its last instance is destroyed.
 THREAD_EXIT_GRACE_S = 0.5
+#: Longest wait, once the library is closed, for each of those still running to get a CPU again (and end,
+#: or run into the unmapped code); within the budget of the "join" call.
+UNLOAD_WAIT_S = 1.5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -327,12 +329,17 @@ def threads_stopped(ctx: ScenarioContext) -> None:
         return
     left = tasks.describe(after_destroy)
     ctx.observe("threads_after_destroy", sorted(after_destroy.values()))
-    # A library destructor may still stop them at dlclose; if their code is unmapped under them, the
-    # crash is attributed to these calls, whose detail names the threads.
-    detail = f"{left} started by the plugin, still running after its last destroy_instance"
-    closed = ctx.call("dlclose", libc().lib.dlclose, plugin.handle, detail=detail)
+    wait = UNLOAD_WAIT_S * ctx.request.budget_scale
+
+    def close_then_wait() -> tuple[int, dict[int, str]]:
+        # One announced call from dlclose to the end of the wait: a library destructor may still stop the
+        # threads, and one that runs into the unmapped code crashes inside this call, which names them.
+        closed = int(libc().lib.dlclose(plugin.handle))
+        return closed, tasks.left_after_running_again(before, wait)
+
+    detail = f"dlclose, with {left} started by the plugin still running after its last destroy_instance"
+    closed, after_close = ctx.call("join", close_then_wait, detail=detail)
     ctx.expect(closed == 0, "dlclose succeeds")
-    after_close = ctx.call("join", tasks.still_running_after, before, grace, detail=f"{detail}, once dlclosed")
     ctx.expect(
         not after_close,
         "no thread the plugin started still runs after its last instance is destroyed and the library closed",

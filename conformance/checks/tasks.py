@@ -42,6 +42,47 @@ def still_running_after(before: Mapping[int, str], grace_s: float) -> dict[int, 
         time.sleep(POLL_S)
 
 
+def timeslices(tid: int) -> int | None:
+    """How many times the thread has been given a CPU (``schedstat``), or None when the kernel does not say."""
+    try:
+        with open(f"{TASKS}/{tid}/schedstat") as schedstat:
+            return int(schedstat.read().split()[2])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def is_running(tid: int) -> bool:
+    """The thread is on a CPU or waiting for one (state R), or its state cannot be read (gone meanwhile)."""
+    try:
+        with open(f"{TASKS}/{tid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "R"
+    except (OSError, IndexError):
+        return True
+
+
+def left_after_running_again(before: Mapping[int, str], wait_s: float) -> dict[int, str]:
+    """Threads started since ``before`` still there once each has had a CPU again and is off it (or ``wait_s``
+    ran out).
+
+    For threads left behind when the library was closed: one that runs its code again crashes the process,
+    so a thread that had a CPU since this call began and went back to sleep is blocked outside the library.
+    On a busy machine a thread may wait long to be scheduled; waiting for that, not for a fixed time, keeps
+    the crash inside the caller's announced call.
+    """
+    deadline = time.monotonic() + wait_s
+    first = {tid: timeslices(tid) for tid in started_since(before)}
+
+    def settled(tid: int) -> bool:
+        now = timeslices(tid)
+        return now is not None and now > (first.get(tid) or 0) and not is_running(tid)
+
+    while True:
+        left = started_since(before)
+        if all(settled(tid) for tid in left) or time.monotonic() >= deadline:
+            return started_since(before)
+        time.sleep(POLL_S)
+
+
 def describe(found: Mapping[int, str]) -> str:
     """The count, then each name with how many threads bear it: ``3 threads: 'worker' x2, 'skp-log'``."""
     names = Counter(found.values())
