@@ -11,7 +11,7 @@ from typing import Any
 from conformance.checks.model import Check, Judgement, Status
 from conformance.checks.monitors import EVIDENCE_KEY, unowned
 from conformance.checks.verdict import failure_status
-from conformance.sandbox.classify import describe_call
+from conformance.sandbox.classify import describe_call, undefined_symbol_text, unresolved_symbol
 from conformance.sandbox.faults import parse_fault, parse_refused_signal
 from conformance.scenario.events import (
     CallFinished,
@@ -29,6 +29,9 @@ from conformance.scenario.protocol import Outcome, SandboxResult
 MAX_EVIDENCE_ITEMS = 40
 #: Faults below this address are a NULL pointer plus a small field offset.
 NULL_PAGE = 4096
+#: Waits after the library was closed (lifecycle.threads-stopped): a jump to a stray address there is a
+#: plugin thread left running in unmapped code.
+AFTER_UNLOAD = frozenset({"join"})
 
 
 def _evidence(result: SandboxResult) -> dict[str, Any]:
@@ -112,6 +115,11 @@ def explain_fault(result: SandboxResult) -> tuple[str, dict[str, Any]] | None:
     if fault.address < NULL_PAGE and fault.access in ("read", "write"):
         verb = "wrote" if fault.access == "write" else "read"
         return f"{verb} through a NULL pointer (address 0x{fault.address:x}) in {entry}", detail
+    if fault.access == "exec" and entry in AFTER_UNLOAD:
+        return (
+            f"jumped to 0x{fault.address:x}, which is no longer code: a plugin thread ran on in the closed library",
+            detail,
+        )
     if fault.access == "exec":
         return (
             f"jumped to 0x{fault.address:x}, which is not code (a data pointer called as a function) in {entry}",
@@ -161,7 +169,13 @@ def judge(check: Check, result: SandboxResult) -> Judgement:
             evidence["fault"] = {**explained[1], "explanation": explained[0]}
         return Judgement(Status.CRASH, message, evidence)
     if result.outcome is Outcome.EXITED:
-        return Judgement(Status.CRASH, f"the process exited with code {result.exit_code} {where}", evidence)
+        message = f"the process exited with code {result.exit_code} {where}"
+        unresolved = unresolved_symbol(result.stderr_tail)
+        if unresolved is not None:
+            symbol, library = unresolved
+            evidence["undefined_symbol"] = {"symbol": symbol, "library": library}
+            message += f": {undefined_symbol_text(symbol)} (the dynamic linker's symbol lookup error)"
+        return Judgement(Status.CRASH, message, evidence)
     if result.outcome is Outcome.RESOURCE_LIMIT:
         return Judgement(Status.CRASH, f"hit the {result.resource} limit {where}", evidence)
     errors = result.events_of(HarnessError)

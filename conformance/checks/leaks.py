@@ -11,6 +11,7 @@ import gc
 import os
 from collections.abc import Callable
 
+from conformance.checks import tasks
 from conformance.checks.common import require_processor, valid_params
 from conformance.checks.registry import check
 from conformance.checks.traffic import drive
@@ -27,20 +28,22 @@ LEAKS_REF = "ABI.md 4.9; HOST.md 1.9, 6.3"
 LEAKS_BUDGET_S = 30.0
 
 
-def _usage() -> tuple[int, int, int]:
+def _usage() -> tuple[int, int]:
     gc.collect()
     info = libc().lib.mallinfo2()
-    return int(info.uordblks), len(os.listdir("/proc/self/fd")), len(os.listdir("/proc/self/task"))
+    return int(info.uordblks), len(os.listdir("/proc/self/fd"))
 
 
 def _measure(ctx: ScenarioContext, cycle: Callable[[], None], cycles: int, what: str) -> None:
     for _ in range(WARMUP):
         cycle()
-    before = _usage()
+    before, threads_before = _usage(), tasks.threads()
     for _ in range(cycles):
         cycle()
-    after = _usage()
-    heap, fds, tasks = (a - b for a, b in zip(after, before, strict=True))
+    after, threads_after = _usage(), tasks.threads()
+    heap, fds = (a - b for a, b in zip(after, before, strict=True))
+    grown = len(threads_after) - len(threads_before)
+    new_threads = {tid: name for tid, name in threads_after.items() if tid not in threads_before}
     ctx.observe(
         "figures",
         {
@@ -48,7 +51,8 @@ def _measure(ctx: ScenarioContext, cycle: Callable[[], None], cycles: int, what:
             "heap_bytes_growth": heap,
             "heap_bytes_per_cycle": heap // cycles,
             "fd_growth": fds,
-            "thread_growth": tasks,
+            "thread_growth": grown,
+            "new_threads": sorted(set(new_threads.values())),
         },
     )
     ctx.expect(
@@ -57,7 +61,11 @@ def _measure(ctx: ScenarioContext, cycle: Callable[[], None], cycles: int, what:
         f"grew {heap} bytes over {cycles} cycles ({heap // cycles} B per cycle)",
     )
     ctx.expect(fds <= 0, f"open descriptors do not grow with {what}", f"{fds} more after {cycles} cycles")
-    ctx.expect(tasks <= 0, f"threads do not grow with {what}", f"{tasks} more after {cycles} cycles")
+    ctx.expect(
+        grown <= 0,
+        f"threads do not grow with {what}",
+        f"{grown} more after {cycles} cycles; started and still running: {tasks.describe(new_threads)}",
+    )
 
 
 def _instance_cycle(ctx: ScenarioContext, body: Callable[[Instance], object]) -> Callable[[], None]:

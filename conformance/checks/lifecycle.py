@@ -7,15 +7,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.abi import ffi
+from conformance.checks import tasks
 from conformance.checks.common import metadata_of, require_processor, schema_defaults, valid_params, variant_params
 from conformance.checks.model import Applicability, Needs, Severity
 from conformance.checks.registry import FamilyRow, check, declare_family
-from conformance.checks.traffic import difference, drive, fingerprint
+from conformance.checks.traffic import difference, drive, fingerprint, traffic_once
 from conformance.host.instance import Instance
+from conformance.host.libc import libc
 from conformance.scenario.context import Scenario, ScenarioContext
 
 CREATE_DESTROY_CYCLES = 100
 COEXISTING_INSTANCES = 4
+#: How long threads the plugin started get to finish after its last instance is destroyed.
+THREAD_EXIT_GRACE_S = 0.5
+#: Longest wait, once the library is closed, for each of those still running to get a CPU again (and end,
+#: or run into the unmapped code); within the budget of the "join" call.
+UNLOAD_WAIT_S = 1.5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -300,4 +307,41 @@ def source_probe(ctx: ScenarioContext) -> None:
             "tick_interval_us": config.tick_interval_us,
             "max_ticks": config.max_ticks,
         },
+    )
+
+
+@check(
+    "lifecycle.threads-stopped",
+    severity=Severity.REQUIRED,
+    abi_ref="ABI.md 4.9; HOST.md 1.9",
+    rationale="After its last instance is destroyed the host may dlclose the library, and no thread the plugin "
+    "started may outlive that: one still running unmapped code crashes the host, one that keeps spinning burns "
+    "a core of the server for good.",
+)
+def threads_stopped(ctx: ScenarioContext) -> None:
+    before = tasks.threads()  # before the library is loaded: threads its constructors start count too
+    plugin = require_processor(ctx)
+    traffic_once(ctx)
+    grace = THREAD_EXIT_GRACE_S * ctx.request.budget_scale
+    after_destroy = tasks.still_running_after(before, grace)
+    if not after_destroy:
+        ctx.expect(True, "every thread the plugin started has ended once its last instance is destroyed")
+        return
+    left = tasks.describe(after_destroy)
+    ctx.observe("threads_after_destroy", sorted(after_destroy.values()))
+    wait = UNLOAD_WAIT_S * ctx.request.budget_scale
+
+    def close_then_wait() -> tuple[int, dict[int, str]]:
+        # One announced call from dlclose to the end of the wait: a library destructor may still stop the
+        # threads, and one that runs into the unmapped code crashes inside this call, which names them.
+        closed = int(libc().lib.dlclose(plugin.handle))
+        return closed, tasks.left_after_running_again(before, wait)
+
+    detail = f"dlclose, with {left} started by the plugin still running after its last destroy_instance"
+    closed, after_close = ctx.call("join", close_then_wait, detail=detail)
+    ctx.expect(closed == 0, "dlclose succeeds")
+    ctx.expect(
+        not after_close,
+        "no thread the plugin started still runs after its last instance is destroyed and the library closed",
+        f"{tasks.describe(after_close)} still running after destroy_instance and dlclose",
     )

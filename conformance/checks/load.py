@@ -10,8 +10,9 @@ from conformance.checks.model import Applicability, Severity
 from conformance.checks.registry import check
 from conformance.host.errors import LoadError
 from conformance.host.instance import Instance
-from conformance.host.libc import RTLD_LAZY, RTLD_LOCAL, libc
+from conformance.host.libc import RTLD_LAZY, RTLD_LOCAL, RTLD_NOW, libc
 from conformance.host.metadata import read_metadata
+from conformance.sandbox.classify import undefined_symbol_text
 from conformance.scenario.context import ScenarioContext
 
 ANY_PLUGIN = Applicability(needs_loadable=False)
@@ -38,8 +39,49 @@ def _load_until(ctx: ScenarioContext, stage: str) -> bool:
     applies=ANY_PLUGIN,
 )
 def dlopen_succeeds(ctx: ScenarioContext) -> None:
+    overran = (ctx.option("wedged") or {}).get("dlopen")
+    if overran is not None:
+        # Triage saw it twice; opening the library again would only wait out the same budget once more.
+        ctx.expect(
+            False,
+            f"dlopen returns within its budget of {ctx.budget('dlopen'):g} s",
+            f"dlopen exceeded its budget: a library constructor did not return ({overran}); the host runs "
+            "constructors on its loading thread with no timeout, so its load or upload hangs as long",
+        )
+        return
     if _load_until(ctx, "dlopen"):
         ctx.expect(True, "dlopen succeeded and the library constructors returned")
+
+
+#: dlerror's text for a reference that nothing defines, "<path>: undefined symbol: <name>".
+_UNDEFINED = re.compile(r"undefined symbol: (?P<symbol>\S+)")
+
+
+@check(
+    "load.symbols-resolve",
+    severity=Severity.RECOMMENDED,
+    abi_ref="ABI.md 1.2 step 1; HOST.md 1.1 step 1",
+    rationale="The host binds lazily (RTLD_LAZY), so a function no library defines loads fine and ends the whole "
+    "host process (exit 127, 'symbol lookup error') at its first call; bound at load with RTLD_NOW it is named "
+    "up front. A warning, not a failure: the host does load such a library, and only a path that calls the "
+    "function kills it (the checks that take that path crash and name the symbol).",
+)
+def symbols_resolve(ctx: ScenarioContext) -> None:
+    c = libc()
+    path = ctx.request.plugin_path.encode()
+    handle = ctx.call("dlopen", c.lib.dlopen, path, RTLD_NOW | RTLD_LOCAL, detail="RTLD_NOW: every symbol bound")
+    if handle != c.ffi.NULL:
+        ctx.call("dlclose", c.lib.dlclose, handle)
+        ctx.expect(True, "every symbol the library references resolves at load (RTLD_NOW)")
+        return
+    error = c.dlerror()
+    ctx.observe("dlerror", error)
+    undefined = _UNDEFINED.search(error)
+    ctx.expect(
+        False,
+        "every symbol the library references resolves at load (RTLD_NOW)",
+        undefined_symbol_text(undefined.group("symbol")) if undefined is not None else f"dlopen: {error}",
+    )
 
 
 @check(

@@ -16,7 +16,7 @@ from conformance.checks.model import PluginFacts
 from conformance.checks.traffic import detect_node_kind, drive, with_instance
 from conformance.host.errors import LoadError
 from conformance.host.instance import Instance
-from conformance.sandbox.classify import describe_call
+from conformance.sandbox.classify import describe_call, undefined_symbol_text, unresolved_symbol
 from conformance.scenario.context import ScenarioContext
 from conformance.scenario.events import Observed
 from conformance.scenario.protocol import Outcome, SandboxResult
@@ -124,17 +124,24 @@ def facts_from_result(result: SandboxResult, language: str) -> PluginFacts:
         return facts
     if result.outcome is not Outcome.COMPLETED:
         where = describe_call(result.in_flight)
-        if result.outcome is Outcome.TIMED_OUT:
+        if result.outcome is Outcome.TIMED_OUT and result.in_flight is not None and result.in_flight.entry == "dlopen":
+            budget = f"{result.in_flight.budget_s:g} s"
+            problem = f"dlopen exceeded its budget of {budget}: a library constructor did not return (load.dlopen)"
+        elif result.outcome is Outcome.TIMED_OUT:
             problem = f"the probe timed out {where}"
         elif result.signal_name:
             problem = f"crashed with {result.signal_name} {where}"
         else:
             problem = f"{result.outcome.value} {where}: {result.detail}".strip()
+        unresolved = unresolved_symbol(result.stderr_tail)
+        if unresolved is not None:
+            problem += f": {undefined_symbol_text(unresolved[0])}"
         if result.panic_message:
             problem += f": {result.panic_message}"
         wedged: tuple[tuple[str, str], ...] = ()
         if result.outcome is Outcome.TIMED_OUT and result.in_flight is not None:
-            wedged = ((result.in_flight.entry, result.in_flight.detail or "loading"),)
+            during = result.in_flight.detail or "loading"
+            wedged = ((result.in_flight.entry, f"{during}: {result.detail}" if result.detail else during),)
         base = observed[-1] if observed else {}
         if (
             base.get("loadable")

@@ -12,6 +12,9 @@ from conformance.scenario.protocol import Outcome
 _PANIC_LINE = re.compile(r"panicked at [^\n]*\n([^\n]*)")
 _NO_UNWIND = "panic in a function that cannot unwind"
 _ALLOC_FAILED = re.compile(r"memory allocation of \d+ bytes failed")
+#: The dynamic linker's message when a lazily bound function is first called and nothing defines it; it
+#: then exits the process with status 127.
+_SYMBOL_LOOKUP = re.compile(r"symbol lookup error: (?P<library>[^:\n]+): undefined symbol: (?P<symbol>[^\s,]+)")
 
 
 def signal_name(number: int) -> str:
@@ -34,6 +37,24 @@ def panic_message(output: str) -> str | None:
     if _NO_UNWIND in output:
         return f"{own[0]} (then: {_NO_UNWIND})"
     return own[0]
+
+
+def unresolved_symbol(output: str) -> tuple[str, str] | None:
+    """(symbol, library) from the dynamic linker's "symbol lookup error" in the child's output, if any.
+
+    The host binds a plugin's functions lazily (RTLD_LAZY): a function nothing defines is only missed at
+    its first call, and ld.so then ends the whole process with exit status 127, not with a signal.
+    """
+    match = _SYMBOL_LOOKUP.search(output)
+    return (match.group("symbol"), match.group("library").strip()) if match else None
+
+
+def undefined_symbol_text(symbol: str) -> str:
+    """How a verdict names a function the plugin calls that nothing defines, at load or at the call."""
+    return (
+        f"undefined symbol {symbol}: no loaded library defines this function the plugin calls; the host binds "
+        "functions at their first call (RTLD_LAZY) and its whole process exits with status 127 there"
+    )
 
 
 def describe_call(call: CallStarted | None) -> str:

@@ -109,8 +109,9 @@ class ScenarioContext:
         exempt = options.get("triage_exempt") or ()
         wedged = options.get("wedged") or {}
         if entry in wedged and f"wedged:{entry}" not in exempt:
+            evidence = "load.dlopen" if entry == "dlopen" else "timeouts.*"
             raise ScenarioSkip(
-                f"not run: {entry} did not return during triage ({wedged[entry]}); see timeouts.* for the evidence"
+                f"not run: {entry} did not return during triage ({wedged[entry]}); see {evidence} for the evidence"
             )
 
     def expect(self, ok: bool, what: str, detail: str = "", *, warn_only: bool = False) -> bool:
