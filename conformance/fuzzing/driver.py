@@ -105,6 +105,11 @@ def reporting(
         try:
             test_one_input(data)
         except Exception as error:
+            culprit = getattr(error, "data", None)
+            if isinstance(culprit, bytes) and culprit != data:
+                # An earlier input of a persistent child: libFuzzer saves the one in flight, we save this one.
+                data = culprit
+                Path(f"{prefix}crash-{hashlib.sha1(data).hexdigest()}").write_bytes(data)
             path = f"{prefix}crash-{hashlib.sha1(data).hexdigest()}"
             print(f"\n{FINDING_MARK} {target}: {signature_of(error)}", file=sys.stderr)
             print(f"{REPRO_MARK} {repro_command(target, own_flags, path)}", file=sys.stderr, flush=True)
@@ -117,11 +122,7 @@ def _launcher(target: str, own_flags: Sequence[str]) -> str:
     """An executable that re-runs this target with our own flags: libFuzzer's fork, merge and
     minimise modes start ``argv[0]`` directly, and a .py script with its flags stripped is not that."""
     command = [sys.executable] if is_frozen() else [sys.executable, str(FUZZ_DIR / f"{target}.py")]
-    body = (
-        "#!/bin/sh\nexec "
-        + " ".join(shlex.quote(part) for part in (*command, *own_flags))
-        + ' "$@"\n'
-    )
+    body = "#!/bin/sh\nexec " + " ".join(shlex.quote(part) for part in (*command, *own_flags)) + ' "$@"\n'
     directory = ARTIFACT_DIR / ".launchers"
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{target}-{hashlib.sha1(body.encode()).hexdigest()[:12]}.sh"
