@@ -133,7 +133,7 @@ class IntakeRunner:
             try:
                 failures = parse_failures(exchange.value)
             except ValueError as error:
-                pool.close()
+                pool.close()  # whatever the plugin wrote, the channel is out of step now
                 return self._channel_finding(data, str(error), exchange)
             if not failures:
                 return None

@@ -162,8 +162,8 @@ class PersistentIntake:
         self.history.append(data)
         budget = self.request.overall_budget_s * self.scale if first else input_budget(plan, self.scale)
         exchange = child.send(pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL), budget)
-        if exchange.reply is Reply.RESULT and exchange.threads_left > 1:
-            self.close()  # a plugin thread still running could act during the next input
+        if exchange.reply is not Reply.RESULT or exchange.threads_left > 1:
+            self.close()  # dead, or a plugin thread still running could act during the next input
         return exchange
 
     def close(self) -> None:
