@@ -81,6 +81,10 @@ class IntakeInChild:
 
     def __call__(self, data: bytes) -> dict[str, Any]:
         plan: IntakePlan = pickle.loads(data)  # noqa: S301 - written by the parent, never by the plugin
+        return {"failures": [list(failure) for failure in self.run_plan(plan)[:MAX_FAILURES]]}
+
+    def run_plan(self, plan: IntakePlan) -> list[Failure]:
+        """One intake of ``plan`` with the kept plugin; the failures ``IntakeRunner.judge`` would name."""
         self.events = []
         ctx = ScenarioContext(replace(self.request, options={"plan": plan}), self.emit, self._load)
         try:
@@ -92,7 +96,7 @@ class IntakeInChild:
             raise  # the address-space limit: the child dies and the input is judged alone
         except Exception as error:  # noqa: BLE001 - a harness bug is reported, as the lone child does
             self.events.append(HarnessError(f"{type(error).__name__}: {error}", traceback.format_exc()))
-        return {"failures": [list(failure) for failure in failures_of(self.events)[:MAX_FAILURES]]}
+        return failures_of(self.events)
 
 
 def failures_of(events: list[Event]) -> list[Failure]:
