@@ -55,6 +55,7 @@ from conformance.fuzzing.native_coverage import (
 )
 from conformance.fuzzing.packet_bytes import bytes_for_packet
 from conformance.fuzzing.paths import ARTIFACT_DIR, display_path
+from conformance.fuzzing.persistent_intake import CHILD_SIDE_MODULES
 from conformance.fuzzing.seeds import battery_packets
 from conformance.host.packets import Packet, TextPacket
 from conformance.host.wire import RawWire
@@ -208,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         artifact_dir=ARTIFACT_DIR / TARGET / intake.name,
         work_key=f"{TARGET}-{intake.name}" + ("-native" if native else ""),
         default_timeout=60,  # the sandbox bounds plugin calls; this bounds everything else
+        uninstrumented=CHILD_SIDE_MODULES if intake.persistent else (),
     )
 
 

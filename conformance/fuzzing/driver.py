@@ -23,8 +23,11 @@ from conformance.sandbox.frozen import is_frozen
 _SUBPROCESS_FLAGS = ("-fork=", "-jobs=", "-workers=", "-merge=", "-set_cover_merge=", "-minimize_crash=")
 
 
-def instrument_python(prefixes: tuple[str, ...] = ("conformance", "fuzz_", "__main__")) -> int:
-    """Add atheris coverage to every loaded function of this package and the target; returns how many.
+def instrument_python(
+    prefixes: tuple[str, ...] = ("conformance", "fuzz_", "__main__"), skipped: tuple[str, ...] = ()
+) -> int:
+    """Add atheris coverage to every loaded function of this package and the target, except modules
+    starting with one of ``skipped``; returns how many.
 
     ``atheris.instrument_all`` would also instrument Hypothesis, cffi and the
     standard library (slow to start, noisy feedback); the code under test is
@@ -34,7 +37,8 @@ def instrument_python(prefixes: tuple[str, ...] = ("conformance", "fuzz_", "__ma
 
     count = 0
     for obj in gc.get_objects():
-        if isinstance(obj, types.FunctionType) and str(getattr(obj, "__module__", "") or "").startswith(prefixes):
+        module = str(getattr(obj, "__module__", "") or "")
+        if isinstance(obj, types.FunctionType) and module.startswith(prefixes) and not module.startswith(skipped):
             try:
                 atheris.instrument_func(obj)
             except (TypeError, ValueError, AttributeError):  # a function atheris cannot rewrite: skip it
@@ -143,9 +147,11 @@ def fuzz_main(
     artifact_dir: Path | None = None,
     work_key: str | None = None,
     default_timeout: int | None = None,
+    uninstrumented: tuple[str, ...] = (),
 ) -> None:
     """Run ``test_one_input`` under libFuzzer (atheris) with ``args`` (libFuzzer flags, corpus dirs or
-    input files). Never returns: libFuzzer exits the process."""
+    input files); modules starting with one of ``uninstrumented`` get no coverage counters. Never returns:
+    libFuzzer exits the process."""
     try:
         import atheris  # type: ignore[import-untyped,unused-ignore]  # optional extra, only when fuzzing
     except ImportError:
@@ -159,7 +165,7 @@ def fuzz_main(
     argv0 = sys.argv[0]
     if any(arg.startswith(_SUBPROCESS_FLAGS) for arg in lib_args):
         argv0 = _launcher(target, own_flags)
-    instrument_python()
+    instrument_python(skipped=uninstrumented)
     runner = reporting(target, test_one_input, own_flags, artifact_prefix(lib_args))
     atheris.Setup([argv0, *lib_args], runner)
     atheris.Fuzz()

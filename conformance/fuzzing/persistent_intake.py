@@ -50,6 +50,21 @@ _ENTRY_OF_ACTION = {
 #: Margin for the host's own Python work around the calls of one input, on a loaded machine.
 HOST_MARGIN_S = 1.0
 
+#: Modules only the persistent child runs. Coverage counted there stays in the child's copy of the
+#: counters and never guides libFuzzer, so the fuzzer leaves them uninstrumented (the child runs faster).
+CHILD_SIDE_MODULES = (
+    "conformance.checks",
+    "conformance.fuzzing.intake_scenarios",
+    "conformance.host.callbacks",
+    "conformance.host.guarded",
+    "conformance.host.instance",
+    "conformance.host.loader",
+    "conformance.host.logs",
+    "conformance.host.memory",
+    "conformance.host.metadata",
+    "conformance.scenario",
+)
+
 #: A failure as it travels: (kind, what, detail).
 Failure = tuple[str, str, str]
 

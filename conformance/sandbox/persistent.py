@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import gc
 import json
 import os
 import select
@@ -192,6 +193,7 @@ def _child_loop(
         fd = _prepare(request, channel, workdir)
         if warm is not None:
             warm()
+        gc.freeze()  # what the caller had built is never garbage here: collections skip it (as the fork server's)
         seq = 0
         pending = b""
         while True:
