@@ -214,6 +214,8 @@ def test_the_persistent_child_reports_death_hang_and_junk() -> None:
             time.sleep(60)
         if data == b"junk":
             os.write(3, b"junk\n")
+        if data == b"deep":
+            os.write(3, b"[" * 100_000 + b"\n")
         return {"echo": data.decode()}
 
     child = PersistentChild(_request(), handler)
@@ -226,7 +228,7 @@ def test_the_persistent_child_reports_death_hang_and_junk() -> None:
         assert not child.alive
     finally:
         child.close()
-    for data, expected in ((b"hang", Reply.HUNG), (b"junk", Reply.MALFORMED)):
+    for data, expected in ((b"hang", Reply.HUNG), (b"junk", Reply.MALFORMED), (b"deep", Reply.MALFORMED)):
         child = PersistentChild(_request(), handler)
         try:
             assert child.send(data, 0.5).reply is expected

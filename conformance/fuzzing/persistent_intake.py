@@ -10,6 +10,7 @@ state earlier inputs left behind, junk on the result channel) is named from the 
 
 from __future__ import annotations
 
+import atexit
 import os
 import pickle
 import signal
@@ -164,6 +165,7 @@ class PersistentIntake:
         self.children_started = 0
         #: Inputs the current child ran since its start (its checkpoint), oldest first.
         self.history: list[bytes] = []
+        atexit.register(self.close)  # libFuzzer exits without closing the target: no child or workdir left
 
     def _child(self) -> PersistentChild:
         if self.child is None or not self.child.alive or self.child.sent >= self.inputs_per_child:

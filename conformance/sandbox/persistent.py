@@ -125,7 +125,7 @@ class PersistentChild:
     def _parse(self, line: bytes) -> Exchange:
         try:
             value = json.loads(line)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:  # deep nesting is a plugin's junk too
             return self._ended(Reply.MALFORMED, f"not JSON ({error}): {line[:200]!r}")
         if not isinstance(value, dict) or value.get("seq") != self.sent:
             return self._ended(Reply.MALFORMED, f"not the reply to input {self.sent}: {line[:200]!r}")
