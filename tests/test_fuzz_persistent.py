@@ -22,7 +22,7 @@ from conformance.fixtures import FIXTURE_ROOT
 from conformance.fuzzing.findings import FuzzFinding
 from conformance.fuzzing.intake_runner import IntakeRunner
 from conformance.fuzzing.packet_bytes import bytes_for_packet
-from conformance.fuzzing.persistent_intake import attribute, parse_failures
+from conformance.fuzzing.persistent_intake import MAX_REPLAYS, attribute, parse_failures
 from conformance.host.packets import TextPacket
 from conformance.sandbox.persistent import Exchange, PersistentChild, Reply
 from conformance.scenario.protocol import ScenarioRequest
@@ -144,6 +144,10 @@ def test_replay_pins_a_delayed_crash_on_the_earlier_input_that_fails_alone() -> 
 
     nobody = attribute(died, history[-1], history, lambda data: None, lambda data, how, detail: FuzzFinding(how))
     assert nobody.signature == "crashed with SIGSEGV in a persistent child"
+    long_history = [number.to_bytes(2, "big") for number in range(500)]
+    replayed.clear()
+    attribute(died, long_history[-1], long_history, judge_alone, lambda data, how, detail: FuzzFinding(how))
+    assert replayed == long_history[::-1][: 1 + MAX_REPLAYS]  # bounded: it must fit in libFuzzer's -timeout
     hung = Exchange(Reply.HUNG, status=signal.SIGKILL, detail="no reply within 6.00 s")
     replayed.clear()
     attribute(hung, history[-1], history, judge_alone, lambda data, how, detail: FuzzFinding(how))

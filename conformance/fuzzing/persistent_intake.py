@@ -48,6 +48,9 @@ _ENTRY_OF_ACTION = {
     "tick": "tick",
     "flush": "flush",
 }
+#: Earlier inputs replayed alone after a death the input in flight does not explain, newest first: each
+#: costs a child of the fork server, and all of them must fit in libFuzzer's -timeout of one input.
+MAX_REPLAYS = 32
 #: Margin for the host's own Python work around the calls of one input, on a loaded machine.
 HOST_MARGIN_S = 1.0
 
@@ -203,14 +206,14 @@ def attribute(
     """The finding for a persistent child that died or hung on ``data``.
 
     The input in flight is run alone first; when it passes alone (the plugin needed what earlier inputs
-    left behind), the child's earlier inputs are, newest first: the first that fails alone is the
-    finding, carrying its own bytes. A hang replays only the input in flight (each replay costs a budget).
+    left behind), the child's earlier inputs are (the newest ``MAX_REPLAYS``), newest first: the first
+    that fails alone is the finding, carrying its own bytes. A hang replays only the input in flight (each replay costs a budget).
     """
     finding = judge_alone(data)
     if finding is not None:
         return finding
     if exchange.reply is Reply.DIED:
-        for earlier in reversed(history[:-1]):
+        for earlier in reversed(history[-1 - MAX_REPLAYS : -1]):
             finding = judge_alone(earlier)
             if finding is not None:
                 finding.data = earlier
