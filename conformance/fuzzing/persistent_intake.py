@@ -16,11 +16,9 @@ import pickle
 import signal
 import traceback
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from conformance.budgets import budget_for
-from conformance.checks.common import require_processor
 from conformance.fuzzing.findings import FuzzFinding
 from conformance.fuzzing.intake_plan import IntakePlan
 from conformance.fuzzing.intake_scenarios import run_intake
@@ -105,9 +103,8 @@ class IntakeInChild:
     def run_plan(self, plan: IntakePlan) -> list[Failure]:
         """One intake of ``plan`` with the kept plugin; the failures ``IntakeRunner.judge`` would name."""
         self.events = []
-        ctx = ScenarioContext(replace(self.request, options={"plan": plan}), self.emit, self._load)
+        ctx = ScenarioContext(self.request, self.emit, self._load)  # the plan goes straight to run_intake
         try:
-            require_processor(ctx)
             run_intake(ctx, plan)
         except (ScenarioSkip, LoadError):
             pass  # not findings for the one-child runner either
