@@ -24,7 +24,7 @@ from conformance.fuzzing.intake_runner import IntakeRunner
 from conformance.fuzzing.packet_bytes import bytes_for_packet
 from conformance.fuzzing.persistent_intake import MAX_REPLAYS, attribute, parse_failures
 from conformance.host.packets import TextPacket
-from conformance.sandbox.persistent import Exchange, PersistentChild, Reply
+from conformance.sandbox.persistent import WORKDIR_PREFIX, Exchange, PersistentChild, Reply, remove_stale_workdirs
 from conformance.scenario.protocol import ScenarioRequest
 from conformance.strategies.input_bytes import ByteSink
 
@@ -239,3 +239,14 @@ def test_the_persistent_child_reports_death_hang_and_junk() -> None:
             assert not child.alive
         finally:
             child.close()
+
+
+def test_workdirs_of_gone_fuzzers_are_removed(tmp_path: Path) -> None:
+    """libFuzzer ends a fuzzer without Python's cleanup: the next one removes what a gone process left."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    (tmp_path / f"{WORKDIR_PREFIX}{gone.pid}-abc").mkdir()
+    (tmp_path / f"{WORKDIR_PREFIX}{os.getpid()}-def").mkdir()
+    (tmp_path / "unrelated").mkdir()
+    assert remove_stale_workdirs(str(tmp_path)) == [f"{WORKDIR_PREFIX}{gone.pid}-abc"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [f"{WORKDIR_PREFIX}{os.getpid()}-def", "unrelated"]

@@ -43,6 +43,9 @@ OUTPUT_KEEP_BYTES = 1 << 20
 #: How long a child that missed its deadline is given to finish dying before it is called hung.
 DYING_GRACE_S = 0.2
 _LENGTH = struct.Struct("<I")
+#: Workdirs are named after the process that made them: libFuzzer ends a fuzzer with C's exit(), which runs
+#: no Python cleanup, so the next fuzzer removes the workdirs of processes that are gone.
+WORKDIR_PREFIX = "skp-"
 
 #: What runs one input in the child: the input's bytes to a JSON-able object.
 Handler = Callable[[bytes], dict[str, Any]]
@@ -78,7 +81,7 @@ class PersistentChild:
     def __init__(self, request: ScenarioRequest, handler: Handler, *, warm: Callable[[], None] | None = None) -> None:
         """``request`` gives the limits and environment; ``warm`` runs once in the child before any input."""
         _warm_parent()
-        self.workdir = tempfile.mkdtemp(prefix="skp-")
+        self.workdir = tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-")
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.pid = os.fork()
         if self.pid == 0:
@@ -225,10 +228,34 @@ def _child_loop(
 _warmed: list[bool] = []
 
 
+def remove_stale_workdirs(root: str | None = None) -> list[str]:
+    """Remove the workdirs of persistent children whose parent process is gone; returns them."""
+    root = root or tempfile.gettempdir()
+    removed: list[str] = []
+    with contextlib.suppress(OSError):
+        for name in os.listdir(root):
+            owner = name[len(WORKDIR_PREFIX) :].split("-", 1)[0]
+            if name.startswith(WORKDIR_PREFIX) and owner.isdigit() and not _alive(int(owner)):
+                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+                removed.append(name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _warm_parent() -> None:
     """What the fork server warms before its first fork, once: every child inherits it (the fault reporter
     above all, without which a crash in the child would meet the caller's own signal handlers)."""
     if not _warmed:
+        remove_stale_workdirs()
         warm_up()
         libc()
         load_reporter()
