@@ -14,6 +14,7 @@ import json
 import os
 import pickle
 import platform
+import random
 import re
 import statistics
 import subprocess
@@ -33,7 +34,9 @@ from conformance.checks.isolation import shares_child
 from conformance.checks.registry import catalogue, lookup_check
 from conformance.fixtures import build_fixtures, fixture_path
 from conformance.fuzzing.intake_runner import IntakeRunner
+from conformance.fuzzing.intake_scenarios import INTAKE_SCENARIO
 from conformance.fuzzing.paths import CORPUS_DIR
+from conformance.fuzzing.persistent_intake import IntakeInChild
 from conformance.host.packets import TextPacket
 from conformance.sandbox.client import SandboxClient
 from conformance.sandbox.containment import CONTAINMENT_ENV, Containment
@@ -167,6 +170,72 @@ def fuzz_rates(seconds: int) -> dict[str, float]:
     return {run["key"]: float(run["exec_per_s"]) for run in data["runs"]}
 
 
+def intake_inputs(count: int) -> list[bytes]:
+    """The committed plugin_intake seeds, then seeded random inputs up to ``count``: what every loop runs."""
+    inputs = [path.read_bytes() for path in sorted((CORPUS_DIR / "plugin_intake").iterdir())]
+    rng = random.Random(0xBE4C)
+    while len(inputs) < count:
+        inputs.append(rng.randbytes(rng.randrange(2, 120)))
+    return inputs[:count]
+
+
+def intake_rates(rounds: int, count: int, alone: int) -> dict[str, dict[str, float]]:
+    """Executions per second of plugin intake on conforming_processor, the same inputs in one process,
+    the three ways taking turns (the machine is shared): a bare loop that plans and runs each intake in
+    this process with the plugin loaded once, the persistent sandbox child, and one sandbox child per
+    input (the first ``alone`` inputs only: it is slow). Plans are made once before timing (Hypothesis
+    draws are remembered), so the figures compare running inputs, not drawing them."""
+    plugin = fixture_path("conforming_processor")
+    inputs = intake_inputs(count)
+    persistent = IntakeRunner(plugin)
+    one_child = IntakeRunner(plugin, persistent=False)
+    bare = IntakeInChild(ScenarioRequest(INTAKE_SCENARIO, str(plugin)))
+    bare.warm()
+
+    def run_bare(data: bytes) -> None:
+        bare.run_plan(persistent.plan(data))
+
+    loops = {"bare": (run_bare, inputs), "persistent": (persistent.check, inputs),
+             "one_child": (one_child.check, inputs[:alone])}
+    rates: dict[str, list[float]] = {name: [] for name in loops}
+    try:
+        for data in inputs:  # warm: plans drawn, the plugin loaded, the children started
+            run_bare(data)
+            persistent.check(data)
+        one_child.check(inputs[0])
+        for turn in range(rounds):
+            order = list(loops) if turn % 2 == 0 else list(reversed(loops))
+            for name in order:
+                check, chosen = loops[name]
+                started = time.perf_counter()
+                for data in chosen:
+                    check(data)
+                rates[name].append(len(chosen) / (time.perf_counter() - started))
+    finally:
+        persistent.close()
+        one_child.close()
+    return {name: stats(values) for name, values in rates.items()}
+
+
+def libfuzzer_intake_rates(seconds: int, rounds: int) -> dict[str, dict[str, float]]:
+    """plugin_intake under libFuzzer on conforming_processor from the committed seeds, persistent child
+    (the default) and ``--one-child-per-input`` taking turns, no fork: executions per second of each run."""
+    rates: dict[str, list[float]] = {"persistent": [], "one_child": []}
+    for turn in range(rounds):
+        modes = [("persistent", []), ("one_child", ["--one-child-per-input"])]
+        for mode, flags in modes if turn % 2 == 0 else reversed(modes):
+            with tempfile.TemporaryDirectory() as work:
+                command = [sys.executable, str(ROOT / "fuzz" / "plugin_intake.py"), "--plugin", "conforming_processor",
+                           *flags, "-seed=1", f"-max_total_time={seconds}", f"-artifact_prefix={work}/", work,
+                           str(CORPUS_DIR / "plugin_intake")]
+                completed = subprocess.run(command, capture_output=True, text=True, env=ENV, cwd=ROOT, check=False)
+            done = re.search(r"Done (\d+) runs in (\d+) second", completed.stderr)
+            if done is None:
+                raise SystemExit(f"plugin_intake did not finish: {completed.stderr[-1500:]}")
+            rates[mode].append(int(done.group(1)) / max(1, int(done.group(2))))
+    return {mode: stats(values) for mode, values in rates.items()}
+
+
 NESTED_HEADER = (b"SK!Z", b"FUZZ", b"DEEP")
 
 
@@ -218,6 +287,31 @@ def native_coverage_gain(seconds: int) -> dict[str, dict[str, object]]:
     return results
 
 
+def rate(entry: dict[str, float]) -> str:
+    return f"{entry['median']:,.0f} /s (min {entry['min']:,.0f}, max {entry['max']:,.0f})"
+
+
+def intake_rows(rounds: int, seconds: int) -> str:
+    """The plugin-intake rows: the three loops over the same inputs, then libFuzzer before and after."""
+    count, alone = 400, 40
+    loops = intake_rates(rounds, count, alone)
+    share = loops["persistent"]["median"] / loops["bare"]["median"]
+    fuzzing = libfuzzer_intake_rates(seconds, max(1, rounds // 2))
+    same = f"the same {count} inputs (the committed seeds, then seeded random ones), {rounds} turns"
+    return (
+        f"| `plugin_intake` on `conforming_processor`, bare loop in this process (plugin loaded once), {same} "
+        f"| {rate(loops['bare'])} | - |\n"
+        f"| the same inputs in the persistent sandbox child (the default) | {rate(loops['persistent'])} "
+        f"| at least 2,000 /s |\n"
+        f"| the same, first {alone} inputs, one sandbox child per input (before) | {rate(loops['one_child'])} | - |\n"
+        f"| persistent child / bare loop, medians | {share * 100:.0f} % | at least 50 % |\n"
+        f"| `plugin_intake` under libFuzzer from the seeds, {seconds} s runs, persistent child "
+        f"| {rate(fuzzing['persistent'])} | - |\n"
+        f"| the same, `--one-child-per-input` (before), taking turns with the row above "
+        f"| {rate(fuzzing['one_child'])} | - |\n"
+    )
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -237,6 +331,7 @@ def main() -> int:
     parser.add_argument("--corpus-runs", type=int, default=1, help="runs of each whole-corpus measurement")
     parser.add_argument("--fuzz-seconds", type=int, default=15)
     parser.add_argument("--native-seconds", type=int, default=120, help="plugin_intake run per coverage mode")
+    parser.add_argument("--intake-rounds", type=int, default=5, help="turns of each plugin-intake loop")
     args = parser.parse_args()
     built = build_fixtures()
     results: dict[str, dict[str, float]] = {}
@@ -266,6 +361,7 @@ def main() -> int:
     fuzz_rows = ""
     for key, rate in fuzz_rates(args.fuzz_seconds).items():
         fuzz_rows += f"| fuzz target `{key}`: executions per second ({args.fuzz_seconds} s run) | {rate:,.0f} | - |\n"
+    fuzz_rows += intake_rows(args.intake_rounds, args.fuzz_seconds)
     text = f"""# Benchmarks
 
 Produced by `python ci/bench --runs {args.runs} --corpus-runs {corpus_runs}` on {time.strftime('%Y-%m-%d')}.

@@ -11,8 +11,12 @@ to declared pins with declared types, an echo plugin (Passthrough output)
 giving back exactly what it got, malformed packets refused, no contract
 violation seen by the host callbacks; a crash or a hang is a finding.
 
-Each input runs in a fresh sandbox child (the fork server of the battery),
-so the plugin never runs in this process unless ``--in-process`` is given
+Inputs run in a persistent sandbox child forked from this process, many per
+child with the plugin loaded once (``conformance.fuzzing.persistent_intake``);
+whatever it reports is judged again with the input alone in a child of the
+battery's fork server, so findings read as they do with
+``--one-child-per-input`` (every input in a fresh child, the old way, slower).
+The plugin never runs in this process unless ``--in-process`` is given
 (then a plugin crash is a libFuzzer crash, for gdb).
 
 ``--native-coverage`` lets coverage inside the plugin guide the fuzzer
@@ -21,7 +25,7 @@ SanitizerCoverage, a plugin given by path must have been built that way
 (RUSTFLAGS from ``SANCOV_RUSTFLAGS``), the script re-executes itself with a
 shared libFuzzer runtime preloaded, and runs the plugin in process.
 
-    python fuzz/plugin_intake.py --plugin path/to/libplugin.so [--in-process | --native-coverage] [libFuzzer flags] [corpus | inputs]
+    python fuzz/plugin_intake.py --plugin path/to/libplugin.so [--in-process | --native-coverage | --one-child-per-input] [libFuzzer flags] [corpus | inputs]
 
 ``--plugin`` also takes the name of a bundled fixture (``--plugin fuzz_crasher``); without it the plugin is
 ``$CONFORMANCE_FUZZ_PLUGIN``, or, in the ClusterFuzzLite build (a PyInstaller executable),
@@ -51,6 +55,7 @@ from conformance.fuzzing.native_coverage import (
 )
 from conformance.fuzzing.packet_bytes import bytes_for_packet
 from conformance.fuzzing.paths import ARTIFACT_DIR, display_path
+from conformance.fuzzing.persistent_intake import CHILD_SIDE_MODULES
 from conformance.fuzzing.seeds import battery_packets
 from conformance.host.packets import Packet, TextPacket
 from conformance.host.wire import RawWire
@@ -65,17 +70,18 @@ PLUGIN_ENV = "CONFORMANCE_FUZZ_PLUGIN"
 FROZEN_PLUGIN = "libconforming_processor.so"
 
 USAGE = (
-    "usage: python fuzz/plugin_intake.py --plugin PLUGIN.so|FIXTURE [--in-process | --native-coverage]"
+    "usage: python fuzz/plugin_intake.py --plugin PLUGIN.so|FIXTURE [--in-process | --native-coverage"
+    " | --one-child-per-input]"
     " [libFuzzer flags] [corpus | inputs]\n       (or name the plugin in $CONFORMANCE_FUZZ_PLUGIN)"
 )
 
 
-def configure(plugin: str, *, in_process: bool = False) -> IntakeRunner:
+def configure(plugin: str, *, in_process: bool = False, persistent: bool = True) -> IntakeRunner:
     """Point the target at a plugin (profiles it in the sandbox); ``test_one_input`` then drives it."""
     global _RUNNER
     if _RUNNER is not None:
         _RUNNER.close()
-    _RUNNER = IntakeRunner(plugin, in_process=in_process)
+    _RUNNER = IntakeRunner(plugin, in_process=in_process, persistent=persistent)
     return _RUNNER
 
 
@@ -134,9 +140,12 @@ def default_plugin() -> str | None:
     return None
 
 
+ONE_CHILD_FLAG = "--one-child-per-input"
+
+
 def parse_args(args: Sequence[str]) -> tuple[str | None, bool, bool, list[str]]:
     """Our own flags (``--plugin P``, ``--plugin=P``, ``--in-process``, ``--native-coverage``) apart from
-    libFuzzer's."""
+    libFuzzer's; ``--one-child-per-input`` stays in the rest (``main`` takes it out)."""
     plugin: str | None = None
     in_process = False
     native = False
@@ -177,6 +186,8 @@ def native_plugin(plugin: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     plugin, in_process, native, rest = parse_args(sys.argv[1:] if argv is None else argv)
+    one_child = ONE_CHILD_FLAG in rest
+    rest = [arg for arg in rest if arg != ONE_CHILD_FLAG]
     plugin = plugin or default_plugin()
     if plugin is None:
         raise SystemExit(USAGE)
@@ -186,8 +197,9 @@ def main(argv: list[str] | None = None) -> None:
         except NativeCoverageUnavailable as error:
             raise SystemExit(f"native coverage unavailable: {error}") from None
         in_process = True
-    intake = configure(plugin, in_process=in_process)
+    intake = configure(plugin, in_process=in_process, persistent=not one_child)
     mode = ["--native-coverage"] if native else (["--in-process"] if in_process else [])
+    mode += [ONE_CHILD_FLAG] if one_child and not in_process else []
     own_flags = ["--plugin", display_path(intake.plugin_path), *mode]
     fuzz_main(
         TARGET,
@@ -197,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         artifact_dir=ARTIFACT_DIR / TARGET / intake.name,
         work_key=f"{TARGET}-{intake.name}" + ("-native" if native else ""),
         default_timeout=60,  # the sandbox bounds plugin calls; this bounds everything else
+        uninstrumented=CHILD_SIDE_MODULES if intake.persistent else (),
     )
 
 

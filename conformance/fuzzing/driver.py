@@ -23,8 +23,11 @@ from conformance.sandbox.frozen import is_frozen
 _SUBPROCESS_FLAGS = ("-fork=", "-jobs=", "-workers=", "-merge=", "-set_cover_merge=", "-minimize_crash=")
 
 
-def instrument_python(prefixes: tuple[str, ...] = ("conformance", "fuzz_", "__main__")) -> int:
-    """Add atheris coverage to every loaded function of this package and the target; returns how many.
+def instrument_python(
+    prefixes: tuple[str, ...] = ("conformance", "fuzz_", "__main__"), skipped: tuple[str, ...] = ()
+) -> int:
+    """Add atheris coverage to every loaded function of this package and the target, except modules
+    starting with one of ``skipped``; returns how many.
 
     ``atheris.instrument_all`` would also instrument Hypothesis, cffi and the
     standard library (slow to start, noisy feedback); the code under test is
@@ -34,7 +37,8 @@ def instrument_python(prefixes: tuple[str, ...] = ("conformance", "fuzz_", "__ma
 
     count = 0
     for obj in gc.get_objects():
-        if isinstance(obj, types.FunctionType) and str(getattr(obj, "__module__", "") or "").startswith(prefixes):
+        module = str(getattr(obj, "__module__", "") or "")
+        if isinstance(obj, types.FunctionType) and module.startswith(prefixes) and not module.startswith(skipped):
             try:
                 atheris.instrument_func(obj)
             except (TypeError, ValueError, AttributeError):  # a function atheris cannot rewrite: skip it
@@ -105,6 +109,11 @@ def reporting(
         try:
             test_one_input(data)
         except Exception as error:
+            culprit = getattr(error, "data", None)
+            if isinstance(culprit, bytes) and culprit != data:
+                # An earlier input of a persistent child: libFuzzer saves the one in flight, we save this one.
+                data = culprit
+                Path(f"{prefix}crash-{hashlib.sha1(data).hexdigest()}").write_bytes(data)
             path = f"{prefix}crash-{hashlib.sha1(data).hexdigest()}"
             print(f"\n{FINDING_MARK} {target}: {signature_of(error)}", file=sys.stderr)
             print(f"{REPRO_MARK} {repro_command(target, own_flags, path)}", file=sys.stderr, flush=True)
@@ -117,11 +126,7 @@ def _launcher(target: str, own_flags: Sequence[str]) -> str:
     """An executable that re-runs this target with our own flags: libFuzzer's fork, merge and
     minimise modes start ``argv[0]`` directly, and a .py script with its flags stripped is not that."""
     command = [sys.executable] if is_frozen() else [sys.executable, str(FUZZ_DIR / f"{target}.py")]
-    body = (
-        "#!/bin/sh\nexec "
-        + " ".join(shlex.quote(part) for part in (*command, *own_flags))
-        + ' "$@"\n'
-    )
+    body = "#!/bin/sh\nexec " + " ".join(shlex.quote(part) for part in (*command, *own_flags)) + ' "$@"\n'
     directory = ARTIFACT_DIR / ".launchers"
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{target}-{hashlib.sha1(body.encode()).hexdigest()[:12]}.sh"
@@ -142,9 +147,11 @@ def fuzz_main(
     artifact_dir: Path | None = None,
     work_key: str | None = None,
     default_timeout: int | None = None,
+    uninstrumented: tuple[str, ...] = (),
 ) -> None:
     """Run ``test_one_input`` under libFuzzer (atheris) with ``args`` (libFuzzer flags, corpus dirs or
-    input files). Never returns: libFuzzer exits the process."""
+    input files); modules starting with one of ``uninstrumented`` get no coverage counters. Never returns:
+    libFuzzer exits the process."""
     try:
         import atheris  # type: ignore[import-untyped,unused-ignore]  # optional extra, only when fuzzing
     except ImportError:
@@ -158,7 +165,7 @@ def fuzz_main(
     argv0 = sys.argv[0]
     if any(arg.startswith(_SUBPROCESS_FLAGS) for arg in lib_args):
         argv0 = _launcher(target, own_flags)
-    instrument_python()
+    instrument_python(skipped=uninstrumented)
     runner = reporting(target, test_one_input, own_flags, artifact_prefix(lib_args))
     atheris.Setup([argv0, *lib_args], runner)
     atheris.Fuzz()

@@ -23,6 +23,8 @@ class FuzzFinding(AssertionError):
         super().__init__(f"{signature}\n{detail}" if detail else signature)
         self.signature = signature
         self.detail = detail
+        #: The input that triggers it, when not the one being run (a persistent child's earlier input).
+        self.data: bytes | None = None
 
 
 def signature_of(error: BaseException) -> str:

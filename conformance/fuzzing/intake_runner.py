@@ -1,5 +1,5 @@
-"""The parent side of plugin intake: profile a plugin once, then run one sandbox child per input and turn
-its answer into a ``FuzzFinding``."""
+"""The parent side of plugin intake: profile a plugin once, then run inputs in a persistent sandbox child
+(or one sandbox child per input) and turn the answer into a ``FuzzFinding``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,15 @@ from conformance.fuzzing.intake_plan import IntakePlan
 from conformance.fuzzing.intake_planner import plan_intake
 from conformance.fuzzing.intake_profile import PluginProfile
 from conformance.fuzzing.intake_scenarios import INTAKE_SCENARIO, PROFILE_SCENARIO
+from conformance.fuzzing.persistent_intake import (
+    INPUTS_PER_CHILD,
+    Failure,
+    PersistentIntake,
+    attribute,
+    parse_failures,
+)
 from conformance.sandbox.client import SandboxClient, run_in_process
+from conformance.sandbox.persistent import Exchange, Reply
 from conformance.scenario.events import Expect, HarnessError, LoadFailed, Observed, Skipped, Violation
 from conformance.scenario.protocol import Outcome, SandboxResult, ScenarioRequest
 
@@ -27,18 +35,32 @@ def resolve_plugin(spec: str) -> Path:
 
 
 class IntakeRunner:
-    """Drives intakes against one plugin: profile once, then one sandbox child per input.
+    """Drives intakes against one plugin: profile once, then many inputs per persistent sandbox child.
 
+    ``check`` runs an input in the persistent child (``persistent_intake``) and judges anything it
+    reports by running that input alone (``run``: one sandbox child through the fork server), so a
+    finding is the same either way. ``persistent=False`` runs every input alone.
     ``in_process=True`` runs the scenario in this very process (for native
     coverage or a debugger): a plugin crash then kills the fuzzer, which
     libFuzzer records as a crash artifact.
     """
 
-    def __init__(self, plugin: str | Path, *, in_process: bool = False, budget_scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        plugin: str | Path,
+        *,
+        in_process: bool = False,
+        persistent: bool = True,
+        inputs_per_child: int = INPUTS_PER_CHILD,
+        budget_scale: float = 1.0,
+    ) -> None:
         self.plugin_path = resolve_plugin(str(plugin))
         self.in_process = in_process
+        self.persistent = persistent and not in_process
+        self.inputs_per_child = inputs_per_child
         self.budget_scale = budget_scale
         self._client: SandboxClient | None = None
+        self._pool: PersistentIntake | None = None
         self.profile = self._read_profile()
 
     @property
@@ -84,9 +106,67 @@ class IntakeRunner:
 
     def check(self, data: bytes) -> None:
         """Run one intake and raise ``FuzzFinding`` when an oracle fails or the plugin crashed or hung."""
-        finding = self.judge(self.run(data), data)
+        finding = self._check_persistent(data) if self.persistent else self.judge_alone(data)
         if finding is not None:
             raise finding
+
+    def judge_alone(self, data: bytes) -> FuzzFinding | None:
+        """The finding of ``data`` run in a child of its own (None when it passes)."""
+        return self.judge(self.run(data), data)
+
+    @property
+    def pool(self) -> PersistentIntake:
+        """The persistent child's keeper, made on first use (a fork of this process)."""
+        if self._pool is None:
+            request = ScenarioRequest(
+                INTAKE_SCENARIO, str(self.plugin_path), budget_scale=self.budget_scale, capture_stacks=False
+            )
+            self._pool = PersistentIntake(
+                request, inputs_per_child=self.inputs_per_child, budget_scale=self.budget_scale
+            )
+        return self._pool
+
+    def _check_persistent(self, data: bytes) -> FuzzFinding | None:
+        pool = self.pool
+        exchange = pool.run(data, self.plan(data))
+        if exchange.reply is Reply.RESULT:
+            try:
+                failures = parse_failures(exchange.value)
+            except ValueError as error:
+                pool.close()  # whatever the plugin wrote, the channel is out of step now
+                return self._channel_finding(data, str(error), exchange)
+            if not failures:
+                return None
+            return self.judge_alone(data) or self._state_finding(data, failures[0])
+        if exchange.reply is Reply.MALFORMED:
+            return self._channel_finding(data, exchange.detail, exchange)
+        return attribute(exchange, data, pool.history, self.judge_alone, self._persistent_finding)
+
+    def _persistent_evidence(self, data: bytes, extra: str, output: str = "") -> str:
+        parts = [extra, f"plan:\n{self.plan(data).describe()}"]
+        if output:
+            parts.append(f"plugin output (tail):\n{output[-1500:]}")
+        return "\n".join(part for part in parts if part)
+
+    def _channel_finding(self, data: bytes, detail: str, exchange: Exchange) -> FuzzFinding:
+        """Junk where the child's reply should be: the plugin wrote to a descriptor it inherited."""
+        return FuzzFinding(
+            f"{self.name}: the plugin wrote to the host's event channel",
+            self._persistent_evidence(data, f"corrupt reply from the persistent child: {detail}", exchange.output),
+        )
+
+    def _state_finding(self, data: bytes, failure: Failure) -> FuzzFinding:
+        """A failure the persistent child saw that the input alone does not reproduce: named as judge would,
+        with the note that it needed the earlier inputs of the child."""
+        kind, what, detail = failure
+        note = "seen only after earlier inputs in the same persistent child (the input alone passes)"
+        if kind == "harness":
+            return FuzzFinding(f"harness error: {what.splitlines()[0][:120]}", self._persistent_evidence(data, note))
+        return FuzzFinding(f"{self.name}: {what}", self._persistent_evidence(data, f"{detail}\n{note}"))
+
+    def _persistent_finding(self, data: bytes, how: str, detail: str) -> FuzzFinding:
+        """A death or hang no input reproduces alone (it needed the state earlier inputs left)."""
+        return FuzzFinding(f"{self.name}: {how}", self._persistent_evidence(data, detail))
 
     def judge(self, result: SandboxResult, data: bytes) -> FuzzFinding | None:
         name = self.name
@@ -123,6 +203,9 @@ class IntakeRunner:
         return None
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
         if self._client is not None:
             self._client.close()
             self._client = None

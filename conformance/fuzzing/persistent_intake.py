@@ -1,0 +1,229 @@
+"""Plugin intake in a persistent sandbox child: the plugin stays loaded from one input to the next.
+
+The child runs each plan as the ``fuzz.intake`` scenario does (create, the planned calls with their
+oracles, destroy) and answers with the failures it saw, as JSON. It is only a fast filter: whatever it
+reports (a failed oracle, a crash, a hang) is judged again by running the input alone in a child of its
+own (``IntakeRunner.run``), so a finding is the very ``FuzzFinding`` the one-child-per-input runner
+raises for that input, messages included. Only what a lone child cannot show (a crash that needs the
+state earlier inputs left behind, junk on the result channel) is named from the persistent child.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pickle
+import signal
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from conformance.budgets import budget_for
+from conformance.fuzzing.findings import FuzzFinding
+from conformance.fuzzing.intake_plan import IntakePlan
+from conformance.fuzzing.intake_scenarios import run_intake
+from conformance.host.errors import LoadError
+from conformance.host.guarded import set_region_sink
+from conformance.host.loader import LoadedPlugin
+from conformance.sandbox.calibration import machine_factor
+from conformance.sandbox.classify import signal_name
+from conformance.sandbox.persistent import Exchange, PersistentChild, Reply
+from conformance.scenario.context import Emitter, ScenarioContext, ScenarioSkip
+from conformance.scenario.events import Event, Expect, HarnessError, Observed, Violation
+from conformance.scenario.protocol import ScenarioRequest
+
+#: Inputs one child runs before it is replaced (bounds what a slow leak in the plugin can build up).
+INPUTS_PER_CHILD = 1000
+#: Failures one reply may carry; the first is the finding, the rest are evidence.
+MAX_FAILURES = 16
+_FAILURE_KINDS = frozenset({"harness", "expect", "violation"})
+_ENTRY_OF_ACTION = {
+    "packet": "process_packet",
+    "wire": "process_packet",
+    "malformed": "process_packet",
+    "params": "update_params",
+    "hint": "on_upstream_hint",
+    "tick": "tick",
+    "flush": "flush",
+}
+#: Earlier inputs replayed alone after a death the input in flight does not explain, newest first: each
+#: costs a child of the fork server, and all of them must fit in libFuzzer's -timeout of one input.
+MAX_REPLAYS = 32
+#: Margin for the host's own Python work around the calls of one input, on a loaded machine.
+HOST_MARGIN_S = 1.0
+
+#: Modules only the persistent child runs. Coverage counted there stays in the child's copy of the
+#: counters and never guides libFuzzer, so the fuzzer leaves them uninstrumented (the child runs faster).
+CHILD_SIDE_MODULES = (
+    "conformance.checks",
+    "conformance.fuzzing.intake_scenarios",
+    "conformance.host.callbacks",
+    "conformance.host.guarded",
+    "conformance.host.instance",
+    "conformance.host.loader",
+    "conformance.host.logs",
+    "conformance.host.memory",
+    "conformance.host.metadata",
+    "conformance.scenario",
+)
+
+#: A failure as it travels: (kind, what, detail).
+Failure = tuple[str, str, str]
+
+
+class IntakeInChild:
+    """The child's side: the plugin loaded by the first input and kept, one plan per input.
+
+    All inputs share one emitter, so the host callbacks and the log bridge (built once per process from
+    the first emitter they see) report to whichever input is running.
+    """
+
+    def __init__(self, request: ScenarioRequest) -> None:
+        self.request = request
+        self.events: list[Event] = []
+        self.emit = Emitter(self._record)
+        self.plugin: LoadedPlugin | None = None
+
+    def _record(self, event: Event) -> None:
+        self.events.append(event)
+
+    def warm(self) -> None:
+        set_region_sink(lambda region: self.emit(Observed("guard-region", region)))
+
+    def _load(self, path: str, ctx: ScenarioContext) -> LoadedPlugin:
+        if self.plugin is None:
+            self.plugin = LoadedPlugin.load(path, ctx)
+        self.plugin.ctx = ctx  # the kept plugin's budgeted calls go through this input's context
+        return self.plugin
+
+    def __call__(self, data: bytes) -> dict[str, Any]:
+        plan: IntakePlan = pickle.loads(data)  # noqa: S301 - written by the parent, never by the plugin
+        return {"failures": [list(failure) for failure in self.run_plan(plan)[:MAX_FAILURES]]}
+
+    def run_plan(self, plan: IntakePlan) -> list[Failure]:
+        """One intake of ``plan`` with the kept plugin; the failures ``IntakeRunner.judge`` would name."""
+        self.events = []
+        ctx = ScenarioContext(self.request, self.emit, self._load)  # the plan goes straight to run_intake
+        try:
+            run_intake(ctx, plan)
+        except (ScenarioSkip, LoadError):
+            pass  # not findings for the one-child runner either
+        except MemoryError:
+            raise  # the address-space limit: the child dies and the input is judged alone
+        except Exception as error:  # noqa: BLE001 - a harness bug is reported, as the lone child does
+            self.events.append(HarnessError(f"{type(error).__name__}: {error}", traceback.format_exc()))
+        return failures_of(self.events)
+
+
+def failures_of(events: list[Event]) -> list[Failure]:
+    """What ``IntakeRunner.judge`` would call a finding, in the order it looks at them."""
+    found: list[Failure] = []
+    for event in events:
+        if isinstance(event, HarnessError):
+            found.append(("harness", event.message, event.traceback))
+        elif isinstance(event, Expect) and not event.ok:
+            found.append(("expect", event.what, event.detail))
+        elif isinstance(event, Violation):
+            found.append(("violation", event.rule, f"{event.detail} (during {event.during})"))
+    return found
+
+
+def parse_failures(value: dict[str, Any]) -> list[Failure]:
+    """The failures of a reply, or ValueError when it is not exactly what ``IntakeInChild`` writes."""
+    if set(value) != {"seq", "threads", "failures"}:
+        raise ValueError(f"unexpected keys {sorted(value)[:8]}")
+    raw = value["failures"]
+    if not isinstance(raw, list) or len(raw) > MAX_FAILURES:
+        raise ValueError("failures is not a short list")
+    failures: list[Failure] = []
+    for item in raw:
+        if not (isinstance(item, list) and len(item) == 3 and all(isinstance(part, str) for part in item)):
+            raise ValueError(f"a failure is not three strings: {str(item)[:120]}")
+        if item[0] not in _FAILURE_KINDS:
+            raise ValueError(f"unknown failure kind {item[0][:40]!r}")
+        failures.append((item[0], item[1], item[2]))
+    return failures
+
+
+def input_budget(plan: IntakePlan, scale: float) -> float:
+    """The budgets of the calls ``plan`` makes, added up: past them the input is hung."""
+    calls = ["create_instance", "destroy_instance", *(_ENTRY_OF_ACTION[op.action] for op in plan.ops)]
+    return sum(budget_for(entry, scale) for entry in calls) + HOST_MARGIN_S * scale
+
+
+class PersistentIntake:
+    """The parent's side: one persistent child at a time, replaced after a death, a hang, a thread left
+    running or ``inputs_per_child`` inputs."""
+
+    def __init__(
+        self, request: ScenarioRequest, *, inputs_per_child: int = INPUTS_PER_CHILD, budget_scale: float = 1.0
+    ) -> None:
+        self.request = request
+        self.inputs_per_child = inputs_per_child
+        self.scale = budget_scale * machine_factor()
+        self.child: PersistentChild | None = None
+        self.children_started = 0
+        #: Inputs the current child ran since its start (its checkpoint), oldest first.
+        self.history: list[bytes] = []
+        atexit.register(self.close)  # libFuzzer exits without closing the target: no child or workdir left
+
+    def _child(self) -> PersistentChild:
+        if self.child is None or not self.child.alive or self.child.sent >= self.inputs_per_child:
+            self.close()
+            handler = IntakeInChild(self.request)
+            self.child = PersistentChild(self.request, handler, warm=handler.warm)
+            self.children_started += 1
+            self.history = []
+        return self.child
+
+    def run(self, data: bytes, plan: IntakePlan) -> Exchange:
+        """Run one input; the first input of a child also loads the plugin (the overall budget)."""
+        child = self._child()
+        first = child.sent == 0
+        self.history.append(data)
+        budget = self.request.overall_budget_s * self.scale if first else input_budget(plan, self.scale)
+        exchange = child.send(pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL), budget)
+        if exchange.reply is not Reply.RESULT or exchange.threads_left > 1:
+            self.close()  # dead, or a plugin thread still running could act during the next input
+        return exchange
+
+    def close(self) -> None:
+        if self.child is not None:
+            self.child.close()
+            self.child = None
+
+
+def attribute(
+    exchange: Exchange,
+    data: bytes,
+    history: list[bytes],
+    judge_alone: Callable[[bytes], FuzzFinding | None],
+    describe: Callable[[bytes, str, str], FuzzFinding],
+) -> FuzzFinding:
+    """The finding for a persistent child that died or hung on ``data``.
+
+    The input in flight is run alone first; when it passes alone (the plugin needed what earlier inputs
+    left behind), the child's earlier inputs are (the newest ``MAX_REPLAYS``), newest first: the first
+    that fails alone is the finding, carrying its own bytes. A hang replays only the input in flight (each replay costs a budget).
+    """
+    finding = judge_alone(data)
+    if finding is not None:
+        return finding
+    if exchange.reply is Reply.DIED:
+        for earlier in reversed(history[-1 - MAX_REPLAYS : -1]):
+            finding = judge_alone(earlier)
+            if finding is not None:
+                finding.data = earlier
+                return finding
+    how = _ending(exchange)
+    return describe(data, how, f"{how} after {len(history)} inputs ({exchange.detail}); no input fails alone")
+
+
+def _ending(exchange: Exchange) -> str:
+    """How the child ended, in the words ``IntakeRunner.judge`` uses for a lone child."""
+    status = exchange.status or 0
+    if exchange.reply is Reply.HUNG:
+        return "did not return (hang) in a persistent child"
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) != signal.SIGKILL:
+        return f"crashed with {signal_name(os.WTERMSIG(status))} in a persistent child"
+    return f"the process exited ({os.WEXITSTATUS(status) if os.WIFEXITED(status) else status}) in a persistent child"

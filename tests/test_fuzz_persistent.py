@@ -1,0 +1,252 @@
+"""Persistent plugin intake: many inputs per sandbox child, findings as the one-child runner names them.
+
+Why each test exists: the persistent child is only worth its speed if a finding found there is the
+finding a child of its own would give (crash, hang, failed oracle), if a crash in a child that ran
+many inputs is pinned on the right one, if a plugin writing into the reply channel is a finding and
+not a broken fuzzer, and if the child is really replaced (after N inputs, after a thread is left).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conformance.fixtures import FIXTURE_ROOT
+from conformance.fuzzing.findings import FuzzFinding
+from conformance.fuzzing.intake_runner import IntakeRunner
+from conformance.fuzzing.packet_bytes import bytes_for_packet
+from conformance.fuzzing.persistent_intake import MAX_REPLAYS, attribute, parse_failures
+from conformance.host.packets import TextPacket
+from conformance.sandbox.persistent import WORKDIR_PREFIX, Exchange, PersistentChild, Reply, remove_stale_workdirs
+from conformance.scenario.protocol import ScenarioRequest
+from conformance.strategies.input_bytes import ByteSink
+
+needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc builds the hostile plugins")
+
+
+def text_intake(text: str) -> bytes:
+    """One Text packet into the plugin, then a flush."""
+    return ByteSink().byte(0).byte(0).sized(bytes_for_packet(TextPacket(text))).byte(7).byte(0).getvalue()
+
+
+HARMLESS = [text_intake("x" * length) for length in (1, 5, 12, 14, 20, 31)]
+CRASH = text_intake("x" * 13)  # fuzz_crasher dies on a 13-byte text
+
+WRITES_TO_THE_CHANNEL = """
+#include "c_common/skfix_c.h"
+#include <unistd.h>
+SKFIX_TEXT_ECHO_METADATA(METADATA, "channel_writer", "Text echo that writes into descriptor 3")
+static const CNodeMetadata *get_metadata(void) { return &METADATA; }
+static CResult process_packet(CPluginHandle handle, const char *pin, const CPacket *packet, const CNodeCallbacks *cb) {
+    (void)!write(3, "{\\"not\\": \\"yours\\"}", 17);
+    return skfix_text_echo_process(handle, pin, packet, cb);
+}
+SKFIX_PROCESSOR_API(API, get_metadata, process_packet)
+SKFIX_EXPORT_API(API)
+"""
+
+LEAVES_A_THREAD = """
+#include "c_common/skfix_c.h"
+#include <pthread.h>
+#include <unistd.h>
+SKFIX_TEXT_ECHO_METADATA(METADATA, "thread_leaver", "Text echo that starts a thread it never joins")
+static void *sleeper(void *arg) { (void)arg; for (;;) pause(); return NULL; }
+static const CNodeMetadata *get_metadata(void) { return &METADATA; }
+static CResult process_packet(CPluginHandle handle, const char *pin, const CPacket *packet, const CNodeCallbacks *cb) {
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, sleeper, NULL) == 0) pthread_detach(thread);
+    return skfix_text_echo_process(handle, pin, packet, cb);
+}
+SKFIX_PROCESSOR_API(API, get_metadata, process_packet)
+SKFIX_EXPORT_API(API)
+"""
+
+
+def build(tmp_path: Path, name: str, source: str) -> Path:
+    source_file = tmp_path / f"{name}.c"
+    source_file.write_text(source)
+    library = tmp_path / f"lib{name}.so"
+    command = ["gcc", "-shared", "-fPIC", "-O1", "-Wall", "-pthread", "-I", str(FIXTURE_ROOT)]
+    command += ["-I", str(FIXTURE_ROOT / "include"), str(source_file), "-o", str(library)]
+    subprocess.run(command, check=True, capture_output=True)
+    return library
+
+
+@pytest.fixture
+def runners() -> Iterator[list[IntakeRunner]]:
+    made: list[IntakeRunner] = []
+    yield made
+    for runner in made:
+        runner.close()
+
+
+def _runner(made: list[IntakeRunner], plugin: str | Path, **options: object) -> IntakeRunner:
+    runner = IntakeRunner(plugin, **options)  # type: ignore[arg-type]
+    made.append(runner)
+    return runner
+
+
+def _finding(runner: IntakeRunner, data: bytes) -> FuzzFinding:
+    with pytest.raises(FuzzFinding) as caught:
+        runner.check(data)
+    return caught.value
+
+
+def test_a_crash_among_harmless_inputs_is_the_one_child_runners_finding(runners: list[IntakeRunner]) -> None:
+    """The crasher runs in the middle of a batch in one persistent child: the finding names the
+    13-byte input exactly as the one-child-per-input runner does, and the batch goes on in a new child."""
+    persistent = _runner(runners, "fuzz_crasher")
+    for data in HARMLESS[:3]:
+        persistent.check(data)
+    assert persistent.pool.children_started == 1
+    found = _finding(persistent, CRASH)
+    for data in HARMLESS[3:]:
+        persistent.check(data)
+    assert persistent.pool.children_started == 2
+
+    alone = _finding(_runner(runners, "fuzz_crasher", persistent=False), CRASH)
+    assert found.signature == alone.signature == "fuzz_crasher: crashed with SIGSEGV in process_packet"
+    assert found.data is None  # the input in flight is the one that fails alone
+    assert found.detail.split("plan:")[1] == alone.detail.split("plan:")[1]
+
+
+def test_a_failed_oracle_is_judged_alone(runners: list[IntakeRunner]) -> None:
+    persistent = _runner(runners, "undeclared_pin")
+    found = _finding(persistent, HARMLESS[0])
+    assert found.signature == "undeclared_pin: packets go only to declared output pins"
+    assert "plan:" in found.detail
+
+
+def test_replay_pins_a_delayed_crash_on_the_earlier_input_that_fails_alone() -> None:
+    """A child that dies on input 5 although input 5 passes alone: its inputs are replayed one per child,
+    newest first, and the finding carries the bytes of the one that fails alone."""
+    history = [bytes([number]) for number in range(6)]
+    replayed: list[bytes] = []
+
+    def judge_alone(data: bytes) -> FuzzFinding | None:
+        replayed.append(data)
+        return FuzzFinding("plugin: crashed with SIGSEGV in process_packet") if data == history[2] else None
+
+    def describe(data: bytes, how: str, detail: str) -> FuzzFinding:
+        raise AssertionError(f"{how}: {detail}")
+
+    died = Exchange(Reply.DIED, status=signal.SIGSEGV, detail="the child died")
+    found = attribute(died, history[-1], history, judge_alone, describe)
+    assert found.data == history[2]
+    assert replayed == [history[5], history[4], history[3], history[2]]
+
+    nobody = attribute(died, history[-1], history, lambda data: None, lambda data, how, detail: FuzzFinding(how))
+    assert nobody.signature == "crashed with SIGSEGV in a persistent child"
+    long_history = [number.to_bytes(2, "big") for number in range(500)]
+    replayed.clear()
+    attribute(died, long_history[-1], long_history, judge_alone, lambda data, how, detail: FuzzFinding(how))
+    assert replayed == long_history[::-1][: 1 + MAX_REPLAYS]  # bounded: it must fit in libFuzzer's -timeout
+    hung = Exchange(Reply.HUNG, status=signal.SIGKILL, detail="no reply within 6.00 s")
+    replayed.clear()
+    attribute(hung, history[-1], history, judge_alone, lambda data, how, detail: FuzzFinding(how))
+    assert replayed == [history[5]]  # a hang replays only the input in flight
+
+
+def test_a_hang_kills_the_persistent_child_and_is_reported_as_alone(runners: list[IntakeRunner]) -> None:
+    persistent = _runner(runners, "wedging")
+    persistent.check(ByteSink().byte(0).byte(7).byte(0).getvalue())  # flush only: the plugin is loaded
+    found = _finding(persistent, HARMLESS[0])
+    assert found.signature == "wedging: process_packet did not return (hang)"
+    assert persistent.pool.child is None
+
+
+@needs_gcc
+def test_a_plugin_writing_into_the_reply_channel_is_a_finding(tmp_path: Path, runners: list[IntakeRunner]) -> None:
+    persistent = _runner(runners, build(tmp_path, "channel_writer", WRITES_TO_THE_CHANNEL))
+    found = _finding(persistent, HARMLESS[0])
+    assert found.signature == "channel_writer: the plugin wrote to the host's event channel"
+    assert '"yours"' in found.detail and "plan:" in found.detail
+
+
+@needs_gcc
+def test_a_thread_left_running_replaces_the_child(tmp_path: Path, runners: list[IntakeRunner]) -> None:
+    persistent = _runner(runners, build(tmp_path, "thread_leaver", LEAVES_A_THREAD))
+    for data in HARMLESS[:3]:
+        persistent.check(data)
+    assert persistent.pool.children_started == 3
+
+
+def test_the_child_is_replaced_after_n_inputs(runners: list[IntakeRunner]) -> None:
+    persistent = _runner(runners, "conforming_processor", inputs_per_child=3)
+    pids = set()
+    for data in HARMLESS + HARMLESS[:1]:
+        persistent.check(data)
+        assert persistent.pool.child is not None
+        pids.add(persistent.pool.child.pid)
+    assert persistent.pool.children_started == len(pids) == 3
+
+
+def test_replies_are_parsed_strictly() -> None:
+    good = {"seq": 1, "threads": 1, "failures": [["expect", "what", "detail"]]}
+    assert parse_failures(good) == [("expect", "what", "detail")]
+    for bad in (
+        {**good, "extra": 1},
+        {"seq": 1, "threads": 1},
+        {**good, "failures": "none"},
+        {**good, "failures": [["expect", "what"]]},
+        {**good, "failures": [["expect", "what", 3]]},
+        {**good, "failures": [["pickle", "what", "detail"]]},
+        {**good, "failures": [["expect", "w", "d"]] * 100},
+    ):
+        with pytest.raises(ValueError):
+            parse_failures(bad)
+
+
+def _request() -> ScenarioRequest:
+    return ScenarioRequest("persistent-test", "/nonexistent")
+
+
+def test_the_persistent_child_reports_death_hang_and_junk() -> None:
+    """The generic loop, with handlers in Python: an answer, a death (and its signal), a hang, junk."""
+
+    def handler(data: bytes) -> dict[str, object]:
+        if data == b"die":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if data == b"hang":
+            time.sleep(60)
+        if data == b"junk":
+            os.write(3, b"junk\n")
+        if data == b"deep":
+            os.write(3, b"[" * 100_000 + b"\n")
+        return {"echo": data.decode()}
+
+    child = PersistentChild(_request(), handler)
+    try:
+        answered = child.send(b"hello", 10.0)
+        assert answered.reply is Reply.RESULT and answered.value["echo"] == "hello" and answered.threads_left == 1
+        died = child.send(b"die", 10.0)
+        assert died.reply is Reply.DIED and os.WIFSIGNALED(died.status or 0)
+        assert os.WTERMSIG(died.status or 0) == signal.SIGSEGV
+        assert not child.alive
+    finally:
+        child.close()
+    for data, expected in ((b"hang", Reply.HUNG), (b"junk", Reply.MALFORMED), (b"deep", Reply.MALFORMED)):
+        child = PersistentChild(_request(), handler)
+        try:
+            assert child.send(data, 0.5).reply is expected
+            assert not child.alive
+        finally:
+            child.close()
+
+
+def test_workdirs_of_gone_fuzzers_are_removed(tmp_path: Path) -> None:
+    """libFuzzer ends a fuzzer without Python's cleanup: the next one removes what a gone process left."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    (tmp_path / f"{WORKDIR_PREFIX}{gone.pid}-abc").mkdir()
+    (tmp_path / f"{WORKDIR_PREFIX}{os.getpid()}-def").mkdir()
+    (tmp_path / "unrelated").mkdir()
+    assert remove_stale_workdirs(str(tmp_path)) == [f"{WORKDIR_PREFIX}{gone.pid}-abc"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [f"{WORKDIR_PREFIX}{os.getpid()}-def", "unrelated"]
