@@ -109,9 +109,14 @@ def run_scenario(request: ScenarioRequest, scenario: Scenario, sink: Callable[[E
 
 
 def _prepare(request: ScenarioRequest, event_fd: int, workdir: str, token: bytes) -> EventWriter:
-    """Isolation, fault reporter, limits and environment of a fresh child; returns its end of the event channel."""
-    writer = EventWriter(_isolate(event_fd, workdir), token)
+    """A fresh scenario child (``prepare_child``) with its end of the event channel."""
+    return EventWriter(prepare_child(request, event_fd, workdir), token)
 
+
+def prepare_child(request: ScenarioRequest, channel_fd: int, workdir: str) -> int:
+    """Isolation, fault reporter, limits, privileges and environment of a fresh child, before any plugin is
+    loaded (scenario children and the fuzzer's persistent ones); returns the channel's new descriptor."""
+    fd = _isolate(channel_fd, workdir)
     install_in_child(2)
     _apply_limits(request)
     drop_privileges()
@@ -123,7 +128,7 @@ def _prepare(request: ScenarioRequest, event_fd: int, workdir: str, token: bytes
     os.environ.update(request.env)
     sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives until _exit
     sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
-    return writer
+    return fd
 
 
 def child_main(request: ScenarioRequest, scenario: Scenario, event_fd: int, workdir: str, token: bytes) -> None:
@@ -155,7 +160,7 @@ def group_child_main(
             run_scenario(request, scenario, writer)
             sys.stdout.flush()
             sys.stderr.flush()
-            threads = _thread_count()
+            threads = thread_count()
             writer(ScenarioBoundary(index, os.lseek(1, 0, os.SEEK_CUR), threads))
             if threads > 1:
                 break
@@ -170,7 +175,7 @@ def _fresh_host_state() -> None:
     retire_log_bridge()
 
 
-def _thread_count() -> int:
+def thread_count() -> int:
     """Threads of this process, native ones included (Python's count misses plugin threads)."""
     try:
         return len(os.listdir("/proc/self/task"))

@@ -2,7 +2,7 @@
 and libFuzzer's ``-fork``.
 
 A fork of the caller (the fuzzing process itself: no server in between) isolated as every scenario
-child is (``child._prepare``), which keeps what it loaded (the plugin) from one input to the next.
+child is (``child.prepare_child``), which keeps what it loaded (the plugin) from one input to the next.
 Inputs go down a socket as length-prefixed bytes; each comes back as one JSON line. The child's end
 of that socket is fd 3, where the plugin can write too, so a reply is parsed strictly and anything
 that is not one JSON object with the expected sequence number is ``Reply.MALFORMED``: never pickle,
@@ -32,7 +32,7 @@ from typing import Any
 
 from conformance.abi import warm_up
 from conformance.host.libc import libc
-from conformance.sandbox.child import OUTPUT_FILE, _prepare, _thread_count
+from conformance.sandbox.child import OUTPUT_FILE, prepare_child, thread_count
 from conformance.sandbox.faults import load_reporter
 from conformance.scenario.protocol import ScenarioRequest
 
@@ -193,7 +193,7 @@ def _child_loop(
 ) -> None:
     """The child: isolate as a scenario child, then answer inputs until the channel closes. Never returns."""
     try:
-        fd = _prepare(request, channel, workdir)
+        fd = prepare_child(request, channel, workdir)
         if warm is not None:
             warm()
         gc.freeze()  # what the caller had built is never garbage here: collections skip it (as the fork server's)
@@ -267,7 +267,7 @@ def _threads() -> int:
     try:
         return max(1, os.stat("/proc/self/task").st_nlink - 2)
     except OSError:
-        return _thread_count()
+        return thread_count()
 
 
 def _write_all(fd: int, data: bytes) -> None:
