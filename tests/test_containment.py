@@ -66,9 +66,12 @@ def processes_with(marker: str) -> list[str]:
 def contained_run(tmp_path: Path, plugin: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """The battery on ``plugin``; afterwards nothing it started is alive. Returns the report."""
     marker = uuid.uuid4().hex
+    before = set(tmp_path.iterdir())
     done, report = battery(tmp_path, plugin, *args, env={MARKER_ENV: marker, **(env or {})})
     assert report["verdict"] == "fail" and done.returncode == 1, done.stdout[-3000:]
     assert processes_with(marker) == [], "processes of the run outlived it"
+    # The run's directory gains the report directory and nothing else (the sandbox works in its own temporary one).
+    assert set(tmp_path.iterdir()) - before <= {tmp_path / "reports"}
     return report
 
 
