@@ -201,3 +201,30 @@ def test_an_intermittent_crash_is_never_a_pass(tmp_path: Path) -> None:
     assert any("SIGABRT" in check["message"] for check in failing.values()), json.dumps(failing)[:2000]
     assert report["verdict"] == "fail" and done.returncode == 1, done.stdout[-2000:]
     assert processes_left(tmp_path, plugin) == []
+
+
+CRASHES_AT_THE_THIRD_INSTANCE = """
+#include "c_common/skfix_c.h"
+#include <stdlib.h>
+SKFIX_TEXT_ECHO_METADATA(METADATA, "crash_third", "Text echo that aborts at the third instance a process creates")
+static const CNodeMetadata *get_metadata(void) { return &METADATA; }
+static int created = 0;
+static CPluginHandle create_instance(const char *params, CLogCallback log_cb, void *log_user_data) {
+    if (++created == 3) abort();
+    return skfix_create_instance(params, log_cb, log_user_data);
+}
+SKFIX_PROCESSOR_TABLE(API, get_metadata, create_instance, skfix_text_echo_process, skfix_update_params,
+                      skfix_destroy_instance)
+SKFIX_EXPORT_API(API)
+"""
+
+
+def test_a_crash_in_a_shared_child_does_not_vanish_when_the_check_passes_alone(tmp_path: Path) -> None:
+    """Checks that share a child each create an instance: the third one aborts there, never when run alone."""
+    plugin = build(tmp_path, "crash_third", CRASHES_AT_THE_THIRD_INSTANCE)
+    done, report = battery(tmp_path, plugin)
+    assert report["verdict"] == "fail" and done.returncode == 1, done.stdout[-2000:]
+    flaky = [check for check in report["checks"] if check["status"] == "flaky"]
+    assert flaky, non_passing(report)
+    assert all("shared_child_death" in check["evidence"] for check in flaky)
+    assert "killed by SIGABRT" in flaky[0]["message"] and "passed when run again alone" in flaky[0]["message"]

@@ -22,7 +22,7 @@ from conformance.checks.model import Check, Judgement, PluginFacts, Severity, St
 from conformance.checks.probe import PROBE, confirm_triage, facts_from_result, needs_confirmation
 from conformance.checks.registry import catalogue
 from conformance.checks.result import CheckResult
-from conformance.checks.verdict import settle_reruns, with_triage_crash, worth_rerunning
+from conformance.checks.verdict import settle_reruns, with_shared_child_death, with_triage_crash, worth_rerunning
 from conformance.host.elfcheck import elf_facts
 from conformance.sandbox.client import SandboxClient, ServerLost, shared_client
 from conformance.scenario.protocol import GroupRequest, ScenarioRequest
@@ -258,8 +258,17 @@ def run_shared(
             break
         if pending:
             index = pending.pop(0)
-            results[index] = run_item(path, items[index], facts, budget_scale, reruns, client)
+            alone = run_item(path, items[index], facts, budget_scale, reruns, client)
+            results[index] = _kept_death(alone, reply.died, len(reply.results)) if reply.died else alone
     return [results[index] for index in range(len(items))]
+
+
+def _kept_death(result: CheckResult, died: str, before: int) -> CheckResult:
+    """The solo result of a check whose scenario killed a shared child: a pass there does not erase the death."""
+    judgement = with_shared_child_death(Judgement(result.status, result.message, result.evidence), died, before)
+    if judgement.status is result.status:
+        return result
+    return replace(result, status=judgement.status, message=judgement.message, evidence=judgement.evidence)
 
 
 def request_for(path: Path, item: BatteryItem, budget_scale: float, facts: PluginFacts) -> ScenarioRequest:

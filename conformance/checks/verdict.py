@@ -62,6 +62,24 @@ def with_triage_crash(check: Check, judgement: Judgement, facts: PluginFacts) ->
     )
 
 
+def with_shared_child_death(judgement: Judgement, died: str, before: int) -> Judgement:
+    """A check whose scenario ended a shared child and then passed alone is intermittent, never a pass.
+
+    The shared child ran ``before`` other scenarios of the plugin first; what it did then is what a host
+    does too (calls, instances, traffic in one process), so the death is the plugin's, and the solo pass
+    shows only that it does not strike every time.
+    """
+    if judgement.status is not Status.PASS:
+        return judgement
+    return Judgement(
+        Status.FLAKY,
+        f"the process died ({died}) during this check in a process that had run {before} other check(s) "
+        "of the plugin, but the check passed when run again alone: an intermittent crash, which a host "
+        "meets as a crash",
+        {**judgement.evidence, "flaky": True, "shared_child_death": {"died": died, "checks_before": before}},
+    )
+
+
 Classification = Literal["known", "new", "improved"]
 
 

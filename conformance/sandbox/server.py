@@ -409,13 +409,15 @@ class _GroupFollower(_Follower):
             _kill_group(self.pid)
         status = _wait_exit(self.pid, 0.0 if end is _End.EXITED else EXIT_GRACE_S)
         _kill_group(self.pid)
+        died = ""
         if len(self.done) < len(self.requests):
             if self.threads_left > 1:
                 stopped = f"{self.requests[len(self.done) - 1].scenario} left {self.threads_left - 1} thread(s) running"
             elif not stopped:
-                stopped = f"{self._in_flight()} ended the shared child ({_status_text(status)})"
+                died = _status_text(status)
+                stopped = f"{self._in_flight()} ended the shared child ({died})"
         results = tuple(self._result(i) for i in range(len(self.done)))
-        return GroupResult(results, stopped, threads_outlived=self.threads_left > 1)
+        return GroupResult(results, stopped, threads_outlived=self.threads_left > 1, died=died)
 
     def _in_flight(self) -> str:
         return self.requests[len(self.done)].scenario

@@ -93,5 +93,7 @@ class GroupResult:
     results: tuple[SandboxResult, ...]
     stopped: str = ""
     threads_outlived: bool = False  # the child stopped because a scenario left plugin threads running
+    #: How the shared child died in the scenario it stopped in ("killed by SIGSEGV", "exit status 3"); "" otherwise.
+    died: str = ""
     containment: str = ""
     stray_processes: tuple[str, ...] = ()
