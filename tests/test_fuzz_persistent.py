@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_hostile import build
 
-from conformance.fixtures import FIXTURE_ROOT
 from conformance.fuzzing.findings import FuzzFinding
 from conformance.fuzzing.intake_runner import IntakeRunner
 from conformance.fuzzing.packet_bytes import bytes_for_packet
@@ -67,16 +67,6 @@ static CResult process_packet(CPluginHandle handle, const char *pin, const CPack
 SKFIX_PROCESSOR_API(API, get_metadata, process_packet)
 SKFIX_EXPORT_API(API)
 """
-
-
-def build(tmp_path: Path, name: str, source: str) -> Path:
-    source_file = tmp_path / f"{name}.c"
-    source_file.write_text(source)
-    library = tmp_path / f"lib{name}.so"
-    command = ["gcc", "-shared", "-fPIC", "-O1", "-Wall", "-pthread", "-I", str(FIXTURE_ROOT)]
-    command += ["-I", str(FIXTURE_ROOT / "include"), str(source_file), "-o", str(library)]
-    subprocess.run(command, check=True, capture_output=True)
-    return library
 
 
 @pytest.fixture

@@ -44,7 +44,8 @@ def build(tmp_path: Path, name: str, source: str) -> Path:
     source_file = tmp_path / f"{name}.c"
     source_file.write_text(source)
     library = tmp_path / f"lib{name}.so"
-    command = ["gcc", "-shared", "-fPIC", "-O1", "-Wall", "-I", str(FIXTURE_ROOT), "-I", str(FIXTURE_ROOT / "include")]
+    command = ["gcc", "-shared", "-fPIC", "-O1", "-Wall", "-pthread", "-I", str(FIXTURE_ROOT)]
+    command += ["-I", str(FIXTURE_ROOT / "include")]
     subprocess.run([*command, str(source_file), "-o", str(library)], check=True, capture_output=True)
     return library
 

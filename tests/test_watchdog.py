@@ -82,6 +82,32 @@ def hostile(tmp_path: Path, name: str) -> Path:
     return build(tmp_path, name, _PLUGIN.replace("@NAME@", name).replace("@ATTACK@", ATTACKS[name]))
 
 
+def conformance_command(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``conformance ARGS`` like ``contained_battery``'s pytest run."""
+    return run_contained(tmp_path, [str(Path(sys.executable).parent / "conformance"), *args])
+
+
+def run_contained(tmp_path: Path, command: list[str]) -> subprocess.CompletedProcess[str]:
+    """``command`` in the fallback containment, in a session of its own (the plugin may signal the tool's
+    process group: it must not reach this test's). Asserts that nothing of the run is left."""
+    marker = uuid.uuid4().hex
+    env = {**os.environ, "CONFORMANCE_CONTAINMENT": "subreaper", MARKER_VARIABLE: marker}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    done = subprocess.run(
+        command,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=RUN_LIMIT_S,
+        check=False,
+        env=env,
+        start_new_session=True,
+    )
+    time.sleep(0.2)  # a SIGKILLed process is gone once its parent reaped it; init reaps orphans at once
+    assert survivors(marker) == [], done.stdout[-3000:]
+    return done
+
+
 def survivors(marker: str) -> list[str]:
     """Processes (other than this one) whose environment holds ``marker``: "pid command" each."""
     found = []
@@ -101,25 +127,11 @@ def survivors(marker: str) -> list[str]:
 def contained_battery(
     tmp_path: Path, plugin: Path, *args: str, others: tuple[Path, ...] = ()
 ) -> tuple[subprocess.CompletedProcess[str], Path]:
-    """``pytest --plugin`` in the fallback containment, in a session of its own (the plugin may signal the
-    tool's process group: it must not reach this test's). Asserts that nothing of the run is left."""
-    marker = uuid.uuid4().hex
+    """``pytest --plugin`` through ``run_contained``; the run and the plugin's report path."""
     report_dir = tmp_path / "reports"
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--report-dir={report_dir}"]
-    env = {**os.environ, "CONFORMANCE_CONTAINMENT": "subreaper", MARKER_VARIABLE: marker}
-    env.pop("PYTEST_XDIST_WORKER", None)
-    done = subprocess.run(
-        [*command, f"--plugin={plugin}", *(f"--plugin={other}" for other in others), *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=RUN_LIMIT_S,
-        check=False,
-        env=env,
-        start_new_session=True,
-    )
-    time.sleep(0.2)  # a SIGKILLed process is gone once its parent reaped it; init reaps orphans at once
-    assert survivors(marker) == [], done.stdout[-3000:]
+    plugins = [f"--plugin={plugin}", *(f"--plugin={other}" for other in others)]
+    done = run_contained(tmp_path, [*command, *plugins, *args])
     label = plugin.name.removeprefix("lib").removesuffix(".so")
     return done, report_dir / label / "report.json"
 
@@ -203,20 +215,7 @@ def test_a_plugin_that_signals_the_tools_group_never_leaves_a_passing_report(tmp
 @needs_gcc
 def test_conformance_check_signalled_by_the_plugin_while_probing_exits_interrupted(tmp_path: Path) -> None:
     plugin = hostile(tmp_path, "terms_tool_group")
-    marker = uuid.uuid4().hex
-    env = {**os.environ, "CONFORMANCE_CONTAINMENT": "subreaper", MARKER_VARIABLE: marker}
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "conformance"), "check", str(plugin), "-k", "wire-in.text"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=RUN_LIMIT_S,
-        check=False,
-        env=env,
-        start_new_session=True,
-    )
-    time.sleep(0.2)
-    assert survivors(marker) == []
+    done = conformance_command(tmp_path, "check", str(plugin), "-k", "wire-in.text")
     assert done.returncode == 130, done.stdout + done.stderr
     assert "PASS" not in done.stdout
 
@@ -308,20 +307,7 @@ def test_an_incomplete_report_never_passes(tmp_path: Path, fixture_so: Callable[
 @needs_gcc
 def test_repro_of_a_check_that_freezes_the_server_fails_and_names_it(tmp_path: Path) -> None:
     plugin = hostile(tmp_path, "stops_parent")
-    marker = uuid.uuid4().hex
-    env = {**os.environ, "CONFORMANCE_CONTAINMENT": "subreaper", MARKER_VARIABLE: marker}
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "conformance"), "repro", str(plugin), "wire-in.text.ascii"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=RUN_LIMIT_S,
-        check=False,
-        env=env,
-        start_new_session=True,
-    )
-    time.sleep(0.2)
-    assert survivors(marker) == []
+    done = conformance_command(tmp_path, "repro", str(plugin), "wire-in.text.ascii")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "TIMEOUT: the plugin froze its parent process" in done.stdout
     assert "wire-in.text.ascii" in done.stdout

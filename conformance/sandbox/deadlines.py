@@ -46,7 +46,8 @@ class ThreadSample:
     state: str  # R running/runnable, S sleeping, D uninterruptible, T stopped, Z zombie, ...
 
 
-def _read(path: str) -> str | None:
+def read_proc(path: str) -> str | None:
+    """A /proc file's text, or None when the process (or the file) is gone."""
     try:
         with open(path, encoding="ascii", errors="replace") as handle:
             return handle.read()
@@ -61,7 +62,7 @@ def _stat_fields(text: str) -> list[str]:
 
 def waiting_of(pid: int, tid: int) -> float | None:
     """The thread's run-queue wait so far: one small read, taken at every call start (a hot path)."""
-    schedstat = _read(f"/proc/{pid}/task/{tid}/schedstat")
+    schedstat = read_proc(f"/proc/{pid}/task/{tid}/schedstat")
     if schedstat is None or len(schedstat.split()) < 2:
         return None
     return int(schedstat.split()[1]) / 1e9
@@ -70,12 +71,12 @@ def waiting_of(pid: int, tid: int) -> float | None:
 def sample_thread(pid: int, tid: int) -> ThreadSample | None:
     """The thread's CPU and run-queue times and state, or None when it is gone."""
     base = f"/proc/{pid}/task/{tid}"
-    stat = _read(f"{base}/stat")
+    stat = read_proc(f"{base}/stat")
     if stat is None:
         return None
     fields = _stat_fields(stat)
     state = fields[0] if fields else "?"
-    schedstat = _read(f"{base}/schedstat")
+    schedstat = read_proc(f"{base}/schedstat")
     if schedstat is not None and len(schedstat.split()) >= 2:
         run_ns, wait_ns = (int(value) for value in schedstat.split()[:2])
         return ThreadSample(run_ns / 1e9, wait_ns / 1e9, state)
@@ -90,7 +91,7 @@ def waiting_so_far_s() -> float:
     Subtracted from a call's wall time where a duration is judged ("slow" warnings): time the machine did
     not give the thread a CPU is not the plugin's.
     """
-    text = _read("/proc/thread-self/schedstat")
+    text = read_proc("/proc/thread-self/schedstat")
     if text is None or len(text.split()) < 2:
         return 0.0
     return int(text.split()[1]) / 1e9
@@ -98,13 +99,13 @@ def waiting_so_far_s() -> float:
 
 def child_is_dying(pid: int) -> bool:
     """The process is exiting, a zombie, or has a fatal signal pending: its death is on its way."""
-    stat = _read(f"/proc/{pid}/stat")
+    stat = read_proc(f"/proc/{pid}/stat")
     if stat is None:
         return True
     fields = _stat_fields(stat)
     if not fields or fields[0] in ("Z", "X") or (len(fields) > 6 and int(fields[6]) & _PF_EXITING):
         return True
-    status = _read(f"/proc/{pid}/status") or ""
+    status = read_proc(f"/proc/{pid}/status") or ""
     for line in status.splitlines():
         if line.startswith(("ShdPnd:", "SigPnd:")):
             pending = int(line.split()[1], 16)

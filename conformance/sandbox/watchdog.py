@@ -23,7 +23,7 @@ import signal
 import time
 from dataclasses import dataclass
 
-from conformance.sandbox.deadlines import MAX_EXTENSION_FACTOR
+from conformance.sandbox.deadlines import MAX_EXTENSION_FACTOR, read_proc
 
 #: How often a waiting client looks at its server.
 POLL_S = 0.1
@@ -65,17 +65,9 @@ class ServerLoss:
     signal_name: str | None = None
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="ascii", errors="replace") as handle:
-            return handle.read()
-    except OSError:
-        return None
-
-
 def _stat_fields(pid: int) -> list[str] | None:
     """Fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses)."""
-    text = _read(f"/proc/{pid}/stat")
+    text = read_proc(f"/proc/{pid}/stat")
     if text is None:
         return None
     return text[text.rfind(")") + 2 :].split()
@@ -94,7 +86,7 @@ def descendants(pid: int) -> list[int]:
     while pending:
         parent = pending.pop()
         for task in _tasks(parent):
-            text = _read(f"/proc/{parent}/task/{task}/children") or ""
+            text = read_proc(f"/proc/{parent}/task/{task}/children") or ""
             for child in (int(word) for word in text.split()):
                 if child not in found:
                     found.append(child)
@@ -125,7 +117,7 @@ def run_queue_wait_s(pids: list[int]) -> float:
     """Time the main threads of ``pids`` spent runnable but not running, in all (0 where unknown)."""
     total = 0.0
     for pid in pids:
-        text = _read(f"/proc/{pid}/schedstat")
+        text = read_proc(f"/proc/{pid}/schedstat")
         if text is not None and len(text.split()) >= 2:
             total += int(text.split()[1]) / 1e9
     return total
@@ -210,7 +202,7 @@ class ServerWatch:
 
 
 def _command(pid: int) -> str:
-    return (_read(f"/proc/{pid}/comm") or "").strip()
+    return (read_proc(f"/proc/{pid}/comm") or "").strip()
 
 
 def exit_status(pid: int) -> int | None:
