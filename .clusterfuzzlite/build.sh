@@ -32,14 +32,28 @@ intake=(--collect-submodules conformance.checks --collect-submodules conformance
         --hidden-import conformance.sandbox.server --hidden-import conformance.sandbox.selftest)
 
 # One after another: the image's compile_python_fuzzer empties a work directory shared by all calls.
-for target in wire_decode wire_roundtrip metadata_decode plugin_intake; do
+# CFL_BUILD_JOBS=N builds N fuzzers at a time (each compile_python_fuzzer has its own work directory); the default,
+# one at a time, is what OSS-Fuzz and ClusterFuzzLite expect of a build script.
+jobs=${CFL_BUILD_JOBS:-1}
+pids=()
+for target in plugin_intake wire_decode wire_roundtrip metadata_decode; do
     extra=()
     if [ "$target" = plugin_intake ]; then
         extra=("${intake[@]}")
     fi
-    compile_python_fuzzer "fuzz/$target.py" "${common[@]}" "${extra[@]}"
-    (cd "fuzz/corpus/$target" && zip -q -j "$OUT/${target}_seed_corpus.zip" ./*)
-    cp "fuzz/dictionaries/$target.dict" "$OUT/$target.dict"
+    (
+        compile_python_fuzzer "fuzz/$target.py" "${common[@]}" "${extra[@]}"
+        (cd "fuzz/corpus/$target" && zip -q -j "$OUT/${target}_seed_corpus.zip" ./*)
+        cp "fuzz/dictionaries/$target.dict" "$OUT/$target.dict"
+    ) &
+    pids+=($!)
+    if [ "${#pids[@]}" -ge "$jobs" ]; then
+        wait "${pids[0]}"
+        pids=("${pids[@]:1}")
+    fi
+done
+for pid in "${pids[@]}"; do
+    wait "$pid"
 done
 
 # The timeout an input gets when run by hand (fuzz/plugin_intake.py, default_timeout): the sandbox bounds
