@@ -28,7 +28,8 @@ from test_hostile import build
 from conformance.report.rundir import RunInfo
 from conformance.report.writer import build_report
 from conformance.sandbox.client import SandboxClient, ServerLost
-from conformance.sandbox.watchdog import STOPPED_FOR_S, Fate, ServerWatch, descendants, kill_tree, process_state
+from conformance.sandbox.procfs import process_state
+from conformance.sandbox.watchdog import STOPPED_FOR_S, Fate, ServerWatch, descendants, kill_tree
 from conformance.scenario.protocol import Outcome, ScenarioRequest
 from conformance.settings import RunSettings
 

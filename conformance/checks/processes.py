@@ -20,6 +20,7 @@ from conformance.checks.registry import check
 from conformance.checks.traffic import detect_node_kind
 from conformance.host.instance import Instance
 from conformance.sandbox.containment import STRAY_PROCESS_RULE
+from conformance.sandbox.procfs import children, describe, is_alive
 from conformance.scenario.context import ScenarioContext
 
 #: A helper that ends on its own (it saw its pipe close, say) is given this long after destroy.
@@ -28,28 +29,7 @@ EXIT_GRACE_S = 0.2
 
 def running_children() -> list[str]:
     """This process's live children, from every thread's list (a plugin thread may have forked), as "pid command"."""
-    found: list[str] = []
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{tid}/children", encoding="ascii") as handle:
-                pids = handle.read().split()
-        except OSError:
-            continue
-        found.extend(_describe_running(int(pid)) for pid in pids)
-    return [entry for entry in found if entry]
-
-
-def _describe_running(pid: int) -> str:
-    """'pid command' for a live process, '' for one that has exited (a zombie is not running)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as handle:
-            stat = handle.read()
-    except OSError:
-        return ""
-    state = stat[stat.rfind(")") + 2 :].split()[:1]
-    if state in (["Z"], ["X"]):
-        return ""
-    return f"{pid} {stat[stat.find('(') + 1 : stat.rfind(')')]}"
+    return [describe(pid) for pid in children(os.getpid()) if is_alive(pid)]
 
 
 @check(

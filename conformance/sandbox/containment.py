@@ -44,6 +44,7 @@ import sys
 import time
 
 from conformance.sandbox.faults import drop_privileges_natively
+from conformance.sandbox.procfs import children, describe, is_alive
 
 CONTAINMENT_ENV = "CONFORMANCE_CONTAINMENT"
 #: The violation rule a scenario breaks when processes it started outlive it.
@@ -210,33 +211,8 @@ def drop_privileges() -> None:
     libc.capset(header, data)
 
 
-def _children_of(parent: int) -> list[int]:
-    """Live processes whose parent is ``parent`` (the kernel's own list, no scan of /proc)."""
-    try:
-        with open(f"/proc/{parent}/task/{parent}/children", encoding="ascii") as handle:
-            return [int(pid) for pid in handle.read().split()]
-    except OSError:
-        return []
-
-
 def _namespace_processes(me: int) -> list[int]:
     return [int(name) for name in os.listdir("/proc") if name.isdigit() and int(name) != me]
-
-
-def _describe(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            words = handle.read(512).split(b"\0")
-        command = " ".join(word.decode("utf-8", "replace") for word in words if word)
-    except OSError:
-        command = ""
-    if not command:
-        try:
-            with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as handle:
-                command = handle.read().strip()
-        except OSError:
-            command = "?"
-    return f"{pid} {command}"
 
 
 def _reap_exited() -> None:
@@ -248,16 +224,6 @@ def _reap_exited() -> None:
             return
         if pid == 0:
             return
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            stat = handle.read()
-    except OSError:
-        return True  # gone already
-    fields = stat[stat.rfind(")") + 2 :].split()
-    return bool(fields) and fields[0] in ("Z", "X")
 
 
 def sweep(level: Containment) -> tuple[str, ...]:
@@ -273,13 +239,13 @@ def sweep(level: Containment) -> tuple[str, ...]:
     deadline = time.monotonic() + REAP_TIMEOUT_S
     while True:
         _reap_exited()
-        found = _namespace_processes(me) if level is Containment.NAMESPACES else _children_of(me)
-        alive = [pid for pid in found if not _is_zombie(pid)]
+        found = _namespace_processes(me) if level is Containment.NAMESPACES else children(me)
+        alive = [pid for pid in found if is_alive(pid)]
         if not alive or time.monotonic() >= deadline:
             return tuple(strays.values())
         for pid in alive:
             if pid not in strays:
-                strays[pid] = _describe(pid)
+                strays[pid] = describe(pid)
         if level is Containment.NAMESPACES:
             os.kill(-1, signal.SIGKILL)  # from PID 1: every other process of the namespace
         for pid in alive:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from conformance.sandbox.procfs import read_proc, stat_fields
 from conformance.scenario.events import CallFinished, CallStarted
 
 #: The longest extension a call can get, as a multiple of its own budget (documented in README and reports).
@@ -46,20 +47,6 @@ class ThreadSample:
     state: str  # R running/runnable, S sleeping, D uninterruptible, T stopped, Z zombie, ...
 
 
-def read_proc(path: str) -> str | None:
-    """A /proc file's text, or None when the process (or the file) is gone."""
-    try:
-        with open(path, encoding="ascii", errors="replace") as handle:
-            return handle.read()
-    except OSError:
-        return None
-
-
-def _stat_fields(text: str) -> list[str]:
-    """Fields of a /proc stat line after the command name (which may contain spaces and parentheses)."""
-    return text[text.rfind(")") + 2 :].split()
-
-
 def waiting_of(pid: int, tid: int) -> float | None:
     """The thread's run-queue wait so far: one small read, taken at every call start (a hot path)."""
     schedstat = read_proc(f"/proc/{pid}/task/{tid}/schedstat")
@@ -74,7 +61,7 @@ def sample_thread(pid: int, tid: int) -> ThreadSample | None:
     stat = read_proc(f"{base}/stat")
     if stat is None:
         return None
-    fields = _stat_fields(stat)
+    fields = stat_fields(stat)
     state = fields[0] if fields else "?"
     schedstat = read_proc(f"{base}/schedstat")
     if schedstat is not None and len(schedstat.split()) >= 2:
@@ -102,7 +89,7 @@ def child_is_dying(pid: int) -> bool:
     stat = read_proc(f"/proc/{pid}/stat")
     if stat is None:
         return True
-    fields = _stat_fields(stat)
+    fields = stat_fields(stat)
     if not fields or fields[0] in ("Z", "X") or (len(fields) > 6 and int(fields[6]) & _PF_EXITING):
         return True
     status = read_proc(f"/proc/{pid}/status") or ""

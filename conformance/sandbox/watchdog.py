@@ -23,7 +23,8 @@ import signal
 import time
 from dataclasses import dataclass
 
-from conformance.sandbox.deadlines import MAX_EXTENSION_FACTOR, read_proc
+from conformance.sandbox.deadlines import MAX_EXTENSION_FACTOR
+from conformance.sandbox.procfs import children, command_name, is_alive, process_state, read_proc, stat_fields
 
 #: How often a waiting client looks at its server.
 POLL_S = 0.1
@@ -65,40 +66,16 @@ class ServerLoss:
     signal_name: str | None = None
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses)."""
-    text = read_proc(f"/proc/{pid}/stat")
-    if text is None:
-        return None
-    return text[text.rfind(")") + 2 :].split()
-
-
-def process_state(pid: int) -> str | None:
-    """The kernel's one-letter state of ``pid`` (R, S, D, T, t, Z...), None when it is gone."""
-    fields = _stat_fields(pid)
-    return fields[0] if fields else None
-
-
 def descendants(pid: int) -> list[int]:
     """Every living descendant of ``pid``, parents before their children."""
     found: list[int] = []
     pending = [pid]
     while pending:
-        parent = pending.pop()
-        for task in _tasks(parent):
-            text = read_proc(f"/proc/{parent}/task/{task}/children") or ""
-            for child in (int(word) for word in text.split()):
-                if child not in found:
-                    found.append(child)
-                    pending.append(child)
+        for child in children(pending.pop()):
+            if child not in found:
+                found.append(child)
+                pending.append(child)
     return found
-
-
-def _tasks(pid: int) -> list[str]:
-    try:
-        return os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return []
 
 
 def group_members(group: int) -> list[int]:
@@ -107,7 +84,8 @@ def group_members(group: int) -> list[int]:
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
-        fields = _stat_fields(int(name))
+        text = read_proc(f"/proc/{name}/stat")
+        fields = stat_fields(text) if text is not None else None
         if fields is not None and len(fields) > 2 and fields[2] == str(group):
             members.append(int(name))
     return members
@@ -131,9 +109,9 @@ def kill_tree(pid: int) -> None:
     """
     for _ in range(5):
         victims = [*descendants(pid), *group_members(pid)]
-        if process_state(pid) not in (None, "Z", "X"):
+        if is_alive(pid):
             victims.insert(0, pid)
-        victims = [victim for victim in dict.fromkeys(victims) if process_state(victim) not in (None, "Z", "X")]
+        victims = [victim for victim in dict.fromkeys(victims) if is_alive(victim)]
         if not victims:
             return
         for victim in victims:
@@ -191,7 +169,7 @@ class ServerWatch:
         """Whether the server's tree shows work the server has to finish: gdb capturing stacks, a child in
         the kernel, or a tree that waited for a CPU for a good share of the time since the last review."""
         tree = descendants(self.pid)
-        if any(_command(pid) == "gdb" or process_state(pid) == "D" for pid in tree):
+        if any(command_name(pid) == "gdb" or process_state(pid) == "D" for pid in tree):
             return True
         wait = run_queue_wait_s([self.pid, *tree])
         previous, self._last_wait = self._last_wait, wait
@@ -199,10 +177,6 @@ class ServerWatch:
         if previous is None:
             return True  # the first review only takes the measurement; the next one judges
         return wait - previous >= STARVED_SHARE * interval
-
-
-def _command(pid: int) -> str:
-    return (read_proc(f"/proc/{pid}/comm") or "").strip()
 
 
 def exit_status(pid: int) -> int | None:
