@@ -32,6 +32,7 @@ from conformance.sandbox.child import OUTPUT_FILE, child_main, die_with_parent, 
 from conformance.sandbox.classify import classify_exit, panic_message, signal_name
 from conformance.sandbox.containment import STRAY_PROCESS_RULE, Containment, contain_server, sweep
 from conformance.sandbox.deadlines import CallWatch, WatchedCall, child_is_dying, waiting_of
+from conformance.sandbox.debuginfo import hide_host_debug_info
 from conformance.sandbox.event_codec import EventStream, new_token
 from conformance.sandbox.faults import load_reporter
 from conformance.sandbox.framing import FrameError, read_frame, write_frame
@@ -500,6 +501,8 @@ def serve(
     libc()
     load_reporter()
     warm_stack()
+    if containment is Containment.NAMESPACES:
+        hide_host_debug_info()  # everything the server will map is mapped; no plugin is yet
     gc.freeze()
     while True:
         try:
