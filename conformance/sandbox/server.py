@@ -57,6 +57,26 @@ DYING_GRACE_S = 5.0
 #: After stacks of a stuck call were captured: a death in this window (e.g. a signal that arrived while gdb
 #: held the process) is reported as that death, not as a hang.
 POST_CAPTURE_GRACE_S = 0.1
+#: Shared memory, where the system has it: each child's working directory (its output file) is made and
+#: removed there. On the reference machine's ext4 (mounted with ``discard``) that cost 5 ms per child, 0.35 ms here.
+MEMORY_BACKED_TMP = "/dev/shm"
+
+
+def _workdir_root() -> str | None:
+    """Where children's working directories go: memory-backed when possible, else the usual temporary directory.
+
+    A ``TMPDIR`` the user set is theirs to choose and wins.
+    """
+    if (
+        "TMPDIR" not in os.environ
+        and os.path.isdir(MEMORY_BACKED_TMP)
+        and os.access(MEMORY_BACKED_TMP, os.W_OK | os.X_OK)
+    ):
+        return MEMORY_BACKED_TMP
+    return None
+
+
+_WORKDIR_ROOT = _workdir_root()
 
 
 def _read_tail(path: str) -> str:
@@ -99,7 +119,7 @@ def _fork_child(body: Callable[[int, str, bytes], None]) -> tuple[int, int, str,
     Returns (pid, read fd, workdir, start, token): the channel token is drawn before the fork, so only
     this server and that child know it.
     """
-    workdir = tempfile.mkdtemp(prefix="skc-")
+    workdir = tempfile.mkdtemp(prefix="skc-", dir=_WORKDIR_ROOT)
     read_fd, write_fd = os.pipe()
     token = new_token()
     started_at = time.monotonic()
