@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from collections.abc import Iterator
 
@@ -130,7 +131,7 @@ def test_server_dying_mid_request_is_reported_and_replaced() -> None:
         assert sandbox.run(ScenarioRequest("selftest.empty", "/x")).outcome is Outcome.COMPLETED
         server = sandbox._process
         assert server is not None
-        killer = threading.Timer(0.3, server.kill)
+        killer = threading.Timer(0.3, os.kill, (server.pid, signal.SIGKILL))
         killer.start()
         failed = sandbox.run(ScenarioRequest("selftest.sleep-in-call", "/x", budget_scale=5.0))
         killer.join()

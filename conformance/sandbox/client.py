@@ -25,6 +25,7 @@ from conformance.sandbox.child import run_scenario
 from conformance.sandbox.containment import note_containment
 from conformance.sandbox.framing import FrameBuffer, FrameError, encode_frame
 from conformance.sandbox.frozen import module_command
+from conformance.sandbox.spawner import ServerProcess, spawn_server
 from conformance.sandbox.watchdog import (
     POLL_S,
     Fate,
@@ -61,10 +62,14 @@ class SandboxClient:
     def __init__(self, lookup: str = CATALOGUE_LOOKUP) -> None:
         """``lookup`` names (``module:function``) how the server finds a scenario by name."""
         self._lookup = lookup
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: ServerProcess | subprocess.Popen[bytes] | None = None
         self.replaced = 0  # servers lost mid-request and replaced
 
-    def _start(self) -> subprocess.Popen[bytes]:
+    def _start(self) -> ServerProcess | subprocess.Popen[bytes]:
+        """A fork of the warm zygote when possible (``sandbox.spawner``), else a freshly booted server."""
+        forked = spawn_server(self._lookup)
+        if forked is not None:
+            return forked
         # A fuzzer frozen by PyInstaller (ClusterFuzzLite) starts itself in the server role (conformance.sandbox.frozen).
         command, env = module_command("conformance.sandbox.server", self._lookup)
         env.setdefault("PYTHONHASHSEED", "0")
@@ -82,7 +87,7 @@ class SandboxClient:
         """Start the server now (it warms up while the caller does other work)."""
         self._server()
 
-    def _server(self) -> subprocess.Popen[bytes]:
+    def _server(self) -> ServerProcess | subprocess.Popen[bytes]:
         if self._process is not None and exit_status(self._process.pid) is not None:
             self._discard()  # it died between requests: nothing of the next one has run yet
         if self._process is None:
@@ -133,7 +138,7 @@ class SandboxClient:
                     return ended(status, 0.0) if status is not None else ServerLoss(Fate.EXITED, "gone", 0.0)
         return self._read_reply(process, ServerWatch(process.pid, budget_s, grace))
 
-    def _read_reply(self, process: subprocess.Popen[bytes], watch: ServerWatch) -> object:
+    def _read_reply(self, process: ServerProcess | subprocess.Popen[bytes], watch: ServerWatch) -> object:
         assert process.stdout is not None
         fd = process.stdout.fileno()
         frames = FrameBuffer()
@@ -200,14 +205,14 @@ class SandboxClient:
         self._discard()
 
 
-def _close_pipes(process: subprocess.Popen[bytes]) -> None:
+def _close_pipes(process: ServerProcess | subprocess.Popen[bytes]) -> None:
     for pipe in (process.stdin, process.stdout):
         if pipe is not None:
             with contextlib.suppress(OSError):
                 pipe.close()
 
 
-def _server_ending(process: subprocess.Popen[bytes], watch: ServerWatch) -> ServerLoss:
+def _server_ending(process: ServerProcess | subprocess.Popen[bytes], watch: ServerWatch) -> ServerLoss:
     """The server closed its reply pipe: how it ended (it never ends on its own mid-request)."""
     deadline = time.monotonic() + 1.0
     while time.monotonic() < deadline:

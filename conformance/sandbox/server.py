@@ -516,11 +516,7 @@ def serve(
     here, before the fork, so children inherit it. After each request, whatever
     the plugin left running is killed and named (``containment.sweep``).
     """
-    # Warm everything a child would otherwise redo per scenario: declarations, type parses, helpers.
-    warm_up()
-    libc()
-    load_reporter()
-    warm_stack()
+    warm_server()
     if containment is Containment.NAMESPACES:
         hide_host_debug_info()  # everything the server will map is mapped; no plugin is yet
     gc.freeze()
@@ -572,9 +568,28 @@ def _contained(result: SandboxResult, level: Containment, strays: tuple[str, ...
     return replace(result, events=events, containment=level.value, stray_processes=strays)
 
 
+def warm_server() -> None:
+    """Do now, once, what every child would otherwise redo per scenario: declarations, type parses, helpers.
+
+    Idempotent: the zygote warms itself, and the servers it forks find everything done.
+    """
+    warm_up()
+    libc()
+    load_reporter()
+    warm_stack()
+
+
 def main(lookup_spec: str) -> None:
     """Serve on the original stdin/stdout, finding scenarios through the lookup ``module:function`` names."""
     die_with_parent()
+    run_server(lookup_spec)
+
+
+def run_server(lookup_spec: str) -> None:
+    """A server whose stdin and stdout are its request and reply pipes: contain it, then serve until EOF.
+
+    Shared by a booted server (``main``) and one forked by the zygote (``sandbox.zygote``).
+    """
     containment, why = contain_server(die_with_parent)
     if why:
         print(f"conformance sandbox: containment without namespaces ({why})", file=sys.stderr)

@@ -1,0 +1,143 @@
+"""The client's side of the zygote (``sandbox.zygote``): fork servers as forks of one warm interpreter.
+
+``spawn_server`` returns a ``ServerProcess``, which has the parts of a
+``subprocess.Popen`` the client uses (``pid``, ``stdin``, ``stdout``, ``wait``),
+or None when the zygote cannot be used here, and the client then boots a server
+as before. The zygote is started on the first request, one per lookup and per
+process (an xdist worker has its own), and stops when its socket closes at exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import os
+import socket
+import struct
+import subprocess
+import threading
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from conformance.sandbox.frozen import is_frozen, module_command
+from conformance.sandbox.watchdog import exit_status
+
+#: The request sent to the zygote, with the server's request (read) and reply (write) pipe ends attached.
+SPAWN = b"spawn"
+#: The zygote's answer: the new server's pid (-1 when it could not fork one).
+PID = struct.Struct("<i")
+_PR_SET_CHILD_SUBREAPER = 36
+#: Set to 0 to boot every fork server from scratch (the behaviour before the zygote).
+ZYGOTE_ENV = "CONFORMANCE_ZYGOTE"
+#: How long a spawn may take before the zygote is given up for this process.
+SPAWN_TIMEOUT_S = 30.0
+
+
+@dataclass
+class ServerProcess:
+    """A fork server forked by the zygote and re-parented to this process."""
+
+    pid: int
+    stdin: BinaryIO
+    stdout: BinaryIO
+
+    def wait(self) -> int:
+        _, status = os.waitpid(self.pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+
+def become_subreaper() -> bool:
+    """Make this process the parent of its orphaned descendants (the zygote's servers); True when it is.
+
+    Side effect for the rest of the process's life: any other orphaned descendant is re-parented here too and
+    stays a zombie until this process ends (nothing here waits for unknown children).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+
+
+class _Zygote:
+    def __init__(self, lookup: str) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        command, env = module_command("conformance.sandbox.zygote", lookup, str(theirs.fileno()))
+        env.setdefault("PYTHONHASHSEED", "0")
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, env=env, pass_fds=(theirs.fileno(),), process_group=0
+        )
+        theirs.close()
+        ours.settimeout(SPAWN_TIMEOUT_S)
+        self.socket = ours
+
+    def spawn(self) -> ServerProcess | None:
+        request_r, request_w = os.pipe()
+        reply_r, reply_w = os.pipe()
+        try:
+            socket.send_fds(self.socket, [SPAWN], [request_r, reply_w])
+            data = b""
+            while len(data) < PID.size:
+                chunk = self.socket.recv(PID.size - len(data))
+                if not chunk:
+                    raise ConnectionError("the zygote closed its socket")
+                data += chunk
+        except (OSError, ConnectionError):
+            for fd in (request_w, reply_r):
+                os.close(fd)
+            return None
+        finally:
+            os.close(request_r)
+            os.close(reply_w)
+        (pid,) = PID.unpack(data)
+        if pid <= 0 or not _is_our_child(pid):
+            os.close(request_w)
+            os.close(reply_r)
+            return None
+        return ServerProcess(pid, os.fdopen(request_w, "wb"), os.fdopen(reply_r, "rb"))
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.socket.close()
+        try:
+            self.process.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _is_our_child(pid: int) -> bool:
+    try:
+        exit_status(pid)
+    except ChildProcessError:
+        return False
+    return True
+
+
+_zygotes: dict[str, _Zygote | None] = {}
+_lock = threading.Lock()
+
+
+def spawn_server(lookup: str) -> ServerProcess | None:
+    """A new fork server forked from the zygote of ``lookup``, or None to boot one instead."""
+    if os.environ.get(ZYGOTE_ENV, "1") == "0" or is_frozen():
+        return None
+    with _lock:
+        if lookup not in _zygotes:
+            _zygotes[lookup] = _Zygote(lookup) if become_subreaper() else None
+            if len(_zygotes) == 1:
+                atexit.register(close_zygotes)
+        zygote = _zygotes[lookup]
+        if zygote is None:
+            return None
+        server = zygote.spawn()
+        if server is None:  # it failed once: boot servers the usual way from now on
+            zygote.close()
+            _zygotes[lookup] = None
+        return server
+
+
+def close_zygotes() -> None:
+    with _lock:
+        for lookup, zygote in list(_zygotes.items()):
+            if zygote is not None:
+                zygote.close()
+            _zygotes.pop(lookup)
