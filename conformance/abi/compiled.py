@@ -9,8 +9,12 @@ user cache directory (never the source tree, so a wheel install, a fresh clone
 and a frozen fuzzer behave alike), under a name carrying a digest of the
 declarations and of the cffi version: a changed declaration gets a new module.
 
-The cache is an optimisation: if the module cannot be generated, written or
-loaded, the declarations are parsed in-line as before.
+The cache is an optimisation: if the module cannot be generated or loaded, the
+declarations are parsed in-line as before; a cache that cannot be written only
+means the next process generates the module again. Sizes, offsets, fields and
+conversions are cffi's own either way; only a ctype's printed name differs
+(``struct CPacket *`` for a declared ``typedef struct CPacket {...} CPacket``),
+and no check or report prints one.
 """
 
 from __future__ import annotations
