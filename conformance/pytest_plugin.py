@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conformance.pytest_face.startup import keep_installed_plugins_compiled
+from conformance.pytest_face.startup import collection_paused, keep_installed_plugins_compiled
 from conformance.settings import OPTIONS, RunSettings, SettingsError, resolve_settings
 
 keep_installed_plugins_compiled()
@@ -137,6 +137,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     # Imported here, not at the top: this module loads into every pytest process of the venv, and the
     # battery (catalogue, cffi, sandbox, reports) costs a pytest run without --plugin a noticeable start-up.
-    from conformance.pytest_face.session import start_session
+    with collection_paused():
+        from conformance.pytest_face.session import start_session
 
-    start_session(config, settings)
+        start_session(config, settings)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from conformance.pytest_face.startup import collection_paused
 
 #: Loaded by pytest from the run's directory: was hypothesis imported, and by which loader is it loaded.
 PROBE = """
@@ -43,3 +46,28 @@ def test_without_the_tool_pytest_rewrites_them(tmp_path: Path) -> None:
     output = _run(tmp_path, "-p", "no:streamkit_conformance")
     assert "HYPOTHESIS True" in output  # its plugin's terminal summary imports it
     assert "LOADER AssertionRewritingHook" in output
+
+
+def test_start_up_collects_no_garbage_and_freezes_what_it_built() -> None:
+    """conformance/pytest_face/startup.py: the collector is off during the block, back on after it."""
+    kept = [[index] for index in range(1000)]
+    frozen_before = gc.get_freeze_count()
+    try:
+        with collection_paused():
+            assert not gc.isenabled()
+            built = [[index] for index in range(1000)]
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= frozen_before + len(kept) + len(built)
+    finally:
+        gc.unfreeze()
+
+
+def test_a_disabled_collector_stays_disabled() -> None:
+    gc.disable()
+    try:
+        with collection_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.unfreeze()
+        gc.enable()

@@ -1,9 +1,10 @@
 """The ABI model: C declarations, layout tables, enumerations and host texts.
 
-``ffi()`` builds the cffi object lazily, importing cffi then: the pytest plugin
-and the light commands (``conformance explain``, ``list-checks``) import the
-catalogue, and with it this package, without needing cffi or the parse of the
-declarations (tests/test_cli.py holds the light commands to it).
+``ffi()`` builds the cffi object lazily: the pytest plugin and the light
+commands (``conformance explain``, ``list-checks``) import the catalogue, and
+with it this package, without needing cffi or the declarations (tests/test_cli.py
+holds the light commands to it). It loads them from the out-of-line module
+``compiled`` caches rather than parsing them in every process.
 """
 
 from __future__ import annotations
@@ -94,11 +95,10 @@ WARM_TYPES: tuple[str, ...] = (
 @lru_cache(maxsize=1)
 def ffi() -> Any:
     """The process-wide cffi FFI with every ABI type declared (typed Any: cffi ships no stubs)."""
-    import cffi  # on first use: the catalogue loads this package in processes that never call a plugin
+    # On first use: the catalogue loads this package in processes that never call a plugin.
+    from conformance.abi.compiled import declared_ffi
 
-    instance = cffi.FFI()
-    instance.cdef(CDEFS)
-    return instance
+    return declared_ffi("streamkit_abi", CDEFS)
 
 
 def warm_up() -> None:

@@ -41,6 +41,7 @@ _CATEGORY_MODULES: tuple[str, ...] = (
 )
 
 _registered: list[Check] = []
+_registered_ids: set[str] = set()
 #: Tool scenarios the catalogue does not need: their modules are imported when one of them is asked for.
 _TOOL_SCENARIO_MODULES = ("conformance.sandbox.selftest", "conformance.fuzzing.intake_scenarios")
 
@@ -69,8 +70,9 @@ def check(
         raise ValueError(f"{id}: budget_s must be positive")
 
     def register(scenario: Scenario) -> Scenario:
-        if any(existing.id == id for existing in _registered):
+        if id in _registered_ids:
             raise ValueError(f"duplicate check id {id}")
+        _registered_ids.add(id)
         _registered.append(
             Check(
                 id=id,
