@@ -33,7 +33,7 @@ import pytest
 
 from conformance.fuzzing.targets import TARGETS
 
-pytestmark = pytest.mark.clusterfuzzlite
+pytestmark = [pytest.mark.clusterfuzzlite, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = "streamkit-conformance"
