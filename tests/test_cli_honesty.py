@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -157,6 +158,15 @@ def test_broken_pipe_keeps_the_failing_status(fixture_so: FixtureSo, tmp_path: P
 # --- 4. a usage error never shows an earlier run's summary ---
 
 
+@pytest.fixture(scope="module")
+def earlier_run(fixture_so: FixtureSo, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory where a passing run happened, run once and copied by each usage-error case."""
+    workdir = tmp_path_factory.mktemp("earlier-run")
+    first = run("check", str(fixture_so("conforming_processor")), "-k", "load.dlopen", cwd=workdir)
+    assert first.returncode == 0 and "PASS" in first.stdout
+    return workdir
+
+
 @pytest.mark.parametrize(
     ("options", "complaint"),
     [
@@ -167,12 +177,12 @@ def test_broken_pipe_keeps_the_failing_status(fixture_so: FixtureSo, tmp_path: P
     ],
 )
 def test_usage_error_after_a_run_prints_only_one_line(
-    fixture_so: FixtureSo, tmp_path: Path, options: tuple[str, ...], complaint: str
+    fixture_so: FixtureSo, tmp_path: Path, earlier_run: Path, options: tuple[str, ...], complaint: str
 ) -> None:
-    plugin = str(fixture_so("conforming_processor"))
-    first = run("check", plugin, "-k", "load.dlopen", cwd=tmp_path)
-    assert first.returncode == 0 and "PASS" in first.stdout
-    done = run("check", plugin, *options, cwd=tmp_path)
+    workdir = tmp_path / "after-a-run"
+    shutil.copytree(earlier_run, workdir, symlinks=True)
+    assert (workdir / "reports" / "conforming_processor" / "report.json").exists()
+    done = run("check", str(fixture_so("conforming_processor")), *options, cwd=workdir)
     assert done.returncode == 2
     assert done.stdout == ""  # not the previous run's PASS
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
@@ -236,8 +246,6 @@ def test_check_accepts_reruns_and_marker_selection(fixture_so: FixtureSo, tmp_pa
 
 
 def test_check_race_and_memcheck_are_options(fixture_so: FixtureSo, tmp_path: Path) -> None:
-    import shutil
-
     done = run("check", str(fixture_so("conforming_processor")), "--race=nonsense", cwd=tmp_path)
     assert done.returncode == 2
     if shutil.which("valgrind") is None:

@@ -33,7 +33,7 @@ import pytest
 
 from conformance.fuzzing.targets import TARGETS
 
-pytestmark = pytest.mark.clusterfuzzlite
+pytestmark = [pytest.mark.clusterfuzzlite, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = "streamkit-conformance"
@@ -41,7 +41,7 @@ PROJECT = "streamkit-conformance"
 _NOT_COPIED = shutil.ignore_patterns(
     ".git", ".venv", "venv", "build", "dist", "*.egg-info", ".tox", ".ci-cache", "__pycache__", "*.pyc",
     ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis", "target", "artifacts", "reports",
-)
+)  # fmt: skip
 #: A libFuzzer dictionary line: an optional name, then a quoted token (escapes: \\, \", \xNN).
 _DICT_LINE = re.compile(r'^(?:[A-Za-z0-9_]+=)?"(?:[^"\\]|\\\\|\\"|\\x[0-9A-Fa-f]{2})*"$')
 
@@ -73,7 +73,10 @@ def _pip_stand_in(bin_dir: Path, log: Path) -> None:
 def cfl_build(tmp_path_factory: pytest.TempPathFactory, fixture_so: Callable[[str], Path]) -> Iterator[Build]:
     """Run ``.clusterfuzzlite/build.sh`` once in a simulated ``$SRC``/``$OUT``/``$WORK`` layout; removed
     afterwards (the bundles weigh 40 MB each, and pytest keeps its last three temporary trees)."""
-    if shutil.which("pyinstaller", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])) is None:
+    if (
+        shutil.which("pyinstaller", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+        is None
+    ):
         pytest.fail("pyinstaller is not installed: .venv/bin/pip install pyinstaller (.ci/run does)")
     for name in ("conforming_processor", "fuzz_crasher"):
         fixture_so(name)  # built in the checkout; the copy below shares its target directory

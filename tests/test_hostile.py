@@ -178,6 +178,9 @@ SKFIX_EXPORT_API(API)
 """
 
 
+# Slow: 80 MiB (past metadata.threads' 64 MiB per thread) read by every metadata check, about 20 s of CPU.
+# The developer loop keeps the metadata category through tests/test_categories.py.
+@pytest.mark.slow
 def test_an_80_mib_description_is_read_in_full_never_called_unreadable(tmp_path: Path) -> None:
     """The ABI sets no length limit on a string; a long, valid and stable one is not a pointer problem."""
     plugin = build(tmp_path, "huge_description", HUGE_DESCRIPTION)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import struct
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,8 +30,18 @@ def test_conforming_processor_passes_every_check(fixture_so: Callable[[str], Pat
     assert "report written to" in run.stdout
 
 
-def test_version5_is_refused_naming_v5_and_the_range(fixture_so: Callable[[str], Path], run_battery: Runner) -> None:
-    run = run_battery(fixture_so("version5"))
+@pytest.fixture(scope="module")
+def version5_run(fixture_so: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory) -> BatteryRun:
+    """The whole battery on the refused v5 plugin with a JUnit file: the refusal and the JUnit test read one run."""
+    workdir = tmp_path_factory.mktemp("version5")
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--report-dir", str(workdir / "reports"),
+               "--plugin", str(fixture_so("version5")), "--junitxml", str(workdir / "junit.xml")]  # fmt: skip
+    done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600, check=False)
+    return BatteryRun(done.returncode, done.stdout, done.stderr, workdir / "reports")
+
+
+def test_version5_is_refused_naming_v5_and_the_range(version5_run: BatteryRun) -> None:
+    run = version5_run
     assert run.returncode == 1
     check = run.checks("version5")["load.version-gate"]
     assert check["status"] == "fail"
@@ -102,11 +114,9 @@ def test_bad_input_gets_one_line_and_a_report(
     assert report["plugin"]["load_problem"].startswith("not loadable: ")
 
 
-def test_junit_xml_uses_check_ids(fixture_so: Callable[[str], Path], run_battery: Runner, tmp_path: Path) -> None:
-    junit = tmp_path / "junit.xml"
-    run = run_battery(fixture_so("version5"), args=("--junitxml", str(junit), "-k", "load"))
-    assert run.returncode == 1
-    text = junit.read_text()
+def test_junit_xml_uses_check_ids(version5_run: BatteryRun) -> None:
+    assert version5_run.returncode == 1
+    text = (version5_run.report_dir.parent / "junit.xml").read_text()
     assert 'name="load.version-gate"' in text and "plugin has v5" in text
 
 

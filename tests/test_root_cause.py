@@ -4,6 +4,9 @@ Triage that saw process_packet crash used to skip every other check calling
 it. Now they run (each in a child of its own), the crashing ordinary packet
 is minimised field by field against variants that pass, and the report names
 the narrowest failing checks as the likely root cause.
+
+The sandbox tests here are in the developer loop (not ``slow``): together about
+2 s of CPU, and the only proof of the root-cause analysis.
 """
 
 from __future__ import annotations
@@ -138,7 +141,6 @@ def test_no_root_cause_for_a_single_crash() -> None:
 # -- in the sandbox, on the class-1 fixtures -----------------------------------
 
 
-@pytest.mark.slow
 def test_crashed_entry_points_are_still_checked_alone(fixture_so: Callable[[str], Path], client: SandboxClient) -> None:
     path = fixture_so("c_null_content_type")
     facts = probe(path, client=client)
@@ -156,7 +158,6 @@ def test_crashed_entry_points_are_still_checked_alone(fixture_so: Callable[[str]
     assert skipped.status == "skip" and "did not return during triage" in skipped.message
 
 
-@pytest.mark.slow
 def test_the_crashing_packet_is_minimised_to_the_field(
     fixture_so: Callable[[str], Path], client: SandboxClient
 ) -> None:
@@ -171,7 +172,6 @@ def test_the_crashing_packet_is_minimised_to_the_field(
     assert result.evidence["crash_difference"] == difference
 
 
-@pytest.mark.slow
 def test_a_pre_v6_signature_is_named_from_the_fault(fixture_so: Callable[[str], Path], client: SandboxClient) -> None:
     path = fixture_so("c_v6_positional")
     facts = probe(path, client=client)
@@ -183,7 +183,6 @@ def test_a_pre_v6_signature_is_named_from_the_fault(fixture_so: Callable[[str], 
     assert result.evidence["fault"]["access"] == "exec"
 
 
-@pytest.mark.slow
 def test_a_null_alloc_result_written_through_is_named(fixture_so: Callable[[str], Path], client: SandboxClient) -> None:
     path = fixture_so("c_alloc_null_deref")
     facts = probe(path, client=client)
