@@ -83,6 +83,35 @@ def battery(plugins: list[Path], runs: int, extra: list[str] | None = None, env:
     return stats(times), items
 
 
+def whole_process(runs: int, plugin: Path) -> dict[str, dict[str, float]]:
+    """The battery as a user waits for it: ``pytest -q --plugin=...`` from start to exit, with the environment CI
+    has (PYTHONDONTWRITEBYTECODE=1), beside ``python -c pass`` and beside servers booted one by one (the design
+    before the zygote, ``CONFORMANCE_ZYGOTE=0``), taking turns. CPU counts every process of the run."""
+    ci_env = {**ENV, "PYTHONDONTWRITEBYTECODE": "1"}
+    variants = {
+        "python_pass": ([sys.executable, "-c", "pass"], ci_env),
+        "zygote": ([], ci_env),
+        "booted": ([], {**ci_env, "CONFORMANCE_ZYGOTE": "0"}),
+    }
+    walls: dict[str, list[float]] = {name: [] for name in variants}
+    cpus: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(runs):
+        for name, (command, env) in variants.items():
+            with tempfile.TemporaryDirectory() as reports:
+                argv = command or [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--report-dir",
+                                   reports, f"--plugin={plugin}"]
+                before = os.times()
+                elapsed, completed = timed(argv, env)
+                after = os.times()
+                if completed.returncode != 0:
+                    raise SystemExit(f"{name} failed: {completed.stdout[-2000:]}{completed.stderr[-2000:]}")
+            walls[name].append(elapsed)
+            cpus[name].append(after.children_user + after.children_system - before.children_user
+                              - before.children_system)
+    return {**{f"{name}_wall": stats(values) for name, values in walls.items()},
+            **{f"{name}_cpu": stats(values) for name, values in cpus.items()}}
+
+
 def containment_cost(runs: int, plugin: Path) -> dict[str, dict[str, float]]:
     """The battery with the fork server in its namespaces (the default) and with the fallback, run alternately
     so that a change of load on the machine weighs on both alike."""
@@ -338,6 +367,7 @@ def main() -> int:
     results["processor"], items_processor = battery([built["conforming_processor"]], args.runs)
     results["source"], items_source = battery([built["conforming_source"]], args.runs)
     overhead = scenario_overhead(args.runs)
+    whole = whole_process(max(args.runs, 7), built["conforming_processor"])
     containment = containment_cost(args.runs, built["conforming_processor"])
     namespace_cost = containment["namespaces"]["median"] / containment["subreaper"]["median"] - 1
     sharing = shared_child_cost(args.runs, built["conforming_processor"])
@@ -372,6 +402,9 @@ Bytecode caching on (the default for users).
 |---|---|---|
 | full battery on `conforming_processor` ({items_processor} items, {checks} checks in the catalogue) | {fmt(results['processor'])} | at most 2 s |
 | full battery on `conforming_source` ({items_source} items) | {fmt(results['source'])} | - |
+| full battery on `conforming_processor` as a whole process, as the user runs it (`pytest -q --plugin=…`, PYTHONDONTWRITEBYTECODE=1), fork servers forked from one zygote (the default) | {fmt(whole['zygote_wall'])}, CPU {fmt(whole['zygote_cpu'])} | at most 1.5 s |
+| the same, each fork server booted (`CONFORMANCE_ZYGOTE=0`, the design before), taking turns with the row above | {fmt(whole['booted_wall'])}, CPU {fmt(whole['booted_cpu'])} | - |
+| `python -c pass` in the same turns | {fmt(whole['python_pass_wall'])} | - |
 | full battery on `conforming_processor`, sandbox in namespaces (the default), alternating with the next row | {fmt(containment['namespaces'])} | - |
 | the same, fallback containment (`CONFORMANCE_CONTAINMENT=subreaper`: no namespaces, no seccomp filter) | {fmt(containment['subreaper'])} | - |
 | what namespaces cost, medians of the two rows above | {namespace_cost * 100:+.1f} % | at most 10 % |
