@@ -23,7 +23,12 @@ The plugin never runs in this process unless ``--in-process`` is given
 (``conformance.fuzzing.native_coverage``): a bundled Rust fixture is rebuilt with
 SanitizerCoverage, a plugin given by path must have been built that way
 (RUSTFLAGS from ``SANCOV_RUSTFLAGS``), the script re-executes itself with a
-shared libFuzzer runtime preloaded, and runs the plugin in process.
+shared libFuzzer runtime preloaded, and runs the plugin in process, kept loaded
+from one input to the next as in the persistent child. There the plugin's
+edges and compares guide the fuzzer: the host's own Python (the persistent
+child's modules) gets no counters, and ``-use_value_profile=1`` (unless given)
+turns each traced compare's distance into progress, which is how nested magic
+values in an unseen plugin are learnt a few bits at a time.
 
     python fuzz/plugin_intake.py --plugin path/to/libplugin.so [--in-process | --native-coverage | --one-child-per-input] [libFuzzer flags] [corpus | inputs]
 
@@ -201,6 +206,8 @@ def main(argv: list[str] | None = None) -> None:
     mode = ["--native-coverage"] if native else (["--in-process"] if in_process else [])
     mode += [ONE_CHILD_FLAG] if one_child and not in_process else []
     own_flags = ["--plugin", display_path(intake.plugin_path), *mode]
+    if native and not any(arg.startswith("-use_value_profile=") for arg in rest):
+        rest.insert(0, "-use_value_profile=1")  # compare distances: how traced compares become progress
     fuzz_main(
         TARGET,
         test_one_input,
@@ -209,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
         artifact_dir=ARTIFACT_DIR / TARGET / intake.name,
         work_key=f"{TARGET}-{intake.name}" + ("-native" if native else ""),
         default_timeout=60,  # the sandbox bounds plugin calls; this bounds everything else
-        uninstrumented=CHILD_SIDE_MODULES if intake.persistent else (),
+        uninstrumented=CHILD_SIDE_MODULES if intake.persistent or native else (),
     )
 
 

@@ -112,6 +112,18 @@ def test_a_failed_oracle_is_judged_alone(runners: list[IntakeRunner]) -> None:
     found = _finding(persistent, HARMLESS[0])
     assert found.signature == "undeclared_pin: packets go only to declared output pins"
     assert "plan:" in found.detail
+    assert "op 0: process_packet('in'" in found.detail  # the op is described although the child labels no call
+
+
+def test_in_process_keeps_the_plugin_and_judges_a_failure_afresh(runners: list[IntakeRunner]) -> None:
+    """In process (native coverage) the plugin stays loaded as in the persistent child, and a failure is
+    the finding a fresh load gives."""
+    kept = _runner(runners, "undeclared_pin", in_process=True)
+    found = _finding(kept, HARMLESS[0])
+    alone = _finding(_runner(runners, "undeclared_pin", persistent=False), HARMLESS[0])
+    assert found.signature == alone.signature == "undeclared_pin: packets go only to declared output pins"
+    assert found.detail.split("plan:")[0] == alone.detail.split("plan:")[0]
+    assert kept._kept is not None and kept._kept.plugin is not None
 
 
 def test_replay_pins_a_delayed_crash_on_the_earlier_input_that_fails_alone() -> None:
