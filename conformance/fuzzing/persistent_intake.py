@@ -29,7 +29,7 @@ from conformance.sandbox.calibration import machine_factor
 from conformance.sandbox.classify import signal_name
 from conformance.sandbox.persistent import Exchange, PersistentChild, Reply
 from conformance.scenario.context import Emitter, ScenarioContext, ScenarioSkip
-from conformance.scenario.events import Event, Expect, HarnessError, Observed, Violation
+from conformance.scenario.events import Event, Expect, HarnessError, Violation
 from conformance.scenario.protocol import ScenarioRequest
 
 #: Inputs one child runs before it is replaced (bounds what a slow leak in the plugin can build up).
@@ -100,7 +100,9 @@ class IntakeInChild:
         self.events.append(event)
 
     def warm(self) -> None:
-        set_region_sink(lambda region: self.emit(Observed("guard-region", region)))
+        """No guarded region is announced: only a server explaining a fault reads them, and a fault here is
+        explained by running the input alone."""
+        set_region_sink(None)
 
     def _load(self, path: str, ctx: ScenarioContext) -> LoadedPlugin:
         if self.plugin is None:
