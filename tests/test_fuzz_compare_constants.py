@@ -66,3 +66,13 @@ def test_the_dictionary_is_the_targets_then_the_plugins_words(tmp_path: Path) ->
     values = {ast.literal_eval("b" + line.split("=", 1)[1]) for line in lines[2:]}
     assert values == {b"lock", b"45678901"}
     assert dictionary_with_constants(library, base, tmp_path / "dicts") == written  # once per library
+
+
+def test_the_plugins_words_weigh_as_much_as_the_targets_tokens(tmp_path: Path) -> None:
+    """libFuzzer draws entries uniformly: two plugin words among ten tokens are listed five times each."""
+    base = tmp_path / "target.dict"
+    base.write_text("# ten tokens\n" + "".join(f'"token{number}"\n' for number in range(10)))
+    written = dictionary_with_constants(build(tmp_path, ["-fsanitize-coverage=trace-cmp"]), base, tmp_path / "dicts")
+    assert written is not None
+    values = [ast.literal_eval("b" + line.split("=", 1)[1]) for line in written.read_text().splitlines() if "=" in line]
+    assert sorted(values) == sorted([b"lock"] * 5 + [b"45678901"] * 5)

@@ -27,6 +27,8 @@ CONSTANT_HOOKS = {
 }
 #: Words kept at most: a dictionary libFuzzer draws from uniformly stops helping when it is mostly noise.
 MAX_WORDS = 512
+#: The most times one plugin word is listed (see ``dictionary_with_constants``).
+MAX_REPEATS = 16
 #: How many instructions before the call the constant may be loaded (argument set-up is a few moves).
 LOOKBACK = 8
 
@@ -85,7 +87,12 @@ def dictionary_entry(word: bytes) -> str:
 
 def dictionary_with_constants(library: Path, base: Path | None, directory: Path) -> Path | None:
     """``base`` (the target's dictionary) followed by ``library``'s compared constants, written once per
-    library content under ``directory``; None when the library offers no word."""
+    library content under ``directory``; None when the library offers no word.
+
+    libFuzzer draws dictionary entries uniformly, so a handful of plugin words among the target's dozens of
+    generic tokens would be drawn rarely; each plugin word is listed ``repeats`` times so that, together, they
+    weigh about as much as the target's tokens (at most ``MAX_REPEATS`` times each).
+    """
     words = compared_constants(library)
     if not words:
         return None
@@ -93,9 +100,17 @@ def dictionary_with_constants(library: Path, base: Path | None, directory: Path)
     target = directory / f"{library.stem}-{digest}.dict"
     if target.exists():
         return target
-    lines = [base.read_text().rstrip("\n")] if base is not None and base.exists() else []
-    lines.append(f"# constants {library.name} compares against (conformance.fuzzing.compare_constants)")
-    lines += [f"plugin_cmp_{number}={dictionary_entry(word)}" for number, word in enumerate(words)]
+    lines = base.read_text().splitlines() if base is not None and base.exists() else []
+    tokens = sum(1 for line in lines if line.strip() and not line.lstrip().startswith("#"))
+    repeats = max(1, min(MAX_REPEATS, tokens // len(words)))
+    lines.append(
+        f"# constants {library.name} compares against, each {repeats} times (conformance.fuzzing.compare_constants)"
+    )
+    lines += [
+        f"plugin_cmp_{number}_{copy}={dictionary_entry(word)}"
+        for number, word in enumerate(words)
+        for copy in range(repeats)
+    ]
     directory.mkdir(parents=True, exist_ok=True)
     temporary = target.with_suffix(f".{os.getpid()}.tmp")
     temporary.write_text("\n".join(lines) + "\n")
