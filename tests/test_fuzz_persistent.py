@@ -126,6 +126,20 @@ def test_in_process_keeps_the_plugin_and_judges_a_failure_afresh(runners: list[I
     assert kept._kept is not None and kept._kept.plugin is not None
 
 
+def test_callback_violations_reach_the_intake_that_runs(runners: list[IntakeRunner]) -> None:
+    """The host callbacks report to the emitter that built them: after intakes in this process, a persistent
+    child forked from it, and an in-process intake after a judge's run, must still see a violation only the
+    callbacks detect."""
+    _runner(runners, "conforming_processor", in_process=True).check(HARMLESS[0])
+    signature = "double_free: pool.double-release"
+    assert _finding(_runner(runners, "double_free"), text_intake("hello")).signature == signature
+    kept = _runner(runners, "double_free", in_process=True)
+    for _ in range(2):
+        found = _finding(kept, text_intake("hello"))
+        assert found.signature == signature
+        assert "seen only after earlier inputs" not in found.detail  # the judge saw it too
+
+
 def test_replay_pins_a_delayed_crash_on_the_earlier_input_that_fails_alone() -> None:
     """A child that dies on input 5 although input 5 passes alone: its inputs are replayed one per child,
     newest first, and the finding carries the bytes of the one that fails alone."""

@@ -19,6 +19,7 @@ from conformance.fuzzing.persistent_intake import (
     IntakeInChild,
     PersistentIntake,
     attribute,
+    fresh_host_objects,
     parse_failures,
 )
 from conformance.sandbox.client import SandboxClient, run_in_process
@@ -77,6 +78,7 @@ class IntakeRunner:
             scenario, str(self.plugin_path), budget_scale=self.budget_scale, options=options, capture_stacks=False
         )
         if self.in_process:
+            fresh_host_objects()  # callbacks built for an earlier run would report to its events
             return run_in_process(request)
         if self._client is None:
             self._client = SandboxClient()
@@ -143,11 +145,14 @@ class IntakeRunner:
                 INTAKE_SCENARIO, str(self.plugin_path), budget_scale=self.budget_scale, capture_stacks=False
             )
             self._kept = IntakeInChild(request)
-        self._kept.warm()  # judge_alone's run pointed the guard-region sink at its own events
+            self._kept.warm()
         failures = self._kept.run_plan(self.plan(data))
         if not failures:
             return None
-        return self.judge_alone(data) or self._state_finding(data, failures[0])
+        try:
+            return self.judge_alone(data) or self._state_finding(data, failures[0])
+        finally:
+            self._kept.warm()  # the judge's run built host objects and a region sink for its own events
 
     def _check_persistent(self, data: bytes) -> FuzzFinding | None:
         pool = self.pool

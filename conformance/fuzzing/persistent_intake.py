@@ -22,9 +22,11 @@ from conformance.budgets import budget_for
 from conformance.fuzzing.findings import FuzzFinding
 from conformance.fuzzing.intake_plan import IntakePlan
 from conformance.fuzzing.intake_scenarios import run_intake
+from conformance.host.callbacks import retire_host_callbacks
 from conformance.host.errors import LoadError
 from conformance.host.guarded import set_region_sink
 from conformance.host.loader import LoadedPlugin
+from conformance.host.logs import retire_log_bridge
 from conformance.sandbox.calibration import machine_factor
 from conformance.sandbox.classify import signal_name
 from conformance.sandbox.persistent import Exchange, PersistentChild, Reply
@@ -100,8 +102,11 @@ class IntakeInChild:
         self.events.append(event)
 
     def warm(self) -> None:
-        """No guarded region is announced: only a server explaining a fault reads them, and a fault here is
-        explained by running the input alone."""
+        """Host callbacks and log bridge of this intake's own (the process may have built them for another
+        emitter: a caller that ran scenarios in process before forking, or a judge run in process), and no
+        guarded region announced: only a server explaining a fault reads them, and a fault here is explained
+        by running the input alone."""
+        fresh_host_objects()
         set_region_sink(None)
 
     def _load(self, path: str, ctx: ScenarioContext) -> LoadedPlugin:
@@ -127,6 +132,13 @@ class IntakeInChild:
         except Exception as error:  # noqa: BLE001 - a harness bug is reported, as the lone child does
             self.events.append(HarnessError(f"{type(error).__name__}: {error}", traceback.format_exc()))
         return failures_of(self.events)
+
+
+def fresh_host_objects() -> None:
+    """The next host callbacks and log bridge are built for the next emitter that asks (the process-wide
+    ones report to the emitter that built them; the retired ones stay alive for plugins holding them)."""
+    retire_host_callbacks()
+    retire_log_bridge()
 
 
 def failures_of(events: list[Event]) -> list[Failure]:
