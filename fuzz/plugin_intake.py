@@ -23,7 +23,14 @@ The plugin never runs in this process unless ``--in-process`` is given
 (``conformance.fuzzing.native_coverage``): a bundled Rust fixture is rebuilt with
 SanitizerCoverage, a plugin given by path must have been built that way
 (RUSTFLAGS from ``SANCOV_RUSTFLAGS``), the script re-executes itself with a
-shared libFuzzer runtime preloaded, and runs the plugin in process.
+shared libFuzzer runtime preloaded, and runs the plugin in process, kept loaded
+from one input to the next as in the persistent child. There the plugin's
+edges and compares guide the fuzzer: the host's own Python (the persistent
+child's modules) gets no counters, and ``-use_value_profile=1`` (unless given)
+turns each traced compare's distance into progress, and the dictionary gains
+the constants the plugin's code compares against
+(``conformance.fuzzing.compare_constants``): how nested magic values in an
+unseen plugin are found.
 
     python fuzz/plugin_intake.py --plugin path/to/libplugin.so [--in-process | --native-coverage | --one-child-per-input] [libFuzzer flags] [corpus | inputs]
 
@@ -41,6 +48,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from conformance.fuzzing.compare_constants import dictionary_with_constants
 from conformance.fuzzing.driver import fuzz_main
 from conformance.fuzzing.intake_plan import IntakePlan
 from conformance.fuzzing.intake_runner import IntakeRunner, resolve_plugin
@@ -54,7 +62,7 @@ from conformance.fuzzing.native_coverage import (
     preloaded,
 )
 from conformance.fuzzing.packet_bytes import bytes_for_packet
-from conformance.fuzzing.paths import ARTIFACT_DIR, display_path
+from conformance.fuzzing.paths import ARTIFACT_DIR, DICTIONARY_DIR, display_path
 from conformance.fuzzing.persistent_intake import CHILD_SIDE_MODULES
 from conformance.fuzzing.seeds import battery_packets
 from conformance.host.packets import Packet, TextPacket
@@ -184,6 +192,18 @@ def native_plugin(plugin: str) -> str:
     return str(path)
 
 
+def native_flags(plugin: Path, args: list[str]) -> list[str]:
+    """libFuzzer's flags for native coverage, unless given: value profiles (a traced compare's distance is
+    progress) and the target's dictionary with the constants the plugin compares against."""
+    extra: list[str] = []
+    if not any(arg.startswith("-use_value_profile=") for arg in args):
+        extra.append("-use_value_profile=1")
+    if not any(arg.startswith("-dict=") for arg in args):
+        merged = dictionary_with_constants(plugin, DICTIONARY_DIR / f"{TARGET}.dict", ARTIFACT_DIR / ".dictionaries")
+        extra += [f"-dict={merged}"] if merged is not None else []
+    return [*extra, *args]
+
+
 def main(argv: list[str] | None = None) -> None:
     plugin, in_process, native, rest = parse_args(sys.argv[1:] if argv is None else argv)
     one_child = ONE_CHILD_FLAG in rest
@@ -201,6 +221,8 @@ def main(argv: list[str] | None = None) -> None:
     mode = ["--native-coverage"] if native else (["--in-process"] if in_process else [])
     mode += [ONE_CHILD_FLAG] if one_child and not in_process else []
     own_flags = ["--plugin", display_path(intake.plugin_path), *mode]
+    if native:
+        rest = native_flags(intake.plugin_path, rest)
     fuzz_main(
         TARGET,
         test_one_input,
@@ -209,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         artifact_dir=ARTIFACT_DIR / TARGET / intake.name,
         work_key=f"{TARGET}-{intake.name}" + ("-native" if native else ""),
         default_timeout=60,  # the sandbox bounds plugin calls; this bounds everything else
-        uninstrumented=CHILD_SIDE_MODULES if intake.persistent else (),
+        uninstrumented=CHILD_SIDE_MODULES if intake.persistent or native else (),
     )
 
 

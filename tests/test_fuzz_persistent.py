@@ -112,6 +112,32 @@ def test_a_failed_oracle_is_judged_alone(runners: list[IntakeRunner]) -> None:
     found = _finding(persistent, HARMLESS[0])
     assert found.signature == "undeclared_pin: packets go only to declared output pins"
     assert "plan:" in found.detail
+    assert "op 0: process_packet('in'" in found.detail  # the op is described although the child labels no call
+
+
+def test_in_process_keeps_the_plugin_and_judges_a_failure_afresh(runners: list[IntakeRunner]) -> None:
+    """In process (native coverage) the plugin stays loaded as in the persistent child, and a failure is
+    the finding a fresh load gives."""
+    kept = _runner(runners, "undeclared_pin", in_process=True)
+    found = _finding(kept, HARMLESS[0])
+    alone = _finding(_runner(runners, "undeclared_pin", persistent=False), HARMLESS[0])
+    assert found.signature == alone.signature == "undeclared_pin: packets go only to declared output pins"
+    assert found.detail.split("plan:")[0] == alone.detail.split("plan:")[0]
+    assert kept._kept is not None and kept._kept.plugin is not None
+
+
+def test_callback_violations_reach_the_intake_that_runs(runners: list[IntakeRunner]) -> None:
+    """The host callbacks report to the emitter that built them: after intakes in this process, a persistent
+    child forked from it, and an in-process intake after a judge's run, must still see a violation only the
+    callbacks detect."""
+    _runner(runners, "conforming_processor", in_process=True).check(HARMLESS[0])
+    signature = "double_free: pool.double-release"
+    assert _finding(_runner(runners, "double_free"), text_intake("hello")).signature == signature
+    kept = _runner(runners, "double_free", in_process=True)
+    for _ in range(2):
+        found = _finding(kept, text_intake("hello"))
+        assert found.signature == signature
+        assert "seen only after earlier inputs" not in found.detail  # the judge saw it too
 
 
 def test_replay_pins_a_delayed_crash_on_the_earlier_input_that_fails_alone() -> None:

@@ -16,8 +16,10 @@ from conformance.fuzzing.intake_scenarios import INTAKE_SCENARIO, PROFILE_SCENAR
 from conformance.fuzzing.persistent_intake import (
     INPUTS_PER_CHILD,
     Failure,
+    IntakeInChild,
     PersistentIntake,
     attribute,
+    fresh_host_objects,
     parse_failures,
 )
 from conformance.sandbox.client import SandboxClient, run_in_process
@@ -42,7 +44,9 @@ class IntakeRunner:
     finding is the same either way. ``persistent=False`` runs every input alone.
     ``in_process=True`` runs the scenario in this very process (for native
     coverage or a debugger): a plugin crash then kills the fuzzer, which
-    libFuzzer records as a crash artifact.
+    libFuzzer records as a crash artifact. There too the plugin stays loaded
+    from one input to the next (unless ``persistent=False``), and an input that
+    fails is judged again with the plugin loaded afresh, as in the child.
     """
 
     def __init__(
@@ -57,10 +61,12 @@ class IntakeRunner:
         self.plugin_path = resolve_plugin(str(plugin))
         self.in_process = in_process
         self.persistent = persistent and not in_process
+        self.kept_in_process = persistent and in_process
         self.inputs_per_child = inputs_per_child
         self.budget_scale = budget_scale
         self._client: SandboxClient | None = None
         self._pool: PersistentIntake | None = None
+        self._kept: IntakeInChild | None = None
         self.profile = self._read_profile()
 
     @property
@@ -72,6 +78,7 @@ class IntakeRunner:
             scenario, str(self.plugin_path), budget_scale=self.budget_scale, options=options, capture_stacks=False
         )
         if self.in_process:
+            fresh_host_objects()  # callbacks built for an earlier run would report to its events
             return run_in_process(request)
         if self._client is None:
             self._client = SandboxClient()
@@ -106,7 +113,12 @@ class IntakeRunner:
 
     def check(self, data: bytes) -> None:
         """Run one intake and raise ``FuzzFinding`` when an oracle fails or the plugin crashed or hung."""
-        finding = self._check_persistent(data) if self.persistent else self.judge_alone(data)
+        if self.persistent:
+            finding = self._check_persistent(data)
+        elif self.kept_in_process:
+            finding = self._check_kept(data)
+        else:
+            finding = self.judge_alone(data)
         if finding is not None:
             raise finding
 
@@ -125,6 +137,22 @@ class IntakeRunner:
                 request, inputs_per_child=self.inputs_per_child, budget_scale=self.budget_scale
             )
         return self._pool
+
+    def _check_kept(self, data: bytes) -> FuzzFinding | None:
+        """The persistent child's filter without the child: the plugin kept loaded in this process."""
+        if self._kept is None:
+            request = ScenarioRequest(
+                INTAKE_SCENARIO, str(self.plugin_path), budget_scale=self.budget_scale, capture_stacks=False
+            )
+            self._kept = IntakeInChild(request)
+            self._kept.warm()
+        failures = self._kept.run_plan(self.plan(data))
+        if not failures:
+            return None
+        try:
+            return self.judge_alone(data) or self._state_finding(data, failures[0])
+        finally:
+            self._kept.warm()  # the judge's run built host objects and a region sink for its own events
 
     def _check_persistent(self, data: bytes) -> FuzzFinding | None:
         pool = self.pool

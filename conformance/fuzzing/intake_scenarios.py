@@ -66,8 +66,12 @@ def intake_scenario(ctx: ScenarioContext) -> None:
     run_intake(ctx, plan)
 
 
-def run_intake(ctx: ScenarioContext, plan: IntakePlan) -> None:
-    """Create, run every op with its oracles, destroy."""
+def run_intake(ctx: ScenarioContext, plan: IntakePlan, *, label_calls: bool = True) -> None:
+    """Create, run every op with its oracles, destroy.
+
+    ``label_calls=False`` leaves the calls' ``detail`` empty: only a context that announces calls (the lone
+    child's in-flight evidence) reads it, and describing an op costs more than calling the plugin.
+    """
     plugin = require_processor(ctx)
     metadata = metadata_of(ctx)
     declared = {pin.name: pin.produces.discriminant for pin in metadata.outputs}
@@ -78,9 +82,30 @@ def run_intake(ctx: ScenarioContext, plan: IntakePlan) -> None:
         return
     try:
         for index, op in enumerate(plan.ops):
-            _run_op(ctx, instance, op, f"op {index}: {op.describe()}", declared, echo)
+            label = _OpLabel(index, op)
+            _run_op(ctx, instance, op, label, label.text if label_calls else "", declared, echo)
     finally:
         instance.destroy()
+
+
+class _OpLabel:
+    """``op N: <call>`` for messages, described on first use: a passing intake never reads it."""
+
+    __slots__ = ("_text", "index", "op")
+
+    def __init__(self, index: int, op: IntakeOp) -> None:
+        self.index = index
+        self.op = op
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = f"op {self.index}: {self.op.describe()}"
+        return self._text
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def _type_allowed(produced: int, emitted: int) -> bool:
@@ -92,23 +117,29 @@ def _type_allowed(produced: int, emitted: int) -> bool:
     return produced == emitted
 
 
-def _fail(ctx: ScenarioContext, ok: bool, what: str, detail: str) -> bool:
-    """Only failures become events: a passing intake streams nothing the parent must unpickle."""
-    if not ok:
-        ctx.expect(False, what, detail)
-    return ok
+def _failed(ctx: ScenarioContext, what: str, detail: str) -> None:
+    """Only failures become events (a passing intake streams nothing the parent must unpickle), and only a
+    failure's detail is formatted."""
+    ctx.expect(False, what, detail)
 
 
 def _run_op(
-    ctx: ScenarioContext, instance: Instance, op: IntakeOp, label: str, declared: dict[str, int], echo: bool
+    ctx: ScenarioContext,
+    instance: Instance,
+    op: IntakeOp,
+    label: _OpLabel,
+    call_detail: str,
+    declared: dict[str, int],
+    echo: bool,
 ) -> None:
     if op.action in ("packet", "wire", "malformed"):
         encoded, expected = _delivery(ctx, op, label)
-        result = instance.process(op.pin, encoded, detail=label)
+        result = instance.process(op.pin, encoded, detail=call_detail)
         _judge_call(ctx, result, label)
         _judge_outputs(ctx, result, declared, label)
         if op.action == "malformed":
-            _fail(ctx, not result.success, "a malformed packet is refused (ABI.md 5)", f"{label}: it returned success")
+            if result.success:
+                _failed(ctx, "a malformed packet is refused (ABI.md 5)", f"{label}: it returned success")
         elif result.success and echo and expected is not None:
             _judge_echo(ctx, result, expected, label)
     elif op.action == "params":
@@ -116,7 +147,7 @@ def _run_op(
     elif op.action == "hint":
         _judge_call(ctx, instance.hint(op.text), label)
     elif op.action == "tick":
-        result = instance.tick(detail=label)
+        result = instance.tick(detail=call_detail)
         _judge_call(ctx, result, label)
         _judge_outputs(ctx, result, declared, label)
     else:
@@ -125,7 +156,7 @@ def _run_op(
         _judge_outputs(ctx, result, declared, label)
 
 
-def _delivery(ctx: ScenarioContext, op: IntakeOp, label: str) -> tuple[EncodedPacket, Packet | None]:
+def _delivery(ctx: ScenarioContext, op: IntakeOp, label: _OpLabel) -> tuple[EncodedPacket, Packet | None]:
     """The packet as the host delivers it, and what an echo must give back (None: nothing to compare)."""
     version = ctx.plugin.version
     if op.packet is not None:
@@ -137,45 +168,49 @@ def _delivery(ctx: ScenarioContext, op: IntakeOp, label: str) -> tuple[EncodedPa
     try:
         decoded = decode_packet(encode_raw(op.raw).ptr)  # a second copy: the delivered one is the plugin's
     except WireError as error:
-        _fail(ctx, False, "the host receiver accepts a legal wire packet", f"{label}: {error.rule}: {error.message}")
+        _failed(ctx, "the host receiver accepts a legal wire packet", f"{label}: {error.rule}: {error.message}")
         return encode_raw(op.raw), None
     if op.raw.kind in (PacketType.ENCODED_VIDEO, PacketType.ENCODED_AUDIO):
         return encode_raw(op.raw), decoded
     return encode_raw(op.raw), normalise(decoded, host_version=ctx.host_version, plugin_version=version)
 
 
-def _judge_call(ctx: ScenarioContext, result: CallResult, label: str) -> None:
-    _fail(ctx, result.bool_ok, "CResult.success is 0 or 1", f"{label}: {result.describe()}")
+def _judge_call(ctx: ScenarioContext, result: CallResult, label: _OpLabel) -> None:
+    if not result.bool_ok:
+        _failed(ctx, "CResult.success is 0 or 1", f"{label}: {result.describe()}")
     if result.message_problem is not None:
-        _fail(ctx, False, "the error message is a readable C string", f"{label}: {result.message_problem}")
+        _failed(ctx, "the error message is a readable C string", f"{label}: {result.message_problem}")
 
 
-def _judge_outputs(ctx: ScenarioContext, result: CallResult, declared: dict[str, int], label: str) -> None:
+def _judge_outputs(ctx: ScenarioContext, result: CallResult, declared: dict[str, int], label: _OpLabel) -> None:
     for out in result.outputs:
-        where = f"{label}: emitted on {out.pin!r}"
-        if not _fail(
-            ctx, out.error is None, "every emitted packet converts as the host converts it", f"{where}: {out.error}"
-        ):
-            continue
-        if not _fail(
-            ctx, out.pin in declared, "packets go only to declared output pins", f"{where}; declared {sorted(declared)}"
-        ):
-            continue
-        emitted = out.packet_type
-        _fail(
-            ctx,
-            emitted is None or _type_allowed(declared[out.pin], emitted),
-            "each output pin carries the packet type it declares",
-            f"{where}: declared {declared[out.pin]}, emitted {emitted}",
-        )
+        if out.error is not None:
+            _failed(
+                ctx,
+                "every emitted packet converts as the host converts it",
+                f"{label}: emitted on {out.pin!r}: {out.error}",
+            )
+        elif out.pin not in declared:
+            _failed(
+                ctx,
+                "packets go only to declared output pins",
+                f"{label}: emitted on {out.pin!r}; declared {sorted(declared)}",
+            )
+        elif out.packet_type is not None and not _type_allowed(declared[out.pin], out.packet_type):
+            _failed(
+                ctx,
+                "each output pin carries the packet type it declares",
+                f"{label}: emitted on {out.pin!r}: declared {declared[out.pin]}, emitted {out.packet_type}",
+            )
 
 
-def _judge_echo(ctx: ScenarioContext, result: CallResult, expected: Packet, label: str) -> None:
+def _judge_echo(ctx: ScenarioContext, result: CallResult, expected: Packet, label: _OpLabel) -> None:
     good = [out.packet for out in result.outputs if out.error is None]
-    if _fail(ctx, len(good) == 1, "the echo plugin emits exactly one packet", f"{label}: {len(good)} packets"):
-        _fail(
+    if len(good) != 1:
+        _failed(ctx, "the echo plugin emits exactly one packet", f"{label}: {len(good)} packets")
+    elif good[0] != expected:
+        _failed(
             ctx,
-            good[0] == expected,
             "the echoed packet equals what a conforming receiver reads",
             f"{label}: expected {short(expected)}, got {short(good[0])}",
         )

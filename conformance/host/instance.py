@@ -137,8 +137,16 @@ def watch_result_strings(emit: Callable[[Event], None], result: CallResult, fiel
 
 
 def _raw_byte(struct_value: Any, field_name: str) -> int:
+    """The field's byte as the plugin left it (a ``bool`` field would read any non-zero byte as 1)."""
     f = ffi()
-    return int(f.cast("uint8_t *", f.addressof(struct_value, field_name))[0])
+    ctype = f.typeof(struct_value)
+    offset = _FIELD_OFFSETS.get((ctype, field_name))
+    if offset is None:  # ffi.addressof(value, field) re-resolves the field each time: 5x the cost of this
+        offset = _FIELD_OFFSETS[(ctype, field_name)] = f.offsetof(ctype, field_name)
+    return int(f.cast("uint8_t *", f.addressof(struct_value))[offset])
+
+
+_FIELD_OFFSETS: dict[tuple[Any, str], int] = {}
 
 
 def _params_bytes(params: str | bytes | dict[str, Any] | None) -> bytes | None:
