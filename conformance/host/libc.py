@@ -38,10 +38,10 @@ class Libc:
     """Typed façade over the libc FFI (cffi objects are typed Any)."""
 
     def __init__(self) -> None:
-        import cffi  # on first use: the pytest process imports this module without cffi
+        # On first use: the pytest process imports this module without cffi.
+        from conformance.abi.compiled import declared_ffi
 
-        self.ffi: Any = cffi.FFI()
-        self.ffi.cdef(_LIBC_CDEFS)
+        self.ffi: Any = declared_ffi("streamkit_libc", _LIBC_CDEFS)
         self.lib: Any = self.ffi.dlopen(None)
         # Resolve everything now (in the fork server), not once per child.
         for name in ("dlopen", "dlsym", "dlclose", "dlerror", "mallinfo2", "malloc_trim", "mprotect"):

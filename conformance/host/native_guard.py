@@ -325,10 +325,10 @@ def preload() -> str:
     if path is None:
         _unavailable = reason
         return reason
-    import cffi  # on first use: the pytest process imports this module without cffi
+    # On first use: the pytest process imports this module without cffi.
+    from conformance.abi.compiled import declared_ffi
 
-    ffi = cffi.FFI()
-    ffi.cdef(_CDEF)
+    ffi = declared_ffi("streamkit_guard", _CDEF)
     try:
         library = ffi.dlopen(str(path))
     except OSError as error:

@@ -41,10 +41,10 @@ int dl_iterate_phdr(int (*callback)(void *info, size_t size, void *data), void *
 
 class _Stack:
     def __init__(self) -> None:
-        import cffi  # on first use: the pytest process imports this module without cffi
+        # On first use: the pytest process imports this module without cffi.
+        from conformance.abi.compiled import declared_ffi
 
-        self.ffi: Any = cffi.FFI()
-        self.ffi.cdef(_CDEFS)
+        self.ffi: Any = declared_ffi("streamkit_stack", _CDEFS)
         self.lib: Any = self.ffi.dlopen(None)
         self._probe_box: list[int] = []
         self._callback = self.ffi.callback("int(void *, size_t, void *)", self._on_phdr)

@@ -213,12 +213,13 @@ def load_reporter() -> str:
     path, reason = reporter_library()
     if path is None:
         return reason
-    import cffi  # on first use: the pytest process imports this module (through the judge) without cffi
+    # On first use: the pytest process imports this module (through the judge) without cffi.
+    from conformance.abi.compiled import declared_ffi
 
-    ffi = cffi.FFI()
-    ffi.cdef(
+    ffi = declared_ffi(
+        "streamkit_faults",
         "int skc_install(int fd); void skc_output_ok(void); int skc_refuse_foreign_signals(int self_pid);"
-        "int skc_drop_privileges(void);"
+        "int skc_drop_privileges(void);",
     )
     library = ffi.dlopen(str(path))
     for name in ("skc_install", "skc_refuse_foreign_signals", "skc_drop_privileges"):
