@@ -107,6 +107,15 @@ def separate_debug_file(build_id: str) -> str:
     return f"{DEBUG_ROOT}/{build_id[:2]}/{build_id[2:]}.debug"
 
 
+def debug_info_visible(path: str) -> bool:
+    """Whether a symbolizer reading ``path`` would find DWARF: in the object, or in a non-empty separate debug file."""
+    has_dwarf, build_id = elf_debug_facts(path)
+    if has_dwarf:
+        return True
+    separate = separate_debug_file(build_id) if build_id else ""
+    return bool(separate) and os.path.isfile(separate) and os.path.getsize(separate) > 0
+
+
 def stripped_copy(path: str) -> Path | None:
     """A copy of ``path`` without debug sections, made once per version of the file and kept in the cache."""
     objcopy = shutil.which("objcopy")

@@ -17,7 +17,7 @@ import time
 
 from conformance.host.callbacks import host_callbacks
 from conformance.host.logs import log_bridge
-from conformance.sandbox.debuginfo import elf_debug_facts, mapped_objects, separate_debug_file
+from conformance.sandbox.debuginfo import debug_info_visible, mapped_objects
 from conformance.sandbox.event_codec import TOKEN_BYTES, encode_event
 from conformance.scenario.context import ScenarioContext
 from conformance.scenario.events import ScenarioDone
@@ -114,14 +114,8 @@ def host_debug_info(ctx: ScenarioContext) -> None:
     """Which of the host's mapped objects still show debug information to a symbolizer in the child."""
     with open("/proc/self/maps", encoding="utf-8", errors="replace") as handle:
         objects = mapped_objects(handle.read())
-    visible = []
-    for path in objects:
-        has_dwarf, build_id = elf_debug_facts(path)
-        separate = separate_debug_file(build_id) if build_id else ""
-        if has_dwarf or (separate and os.path.isfile(separate) and os.path.getsize(separate) > 0):
-            visible.append(path)
     ctx.observe("objects", objects)
-    ctx.observe("debug_visible", visible)
+    ctx.observe("debug_visible", [path for path in objects if debug_info_visible(path)])
 
 
 @tool_scenario("selftest.kill-self")
