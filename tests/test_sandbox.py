@@ -89,7 +89,7 @@ def test_child_is_isolated(client: SandboxClient) -> None:
     assert observed["env"] == "yes"
     assert observed["pgid_is_pid"] is True
     assert observed["stdin_is_devnull"] is True
-    assert os.path.basename(observed["cwd"]).startswith("skc-") and observed["cwd"] != os.getcwd()
+    assert os.path.basename(os.path.dirname(observed["cwd"])).startswith("skc-") and observed["cwd"] != os.getcwd()
     assert not os.path.exists(observed["cwd"])  # the server removed the child's directory
     # stdin, stdout, stderr, the event pipe and the descriptor listdir itself used: nothing inherited.
     assert observed["fds"] == [0, 1, 2, 3, 4]

@@ -36,6 +36,7 @@ from conformance.sandbox.watchdog import (
     grace_s,
     kill_tree,
 )
+from conformance.sandbox.workdirs import remove_server_dirs, remove_stale_server_dirs
 from conformance.scenario.events import Event, HarnessError
 from conformance.scenario.lookup import CATALOGUE_LOOKUP, import_lookup
 from conformance.scenario.protocol import GroupRequest, GroupResult, Outcome, SandboxResult, ScenarioRequest
@@ -56,6 +57,10 @@ class ServerLost(SandboxResult):
     scenario: str
 
 
+#: Directories of servers of earlier runs that were killed as a whole are removed once per process.
+_swept: list[list[str]] = []
+
+
 class SandboxClient:
     """Sends scenario requests to a warm fork server and returns their results."""
 
@@ -67,6 +72,8 @@ class SandboxClient:
 
     def _start(self) -> ServerProcess | subprocess.Popen[bytes]:
         """A fork of the warm zygote when possible (``sandbox.spawner``), else a freshly booted server."""
+        if not _swept:
+            _swept.append(remove_stale_server_dirs())
         forked = spawn_server(self._lookup)
         if forked is not None:
             return forked
@@ -185,6 +192,7 @@ class SandboxClient:
         kill_tree(process.pid)
         process.wait()
         _close_pipes(process)
+        remove_server_dirs(process.pid)  # a killed server could not remove its children's directories
 
     def request_stop(self) -> None:
         """Tell the server to stop (it exits at end of input) without waiting: several stop at once."""

@@ -37,6 +37,7 @@ from conformance.sandbox.event_codec import EventStream, new_token
 from conformance.sandbox.faults import load_reporter
 from conformance.sandbox.framing import FrameError, read_frame, write_frame
 from conformance.sandbox.stacks import capture_stacks
+from conformance.sandbox.workdirs import make_server_dir
 from conformance.scenario.events import (
     CallFinished,
     CallStarted,
@@ -57,30 +58,6 @@ DYING_GRACE_S = 5.0
 #: After stacks of a stuck call were captured: a death in this window (e.g. a signal that arrived while gdb
 #: held the process) is reported as that death, not as a hang.
 POST_CAPTURE_GRACE_S = 0.1
-#: Shared memory, where the system has it: each child's working directory (its output file) is made and
-#: removed there. On the reference machine's ext4 (mounted with ``discard``) that cost 5 ms per child, 0.35 ms here.
-MEMORY_BACKED_TMP = "/dev/shm"
-MIN_MEMORY_BACKED_BYTES = 1 << 30
-
-
-def _workdir_root() -> str | None:
-    """Where children's working directories go: memory-backed when possible, else the usual temporary directory.
-
-    A ``TMPDIR`` the user set is theirs to choose and wins. A small ``/dev/shm`` (a container's 64 MB) is
-    passed over: children flooding their output at once could fill it before their own output limit.
-    """
-    if "TMPDIR" in os.environ:
-        return None
-    try:
-        space = os.statvfs(MEMORY_BACKED_TMP)
-    except OSError:
-        return None
-    if space.f_bavail * space.f_frsize < MIN_MEMORY_BACKED_BYTES or not os.access(MEMORY_BACKED_TMP, os.W_OK | os.X_OK):
-        return None
-    return MEMORY_BACKED_TMP
-
-
-_WORKDIR_ROOT = _workdir_root()
 
 
 def _read_tail(path: str) -> str:
@@ -117,13 +94,17 @@ def _wait_exit(pid: int, grace_s: float) -> int:
         time.sleep(0.001)
 
 
+#: This server's directory, which holds its children's (``sandbox.workdirs``); made when it starts serving.
+_server_dir: list[str] = []
+
+
 def _fork_child(body: Callable[[int, str, bytes], None]) -> tuple[int, int, str, float, bytes]:
     """Fork a child that runs ``body(event_fd, workdir, token)`` and never returns.
 
     Returns (pid, read fd, workdir, start, token): the channel token is drawn before the fork, so only
     this server and that child know it.
     """
-    workdir = tempfile.mkdtemp(prefix="skc-", dir=_WORKDIR_ROOT)
+    workdir = tempfile.mkdtemp(prefix="child-", dir=_server_dir[0] if _server_dir else None)
     read_fd, write_fd = os.pipe()
     token = new_token()
     started_at = time.monotonic()
@@ -512,18 +493,31 @@ def _drain(read_fd: int, feed: Callable[[bytes], bool]) -> bool:
 
 
 def serve(
-    request_fd: int, reply_fd: int, lookup: ScenarioLookup, containment: Containment = Containment.SUBREAPER
+    request_fd: int,
+    reply_fd: int,
+    lookup: ScenarioLookup,
+    containment: Containment = Containment.SUBREAPER,
+    client_sees_pid: int | None = None,
 ) -> None:
     """Answer requests until the parent closes the request pipe, finding scenarios through ``lookup``.
 
     Whatever the lookup imports (the catalogue, on its first call) is imported
     here, before the fork, so children inherit it. After each request, whatever
     the plugin left running is killed and named (``containment.sweep``).
+    ``client_sees_pid`` names the server's directory (``sandbox.workdirs``) by the pid its client reaps.
     """
     warm_server()
     if containment is Containment.NAMESPACES:
         hide_host_debug_info()  # everything the server will map is mapped; no plugin is yet
     gc.freeze()
+    _server_dir[:] = [make_server_dir(client_sees_pid or os.getpid())]
+    try:
+        _answer_requests(request_fd, reply_fd, lookup, containment)
+    finally:
+        shutil.rmtree(_server_dir.pop(), ignore_errors=True)
+
+
+def _answer_requests(request_fd: int, reply_fd: int, lookup: ScenarioLookup, containment: Containment) -> None:
     while True:
         try:
             request = read_frame(request_fd)
@@ -594,6 +588,7 @@ def run_server(lookup_spec: str) -> None:
 
     Shared by a booted server (``main``) and one forked by the zygote (``sandbox.zygote``).
     """
+    client_sees_pid = os.getpid()  # with namespaces the server goes on as PID 1 and this process relays
     containment, why = contain_server(die_with_parent)
     if why:
         print(f"conformance sandbox: containment without namespaces ({why})", file=sys.stderr)
@@ -606,7 +601,7 @@ def run_server(lookup_spec: str) -> None:
     os.dup2(devnull, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     sys.stdout = sys.stderr
-    serve(request_fd, reply_fd, lookup, containment)
+    serve(request_fd, reply_fd, lookup, containment, client_sees_pid)
 
 
 if __name__ == "__main__":
