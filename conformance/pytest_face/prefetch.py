@@ -59,8 +59,13 @@ class Prefetcher:
     def submit_battery(
         self, path: Path, items: list[BatteryItem], facts: PluginFacts, budget_scale: float, reruns: int
     ) -> None:
-        """Submit a plugin's items in order, consecutive ones that may share a child as one task."""
-        for chunk in shared_chunks(items, facts):
+        """Submit a plugin's items, consecutive ones that may share a child as one task, longest first.
+
+        The pool works through the tasks in the order given; the few checks with long budgets (leak cycles,
+        parallel instances) also take longest, and started last they ran alone at the end while the other
+        workers sat idle. Results are still collected in catalogue order.
+        """
+        for chunk in sorted(shared_chunks(items, facts), key=_longest_budget, reverse=True):
             if len(chunk) == 1:
                 self.submit(path, chunk[0], facts, budget_scale, reruns)
                 continue
@@ -145,6 +150,10 @@ def shared_chunks(items: list[BatteryItem], facts: PluginFacts) -> list[list[Bat
     if current:
         chunks.append(current)
     return chunks
+
+
+def _longest_budget(chunk: list[BatteryItem]) -> float:
+    return max(item.check.budget_s for item in chunk)
 
 
 def prefetch_enabled() -> bool:
