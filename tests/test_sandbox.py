@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from conformance.sandbox.calibration import MAX_AUTO_SCALE, measure
 from conformance.sandbox.client import SandboxClient, ServerLost, run_in_process
 from conformance.scenario.events import CallStarted, Expect, HarnessError, Observed, ScenarioDone, StreamCorrupted
 from conformance.scenario.protocol import Outcome, SandboxResult, ScenarioRequest
@@ -159,3 +160,18 @@ def test_call_started_carries_the_scaled_budget(client: SandboxClient) -> None:
     result = run(client, "selftest.segfault-in-call", budget_scale=2.0)
     started = [e for e in result.events if isinstance(e, CallStarted)]
     assert started and started[0].budget_s == pytest.approx(2.0)
+
+
+def test_calibration_takes_two_children_and_measures_each_figure(client: SandboxClient) -> None:
+    requests: list[ScenarioRequest] = []
+
+    def counted(request: ScenarioRequest) -> SandboxResult:
+        requests.append(request)
+        return client.run(request)
+
+    measured = measure(counted)
+    assert measured is not None and measured.source == "measured"
+    assert [request.scenario for request in requests] == ["selftest.empty", "selftest.cpu-loop"]
+    assert 0 < measured.loop_cpu_s <= measured.loop_wall_s * 1.5  # thread CPU time is within its wall time
+    assert measured.round_trip_s > 0
+    assert 1.0 <= measured.factor <= MAX_AUTO_SCALE
