@@ -5,13 +5,22 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from conformance.sandbox.calibration import MAX_AUTO_SCALE, measure
 from conformance.sandbox.client import SandboxClient, ServerLost, run_in_process
-from conformance.scenario.events import CallStarted, Expect, HarnessError, Observed, ScenarioDone, StreamCorrupted
+from conformance.scenario.events import (
+    CallStarted,
+    Expect,
+    HarnessError,
+    Observed,
+    ScenarioDone,
+    StreamCorrupted,
+    Violation,
+)
 from conformance.scenario.protocol import Outcome, SandboxResult, ScenarioRequest
 
 
@@ -175,3 +184,15 @@ def test_calibration_takes_two_children_and_measures_each_figure(client: Sandbox
     assert 0 < measured.loop_cpu_s <= measured.loop_wall_s * 1.5  # thread CPU time is within its wall time
     assert measured.round_trip_s > 0
     assert 1.0 <= measured.factor <= MAX_AUTO_SCALE
+
+
+def test_in_process_runs_one_after_another_each_see_their_callback_violations(
+    fixture_so: Callable[[str], Path],
+) -> None:
+    """In-process mode (``repro --in-process``) runs a scenario in this process; a second one must not find the
+    host callbacks of the first still bound to the first's events."""
+    request = ScenarioRequest("callbacks.pool-returned-once", str(fixture_so("double_free")))
+    for _ in range(2):
+        result = run_in_process(request)
+        rules = [event.rule for event in result.events if isinstance(event, Violation)]
+        assert rules, [type(event).__name__ for event in result.events]

@@ -156,7 +156,7 @@ def group_child_main(
         writer = _prepare(requests[0], event_fd, workdir, token)
         for index, (request, scenario) in enumerate(zip(requests, scenarios, strict=True)):
             if index:
-                _fresh_host_state()
+                fresh_host_state()
             run_scenario(request, scenario, writer)
             sys.stdout.flush()
             sys.stderr.flush()
@@ -169,8 +169,9 @@ def group_child_main(
     os._exit(0)
 
 
-def _fresh_host_state() -> None:
-
+def fresh_host_state() -> None:
+    """The next scenario in this process gets host callbacks and a log bridge of its own: the ones made for
+    an earlier scenario report to that scenario's events."""
     retire_host_callbacks()
     retire_log_bridge()
 

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, replace
 
 from conformance.sandbox.calibration import machine_factor
-from conformance.sandbox.child import run_scenario
+from conformance.sandbox.child import fresh_host_state, run_scenario
 from conformance.sandbox.containment import note_containment
 from conformance.sandbox.framing import FrameBuffer, FrameError, encode_frame
 from conformance.sandbox.frozen import module_command
@@ -271,6 +271,7 @@ def run_in_process(request: ScenarioRequest, lookup: str = CATALOGUE_LOOKUP) -> 
     started = time.monotonic()
     saved_env = dict(os.environ)
     os.environ.update(request.env)
+    fresh_host_state()
     try:
         run_scenario(request, scenario, events.append)
     finally:
