@@ -64,3 +64,17 @@ def test_a_dead_zygote_means_booted_servers_not_a_failure(clients: list[SandboxC
     assert isinstance(clients[1]._process, subprocess.Popen)
     assert clients[0].run(EMPTY).outcome is Outcome.COMPLETED  # a server forked earlier outlives its zygote
     spawner.close_zygotes()
+
+
+def test_this_process_adopts_orphans_only_while_it_spawns_a_server(clients: list[SandboxClient]) -> None:
+    clients.append(SandboxClient())
+    assert clients[0].run(EMPTY).outcome is Outcome.COMPLETED
+    assert isinstance(clients[0]._process, ServerProcess)
+    # An orphan of the user's own session goes to init (or their subreaper), not to us, to become our zombie.
+    orphan = subprocess.run(
+        ["sh", "-c", "sleep 5 & echo $!"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    try:
+        assert _parent_of(int(orphan)) != os.getpid()
+    finally:
+        os.kill(int(orphan), signal.SIGKILL)

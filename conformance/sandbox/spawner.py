@@ -47,14 +47,15 @@ class ServerProcess:
         return os.waitstatus_to_exitcode(status)
 
 
-def become_subreaper() -> bool:
-    """Make this process the parent of its orphaned descendants (the zygote's servers); True when it is.
+def set_subreaper(on: bool) -> bool:
+    """Make this process the parent of its orphaned descendants (``on``), or stop; True when the call worked.
 
-    Side effect for the rest of the process's life: any other orphaned descendant is re-parented here too and
-    stays a zombie until this process ends (nothing here waits for unknown children).
+    On only while a server is being handed over (``spawn_server``): a process that stayed a subreaper would
+    also adopt every other orphan of the user's test session, and keep it as a zombie, since nothing here
+    waits for children it does not know.
     """
     libc = ctypes.CDLL(None, use_errno=True)
-    return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0)
 
 
 class _Zygote:
@@ -122,13 +123,17 @@ def spawn_server(lookup: str) -> ServerProcess | None:
         return None
     with _lock:
         if lookup not in _zygotes:
-            _zygotes[lookup] = _Zygote(lookup) if become_subreaper() else None
+            _zygotes[lookup] = _Zygote(lookup) if set_subreaper(False) else None  # the call works here
             if len(_zygotes) == 1:
                 atexit.register(close_zygotes)
         zygote = _zygotes[lookup]
         if zygote is None:
             return None
-        server = zygote.spawn()
+        set_subreaper(True)
+        try:
+            server = zygote.spawn()  # returns once the server is re-parented here
+        finally:
+            set_subreaper(False)
         if server is None:  # it failed once: boot servers the usual way from now on
             zygote.close()
             _zygotes[lookup] = None

@@ -11,8 +11,8 @@ booted one would.
 Each server must still be a child of the pytest process: the client waits on it
 (``watchdog.exit_status``), reports how it ended and kills its group. So the
 zygote forks an intermediate that forks the server and exits at once, and the
-pytest process is a child subreaper (``PR_SET_CHILD_SUBREAPER``): the orphaned
-server is re-parented to it. The zygote answers with the server's pid only
+pytest process is a child subreaper (``PR_SET_CHILD_SUBREAPER``) while it waits
+for the answer: the orphaned server is re-parented to it. The zygote answers with the server's pid only
 after the intermediate has been reaped, so by then the server is pytest's. The
 server arms its parent-death signal only once re-parented (armed earlier, the
 intermediate's exit would fire it).
