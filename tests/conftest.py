@@ -152,6 +152,15 @@ def corpus_gate_run(corpus_gate: CorpusGate) -> GateRun:
     return corpus_gate.merged()
 
 
+@pytest.fixture(params=range(1, CORPUS_SHARDS + 1), ids=lambda index: f"shard{index}")
+def corpus_shard(request: pytest.FixtureRequest, corpus_gate: CorpusGate) -> tuple[int, GateRun]:
+    """Each shard of the corpus gate in a test of its own, so that xdist workers run them side by side."""
+    index: int = request.param
+    run = corpus_gate.shard(index)
+    assert run is not None
+    return index, run
+
+
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto``: a worker per core plus one. Many tests wait with a core idle (a wedged call's budget,
     a battery subprocess starting, valgrind); the extra worker runs something in that time."""
@@ -167,12 +176,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Slow tests first (order otherwise kept): under ``-n 2`` the long runs start at once on both
-    workers and the short tests fill the gaps, instead of one long test running alone at the end.
+    """Spread the slow tests over the workers (``spread_for_workers``).
 
     The ClusterFuzzLite build is skipped unless asked for: it would double the default run, and it has a
     step of its own in ``.ci/run``."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    items[:] = spread_for_workers(items, workers)
     if not config.getoption("--run-clusterfuzzlite"):
         skip = pytest.mark.skip(
             reason="the ClusterFuzzLite build runs in its own .ci/run step: pytest tests/test_clusterfuzzlite.py --run-clusterfuzzlite"
@@ -180,3 +189,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if item.get_closest_marker("clusterfuzzlite") is not None:
                 item.add_marker(skip)
+
+
+def spread_for_workers(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """The order that gives each of ``workers`` xdist workers a share of the slow tests, at its start.
+
+    ``--dist worksteal`` hands worker i the i-th of ``workers`` contiguous slices of the list (idle
+    workers later steal the tail half of a busy one's queue); ``--dist load`` deals the first quarter
+    out one by one. Each slice here starts with every ``workers``-th slow test, the shards of the
+    corpus gate first, so the long runs start at once on every worker and the short tests fill the
+    gaps; the tests that read the whole corpus end the slices, when its shards are done or running.
+    The short tests keep their order, so module-scoped runs stay on few workers.
+    """
+
+    def uses(item: pytest.Item, fixture: str) -> bool:
+        return fixture in getattr(item, "fixturenames", ())
+
+    whole = [item for item in items if uses(item, "corpus_gate_run")]
+    slow = [item for item in items if item.get_closest_marker("slow") is not None and not uses(item, "corpus_gate_run")]
+    slow.sort(key=lambda item: not uses(item, "corpus_shard"))
+    chosen = {id(item) for item in whole + slow}
+    fast = [item for item in items if id(item) not in chosen]
+    ordered: list[pytest.Item] = []
+    left = len(items)
+    for worker in range(workers):
+        size = left // (workers - worker)  # the slice worksteal sends this worker
+        left -= size
+        head, tail = slow[worker::workers], whole[worker::workers]
+        take = max(size - len(head) - len(tail), 0) if worker < workers - 1 else len(fast)
+        ordered += head + fast[:take] + tail
+        del fast[:take]
+    return ordered
