@@ -180,8 +180,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     The ClusterFuzzLite build is skipped unless asked for: it would double the default run, and it has a
     step of its own in ``.ci/run``."""
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    items[:] = spread_for_workers(items, workers)
+    workerinput: dict[str, Any] = getattr(config, "workerinput", {})  # set on xdist workers only
+    items[:] = spread_for_workers(items, int(workerinput.get("workercount", 1)))
     if not config.getoption("--run-clusterfuzzlite"):
         skip = pytest.mark.skip(
             reason="the ClusterFuzzLite build runs in its own .ci/run step: pytest tests/test_clusterfuzzlite.py --run-clusterfuzzlite"
