@@ -14,6 +14,9 @@ from typing import Any
 
 import pytest
 
+from conformance.fixtures import list_fixtures
+from conformance.scaleout.shard import assign
+from conformance.settings import plugin_label
 from conformance.strategies.profiles import load_selected_profile
 
 load_selected_profile()
@@ -60,11 +63,14 @@ def run_battery(tmp_path: Path) -> Callable[..., BatteryRun]:
 
 
 GATE = Path(__file__).resolve().parent.parent / "ci" / "sdk-release-gate"
+#: The corpus gate runs as this many shards (``--shard I/N``), merged with ``conformance merge``: the way the
+#: CI recipes split it over runners, and pieces xdist can spread over its workers instead of one long run.
+CORPUS_SHARDS = 4
 
 
 @dataclass
 class GateRun:
-    """One run of ``ci/sdk-release-gate`` over the whole committed corpus."""
+    """One run of ``ci/sdk-release-gate`` (or of ``conformance merge`` over gate shards)."""
 
     returncode: int
     stdout: str
@@ -72,28 +78,87 @@ class GateRun:
     report_dir: Path
 
 
-@pytest.fixture(scope="session")
-def corpus_gate_run(tmp_path_factory: pytest.TempPathFactory) -> GateRun:
-    """The release gate over the whole corpus, run once per test session, even under xdist.
+class CorpusGate:
+    """The release gate over the whole corpus in ``CORPUS_SHARDS`` shards, each run once per test session.
 
-    The corpus self-test (expected matrices) and the gate's own test read the same
-    run: a full corpus battery takes minutes, and running it twice was half of the
-    suite's time. xdist workers share it through a lock in their common temporary
-    directory: the first one runs the gate, the others wait and read its result.
+    The gate's own tests, the corpus self-test (expected matrices), the sharding test and tests that
+    compare another way of running a fixture with a plain run all read these runs: a full corpus
+    battery takes minutes of CPU, and running it twice was half of the suite's time. xdist workers
+    share them through a lock per shard in their common temporary directory: the first worker to
+    need a shard runs it, one that needs a shard being run waits for it. A worker that needs every
+    shard first runs those nobody has started, so it never waits while a shard is still to do.
     """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def shard_dir(self, index: int) -> Path:
+        return self.root / f"shard-{index}"
+
+    def shard(self, index: int, wait: bool = True) -> GateRun | None:
+        """Shard ``index`` (run here unless already run); None when another worker is running it and
+        ``wait`` is false."""
+        report_dir = self.shard_dir(index)
+        command = [sys.executable, str(GATE), f"--shard={index}/{CORPUS_SHARDS}", f"--report-dir={report_dir}"]
+        return self._once(f"shard-{index}", command, report_dir, wait)
+
+    def shard_of(self, fixture: str) -> GateRun:
+        """The shard run whose plugins include ``fixture``, split the way the gate splits them."""
+        plugins = [info.artifact for info in list_fixtures()]
+        for index, shard in enumerate(assign(plugins, CORPUS_SHARDS, plugin_label, {}), start=1):
+            if fixture in {plugin_label(path) for path in shard}:
+                run = self.shard(index)
+                assert run is not None
+                return run
+        raise LookupError(f"no fixture named {fixture!r} in the corpus")
+
+    def merged(self) -> GateRun:
+        """Every shard, merged into one report directory by ``conformance merge``."""
+        indexes = range(1, CORPUS_SHARDS + 1)
+        for index in [index for index in indexes if self.shard(index, wait=False) is None]:
+            self.shard(index)
+        report_dir = self.root / "merged"
+        command = [sys.executable, "-m", "conformance.cli", "merge", *map(str, map(self.shard_dir, indexes))]
+        run = self._once("merged", [*command, "--out", str(report_dir)], report_dir, wait=True)
+        assert run is not None
+        return run
+
+    def _once(self, name: str, command: list[str], report_dir: Path, wait: bool) -> GateRun | None:
+        outcome = self.root / f"{name}.json"
+        with (self.root / f"{name}.lock").open("w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return None
+            if not outcome.exists():
+                done = subprocess.run(command, cwd=self.root, capture_output=True, text=True, timeout=1200, check=False)
+                outcome.write_text(json.dumps([done.returncode, done.stdout, done.stderr]))
+        returncode, stdout, stderr = json.loads(outcome.read_text())
+        return GateRun(returncode, stdout, stderr, report_dir)
+
+
+@pytest.fixture(scope="session")
+def corpus_gate(tmp_path_factory: pytest.TempPathFactory) -> CorpusGate:
+    """The sharded release gate over the whole corpus, shared by every xdist worker of this run."""
     run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
     base = tmp_path_factory.getbasetemp()
-    root = base.parent / f"corpus-gate-{run_id}" if run_id else base / "corpus-gate"
-    root.mkdir(parents=True, exist_ok=True)
-    outcome = root / "outcome.json"
-    with (root / "lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not outcome.exists():
-            command = [sys.executable, str(GATE), f"--report-dir={root / 'reports'}"]
-            done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=1200, check=False)
-            outcome.write_text(json.dumps([done.returncode, done.stdout, done.stderr]))
-    returncode, stdout, stderr = json.loads(outcome.read_text())
-    return GateRun(returncode, stdout, stderr, root / "reports")
+    return CorpusGate(base.parent / f"corpus-gate-{run_id}" if run_id else base / "corpus-gate")
+
+
+@pytest.fixture(scope="session")
+def corpus_gate_run(corpus_gate: CorpusGate) -> GateRun:
+    """The gate over the whole corpus: its shards merged into one report directory."""
+    return corpus_gate.merged()
+
+
+@pytest.fixture(params=range(1, CORPUS_SHARDS + 1), ids=lambda index: f"shard{index}")
+def corpus_shard(request: pytest.FixtureRequest, corpus_gate: CorpusGate) -> tuple[int, GateRun]:
+    """Each shard of the corpus gate in a test of its own, so that xdist workers run them side by side."""
+    index: int = request.param
+    run = corpus_gate.shard(index)
+    assert run is not None
+    return index, run
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
@@ -111,12 +176,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Slow tests first (order otherwise kept): under ``-n 2`` the long runs start at once on both
-    workers and the short tests fill the gaps, instead of one long test running alone at the end.
+    """Spread the slow tests over the workers (``spread_for_workers``).
 
     The ClusterFuzzLite build is skipped unless asked for: it would double the default run, and it has a
     step of its own in ``.ci/run``."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    workerinput: dict[str, Any] = getattr(config, "workerinput", {})  # set on xdist workers only
+    items[:] = spread_for_workers(items, int(workerinput.get("workercount", 1)))
     if not config.getoption("--run-clusterfuzzlite"):
         skip = pytest.mark.skip(
             reason="the ClusterFuzzLite build runs in its own .ci/run step: pytest tests/test_clusterfuzzlite.py --run-clusterfuzzlite"
@@ -124,3 +189,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if item.get_closest_marker("clusterfuzzlite") is not None:
                 item.add_marker(skip)
+
+
+def spread_for_workers(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """The order that gives each of ``workers`` xdist workers a share of the slow tests, at its start.
+
+    ``--dist worksteal`` hands worker i the i-th of ``workers`` contiguous slices of the list (idle
+    workers later steal the tail half of a busy one's queue); ``--dist load`` deals the first quarter
+    out one by one. Each slice here starts with every ``workers``-th slow test, the shards of the
+    corpus gate first, so the long runs start at once on every worker and the short tests fill the
+    gaps; the tests that read the whole corpus end the slices, when its shards are done or running.
+    The short tests keep their order, so module-scoped runs stay on few workers.
+    """
+
+    def uses(item: pytest.Item, fixture: str) -> bool:
+        return fixture in getattr(item, "fixturenames", ())
+
+    whole = [item for item in items if uses(item, "corpus_gate_run")]
+    slow = [item for item in items if item.get_closest_marker("slow") is not None and not uses(item, "corpus_gate_run")]
+    slow.sort(key=lambda item: not uses(item, "corpus_shard"))
+    chosen = {id(item) for item in whole + slow}
+    fast = [item for item in items if id(item) not in chosen]
+    ordered: list[pytest.Item] = []
+    left = len(items)
+    for worker in range(workers):
+        size = left // (workers - worker)  # the slice worksteal sends this worker
+        left -= size
+        head, tail = slow[worker::workers], whole[worker::workers]
+        take = max(size - len(head) - len(tail), 0) if worker < workers - 1 else len(fast)
+        ordered += head + fast[:take] + tail
+        del fast[:take]
+    return ordered

@@ -64,6 +64,7 @@ def test_no_check_selected_is_a_usage_error_and_the_report_says_so(fixture_so: F
     assert data["run"]["items_selected"] == 0
 
 
+@pytest.mark.slow  # scale-out: two xdist workers start for it
 def test_no_check_selected_under_xdist_is_a_usage_error_too(fixture_so: FixtureSo, tmp_path: Path) -> None:
     done = run("check", str(fixture_so("conforming_processor")), "-j", "2", "-k", "nomatchzzz", cwd=tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr

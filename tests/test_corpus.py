@@ -1,8 +1,9 @@
 """The fixture-corpus self-test: the battery over every fixture, compared with its expected.toml.
 
 One battery run over the whole corpus feeds every test here: the release
-gate's (``corpus_gate_run`` in conftest.py), which the gate's own test reads too. Deviations in either direction fail, naming
-the fixture, the item, the expected and the actual status.
+gate's, in shards merged into one report directory (``corpus_gate_run`` in
+conftest.py), which the gate's own tests read too. Deviations in either
+direction fail, naming the fixture, the item, the expected and the actual status.
 """
 
 from __future__ import annotations

@@ -368,13 +368,15 @@ def test_nightly_smoke_writes_a_summary_and_fails_only_on_new_findings(tmp_path:
         assert run["executions"] > 0 and run["exec_per_s"] > 0 and run["corpus_size"] > 0, run
         assert all(not finding["new"] for finding in run["findings"])
     assert "| run | seconds | executions | exec/s |" in (day / "summary.md").read_text()
+    # A work corpus of its own, seeded from fuzz/corpus only: the first run adds inputs to its corpus
+    # that hit the planted bug, and -merge=1 restarts its child once per crashing input (3 s of CPU each).
     planted = _run(
         [
             sys.executable,
             str(REPO_ROOT / "ci" / "nightly-fuzz"),
             "--smoke",
             "--out",
-            str(out),
+            str(tmp_path / "planted"),
             "--targets",
             "wire_roundtrip",
         ],

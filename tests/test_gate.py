@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import GATE, GateRun
+from conftest import CORPUS_SHARDS, GATE, GateRun
 
+from conformance.fixtures import list_fixtures
 from conformance.report.schema import schema_errors
 
 #: Every test here runs the release gate (a battery over fixtures) in a subprocess.
@@ -34,18 +35,33 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_gate_passes_on_the_committed_corpus(corpus_gate_run: GateRun) -> None:
-    """The whole corpus in one battery run (the run the corpus self-test reads too)."""
-    done = corpus_gate_run
+def test_gate_passes_on_each_shard_of_the_committed_corpus(corpus_shard: tuple[int, GateRun]) -> None:
+    """Each shard of the corpus (the runs the corpus self-test reads, merged) passes, with valid reports."""
+    index, done = corpus_shard
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert "sdk-release-gate: PASS" in done.stdout
+    assert "sdk-release-gate: PASS" in done.stdout and f"shard {index}/{CORPUS_SHARDS}: " in done.stdout
     reports = done.report_dir
     result: dict[str, Any] = json.loads((reports / "gate.json").read_text())
-    assert result["verdict"] == "pass" and result["problems"] == [] and len(result["fixtures"]) > 30
+    assert result["verdict"] == "pass" and result["problems"] == [] and result["fixtures"]
+    assert result["shard"] == f"{index}/{CORPUS_SHARDS}"
     for name in result["fixtures"]:
         report = json.loads((reports / name / "report.json").read_text())
         assert schema_errors(report) == [], name
         assert (reports / name / "report.html").exists()
+    assert (reports / "index.html").exists() and (reports / "junit.xml").exists()
+    assert (reports / "summary.md").read_text().splitlines()[1] == "# SDK release gate: \u2705 PASS"
+
+
+def test_gate_passes_on_the_committed_corpus(corpus_gate_run: GateRun) -> None:
+    """The shards merged: one passing verdict over every fixture of the corpus."""
+    done = corpus_gate_run
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    reports = done.report_dir
+    result: dict[str, Any] = json.loads((reports / "gate.json").read_text())
+    assert result["verdict"] == "pass" and result["problems"] == []
+    assert result["fixtures"] == sorted(info.name for info in list_fixtures()) and len(result["fixtures"]) > 30
+    for name in result["fixtures"]:
+        assert (reports / name / "report.json").exists() and (reports / name / "report.html").exists()
     assert (reports / "index.html").exists() and (reports / "junit.xml").exists()
     summary = (reports / "summary.md").read_text()
     assert summary.splitlines()[1] == "# SDK release gate: \u2705 PASS"
