@@ -16,6 +16,13 @@ child with the plugin loaded once (``conformance.fuzzing.persistent_intake``);
 whatever it reports is judged again with the input alone in a child of the
 battery's fork server, so findings read as they do with
 ``--one-child-per-input`` (every input in a fresh child, the old way, slower).
+While libFuzzer fuzzes, the next input is posted to the child before the
+verdict on the one before it is taken (``IntakeRunner.feed``): both cores
+work at once. A finding is then raised one call late; the driver saves the
+input it belongs to as the crash artifact (libFuzzer saves the one in flight
+too, which passes alone), and the input in flight when libFuzzer stops on
+``-max_total_time`` is not judged. Given files, ``-runs`` or merging, each
+call judges its own input.
 The plugin never runs in this process unless ``--in-process`` is given
 (then a plugin crash is a libFuzzer crash, for gdb).
 
@@ -102,6 +109,24 @@ def runner() -> IntakeRunner:
 def test_one_input(data: bytes) -> None:
     """One intake of ``data`` against the configured plugin; raises ``FuzzFinding`` on any finding."""
     runner().check(data)
+
+
+def fuzz_one_input(data: bytes) -> None:
+    """``test_one_input`` for a fuzzing loop: the input is posted to the persistent child and the one before
+    it judged, so this process mutates and plans while the child runs (a finding may name the input before
+    ``data``: the driver saves that one)."""
+    runner().feed(data)
+
+
+#: libFuzzer modes that run given inputs and stop: each input's verdict must come within its own call.
+_EACH_INPUT_JUDGED = ("-runs=", "-merge=", "-set_cover_merge=", "-minimize_crash=", "-merge_inner=")
+
+
+def pipelines(args: Sequence[str]) -> bool:
+    """Whether libFuzzer fuzzes (corpus directories only, no -runs): then an input's verdict may come in the
+    next call. Given files, -runs or merging, every call judges its own input: the last one would be lost."""
+    positional = [arg for arg in args if not arg.startswith("-")]
+    return all(Path(arg).is_dir() for arg in positional) and not any(arg.startswith(_EACH_INPUT_JUDGED) for arg in args)
 
 
 def plan(data: bytes) -> IntakePlan:
@@ -225,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
         rest = native_flags(intake.plugin_path, rest)
     fuzz_main(
         TARGET,
-        test_one_input,
+        fuzz_one_input if intake.persistent and pipelines(rest) else test_one_input,
         rest,
         own_flags=own_flags,
         artifact_dir=ARTIFACT_DIR / TARGET / intake.name,
