@@ -32,8 +32,8 @@ SanitizerCoverage, a plugin given by path must have been built that way
 (RUSTFLAGS from ``SANCOV_RUSTFLAGS``), the script re-executes itself with a
 shared libFuzzer runtime preloaded, and runs the plugin in process, kept loaded
 from one input to the next as in the persistent child. There the plugin's
-edges and compares guide the fuzzer: the host's own Python (the persistent
-child's modules) gets no counters, and ``-use_value_profile=1`` (unless given)
+edges and compares guide the fuzzer: the host's own Python gets no counters
+(``ALL_PYTHON``), and ``-use_value_profile=1`` (unless given)
 turns each traced compare's distance into progress, and the dictionary gains
 the constants the plugin's code compares against
 (``conformance.fuzzing.compare_constants``): how nested magic values in an
@@ -56,7 +56,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from conformance.fuzzing.compare_constants import dictionary_with_constants
-from conformance.fuzzing.driver import fuzz_main
+from conformance.fuzzing.driver import INSTRUMENTED, fuzz_main
 from conformance.fuzzing.intake_plan import IntakePlan
 from conformance.fuzzing.intake_runner import IntakeRunner, resolve_plugin
 from conformance.fuzzing.native_coverage import (
@@ -174,6 +174,10 @@ def default_plugin() -> str | None:
 
 
 ONE_CHILD_FLAG = "--one-child-per-input"
+#: With native coverage no Python module is instrumented: Python's counters would fill the corpus with
+#: inputs that differ only in the host's paths, and atheris traces Python's compares into the same small
+#: tables of recent compares from which libFuzzer copies a plugin's magic values into the input.
+ALL_PYTHON = INSTRUMENTED
 
 
 def parse_args(args: Sequence[str]) -> tuple[str | None, bool, bool, list[str]]:
@@ -256,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
         artifact_dir=ARTIFACT_DIR / TARGET / intake.name,
         work_key=f"{TARGET}-{intake.name}" + ("-native" if native else ""),
         default_timeout=60,  # the sandbox bounds plugin calls; this bounds everything else
-        uninstrumented=CHILD_SIDE_MODULES if intake.persistent or native else (),
+        uninstrumented=ALL_PYTHON if native else CHILD_SIDE_MODULES if intake.persistent else (),
     )
 
 

@@ -23,9 +23,11 @@ from conformance.sandbox.frozen import is_frozen
 _SUBPROCESS_FLAGS = ("-fork=", "-jobs=", "-workers=", "-merge=", "-set_cover_merge=", "-minimize_crash=")
 
 
-def instrument_python(
-    prefixes: tuple[str, ...] = ("conformance", "fuzz_", "__main__"), skipped: tuple[str, ...] = ()
-) -> int:
+#: Modules whose functions get atheris coverage: ours and the target's.
+INSTRUMENTED = ("conformance", "fuzz_", "__main__")
+
+
+def instrument_python(prefixes: tuple[str, ...] = INSTRUMENTED, skipped: tuple[str, ...] = ()) -> int:
     """Add atheris coverage to every loaded function of this package and the target, except modules
     starting with one of ``skipped``; returns how many.
 
