@@ -21,8 +21,9 @@ verdict on the one before it is taken (``IntakeRunner.feed``): both cores
 work at once. A finding is then raised one call late; the driver saves the
 input it belongs to as the crash artifact (libFuzzer saves the one in flight
 too, which passes alone), and the input in flight when libFuzzer stops on
-``-max_total_time`` is not judged. Given files, ``-runs`` or merging, each
-call judges its own input.
+``-max_total_time`` is not judged. Given files, ``-runs``, merging or fork
+mode (``-fork``/``-jobs``, whose artifacts the nightly job replays one by
+one), each call judges its own input.
 The plugin never runs in this process unless ``--in-process`` is given
 (then a plugin crash is a libFuzzer crash, for gdb).
 
@@ -120,13 +121,26 @@ def fuzz_one_input(data: bytes) -> None:
 
 #: libFuzzer modes that run given inputs and stop: each input's verdict must come within its own call.
 _EACH_INPUT_JUDGED = ("-runs=", "-merge=", "-set_cover_merge=", "-minimize_crash=", "-merge_inner=")
+#: libFuzzer modes whose jobs are processes of their own (they inherit ``SYNCHRONOUS_ENV``).
+_JOBS = ("-fork=", "-jobs=", "-workers=")
+#: Set (to 1) for the jobs of fork mode: every input's verdict comes within its own call there.
+SYNCHRONOUS_ENV = "CONFORMANCE_INTAKE_SYNCHRONOUS"
 
 
 def pipelines(args: Sequence[str]) -> bool:
-    """Whether libFuzzer fuzzes (corpus directories only, no -runs): then an input's verdict may come in the
-    next call. Given files, -runs or merging, every call judges its own input: the last one would be lost."""
+    """Whether this process fuzzes alone (corpus directories only, no -runs, not a job of fork mode): only then
+    may an input's verdict come in the next call. Given files, -runs or merging, the last input's verdict
+    would be lost; in fork mode libFuzzer's own artifact of the input in flight (which passes alone) would
+    reach the nightly triage, which replays every artifact."""
     positional = [arg for arg in args if not arg.startswith("-")]
-    return all(Path(arg).is_dir() for arg in positional) and not any(arg.startswith(_EACH_INPUT_JUDGED) for arg in args)
+    if any(arg.startswith(_JOBS) for arg in args):
+        os.environ[SYNCHRONOUS_ENV] = "1"  # the jobs are started with this environment
+        return False
+    return (
+        os.environ.get(SYNCHRONOUS_ENV) != "1"
+        and all(Path(arg).is_dir() for arg in positional)
+        and not any(arg.startswith(_EACH_INPUT_JUDGED) for arg in args)
+    )
 
 
 def plan(data: bytes) -> IntakePlan:
