@@ -337,7 +337,9 @@ def intake_rows(rounds: int, seconds: int) -> str:
     return (
         f"| `plugin_intake` on `conforming_processor`, bare loop in this process (plugin loaded once), {same} "
         f"| {rate(loops['bare'])} | - |\n"
-        f"| the same inputs in the persistent sandbox child (the default) | {rate(loops['persistent'])} "
+        f"| the same inputs in the persistent sandbox child (the default), the next input posted before the "
+        f"verdict on the one before (as libFuzzer drives it), every verdict taken within the turn "
+        f"| {rate(loops['persistent'])} "
         f"| at least 2,000 /s |\n"
         f"| the same, first {alone} inputs, one sandbox child per input (before) | {rate(loops['one_child'])} | - |\n"
         f"| persistent child / bare loop, medians | {share * 100:.0f} % | at least 50 % |\n"
