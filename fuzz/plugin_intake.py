@@ -21,9 +21,10 @@ verdict on the one before it is taken (``IntakeRunner.feed``): both cores
 work at once. A finding is then raised one call late; the driver saves the
 input it belongs to as the crash artifact (libFuzzer saves the one in flight
 too, which passes alone), and the input in flight when libFuzzer stops on
-``-max_total_time`` is not judged. Given files, ``-runs``, merging or fork
+``-max_total_time`` is not judged. Given files, ``-runs``, merging, fork
 mode (``-fork``/``-jobs``, whose artifacts the nightly job replays one by
-one), each call judges its own input.
+one) or the ClusterFuzzLite build (which reproduces the file libFuzzer
+names), each call judges its own input.
 The plugin never runs in this process unless ``--in-process`` is given
 (then a plugin crash is a libFuzzer crash, for gdb).
 
@@ -128,11 +129,14 @@ SYNCHRONOUS_ENV = "CONFORMANCE_INTAKE_SYNCHRONOUS"
 
 
 def pipelines(args: Sequence[str]) -> bool:
-    """Whether this process fuzzes alone (corpus directories only, no -runs, not a job of fork mode): only then
-    may an input's verdict come in the next call. Given files, -runs or merging, the last input's verdict
-    would be lost; in fork mode libFuzzer's own artifact of the input in flight (which passes alone) would
-    reach the nightly triage, which replays every artifact."""
+    """Whether this process fuzzes alone (corpus directories only, no -runs, not a job of fork mode, not the
+    ClusterFuzzLite build): only then may an input's verdict come in the next call. Given files, -runs or
+    merging, the last input's verdict would be lost; in fork mode libFuzzer's own artifact of the input in
+    flight (which passes alone) would reach the nightly triage, which replays every artifact, and
+    ClusterFuzzLite reproduces a crash from the file libFuzzer names."""
     positional = [arg for arg in args if not arg.startswith("-")]
+    if is_frozen():
+        return False
     if any(arg.startswith(_JOBS) for arg in args):
         os.environ[SYNCHRONOUS_ENV] = "1"  # the jobs are started with this environment
         return False

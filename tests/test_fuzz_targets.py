@@ -204,8 +204,9 @@ def test_intake_seeds_pass_on_conforming_fixtures(fixture: str, intake_runners: 
 def test_plugin_intake_takes_verdicts_one_call_late_only_when_it_fuzzes_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A verdict in the next call is lost when no next call comes (given files, -runs, merging), and in fork
-    mode libFuzzer's artifact of the input in flight would reach the nightly triage: synchronous there."""
+    """A verdict in the next call is lost when no next call comes (given files, -runs, merging), and libFuzzer's
+    artifact of the input in flight would reach the nightly triage (fork mode) or ClusterFuzzLite's
+    reproduction (the frozen build): synchronous there."""
     module = load_target("plugin_intake")
     monkeypatch.setenv(module.SYNCHRONOUS_ENV, "0")  # restored after the test (fork mode sets it)
     given = tmp_path / "input"
@@ -215,6 +216,9 @@ def test_plugin_intake_takes_verdicts_one_call_late_only_when_it_fuzzes_alone(
         assert not module.pipelines(args), args
     assert not module.pipelines([str(tmp_path), "-fork=2"])
     assert not module.pipelines([str(tmp_path)])  # a job of that fork mode, started with its environment
+    monkeypatch.setenv(module.SYNCHRONOUS_ENV, "0")
+    monkeypatch.setattr(module, "is_frozen", lambda: True)
+    assert not module.pipelines([str(tmp_path)])  # ClusterFuzzLite reproduces the file libFuzzer names
 
 
 TEXT_INTAKE = ByteSink().byte(0).byte(0).sized(bytes_for_packet(TextPacket("hello"))).byte(7).byte(0).getvalue()
