@@ -212,7 +212,7 @@ def intake_rates(rounds: int, count: int, alone: int) -> dict[str, dict[str, flo
     """Executions per second of plugin intake on conforming_processor, the same inputs in one process,
     the three ways taking turns (the machine is shared): a bare loop that plans and runs each intake in
     this process with the plugin loaded once, the persistent sandbox child as libFuzzer drives it
-    (``feed``: the next input posted before the last one's verdict, every verdict taken within the turn),
+    (``feed``: inputs posted before the verdicts on earlier ones, every verdict taken within the turn),
     and one sandbox child per input (the first ``alone`` inputs only: it is slow). Plans are made once before timing (Hypothesis
     draws are remembered), so the figures compare running inputs, not drawing them."""
     plugin = fixture_path("conforming_processor")
@@ -337,8 +337,8 @@ def intake_rows(rounds: int, seconds: int) -> str:
     return (
         f"| `plugin_intake` on `conforming_processor`, bare loop in this process (plugin loaded once), {same} "
         f"| {rate(loops['bare'])} | - |\n"
-        f"| the same inputs in the persistent sandbox child (the default), the next input posted before the "
-        f"verdict on the one before (as libFuzzer drives it), every verdict taken within the turn "
+        f"| the same inputs in the persistent sandbox child (the default), inputs posted before the verdicts "
+        f"on the ones before (`feed`, as libFuzzer drives it), every verdict taken within the turn "
         f"| {rate(loops['persistent'])} "
         f"| at least 2,000 /s |\n"
         f"| the same, first {alone} inputs, one sandbox child per input (before) | {rate(loops['one_child'])} | - |\n"

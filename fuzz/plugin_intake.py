@@ -16,9 +16,11 @@ child with the plugin loaded once (``conformance.fuzzing.persistent_intake``);
 whatever it reports is judged again with the input alone in a child of the
 battery's fork server, so findings read as they do with
 ``--one-child-per-input`` (every input in a fresh child, the old way, slower).
-While libFuzzer fuzzes, the next input is posted to the child before the
-verdict on the one before it is taken (``IntakeRunner.feed``): both cores
-work at once. A finding is then raised one call late; the driver saves the
+While libFuzzer fuzzes, inputs are posted to the child before the verdicts
+on the ones before them are taken (``IntakeRunner.feed``, up to
+``PIPELINE_DEPTH`` in flight): both cores work at once, and the fuzzer
+sleeps once per few inputs. A finding is then raised a few calls late; the
+driver saves the
 input it belongs to as the crash artifact (libFuzzer saves the one in flight
 too, which passes alone), and the input in flight when libFuzzer stops on
 ``-max_total_time`` is not judged. Given files, ``-runs``, merging, fork
@@ -114,9 +116,9 @@ def test_one_input(data: bytes) -> None:
 
 
 def fuzz_one_input(data: bytes) -> None:
-    """``test_one_input`` for a fuzzing loop: the input is posted to the persistent child and the one before
-    it judged, so this process mutates and plans while the child runs (a finding may name the input before
-    ``data``: the driver saves that one)."""
+    """``test_one_input`` for a fuzzing loop: the input is posted to the persistent child and earlier ones are
+    judged a few calls later, so this process mutates and plans while the child runs (a finding may name an
+    input before ``data``: the driver saves that one)."""
     runner().feed(data)
 
 
@@ -130,7 +132,7 @@ SYNCHRONOUS_ENV = "CONFORMANCE_INTAKE_SYNCHRONOUS"
 
 def pipelines(args: Sequence[str]) -> bool:
     """Whether this process fuzzes alone (corpus directories only, no -runs, not a job of fork mode, not the
-    ClusterFuzzLite build): only then may an input's verdict come in the next call. Given files, -runs or
+    ClusterFuzzLite build): only then may an input's verdict come in a later call. Given files, -runs or
     merging, the last input's verdict would be lost; in fork mode libFuzzer's own artifact of the input in
     flight (which passes alone) would reach the nightly triage, which replays every artifact, and
     ClusterFuzzLite reproduces a crash from the file libFuzzer names."""

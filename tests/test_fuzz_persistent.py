@@ -20,7 +20,7 @@ import pytest
 from test_hostile import build
 
 from conformance.fuzzing.findings import FuzzFinding
-from conformance.fuzzing.intake_runner import IntakeRunner
+from conformance.fuzzing.intake_runner import PIPELINE_DEPTH, IntakeRunner
 from conformance.fuzzing.packet_bytes import bytes_for_packet
 from conformance.fuzzing.persistent_intake import MAX_REPLAYS, attribute, parse_failures
 from conformance.host.packets import TextPacket
@@ -107,23 +107,27 @@ def test_a_crash_among_harmless_inputs_is_the_one_child_runners_finding(runners:
     assert found.detail.split("plan:")[1] == alone.detail.split("plan:")[1]
 
 
-def test_fed_inputs_are_judged_one_call_late_and_a_finding_names_its_own_input(runners: list[IntakeRunner]) -> None:
-    """``feed`` posts the next input before the verdict on the one before it: the crasher's finding comes
-    during the next call, carries the crasher's bytes, and reads as the one-child runner's; the input posted
+def test_fed_inputs_are_judged_later_and_a_finding_names_its_own_input(runners: list[IntakeRunner]) -> None:
+    """``feed`` posts inputs before the verdicts on the ones before them: the crasher's finding comes during a
+    later call, carries the crasher's bytes, and reads as the one-child runner's; the input posted
     behind it runs again in a fresh child, and ``settle`` judges the last one."""
+    assert PIPELINE_DEPTH >= 2
     pipelined = _runner(runners, "fuzz_crasher")
-    for data in HARMLESS[:3]:
-        pipelined.feed(data)
+    pipelined.feed(HARMLESS[0])
     pipelined.feed(CRASH)  # its verdict is not in yet
+    fed: list[bytes] = []
     with pytest.raises(FuzzFinding) as caught:
-        pipelined.feed(HARMLESS[3])
+        for data in HARMLESS * PIPELINE_DEPTH:
+            fed.append(data)
+            pipelined.feed(data)
     found = caught.value
+    assert len(fed) == PIPELINE_DEPTH - 1  # raised once more than PIPELINE_DEPTH were in flight
     alone = _finding(_runner(runners, "fuzz_crasher", persistent=False), CRASH)
     assert found.signature == alone.signature == "fuzz_crasher: crashed with SIGSEGV in process_packet"
     assert found.data == CRASH
     assert found.detail.split("plan:")[1] == alone.detail.split("plan:")[1]
-    assert pipelined.pool.children_started == 2 and len(pipelined.pool.in_flight) == 1
-    pipelined.settle()  # HARMLESS[3], posted behind the crasher, passes in the fresh child
+    assert pipelined.pool.children_started == 2
+    pipelined.settle()  # the inputs posted behind the crasher pass in the fresh child
     pipelined.feed(CRASH)
     with pytest.raises(FuzzFinding) as caught:
         pipelined.settle()

@@ -201,10 +201,10 @@ def test_intake_seeds_pass_on_conforming_fixtures(fixture: str, intake_runners: 
         runner.check(data)
 
 
-def test_plugin_intake_takes_verdicts_one_call_late_only_when_it_fuzzes_alone(
+def test_plugin_intake_takes_verdicts_later_only_when_it_fuzzes_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A verdict in the next call is lost when no next call comes (given files, -runs, merging), and libFuzzer's
+    """A verdict in a later call is lost when no later call comes (given files, -runs, merging), and libFuzzer's
     artifact of the input in flight would reach the nightly triage (fork mode) or ClusterFuzzLite's
     reproduction (the frozen build): synchronous there."""
     module = load_target("plugin_intake")

@@ -29,9 +29,10 @@ from conformance.sandbox.persistent import Exchange, Reply
 from conformance.scenario.events import Expect, HarnessError, LoadFailed, Observed, Skipped, Violation
 from conformance.scenario.protocol import Outcome, SandboxResult, ScenarioRequest
 
-#: Inputs ``feed`` leaves in the persistent child unjudged: one is enough for the child to find its next
-#: input waiting when it finishes one.
-PIPELINE_DEPTH = 1
+#: Inputs ``feed`` may leave in the persistent child unjudged. Past that it waits for all but the newest, so
+#: the fuzzer sleeps once per that many inputs rather than once per input (each sleep costs a wait for a CPU
+#: on a loaded machine), and the child still finds its next input waiting.
+PIPELINE_DEPTH = 4
 
 
 def resolve_plugin(spec: str) -> Path:
@@ -47,10 +48,10 @@ class IntakeRunner:
 
     ``check`` runs an input in the persistent child (``persistent_intake``) and judges anything it
     reports by running that input alone (``run``: one sandbox child through the fork server), so a
-    finding is the same either way. ``feed`` does the same but returns once the input is posted and
-    the one before it is judged, so this process works on the next input while the child runs this one
-    (a finding then carries the bytes of the input it belongs to in ``data``); ``settle`` judges what is
-    still in flight. ``persistent=False`` runs every input alone.
+    finding is the same either way. ``feed`` does the same but returns once the input is posted, judging
+    earlier inputs only when more than ``PIPELINE_DEPTH`` are in flight, so this process works on the next
+    inputs while the child runs this one (a finding then carries the bytes of the input it belongs to in
+    ``data``); ``settle`` judges what is still in flight. ``persistent=False`` runs every input alone.
     ``in_process=True`` runs the scenario in this very process (for native
     coverage or a debugger): a plugin crash then kills the fuzzer, which
     libFuzzer records as a crash artifact. There too the plugin stays loaded
@@ -132,13 +133,16 @@ class IntakeRunner:
             raise finding
 
     def feed(self, data: bytes) -> None:
-        """``check`` without waiting for ``data``'s own verdict in the persistent child: post it, then judge
-        the inputs before it. A finding raised here may belong to an earlier input: its ``data`` says which."""
+        """``check`` without waiting for ``data``'s own verdict in the persistent child: post it, and past
+        ``PIPELINE_DEPTH`` inputs in flight judge all but the newest. A finding raised here may belong to an
+        earlier input: its ``data`` says which."""
         if not self.persistent:
             self.check(data)
             return
-        self.pool.post(data, self.plan(data))
-        self._judge_outcomes(self.pool.outcomes(keep=PIPELINE_DEPTH), data)
+        pool = self.pool
+        pool.post(data, self.plan(data))
+        in_flight = len(pool.in_flight)
+        self._judge_outcomes(pool.outcomes(keep=1 if in_flight > PIPELINE_DEPTH else in_flight), data)
 
     def settle(self) -> None:
         """Judge every input ``feed`` left in flight (raises the first finding, as ``feed`` does)."""
