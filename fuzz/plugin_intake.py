@@ -16,6 +16,17 @@ child with the plugin loaded once (``conformance.fuzzing.persistent_intake``);
 whatever it reports is judged again with the input alone in a child of the
 battery's fork server, so findings read as they do with
 ``--one-child-per-input`` (every input in a fresh child, the old way, slower).
+While libFuzzer fuzzes, inputs are posted to the child before the verdicts
+on the ones before them are taken (``IntakeRunner.feed``, up to
+``PIPELINE_DEPTH`` in flight): both cores work at once, and the fuzzer
+sleeps once per few inputs. A finding is then raised a few calls late; the
+driver saves the
+input it belongs to as the crash artifact (libFuzzer saves the one in flight
+too, which passes alone), and the input in flight when libFuzzer stops on
+``-max_total_time`` is not judged. Given files, ``-runs``, merging, fork
+mode (``-fork``/``-jobs``, whose artifacts the nightly job replays one by
+one) or the ClusterFuzzLite build (which reproduces the file libFuzzer
+names), each call judges its own input.
 The plugin never runs in this process unless ``--in-process`` is given
 (then a plugin crash is a libFuzzer crash, for gdb).
 
@@ -25,8 +36,8 @@ SanitizerCoverage, a plugin given by path must have been built that way
 (RUSTFLAGS from ``SANCOV_RUSTFLAGS``), the script re-executes itself with a
 shared libFuzzer runtime preloaded, and runs the plugin in process, kept loaded
 from one input to the next as in the persistent child. There the plugin's
-edges and compares guide the fuzzer: the host's own Python (the persistent
-child's modules) gets no counters, and ``-use_value_profile=1`` (unless given)
+edges and compares guide the fuzzer: the host's own Python gets no counters
+(``ALL_PYTHON``), and ``-use_value_profile=1`` (unless given)
 turns each traced compare's distance into progress, and the dictionary gains
 the constants the plugin's code compares against
 (``conformance.fuzzing.compare_constants``): how nested magic values in an
@@ -49,7 +60,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from conformance.fuzzing.compare_constants import dictionary_with_constants
-from conformance.fuzzing.driver import fuzz_main
+from conformance.fuzzing.driver import INSTRUMENTED, fuzz_main
 from conformance.fuzzing.intake_plan import IntakePlan
 from conformance.fuzzing.intake_runner import IntakeRunner, resolve_plugin
 from conformance.fuzzing.native_coverage import (
@@ -104,6 +115,40 @@ def test_one_input(data: bytes) -> None:
     runner().check(data)
 
 
+def fuzz_one_input(data: bytes) -> None:
+    """``test_one_input`` for a fuzzing loop: the input is posted to the persistent child and earlier ones are
+    judged a few calls later, so this process mutates and plans while the child runs (a finding may name an
+    input before ``data``: the driver saves that one)."""
+    runner().feed(data)
+
+
+#: libFuzzer modes that run given inputs and stop: each input's verdict must come within its own call.
+_EACH_INPUT_JUDGED = ("-runs=", "-merge=", "-set_cover_merge=", "-minimize_crash=", "-merge_inner=")
+#: libFuzzer modes whose jobs are processes of their own (they inherit ``SYNCHRONOUS_ENV``).
+_JOBS = ("-fork=", "-jobs=", "-workers=")
+#: Set (to 1) for the jobs of fork mode: every input's verdict comes within its own call there.
+SYNCHRONOUS_ENV = "CONFORMANCE_INTAKE_SYNCHRONOUS"
+
+
+def pipelines(args: Sequence[str]) -> bool:
+    """Whether this process fuzzes alone (corpus directories only, no -runs, not a job of fork mode, not the
+    ClusterFuzzLite build): only then may an input's verdict come in a later call. Given files, -runs or
+    merging, the last input's verdict would be lost; in fork mode libFuzzer's own artifact of the input in
+    flight (which passes alone) would reach the nightly triage, which replays every artifact, and
+    ClusterFuzzLite reproduces a crash from the file libFuzzer names."""
+    positional = [arg for arg in args if not arg.startswith("-")]
+    if is_frozen():
+        return False
+    if any(arg.startswith(_JOBS) for arg in args):
+        os.environ[SYNCHRONOUS_ENV] = "1"  # the jobs are started with this environment
+        return False
+    return (
+        os.environ.get(SYNCHRONOUS_ENV) != "1"
+        and all(Path(arg).is_dir() for arg in positional)
+        and not any(arg.startswith(_EACH_INPUT_JUDGED) for arg in args)
+    )
+
+
 def plan(data: bytes) -> IntakePlan:
     """What an input means for the configured plugin (for reading artifacts and regressions)."""
     return runner().plan(data)
@@ -149,6 +194,10 @@ def default_plugin() -> str | None:
 
 
 ONE_CHILD_FLAG = "--one-child-per-input"
+#: With native coverage no Python module is instrumented: Python's counters would fill the corpus with
+#: inputs that differ only in the host's paths, and atheris traces Python's compares into the same small
+#: tables of recent compares from which libFuzzer copies a plugin's magic values into the input.
+ALL_PYTHON = INSTRUMENTED
 
 
 def parse_args(args: Sequence[str]) -> tuple[str | None, bool, bool, list[str]]:
@@ -225,13 +274,13 @@ def main(argv: list[str] | None = None) -> None:
         rest = native_flags(intake.plugin_path, rest)
     fuzz_main(
         TARGET,
-        test_one_input,
+        fuzz_one_input if intake.persistent and pipelines(rest) else test_one_input,
         rest,
         own_flags=own_flags,
         artifact_dir=ARTIFACT_DIR / TARGET / intake.name,
         work_key=f"{TARGET}-{intake.name}" + ("-native" if native else ""),
         default_timeout=60,  # the sandbox bounds plugin calls; this bounds everything else
-        uninstrumented=CHILD_SIDE_MODULES if intake.persistent or native else (),
+        uninstrumented=ALL_PYTHON if native else CHILD_SIDE_MODULES if intake.persistent else (),
     )
 
 

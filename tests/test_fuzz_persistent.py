@@ -20,7 +20,7 @@ import pytest
 from test_hostile import build
 
 from conformance.fuzzing.findings import FuzzFinding
-from conformance.fuzzing.intake_runner import IntakeRunner
+from conformance.fuzzing.intake_runner import PIPELINE_DEPTH, IntakeRunner
 from conformance.fuzzing.packet_bytes import bytes_for_packet
 from conformance.fuzzing.persistent_intake import MAX_REPLAYS, attribute, parse_failures
 from conformance.host.packets import TextPacket
@@ -105,6 +105,57 @@ def test_a_crash_among_harmless_inputs_is_the_one_child_runners_finding(runners:
     assert found.signature == alone.signature == "fuzz_crasher: crashed with SIGSEGV in process_packet"
     assert found.data is None  # the input in flight is the one that fails alone
     assert found.detail.split("plan:")[1] == alone.detail.split("plan:")[1]
+
+
+def test_fed_inputs_are_judged_later_and_a_finding_names_its_own_input(runners: list[IntakeRunner]) -> None:
+    """``feed`` posts inputs before the verdicts on the ones before them: the crasher's finding comes during a
+    later call, carries the crasher's bytes, and reads as the one-child runner's; the input posted
+    behind it runs again in a fresh child, and ``settle`` judges the last one."""
+    assert PIPELINE_DEPTH >= 2
+    pipelined = _runner(runners, "fuzz_crasher")
+    pipelined.feed(HARMLESS[0])
+    pipelined.feed(CRASH)  # its verdict is not in yet
+    fed: list[bytes] = []
+    with pytest.raises(FuzzFinding) as caught:
+        for data in HARMLESS * PIPELINE_DEPTH:
+            fed.append(data)
+            pipelined.feed(data)
+    found = caught.value
+    assert len(fed) == PIPELINE_DEPTH - 1  # raised once more than PIPELINE_DEPTH were in flight
+    alone = _finding(_runner(runners, "fuzz_crasher", persistent=False), CRASH)
+    assert found.signature == alone.signature == "fuzz_crasher: crashed with SIGSEGV in process_packet"
+    assert found.data == CRASH
+    assert found.detail.split("plan:")[1] == alone.detail.split("plan:")[1]
+    assert pipelined.pool.children_started == 2
+    pipelined.settle()  # the inputs posted behind the crasher pass in the fresh child
+    pipelined.feed(CRASH)
+    with pytest.raises(FuzzFinding) as caught:
+        pipelined.settle()
+    assert caught.value.data == CRASH
+
+
+def test_an_input_posted_behind_a_crash_runs_again_in_a_fresh_child(runners: list[IntakeRunner]) -> None:
+    """The pool's own account: the crash's history ends with the crasher (not the input queued behind it),
+    and that input's outcome comes from the next child."""
+    pool = _runner(runners, "fuzz_crasher").pool
+    for data in (HARMLESS[0], CRASH, HARMLESS[1]):
+        pool.post(data, IntakeRunner.plan(runners[0], data))
+    first, crashed, after = pool.outcomes()
+    assert first.exchange.reply is Reply.RESULT and first.data == HARMLESS[0]
+    assert crashed.exchange.reply is Reply.DIED and crashed.history == (HARMLESS[0], CRASH)
+    assert after.exchange.reply is Reply.RESULT and after.data == HARMLESS[1]
+    assert pool.children_started == 2 and pool.history == [HARMLESS[1]]
+
+
+def test_a_hang_among_fed_inputs_is_its_own_finding(runners: list[IntakeRunner]) -> None:
+    pipelined = _runner(runners, "wedging")
+    pipelined.feed(ByteSink().byte(0).byte(7).byte(0).getvalue())  # flush only: the plugin is loaded
+    pipelined.feed(HARMLESS[0])
+    with pytest.raises(FuzzFinding) as caught:
+        pipelined.feed(HARMLESS[1])
+        pipelined.settle()
+    assert caught.value.signature == "wedging: process_packet did not return (hang)"
+    assert caught.value.data == HARMLESS[0]
 
 
 def test_a_failed_oracle_is_judged_alone(runners: list[IntakeRunner]) -> None:
@@ -255,6 +306,27 @@ def test_the_persistent_child_reports_death_hang_and_junk() -> None:
             assert not child.alive
         finally:
             child.close()
+
+
+def test_posted_inputs_are_answered_in_order_and_a_death_ends_the_queue() -> None:
+    """Several inputs posted before any reply: the replies come in order, and the input after a death
+    is reported as the death (the caller posts it again elsewhere)."""
+
+    def handler(data: bytes) -> dict[str, object]:
+        if data == b"die":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return {"echo": data.decode()}
+
+    child = PersistentChild(_request(), handler)
+    try:
+        for data in (b"one", b"two", b"die", b"after"):
+            child.post(data)
+        assert child.in_flight == 4
+        assert [child.receive(10.0).value["echo"] for _ in range(2)] == ["one", "two"]
+        died = child.receive(10.0)
+        assert died.reply is Reply.DIED and os.WTERMSIG(died.status or 0) == signal.SIGSEGV
+    finally:
+        child.close()
 
 
 def test_workdirs_of_gone_fuzzers_are_removed(tmp_path: Path) -> None:

@@ -201,6 +201,26 @@ def test_intake_seeds_pass_on_conforming_fixtures(fixture: str, intake_runners: 
         runner.check(data)
 
 
+def test_plugin_intake_takes_verdicts_later_only_when_it_fuzzes_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A verdict in a later call is lost when no later call comes (given files, -runs, merging), and libFuzzer's
+    artifact of the input in flight would reach the nightly triage (fork mode) or ClusterFuzzLite's
+    reproduction (the frozen build): synchronous there."""
+    module = load_target("plugin_intake")
+    monkeypatch.setenv(module.SYNCHRONOUS_ENV, "0")  # restored after the test (fork mode sets it)
+    given = tmp_path / "input"
+    given.write_bytes(b"x")
+    assert module.pipelines([]) and module.pipelines([str(tmp_path), "-max_total_time=5", "-seed=1"])
+    for args in ([str(given)], [str(tmp_path), "-runs=100"], [str(tmp_path), "-merge=1"]):
+        assert not module.pipelines(args), args
+    assert not module.pipelines([str(tmp_path), "-fork=2"])
+    assert not module.pipelines([str(tmp_path)])  # a job of that fork mode, started with its environment
+    monkeypatch.setenv(module.SYNCHRONOUS_ENV, "0")
+    monkeypatch.setattr(module, "is_frozen", lambda: True)
+    assert not module.pipelines([str(tmp_path)])  # ClusterFuzzLite reproduces the file libFuzzer names
+
+
 TEXT_INTAKE = ByteSink().byte(0).byte(0).sized(bytes_for_packet(TextPacket("hello"))).byte(7).byte(0).getvalue()
 
 

@@ -46,6 +46,7 @@ from conformance.host.wire import (
     RawWire,
     Rule,
     WireError,
+    _utf8_failure,
     decode_metadata_struct,
     decode_packet,
     decode_packet_with_handles,
@@ -713,6 +714,17 @@ def test_rust_utf8_error_agrees_with_an_independent_decoder(data: bytes) -> None
             assert rust_utf8_error(data) == f"invalid utf-8 sequence of {length} bytes from index {error.start}"
     else:
         assert rust_utf8_error(data) is None
+
+
+@given(st.lists(st.sampled_from(_UTF8_EDGE_BYTES), max_size=8).map(bytes))
+def test_the_byte_walk_accepts_exactly_what_the_decoder_accepts(data: bytes) -> None:
+    """``rust_utf8_error`` answers valid input with CPython's decoder alone: the Rust-like walk must agree."""
+    try:
+        data.decode("utf-8")
+        valid = True
+    except UnicodeDecodeError:
+        valid = False
+    assert (_utf8_failure(data) is None) == valid
 
 
 @given(st.binary(min_size=48, max_size=48))

@@ -23,9 +23,11 @@ from conformance.sandbox.frozen import is_frozen
 _SUBPROCESS_FLAGS = ("-fork=", "-jobs=", "-workers=", "-merge=", "-set_cover_merge=", "-minimize_crash=")
 
 
-def instrument_python(
-    prefixes: tuple[str, ...] = ("conformance", "fuzz_", "__main__"), skipped: tuple[str, ...] = ()
-) -> int:
+#: Modules whose functions get atheris coverage: ours and the target's.
+INSTRUMENTED = ("conformance", "fuzz_", "__main__")
+
+
+def instrument_python(prefixes: tuple[str, ...] = INSTRUMENTED, skipped: tuple[str, ...] = ()) -> int:
     """Add atheris coverage to every loaded function of this package and the target, except modules
     starting with one of ``skipped``; returns how many.
 
@@ -110,12 +112,16 @@ def reporting(
             test_one_input(data)
         except Exception as error:
             culprit = getattr(error, "data", None)
+            note = ""
             if isinstance(culprit, bytes) and culprit != data:
                 # An earlier input of a persistent child: libFuzzer saves the one in flight, we save this one.
+                note = f"(the finding of an earlier input; crash-{hashlib.sha1(data).hexdigest()} passes alone)"
                 data = culprit
                 Path(f"{prefix}crash-{hashlib.sha1(data).hexdigest()}").write_bytes(data)
             path = f"{prefix}crash-{hashlib.sha1(data).hexdigest()}"
             print(f"\n{FINDING_MARK} {target}: {signature_of(error)}", file=sys.stderr)
+            if note:
+                print(note, file=sys.stderr)
             print(f"{REPRO_MARK} {repro_command(target, own_flags, path)}", file=sys.stderr, flush=True)
             raise
 

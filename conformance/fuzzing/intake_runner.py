@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from conformance.fuzzing.persistent_intake import (
     INPUTS_PER_CHILD,
     Failure,
     IntakeInChild,
+    IntakeOutcome,
     PersistentIntake,
     attribute,
     fresh_host_objects,
@@ -26,6 +28,11 @@ from conformance.sandbox.client import SandboxClient, run_in_process
 from conformance.sandbox.persistent import Exchange, Reply
 from conformance.scenario.events import Expect, HarnessError, LoadFailed, Observed, Skipped, Violation
 from conformance.scenario.protocol import Outcome, SandboxResult, ScenarioRequest
+
+#: Inputs ``feed`` may leave in the persistent child unjudged. Past that it waits for all but the newest, so
+#: the fuzzer sleeps once per that many inputs rather than once per input (each sleep costs a wait for a CPU
+#: on a loaded machine), and the child still finds its next input waiting.
+PIPELINE_DEPTH = 4
 
 
 def resolve_plugin(spec: str) -> Path:
@@ -41,7 +48,10 @@ class IntakeRunner:
 
     ``check`` runs an input in the persistent child (``persistent_intake``) and judges anything it
     reports by running that input alone (``run``: one sandbox child through the fork server), so a
-    finding is the same either way. ``persistent=False`` runs every input alone.
+    finding is the same either way. ``feed`` does the same but returns once the input is posted, judging
+    earlier inputs only when more than ``PIPELINE_DEPTH`` are in flight, so this process works on the next
+    inputs while the child runs this one (a finding then carries the bytes of the input it belongs to in
+    ``data``); ``settle`` judges what is still in flight. ``persistent=False`` runs every input alone.
     ``in_process=True`` runs the scenario in this very process (for native
     coverage or a debugger): a plugin crash then kills the fuzzer, which
     libFuzzer records as a crash artifact. There too the plugin stays loaded
@@ -67,6 +77,7 @@ class IntakeRunner:
         self._client: SandboxClient | None = None
         self._pool: PersistentIntake | None = None
         self._kept: IntakeInChild | None = None
+        self._outcomes: deque[IntakeOutcome] = deque()  # taken from the pool, not judged yet (after a finding)
         self.profile = self._read_profile()
 
     @property
@@ -114,13 +125,39 @@ class IntakeRunner:
     def check(self, data: bytes) -> None:
         """Run one intake and raise ``FuzzFinding`` when an oracle fails or the plugin crashed or hung."""
         if self.persistent:
-            finding = self._check_persistent(data)
-        elif self.kept_in_process:
-            finding = self._check_kept(data)
-        else:
-            finding = self.judge_alone(data)
+            self.pool.post(data, self.plan(data))
+            self._judge_outcomes(self.pool.outcomes(), data)
+            return
+        finding = self._check_kept(data) if self.kept_in_process else self.judge_alone(data)
         if finding is not None:
             raise finding
+
+    def feed(self, data: bytes) -> None:
+        """``check`` without waiting for ``data``'s own verdict in the persistent child: post it, and past
+        ``PIPELINE_DEPTH`` inputs in flight judge all but the newest. A finding raised here may belong to an
+        earlier input: its ``data`` says which."""
+        if not self.persistent:
+            self.check(data)
+            return
+        pool = self.pool
+        pool.post(data, self.plan(data))
+        in_flight = len(pool.in_flight)
+        self._judge_outcomes(pool.outcomes(keep=1 if in_flight > PIPELINE_DEPTH else in_flight), data)
+
+    def settle(self) -> None:
+        """Judge every input ``feed`` left in flight (raises the first finding, as ``feed`` does)."""
+        if self.persistent:
+            self._judge_outcomes(self.pool.outcomes(), None)
+
+    def _judge_outcomes(self, outcomes: list[IntakeOutcome], current: bytes | None) -> None:
+        self._outcomes.extend(outcomes)
+        while self._outcomes:
+            outcome = self._outcomes.popleft()
+            finding = self._persistent_outcome(outcome)
+            if finding is not None:
+                if finding.data is None and outcome.data != current:
+                    finding.data = outcome.data
+                raise finding
 
     def judge_alone(self, data: bytes) -> FuzzFinding | None:
         """The finding of ``data`` run in a child of its own (None when it passes)."""
@@ -154,21 +191,21 @@ class IntakeRunner:
         finally:
             self._kept.warm()  # the judge's run built host objects and a region sink for its own events
 
-    def _check_persistent(self, data: bytes) -> FuzzFinding | None:
-        pool = self.pool
-        exchange = pool.run(data, self.plan(data))
+    def _persistent_outcome(self, outcome: IntakeOutcome) -> FuzzFinding | None:
+        """The finding of one input the persistent child ran (judged alone when the child saw anything)."""
+        data, exchange = outcome.data, outcome.exchange
         if exchange.reply is Reply.RESULT:
             try:
                 failures = parse_failures(exchange.value)
             except ValueError as error:
-                pool.close()  # whatever the plugin wrote, the channel is out of step now
+                self.pool.restart()  # whatever the plugin wrote, the channel is out of step now
                 return self._channel_finding(data, str(error), exchange)
             if not failures:
                 return None
             return self.judge_alone(data) or self._state_finding(data, failures[0])
         if exchange.reply is Reply.MALFORMED:
             return self._channel_finding(data, exchange.detail, exchange)
-        return attribute(exchange, data, pool.history, self.judge_alone, self._persistent_finding)
+        return attribute(exchange, data, outcome.history, self.judge_alone, self._persistent_finding)
 
     def _persistent_evidence(self, data: bytes, extra: str, output: str = "") -> str:
         parts = [extra, f"plan:\n{self.plan(data).describe()}"]
@@ -231,6 +268,7 @@ class IntakeRunner:
         return None
 
     def close(self) -> None:
+        self._outcomes.clear()
         if self._pool is not None:
             self._pool.close()
             self._pool = None

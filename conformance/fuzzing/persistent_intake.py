@@ -15,7 +15,9 @@ import os
 import pickle
 import signal
 import traceback
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from conformance.budgets import budget_for
@@ -177,9 +179,34 @@ def input_budget(plan: IntakePlan, scale: float) -> float:
     return sum(budget_for(entry, scale) for entry in calls) + HOST_MARGIN_S * scale
 
 
+@dataclass(frozen=True)
+class Pending:
+    """An input posted to the persistent child and not answered yet."""
+
+    data: bytes
+    plan: IntakePlan
+    budget_s: float
+
+
+@dataclass(frozen=True)
+class IntakeOutcome:
+    """How one input ended; ``history`` is the child's inputs up to and including it (for attribution)."""
+
+    data: bytes
+    plan: IntakePlan
+    exchange: Exchange
+    history: tuple[bytes, ...] = ()
+
+
 class PersistentIntake:
     """The parent's side: one persistent child at a time, replaced after a death, a hang, a thread left
-    running or ``inputs_per_child`` inputs."""
+    running or ``inputs_per_child`` inputs.
+
+    ``post`` queues an input and ``outcomes`` takes the oldest ones', so a caller may post the next input
+    before taking the previous one's outcome (the child never waits for the parent). When a child ends
+    badly, the inputs posted after the one it ended on are posted again to a fresh child: each input's
+    outcome comes from a child that ran exactly the inputs before it since its start.
+    """
 
     def __init__(
         self, request: ScenarioRequest, *, inputs_per_child: int = INPUTS_PER_CHILD, budget_scale: float = 1.0
@@ -189,29 +216,67 @@ class PersistentIntake:
         self.scale = budget_scale * machine_factor()
         self.child: PersistentChild | None = None
         self.children_started = 0
-        #: Inputs the current child ran since its start (its checkpoint), oldest first.
+        #: Inputs the current child was given since its start (its checkpoint), oldest first.
         self.history: list[bytes] = []
+        self.in_flight: deque[Pending] = deque()
+        self.done: deque[IntakeOutcome] = deque()
         atexit.register(self.close)  # libFuzzer exits without closing the target: no child or workdir left
 
     def _child(self) -> PersistentChild:
+        if self.child is not None and self.child.alive and self.child.sent >= self.inputs_per_child:
+            self.settle()  # what the child has queued is answered before it is replaced
         if self.child is None or not self.child.alive or self.child.sent >= self.inputs_per_child:
-            self.close()
-            handler = IntakeInChild(self.request)
-            self.child = PersistentChild(self.request, handler, warm=handler.warm)
-            self.children_started += 1
-            self.history = []
+            self._replace()
+        assert self.child is not None
         return self.child
 
-    def run(self, data: bytes, plan: IntakePlan) -> Exchange:
-        """Run one input; the first input of a child also loads the plugin (the overall budget)."""
+    def _replace(self) -> None:
+        self.close()
+        handler = IntakeInChild(self.request)
+        self.child = PersistentChild(self.request, handler, warm=handler.warm)
+        self.children_started += 1
+        self.history = []
+
+    def post(self, data: bytes, plan: IntakePlan) -> None:
+        """Queue one input; the first input of a child also loads the plugin (the overall budget)."""
         child = self._child()
         first = child.sent == 0
-        self.history.append(data)
         budget = self.request.overall_budget_s * self.scale if first else input_budget(plan, self.scale)
-        exchange = child.send(pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL), budget)
-        if exchange.reply is not Reply.RESULT or exchange.threads_left > 1:
-            self.close()  # dead, or a plugin thread still running could act during the next input
-        return exchange
+        child.post(pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
+        self.history.append(data)
+        self.in_flight.append(Pending(data, plan, budget))
+
+    def outcomes(self, keep: int = 0) -> list[IntakeOutcome]:
+        """The outcomes of the oldest inputs, in posting order, until at most ``keep`` are left in flight."""
+        while len(self.in_flight) > keep:
+            self.done.append(self._collect())
+        ready = list(self.done)
+        self.done.clear()
+        return ready
+
+    def settle(self) -> None:
+        """Wait for everything in flight (its outcomes come out of the next ``outcomes``)."""
+        while self.in_flight:
+            self.done.append(self._collect())
+
+    def _collect(self) -> IntakeOutcome:
+        pending = self.in_flight.popleft()
+        assert self.child is not None
+        exchange = self.child.receive(pending.budget_s)
+        if exchange.reply is Reply.RESULT and exchange.threads_left <= 1:
+            return IntakeOutcome(pending.data, pending.plan, exchange)
+        # Dead, or a plugin thread still running could act during the next input.
+        history = tuple(self.history[: len(self.history) - len(self.in_flight)])
+        self.restart()
+        return IntakeOutcome(pending.data, pending.plan, exchange, history)
+
+    def restart(self) -> None:
+        """A fresh child for whatever is in flight: the old one is out of step or may have been harmed."""
+        later = list(self.in_flight)
+        self.in_flight.clear()
+        self.close()
+        for pending in later:
+            self.post(pending.data, pending.plan)
 
     def close(self) -> None:
         if self.child is not None:
@@ -222,7 +287,7 @@ class PersistentIntake:
 def attribute(
     exchange: Exchange,
     data: bytes,
-    history: list[bytes],
+    history: Sequence[bytes],
     judge_alone: Callable[[bytes], FuzzFinding | None],
     describe: Callable[[bytes, str, str], FuzzFinding],
 ) -> FuzzFinding:

@@ -58,6 +58,10 @@ class LogState:
         self.counts[key] = self.counts.get(key, 0) + 1
 
 
+#: The log levels a plugin may pass (listing the enum on every log costs more than the check).
+_LEVELS = frozenset(int(level) for level in LogLevel)
+
+
 def _decode(pointer: Any) -> tuple[str | None, str | None]:
     """(text, problem): a NULL pointer is (None, None); bad bytes give a problem."""
     if pointer == ffi().NULL:
@@ -111,7 +115,7 @@ class LogBridge:
             state.count(f"level:{level}")
             if late:
                 state.late_logs += 1
-        if level not in tuple(LogLevel):
+        if level not in _LEVELS:
             state.emit(
                 Violation("logging.level", f"log level {level} is outside 0..4 (UB in the host)", current_call())
             )

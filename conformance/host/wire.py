@@ -265,7 +265,16 @@ def _utf8_failure(data: bytes) -> tuple[int, int | None] | None:
 
 
 def rust_utf8_error(data: bytes) -> str | None:
-    """``core::str::Utf8Error``'s Display for ``data``, or None when it is valid UTF-8."""
+    """``core::str::Utf8Error``'s Display for ``data``, or None when it is valid UTF-8.
+
+    Python's strict UTF-8 decoder accepts exactly what Rust's ``from_utf8`` accepts (no surrogates, no
+    overlong forms, nothing past U+10FFFF), so it answers the common case; the byte walk only words
+    the error."""
+    try:
+        data.decode("utf-8")
+        return None
+    except UnicodeDecodeError:
+        pass
     failure = _utf8_failure(data)
     if failure is None:
         return None
@@ -916,10 +925,10 @@ def _is_null(pointer: Any) -> bool:
 
 
 def _utf8(raw: bytes, rule: Rule, prefix: str) -> str:
-    detail = rust_utf8_error(raw)
-    if detail is not None:
-        raise WireError(rule, f"{prefix}{detail}")
-    return raw.decode("utf-8")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WireError(rule, f"{prefix}{rust_utf8_error(raw)}") from None
 
 
 def decode_metadata_struct(pointer: Any) -> PacketMetadata | None:

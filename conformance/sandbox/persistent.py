@@ -8,6 +8,11 @@ of that socket is fd 3, where the plugin can write too, so a reply is parsed str
 that is not one JSON object with the expected sequence number is ``Reply.MALFORMED``: never pickle,
 never trusted. The caller restarts the child after a death, a hang, a thread left running or
 ``inputs_per_child`` inputs, and judges again, one per child, whatever a persistent child did wrong.
+
+``post`` and ``receive`` are apart so that a caller can post the next input before the reply to the
+previous one is in: the child then finds its next input waiting and the two processes work at once
+(on two cores). Replies come in posting order; an input's budget runs from when the child could start
+it (its posting, or the reply before it, whichever is later).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,7 +82,7 @@ class Exchange:
 
 
 class PersistentChild:
-    """One persistent child: ``send`` an input, get its ``Exchange``; ``close`` kills it."""
+    """One persistent child: ``post`` inputs, ``receive`` their ``Exchange``s in order; ``close`` kills it."""
 
     def __init__(self, request: ScenarioRequest, handler: Handler, *, warm: Callable[[], None] | None = None) -> None:
         """``request`` gives the limits and environment; ``warm`` runs once in the child before any input."""
@@ -91,21 +97,46 @@ class PersistentChild:
         self.sock = parent_end
         self.pidfd = os.pidfd_open(self.pid)
         self.sent = 0
+        self.answered = 0
         self.status: int | None = None
         self._buffer = b""
+        self._posted: deque[float] = deque()  # when each input not answered yet was posted
+        self._last_reply = time.monotonic()
+        self._post_error = ""
 
     @property
     def alive(self) -> bool:
         return self.status is None
 
+    @property
+    def in_flight(self) -> int:
+        """Inputs posted and not answered yet."""
+        return self.sent - self.answered
+
     def send(self, data: bytes, budget_s: float) -> Exchange:
-        """Run ``data`` in the child and wait at most ``budget_s`` for its reply."""
+        """Run ``data`` in the child and wait at most ``budget_s`` for its reply (nothing else in flight)."""
+        self.post(data)
+        return self.receive(budget_s)
+
+    def post(self, data: bytes) -> None:
+        """Queue ``data`` for the child; a child already gone shows in ``receive``."""
         self.sent += 1
+        self._posted.append(time.monotonic())
+        if self._post_error:
+            return
         try:
             self.sock.sendall(_LENGTH.pack(len(data)) + data)
         except OSError as error:
-            return self._ended(Reply.DIED, f"the child was gone before the input ({error})")
-        deadline = time.monotonic() + budget_s
+            self._post_error = f"the child was gone before the input ({error})"
+
+    def receive(self, budget_s: float) -> Exchange:
+        """The reply to the oldest input in flight, waiting at most ``budget_s`` from when the child could
+        start it."""
+        started = max(self._posted.popleft(), self._last_reply)
+        self.answered += 1
+        if self._post_error and b"\n" not in self._buffer:
+            return self._ended(Reply.DIED, self._post_error)
+        deadline = started + budget_s
         while b"\n" not in self._buffer:
             if len(self._buffer) > MAX_REPLY_BYTES:
                 return self._ended(Reply.MALFORMED, f"a reply line longer than {MAX_REPLY_BYTES} bytes")
@@ -114,7 +145,11 @@ class PersistentChild:
                 return self._timed_out(budget_s)
             readable, _, _ = select.select([self.sock.fileno(), self.pidfd], [], [], remaining)
             if self.sock.fileno() in readable:
-                chunk = self.sock.recv(1 << 16)
+                try:
+                    chunk = self.sock.recv(1 << 16)
+                except ConnectionResetError:  # it died with inputs unread (posted behind the one it died on)
+                    self._drain()
+                    return self._ended(Reply.DIED, "the child died")
                 if not chunk:
                     return self._ended(Reply.DIED, "the child closed its channel")
                 self._buffer += chunk
@@ -123,6 +158,7 @@ class PersistentChild:
                 if b"\n" not in self._buffer:
                     return self._ended(Reply.DIED, "the child died")
         line, _, self._buffer = self._buffer.partition(b"\n")
+        self._last_reply = time.monotonic()
         return self._parse(line)
 
     def _parse(self, line: bytes) -> Exchange:
@@ -130,8 +166,8 @@ class PersistentChild:
             value = json.loads(line)
         except (ValueError, RecursionError) as error:  # deep nesting is a plugin's junk too
             return self._ended(Reply.MALFORMED, f"not JSON ({error}): {line[:200]!r}")
-        if not isinstance(value, dict) or value.get("seq") != self.sent:
-            return self._ended(Reply.MALFORMED, f"not the reply to input {self.sent}: {line[:200]!r}")
+        if not isinstance(value, dict) or value.get("seq") != self.answered:
+            return self._ended(Reply.MALFORMED, f"not the reply to input {self.answered}: {line[:200]!r}")
         threads = value.get("threads")
         if type(threads) is not int or threads < 1:
             return self._ended(Reply.MALFORMED, f"no thread count: {line[:200]!r}")
@@ -146,7 +182,7 @@ class PersistentChild:
                 if not chunk:
                     break
                 self._buffer += chunk
-        except BlockingIOError:
+        except (BlockingIOError, ConnectionResetError):
             pass
         finally:
             self.sock.setblocking(True)
