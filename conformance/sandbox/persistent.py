@@ -40,6 +40,7 @@ from conformance.abi import warm_up
 from conformance.host.libc import libc
 from conformance.sandbox.child import OUTPUT_FILE, prepare_child, thread_count
 from conformance.sandbox.faults import load_reporter
+from conformance.sandbox.workdirs import process_exists
 from conformance.scenario.protocol import ScenarioRequest
 
 #: What one reply line may weigh; a longer line is a plugin writing to the channel.
@@ -271,20 +272,10 @@ def remove_stale_workdirs(root: str | None = None) -> list[str]:
     with contextlib.suppress(OSError):
         for name in os.listdir(root):
             owner = name[len(WORKDIR_PREFIX) :].split("-", 1)[0]
-            if name.startswith(WORKDIR_PREFIX) and owner.isdigit() and not _alive(int(owner)):
+            if name.startswith(WORKDIR_PREFIX) and owner.isdigit() and not process_exists(int(owner)):
                 shutil.rmtree(os.path.join(root, name), ignore_errors=True)
                 removed.append(name)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _warm_parent() -> None:

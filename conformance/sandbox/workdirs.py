@@ -86,10 +86,11 @@ def remove_server_dirs(pid: int) -> list[str]:
 
 def remove_stale_server_dirs() -> list[str]:
     """Remove the directories of servers that are gone (a run killed as a whole); returns the paths removed."""
-    return _removed_unless(_alive)
+    return _removed_unless(process_exists)
 
 
-def _alive(pid: int) -> bool:
+def process_exists(pid: int) -> bool:
+    """Whether ``pid`` names a process (one of another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
