@@ -210,10 +210,12 @@ class BatterySession:
         return item_status(report)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True, specname="pytest_sessionfinish")
-    def stop_servers_before_any_report(self) -> Generator[None, None, None]:
+    def pytest_sessionfinish_stops_servers_first(self) -> Generator[None, None, None]:
         """Every file of the report directory is written after this process's fork servers are stopped and
         reaped with everything they started (``SandboxClient.close``): nothing a plugin started is left to
         rewrite them. pytest's JUnit file is made atomic here too.
+
+        pytest registers no method as a hook, ``specname`` or not, unless its name starts with ``pytest_``.
         """
         interrupt.hold()  # SIGTERM or SIGHUP now is noted, never cuts the stopping short
         self.runner.close()
