@@ -8,9 +8,16 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from conformance.pytest_face.session import BatterySession
+
 #: Loaded by pytest from the run's directory: what the entry point loaded and registered by the end of the run.
 PROBE = """
+import os
 import sys
+
+import pytest
 
 
 def pytest_unconfigure(config):
@@ -18,6 +25,18 @@ def pytest_unconfigure(config):
     print("LOADED", " ".join(loaded) or "-")
     session = config.pluginmanager.get_plugin("conformance-battery")
     print("SESSION", type(session).__name__)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session):
+    # The battery's reports are written in its own pytest_sessionfinish: by then no fork server may be left.
+    children = []
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/children") as handle:
+            children.extend(handle.read().split())
+    # A fork server reads its requests on a pipe as stdin (the zygote, its parent, has /dev/null).
+    servers = [pid for pid in children if os.readlink(f"/proc/{pid}/fd/0").startswith("pipe:")]
+    print("SERVERS AT SESSIONFINISH", len(servers), "OF", len(children), "CHILDREN")
 """
 
 
@@ -44,3 +63,20 @@ def test_with_a_plugin_one_battery_session_runs_it(tmp_path: Path, fixture_so: C
     output = _run(tmp_path, f"--plugin={plugin}", "--report-dir", str(tmp_path / "r"), "-k", "load.dlopen")
     assert "SESSION BatterySession" in output
     assert "conformance.pytest_face.session" in output
+
+
+def test_the_fork_servers_are_stopped_before_the_reports_are_written(
+    tmp_path: Path, fixture_so: Callable[[str], Path]
+) -> None:
+    plugin = fixture_so("conforming_processor")
+    output = _run(tmp_path, f"--plugin={plugin}", "--report-dir", str(tmp_path / "r"), "-k", "lifecycle.create")
+    assert "SERVERS AT SESSIONFINISH 0 OF 1 CHILDREN" in output  # the zygote, stopped at exit
+
+
+def test_pytest_registers_every_hook_of_the_battery_session() -> None:
+    """pytest takes a method for a hook only by its name's ``pytest_`` prefix, whatever its marker's ``specname``."""
+    manager = pytest.PytestPluginManager()
+    marked = [name for name in dir(BatterySession) if hasattr(getattr(BatterySession, name), "pytest_impl")]
+    assert marked
+    for name in marked:
+        assert manager.parse_hookimpl_opts(BatterySession, name) is not None, name
