@@ -31,8 +31,10 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pytest
+if TYPE_CHECKING:  # the command line boots the sandbox early too, before it imports pytest
+    import pytest
 
 _HYPOTHESIS_PLUGIN = "hypothesispytest"
 _ELF_MAGIC = b"\x7fELF"
@@ -77,14 +79,15 @@ def collection_paused() -> Iterator[None]:
 
 
 def boot_sandbox_early(plugins: Sequence[Path]) -> None:
-    """Start the zygote of the fork servers now, unless a plugin is sure to be refused as not loadable.
+    """Start the zygote of the fork servers now, before the battery's imports, unless no plugin can run.
 
-    Every process of a battery run uses the sandbox (the xdist controller to calibrate and probe), so
-    the zygote is only ever started early, never in vain, except when the run ends in a usage error
-    after all: then it boots in vain and is stopped at exit. The magic bytes rule out the common
-    refusal (a text file, a missing file); ``session.start_session`` still checks the plugins fully.
+    Every process that checks a plugin uses the sandbox (the xdist controller too, to calibrate and
+    probe), so an early start is in vain only when the run then stops on a usage error (a bad baseline
+    or report directory, an ELF file that is no loadable library): the zygote is stopped at exit. The
+    magic bytes rule out the common refusal (a text file, a missing file); the plugins are checked
+    fully later (``session.start_session``, ``commands.check``).
     """
-    if not all(_looks_like_elf(path) for path in plugins):
+    if not plugins or not all(_looks_like_elf(path) for path in plugins):
         return
     # Imported here: a pytest run without a plugin never loads the sandbox.
     from conformance.sandbox.spawner import start_zygote
