@@ -7,10 +7,13 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from conformance.pytest_face.execution import ItemRunner
 from conformance.pytest_face.session import BatterySession
+from conformance.settings import RunSettings
 
 #: Loaded by pytest from the run's directory: what the entry point loaded and registered by the end of the run.
 PROBE = """
@@ -80,3 +83,21 @@ def test_pytest_registers_every_hook_of_the_battery_session() -> None:
     assert marked
     for name in marked:
         assert manager.parse_hookimpl_opts(BatterySession, name) is not None, name
+
+
+def test_a_start_that_fails_in_the_background_fails_where_the_run_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The servers start on a thread of their own: its failure reaches the collection, never hangs the run."""
+
+    def no_server() -> object:
+        raise OSError("no fork server here")
+
+    monkeypatch.setattr("conformance.pytest_face.execution.shared_client", no_server)
+    monkeypatch.setenv("CONFORMANCE_PREFETCH", "1")
+    runner = ItemRunner(RunSettings(plugins=(tmp_path / "libplugin.so",), report_dir=tmp_path, budget_scale=1.0))
+    runner.start(SimpleNamespace(), "no")  # type: ignore[arg-type]  # not an xdist worker: no workerinput
+    runner.wait_calibrated()  # returns: the header is not held up by a start that failed
+    with pytest.raises(OSError, match="no fork server here"):
+        runner.wait_started()
+    runner.close()
