@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,6 +14,9 @@ import pytest
 
 from conformance.pytest_face.execution import ItemRunner
 from conformance.pytest_face.session import BatterySession
+from conformance.sandbox.calibration import FACTOR_VARIABLE
+from conformance.sandbox.client import shared_client
+from conformance.sandbox.watchdog import exit_status
 from conformance.settings import RunSettings
 
 #: Loaded by pytest from the run's directory: what the entry point loaded and registered by the end of the run.
@@ -101,3 +105,24 @@ def test_a_start_that_fails_in_the_background_fails_where_the_run_waits_for_it(
     with pytest.raises(OSError, match="no fork server here"):
         runner.wait_started()
     runner.close()
+
+
+def test_a_server_booted_by_the_start_lives_until_the_run_stops_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fixture_so: Callable[[str], Path]
+) -> None:
+    """PR_SET_PDEATHSIG watches the thread that started a process: the start's thread must outlive its servers."""
+    monkeypatch.setenv("CONFORMANCE_ZYGOTE", "0")  # booted by the start's thread itself
+    monkeypatch.setenv("CONFORMANCE_WORKERS", "1")
+    monkeypatch.setenv(FACTOR_VARIABLE, "1")  # no measurement: this process keeps its calibration state
+    monkeypatch.setattr("conformance.sandbox.calibration._current", None)
+    plugin = fixture_so("conforming_processor")
+    runner = ItemRunner(RunSettings(plugins=(plugin,), report_dir=tmp_path, budget_scale=1.0))
+    runner.start(SimpleNamespace(), "no")  # type: ignore[arg-type]  # not an xdist worker: no workerinput
+    runner.wait_started()
+    server = shared_client()._process
+    assert server is not None
+    time.sleep(0.3)  # a server killed with the start's thread would be gone by now
+    try:
+        assert exit_status(server.pid) is None
+    finally:
+        runner.close()

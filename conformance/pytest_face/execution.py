@@ -48,6 +48,9 @@ class ItemRunner:
         #: Done once the servers run, the machine is calibrated and (with a pool) every plugin is probed.
         self._started: Future[None] | None = None
         self._calibrated = threading.Event()
+        #: The start's thread lives until the servers are stopped: a process it started (a booted server,
+        #: ``CONFORMANCE_ZYGOTE=0``, or the zygote) dies with it, since PR_SET_PDEATHSIG watches a thread.
+        self._stopped = threading.Event()
 
     def start(self, config: pytest.Config, mode: str) -> None:
         """Start the fork servers of a process that runs items (not the xdist controller's), in the background.
@@ -88,6 +91,7 @@ class ItemRunner:
             self._started.set_result(None)
         finally:
             self._calibrated.set()
+        self._stopped.wait()
 
     def wait_calibrated(self) -> None:
         """Until the machine is calibrated, if this process calibrates (or the start failed: ``wait_started``
@@ -166,3 +170,4 @@ class ItemRunner:
         for client in self._spare or []:
             client.close()
         close_shared_client()
+        self._stopped.set()
