@@ -39,8 +39,11 @@ def pytest_sessionfinish(session):
     # The battery's reports are written in its own pytest_sessionfinish: by then no fork server may be left.
     children = []
     for task in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{task}/children") as handle:
-            children.extend(handle.read().split())
+        try:
+            with open(f"/proc/self/task/{task}/children") as handle:
+                children.extend(handle.read().split())
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
     # A fork server reads its requests on a pipe as stdin (the zygote, its parent, has /dev/null).
     servers = [pid for pid in children if os.readlink(f"/proc/{pid}/fd/0").startswith("pipe:")]
     print("SERVERS AT SESSIONFINISH", len(servers), "OF", len(children), "CHILDREN")
