@@ -28,7 +28,7 @@ from test_hostile import build
 from conformance.report.rundir import RunInfo
 from conformance.report.writer import build_report
 from conformance.sandbox.client import SandboxClient, ServerLost
-from conformance.sandbox.procfs import process_state
+from conformance.sandbox.procfs import children, process_state
 from conformance.sandbox.watchdog import STOPPED_FOR_S, Fate, ServerWatch, descendants, kill_tree
 from conformance.scenario.protocol import Outcome, ScenarioRequest
 from conformance.settings import RunSettings
@@ -237,11 +237,22 @@ def _server_pid(client: SandboxClient) -> int:
     return process.pid
 
 
+def _stop_server(pid: int) -> None:
+    """SIGSTOP the server: with namespaces ``pid`` is the relay outside them, and its child (PID 1 inside),
+    once forked, answers the requests; so the relay first (then it forks no more), then that child."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 10
+    while process_state(pid) not in ("T", "t") and time.monotonic() < deadline:
+        time.sleep(0.001)
+    for child in children(pid):
+        os.kill(child, signal.SIGSTOP)
+
+
 def test_a_stopped_server_is_seen_in_a_second_killed_and_replaced() -> None:
     client = SandboxClient()
     try:
         pid = _server_pid(client)
-        os.kill(pid, signal.SIGSTOP)
+        _stop_server(pid)
         started = time.monotonic()
         result = _lost(client, ScenarioRequest("selftest.empty", "", overall_budget_s=60.0, capture_stacks=False))
         assert time.monotonic() - started < 10 * STOPPED_FOR_S + 5
