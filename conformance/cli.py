@@ -8,7 +8,8 @@ Each command lives in ``conformance.commands.<name>`` (``list-checks`` in
 ``list_checks``) with ``run(args) -> int``. Only the given command's module is
 imported, in ``_command``: ``--help``, ``explain`` and ``list-checks`` stay fast
 because they never import pytest, the sandbox client or the battery that
-``check`` and ``repro`` need. This module imports only what the parser needs.
+``check`` and ``repro`` need. This module imports only what the parser needs, and what
+starts the sandbox's zygote for ``check`` before that command's imports.
 """
 
 from __future__ import annotations
@@ -128,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         command = args.command
+        if command == "check":
+            # Imported here: the light commands load nothing of the battery. The sandbox's zygote boots
+            # while ``check`` imports pytest and the battery.
+            from conformance.pytest_face.startup import boot_sandbox_early
+
+            boot_sandbox_early(args.plugins)
         return _command(command)(args)
     except UsageProblem as problem:
         print(f"conformance: {problem}", file=sys.stderr)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conformance.pytest_face.startup import collection_paused, keep_installed_plugins_compiled
+from conformance.pytest_face.startup import boot_sandbox_early, collection_paused, keep_installed_plugins_compiled
 from conformance.settings import OPTIONS, RunSettings, SettingsError, resolve_settings
 
 keep_installed_plugins_compiled()
@@ -138,6 +138,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # Imported here, not at the top: this module loads into every pytest process of the venv, and the
     # battery (catalogue, cffi, sandbox, reports) costs a pytest run without --plugin a noticeable start-up.
     with collection_paused():
+        boot_sandbox_early(settings.plugins)
         from conformance.pytest_face.session import start_session
 
         start_session(config, settings)

@@ -9,7 +9,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from conformance.pytest_face.startup import collection_paused
+import pytest
+
+from conformance.pytest_face.startup import boot_sandbox_early, collection_paused
 
 #: Loaded by pytest from the run's directory: was hypothesis imported, and by which loader is it loaded.
 PROBE = """
@@ -71,3 +73,18 @@ def test_a_disabled_collector_stays_disabled() -> None:
     finally:
         gc.unfreeze()
         gc.enable()
+
+
+@pytest.mark.parametrize(("contents", "boots"), [(b"\x7fELF\x02\x01\x01", True), (b"not a library\n", False)])
+def test_the_zygote_boots_early_unless_a_plugin_is_sure_to_be_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, contents: bytes, boots: bool
+) -> None:
+    started: list[str] = []
+    monkeypatch.setattr("conformance.sandbox.spawner.start_zygote", started.append)
+    plugin = tmp_path / "libplugin.so"
+    plugin.write_bytes(contents)
+    boot_sandbox_early([plugin])
+    assert bool(started) is boots
+    started.clear()
+    boot_sandbox_early([plugin, tmp_path / "missing.so"])
+    assert not started

@@ -1,14 +1,18 @@
 """How this pytest process runs battery items: its fork servers, the prefetcher, the monitors' ledger.
 
-The fork servers start in ``pytest_configure``, so they warm up while pytest
-collects. Without xdist: one pool for the whole run. In an xdist worker: the
-controller's facts and a pool of its own. (The controller itself runs nothing:
-see ``XdistController.probed``.) Once the items are selected they are handed to
-the prefetcher, and each item's ``runtest`` only collects its result.
+The fork servers start in ``pytest_configure`` on a thread of their own, which
+also calibrates the machine and probes the plugins while pytest starts the
+session and collects; collection waits for it only where it needs the facts.
+Without xdist: one pool for the whole run. In an xdist worker: the controller's
+facts and a pool of its own. (The controller itself runs nothing: see
+``XdistController.probed``.) Once the items are selected they are handed to the
+prefetcher, and each item's ``runtest`` only collects its result.
 """
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future, wait
 from pathlib import Path
 
 import pytest
@@ -41,36 +45,69 @@ class ItemRunner:
         self._prefetcher: Prefetcher | None = None
         self._selected: dict[str, list[BatteryItem]] = {}
         self._monitors = MonitorLedger()
+        #: Done once the servers run, the machine is calibrated and (with a pool) every plugin is probed.
+        self._started: Future[None] | None = None
+        self._calibrated = threading.Event()
+        #: The start's thread lives until the servers are stopped: a process it started (a booted server,
+        #: ``CONFORMANCE_ZYGOTE=0``, or the zygote) dies with it, since PR_SET_PDEATHSIG watches a thread.
+        self._stopped = threading.Event()
 
     def start(self, config: pytest.Config, mode: str) -> None:
-        """Start the fork servers of a process that runs items (not the xdist controller's)."""
+        """Start the fork servers of a process that runs items (not the xdist controller's), in the background.
+
+        The servers, the calibration and the probes mostly wait (on the zygote's boot, on the
+        sandbox), so they run on a thread of their own while pytest starts the session and collects.
+        """
         if is_worker(config):
             facts = worker_facts(config)
             if facts is not None:
                 import_facts(facts, self.settings.budget_scale)
             if not prefetch_enabled() or mode not in PLUGIN_SCOPED_MODES:
-                return
+                return  # calibrated by the controller; items run one at a time on the shared server
             size = worker_pool_size(len(self.settings.plugins), worker_count(config))
         else:
-            if not prefetch_enabled():
-                calibrate_once(shared_client().run)
-                return
-            size = default_workers()
-        shared_client().start()
-        calibrate_once(shared_client().run)
-        self._spare = [SandboxClient() for _ in range(size - 1)]
-        for client in self._spare:
-            client.start()
+            size = default_workers() if prefetch_enabled() else 0
+        self._started = Future()
+        threading.Thread(target=self._start_servers, args=(size,), name="conformance-start", daemon=True).start()
 
-    def probe_all(self) -> None:
-        """Probe every plugin at once on the pool before collection asks for them one by one."""
-        if self._spare is not None:
-            pool = [shared_client(), *self._spare]
-            probe_many(list(self.settings.plugins), self.settings.budget_scale, pool, probe_parallelism())
+    def _start_servers(self, size: int) -> None:
+        """Calibrate on the shared server; with a pool (``size`` servers), start the rest and probe every plugin."""
+        assert self._started is not None
+        try:
+            if size:
+                shared_client().start()
+            calibrate_once(shared_client().run)
+            self._calibrated.set()
+            if size:
+                spare = [SandboxClient() for _ in range(size - 1)]
+                for client in spare:
+                    client.start()
+                self._spare = spare
+                pool = [shared_client(), *spare]
+                probe_many(list(self.settings.plugins), self.settings.budget_scale, pool, probe_parallelism())
+        except BaseException as error:  # noqa: BLE001 - raised where the run waits for the start
+            self._started.set_exception(error)
+        else:
+            self._started.set_result(None)
+        finally:
+            self._calibrated.set()
+        self._stopped.wait()
+
+    def wait_calibrated(self) -> None:
+        """Until the machine is calibrated, if this process calibrates (or the start failed: ``wait_started``
+        says so)."""
+        if self._started is not None:
+            self._calibrated.wait()
+
+    def wait_started(self) -> None:
+        """Until the start is done (with a pool: every plugin probed), raising what made it fail."""
+        if self._started is not None:
+            self._started.result()
 
     def schedule(self, selected: dict[Path, list[BatteryItem]], submit_now: bool) -> None:
         """Hand the selected items to the prefetcher: all now, or (in an xdist worker) per plugin when
         its first item runs, since a worker gets every item of a plugin once it gets one."""
+        self.wait_started()
         if self._spare is None or sum(len(items) for items in selected.values()) < 2:
             return
         self._prefetcher = Prefetcher([shared_client(), *self._spare])
@@ -90,6 +127,7 @@ class ItemRunner:
     def run(self, path: Path, item: BatteryItem) -> tuple[PluginFacts, CheckResult]:
         """The plugin's facts and the item's result: prefetched if it was, heavy modes and monitors applied."""
         settings = self.settings
+        self.wait_started()
         facts = probe(path, settings.budget_scale)
         self._submit(path)
         future = self._prefetcher.take(path, item.name) if self._prefetcher is not None else None
@@ -120,10 +158,16 @@ class ItemRunner:
         return self._monitors.credit(plugin, check, result)
 
     def close(self) -> None:
-        """Stop every fork server of this process (the pool's and the shared one) and reap them."""
+        """Stop every fork server of this process (the pool's and the shared one) and reap them.
+
+        A start still under way is waited for (it cannot be cut short), whether or not it failed.
+        """
+        if self._started is not None:
+            wait((self._started,))
         if self._prefetcher is not None:
             self._prefetcher.close()
             self._prefetcher = None
         for client in self._spare or []:
             client.close()
         close_shared_client()
+        self._stopped.set()

@@ -8,6 +8,7 @@ under xdist too, since xdist ships user properties from the workers.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,16 @@ def item_payload(path: Path, facts: PluginFacts, result: CheckResult, baseline: 
 
 
 def payloads(report: pytest.TestReport) -> list[dict[str, Any]]:
-    return [json.loads(str(value)) for name, value in report.user_properties if name == PROPERTY]
+    """The item's payloads, as read-only dictionaries (a payload is parsed once, however many hooks read it)."""
+    return [_parsed(str(value)) for name, value in report.user_properties if name == PROPERTY]
+
+
+@lru_cache(maxsize=8)
+def _parsed(value: str) -> dict[str, Any]:
+    """An item's call report, its status word and its teardown report each read its payload (a few KiB
+    of evidence), one right after the other."""
+    payload: dict[str, Any] = json.loads(value)
+    return payload
 
 
 def item_status(report: pytest.TestReport) -> tuple[str, str, str] | None:
@@ -76,7 +86,7 @@ def summarise_property(report: pytest.TestReport) -> None:
     properties = []
     for name, value in report.user_properties:
         if name == PROPERTY:
-            payload = json.loads(str(value))
+            payload = _parsed(str(value))
             if "result" not in payload:  # already summarised (by the xdist worker that ran it)
                 properties.append((name, value))
                 continue

@@ -124,7 +124,7 @@ class BatterySession:
         return any(getattr(plugin, "conformance_cli", False) for plugin in self.config.pluginmanager.get_plugins())
 
     def start(self) -> None:
-        """Start the fork servers now, so they warm up while pytest collects.
+        """Start the fork servers now, in the background, so they warm up while pytest collects.
 
         The xdist controller runs no item: it probes every plugin once and hands the facts to the workers.
         """
@@ -141,6 +141,7 @@ class BatterySession:
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         settings = self.settings
         lines = [f"conformance: budget scale {settings.budget_scale}, reports in {settings.report_dir}"]
+        self.runner.wait_calibrated()
         calibration = current_calibration()
         if calibration is not None:
             lines.append(f"conformance: {calibration.headline()}")
@@ -161,8 +162,8 @@ class BatterySession:
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
-        """Put the battery first, probing every plugin at once on the pool if there is one."""
-        self.runner.probe_all()
+        """Put the battery first, once every plugin is probed (at once, on the pool if there is one)."""
+        self.runner.wait_started()
         battery: list[pytest.Item] = []
         for path in self.settings.plugins:
             label = plugin_label(path)
@@ -209,10 +210,12 @@ class BatterySession:
         return item_status(report)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True, specname="pytest_sessionfinish")
-    def stop_servers_before_any_report(self) -> Generator[None, None, None]:
+    def pytest_sessionfinish_stops_servers_first(self) -> Generator[None, None, None]:
         """Every file of the report directory is written after this process's fork servers are stopped and
         reaped with everything they started (``SandboxClient.close``): nothing a plugin started is left to
         rewrite them. pytest's JUnit file is made atomic here too.
+
+        pytest registers no method as a hook, ``specname`` or not, unless its name starts with ``pytest_``.
         """
         interrupt.hold()  # SIGTERM or SIGHUP now is noted, never cuts the stopping short
         self.runner.close()

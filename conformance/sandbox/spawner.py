@@ -3,8 +3,9 @@
 ``spawn_server`` returns a ``ServerProcess``, which has the parts of a
 ``subprocess.Popen`` the client uses (``pid``, ``stdin``, ``stdout``, ``wait``),
 or None when the zygote cannot be used here, and the client then boots a server
-as before. The zygote is started on the first request, one per lookup and per
-process (an xdist worker has its own), and stops when its socket closes at exit.
+as before. The zygote is started on the first request (or earlier, by
+``start_zygote``), one per lookup and per process (an xdist worker has its own),
+and stops when its socket closes at exit.
 """
 
 from __future__ import annotations
@@ -117,16 +118,29 @@ _zygotes: dict[str, _Zygote | None] = {}
 _lock = threading.Lock()
 
 
+def start_zygote(lookup: str) -> None:
+    """Start the zygote of ``lookup`` now without waiting for it: it boots while the caller does other work."""
+    if os.environ.get(ZYGOTE_ENV, "1") == "0" or is_frozen():
+        return
+    with _lock:
+        _zygote(lookup)
+
+
+def _zygote(lookup: str) -> _Zygote | None:
+    """The zygote of ``lookup``, started on first use (under ``_lock``); None when this process cannot have one."""
+    if lookup not in _zygotes:
+        _zygotes[lookup] = _Zygote(lookup) if set_subreaper(False) else None  # the call works here
+        if len(_zygotes) == 1:
+            atexit.register(close_zygotes)
+    return _zygotes[lookup]
+
+
 def spawn_server(lookup: str) -> ServerProcess | None:
     """A new fork server forked from the zygote of ``lookup``, or None to boot one instead."""
     if os.environ.get(ZYGOTE_ENV, "1") == "0" or is_frozen():
         return None
     with _lock:
-        if lookup not in _zygotes:
-            _zygotes[lookup] = _Zygote(lookup) if set_subreaper(False) else None  # the call works here
-            if len(_zygotes) == 1:
-                atexit.register(close_zygotes)
-        zygote = _zygotes[lookup]
+        zygote = _zygote(lookup)
         if zygote is None:
             return None
         set_subreaper(True)
