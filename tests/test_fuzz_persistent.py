@@ -147,6 +147,7 @@ def test_an_input_posted_behind_a_crash_runs_again_in_a_fresh_child(runners: lis
     assert pool.children_started == 2 and pool.history == [HARMLESS[1]]
 
 
+@pytest.mark.slow  # the hang's budget is waited out in the pipelined child, then again alone
 def test_a_hang_among_fed_inputs_is_its_own_finding(runners: list[IntakeRunner]) -> None:
     pipelined = _runner(runners, "wedging")
     pipelined.feed(ByteSink().byte(0).byte(7).byte(0).getvalue())  # flush only: the plugin is loaded

@@ -72,7 +72,7 @@ def test_this_process_adopts_orphans_only_while_it_spawns_a_server(clients: list
     assert isinstance(clients[0]._process, ServerProcess)
     # An orphan of the user's own session goes to init (or their subreaper), not to us, to become our zombie.
     orphan = subprocess.run(
-        ["sh", "-c", "sleep 5 & echo $!"], check=True, capture_output=True, text=True
+        ["sh", "-c", "sleep 5 >/dev/null 2>&1 & echo $!"], check=True, capture_output=True, text=True
     ).stdout.strip()
     try:
         assert _parent_of(int(orphan)) != os.getpid()
