@@ -3,8 +3,10 @@
 Covers API versions v6-v9 of the StreamKit native plugin interface.
 """
 
-from conformance import _bytecode
+from conformance import _bytecode, _dataclass_code
 
 __version__ = "0.1.0"
 
 _bytecode.install()
+if _bytecode.caches_enabled():
+    _dataclass_code.install(_bytecode.cache_root() / "dataclasses")

@@ -31,7 +31,8 @@ _LEFT_TO_PYTEST = frozenset({"conformance.pytest_plugin"})
 _HEADER_BYTES = 16
 
 
-def _cache_root() -> Path:
+def cache_root() -> Path:
+    """This checkout's directory of the caches the tool keeps for itself (byte code, dataclass methods)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     package_dir = os.path.dirname(os.path.abspath(__file__))
     # One tree per checkout and interpreter version: two clones never share stale code objects.
@@ -113,14 +114,19 @@ class _PackageBytecodeFinder:
         return cached_spec
 
 
+def caches_enabled() -> bool:
+    """``CONFORMANCE_BYTECODE_CACHE=0`` turns off every cache of compiled code the tool keeps."""
+    return os.environ.get("CONFORMANCE_BYTECODE_CACHE") != "0"
+
+
 def install() -> None:
     """Install the finder once, only when Python itself will not cache byte code.
 
     ``CONFORMANCE_BYTECODE_CACHE=0`` turns it off.
     """
-    if not sys.dont_write_bytecode or os.environ.get("CONFORMANCE_BYTECODE_CACHE") == "0":
+    if not sys.dont_write_bytecode or not caches_enabled():
         return
     if any(isinstance(finder, _PackageBytecodeFinder) for finder in sys.meta_path):
         return
     package_dir = os.path.dirname(os.path.abspath(__file__))
-    sys.meta_path.insert(0, _PackageBytecodeFinder(_cache_root(), package_dir))
+    sys.meta_path.insert(0, _PackageBytecodeFinder(cache_root(), package_dir))

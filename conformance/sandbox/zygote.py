@@ -32,6 +32,7 @@ import socket
 import sys
 import time
 
+from conformance._dataclass_code import save as save_dataclass_code
 from conformance.sandbox.child import die_with_parent
 from conformance.sandbox.server import run_server, warm_server
 from conformance.sandbox.spawner import PID, SPAWN
@@ -113,6 +114,7 @@ def main(lookup_spec: str, control_fd: int) -> None:
     control = socket.socket(fileno=control_fd)
     warm_lookup(import_lookup(lookup_spec))
     warm_server()
+    save_dataclass_code()  # this process ends with os._exit, which skips the atexit hook
     _serve_spawns(control, lookup_spec)
     # Nothing is left to flush: tearing the warm heap down would only keep the run's exit waiting.
     os._exit(0)
