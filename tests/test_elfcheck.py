@@ -51,3 +51,85 @@ def test_conforming_plugin_exports_and_language(fixture_so: Callable[[str], Path
 def test_missing_symbol_is_seen_statically(fixture_so: Callable[[str], Path]) -> None:
     facts = inspect_plugin_file(fixture_so("no_entry_symbol"))
     assert facts.loadable and not facts.exports_entry
+
+
+def _facts_by_pyelftools(path: Path) -> tuple[str, str, tuple[str, ...], str]:
+    """The reference: what the pre-check found when it parsed with pyelftools (machine, type, exports, language)."""
+    from elftools.elf.elffile import ELFFile  # noqa: PLC0415 - the reference only this test needs
+    from elftools.elf.sections import SymbolTableSection  # noqa: PLC0415
+
+    with path.open("rb") as handle:
+        elf = ELFFile(handle)
+        exported: set[str] = set()
+        for section in elf.iter_sections():
+            if isinstance(section, SymbolTableSection) and section.name == ".dynsym":
+                for symbol in section.iter_symbols():
+                    if (
+                        symbol["st_shndx"] != "SHN_UNDEF"
+                        and symbol["st_info"]["bind"] in ("STB_GLOBAL", "STB_WEAK")
+                        and symbol.name
+                    ):
+                        exported.add(symbol.name)
+        comment = elf.get_section_by_name(".comment")
+        dynstr = elf.get_section_by_name(".dynstr")
+        rust = (comment is not None and b"rustc" in comment.data()) or (
+            dynstr is not None and b"rust_" in dynstr.data()
+        )
+        return str(elf["e_machine"]), str(elf["e_type"]), tuple(sorted(exported)), "rust" if rust else "c"
+
+
+def _shared_objects() -> list[Path]:
+    fixtures = sorted((Path(__file__).resolve().parent.parent / "fixture_plugins" / "target" / "release").glob("*.so"))
+    # C libraries of other toolchains' making, small enough for pyelftools' pure-Python symbol walk
+    system = [
+        path for path in sorted(Path("/usr/lib/x86_64-linux-gnu").glob("lib*.so.*")) if path.stat().st_size < 400_000
+    ]
+    system = [path for path in system if not path.is_symlink()][:12]
+    return [*fixtures, *system]
+
+
+def test_the_reader_agrees_with_pyelftools_on_every_fixture_and_system_library() -> None:
+    """The struct reader replaced pyelftools in the pre-check; both must see the same exports and language."""
+    checked = 0
+    for path in _shared_objects():
+        if not path.is_file():
+            continue
+        machine, kind, exported, language = _facts_by_pyelftools(path)
+        facts = inspect_plugin_file(path)
+        assert facts.machine == machine, path
+        if kind == "ET_DYN" and facts.loadable:
+            assert facts.exported == exported, path
+            assert facts.language == language, path
+        checked += 1
+    assert checked > 10
+
+
+def test_malformed_files_are_named_and_never_raise(tmp_path: Path, fixture_so: Callable[[str], Path]) -> None:
+    good = fixture_so("conforming_processor").read_bytes()
+    cases = {
+        "header only": good[:20],
+        "bad class": good[:4] + b"\x07" + good[5:],
+        "bad data encoding": good[:5] + b"\x09" + good[6:],
+        "section table past the end": good[:0x28] + struct.pack("<Q", len(good) * 4) + good[0x30:],
+        "truncated before its sections": good[: len(good) // 3],
+        "name table index out of range": good[:0x3E] + struct.pack("<H", 0xFFF0) + good[0x40:],
+    }
+    for name, data in cases.items():
+        path = tmp_path / f"{name.replace(' ', '_')}.so"
+        path.write_bytes(data)
+        facts = inspect_plugin_file(path)
+        assert not facts.loadable, name
+        assert (facts.problem or "").startswith("malformed ELF: "), (name, facts.problem)
+
+
+def test_a_32_bit_and_a_big_endian_file_are_told_apart(tmp_path: Path, fixture_so: Callable[[str], Path]) -> None:
+    data = bytearray(fixture_so("conforming_processor").read_bytes())
+    data[4] = 1  # ELFCLASS32, same machine
+    thirty_two = tmp_path / "lib32.so"
+    thirty_two.write_bytes(bytes(data))
+    assert inspect_plugin_file(thirty_two).problem == "a 32-bit ELF; the ABI is 64-bit"
+    data = bytearray(fixture_so("conforming_processor").read_bytes())
+    data[5] = 2  # big-endian: e_machine 62 reads as 0x3e00
+    big = tmp_path / "libbig.so"
+    big.write_bytes(bytes(data))
+    assert "built for EM_15872" in (inspect_plugin_file(big).problem or "")

@@ -1,6 +1,6 @@
 """Static pre-check of a plugin file, before any of its code runs.
 
-Runs in the pytest process itself: pyelftools only parses the file, so a
+Runs in the pytest process itself: the file is only parsed (``elfread``), so a
 library whose constructor aborts cannot hurt us here. It turns "not a file",
 "not ELF", "wrong architecture" and "an executable, not a library" into one
 clear line, and tells the battery which symbols the library exports and
@@ -14,9 +14,9 @@ import platform
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from conformance.abi.constants import API_SYMBOL, SET_LOG_ENABLED_SYMBOL
+from conformance.host.elfread import DT_FLAGS_1, SHT_DYNAMIC, SHT_DYNSYM, SHT_SYMTAB, ElfImage, MalformedElf, Section
 
 _MACHINES = {"x86_64": "EM_X86_64", "aarch64": "EM_AARCH64", "arm64": "EM_AARCH64"}
 _DF_1_PIE = 0x08000000
@@ -57,12 +57,6 @@ def elf_facts(path: Path) -> ElfFacts:
 
 def inspect_plugin_file(path: str | os.PathLike[str]) -> ElfFacts:
     """Check that ``path`` is a shared object this machine can load; never raises for bad input."""
-    # pyelftools on first use: about 70 ms of imports (measured) that every pytest process would otherwise pay.
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.dynamic import DynamicSection
-    from elftools.elf.elffile import ELFFile
-    from elftools.elf.sections import SymbolTableSection
-
     text = str(path)
     file = Path(path)
     if not file.exists():
@@ -76,46 +70,51 @@ def inspect_plugin_file(path: str | os.PathLike[str]) -> ElfFacts:
     with handle:
         if handle.read(4) != b"\x7fELF":
             return ElfFacts(text, "not an ELF file (is it a text file or an archive?)")
-        handle.seek(0)
         try:
-            elf = ELFFile(handle)
-            machine = str(elf["e_machine"])
-            if machine != host_machine():
-                return ElfFacts(text, f"built for {machine}, but this machine is {host_machine()}", machine)
-            if elf.elfclass != 64:
-                return ElfFacts(text, f"a {elf.elfclass}-bit ELF; the ABI is 64-bit", machine)
-            if elf["e_type"] != "ET_DYN":
-                return ElfFacts(text, f"an executable ({elf['e_type']}), not a shared object", machine)
-            is_pie = False
-            exported: set[str] = set()
-            for section in elf.iter_sections():
-                if isinstance(section, DynamicSection):
-                    for tag in section.iter_tags():
-                        if tag.entry.d_tag == "DT_FLAGS_1" and tag.entry.d_val & _DF_1_PIE:
-                            is_pie = True
-                if isinstance(section, SymbolTableSection) and section.name == ".dynsym":
-                    for symbol in section.iter_symbols():
-                        if (
-                            symbol["st_shndx"] != "SHN_UNDEF"
-                            and symbol["st_info"]["bind"] in ("STB_GLOBAL", "STB_WEAK")
-                            and symbol.name
-                        ):
-                            exported.add(symbol.name)
-            if is_pie:
-                return ElfFacts(text, "a position-independent executable, not a shared object", machine)
-            language = _language(elf)
-        except (ELFError, ValueError, KeyError, OSError) as error:
+            elf = ElfImage(handle)
+        except (MalformedElf, OSError) as error:
             return ElfFacts(text, f"malformed ELF: {error}")
-    return ElfFacts(text, None, machine, tuple(sorted(exported)), language)
+        try:
+            return _facts(text, elf)
+        except (MalformedElf, OSError) as error:
+            return ElfFacts(text, f"malformed ELF: {error}", elf.machine)
+        finally:
+            elf.close()
 
 
-def _language(elf: Any) -> str:
+def _facts(text: str, elf: ElfImage) -> ElfFacts:
+    machine = elf.machine
+    if machine != host_machine():
+        return ElfFacts(text, f"built for {machine}, but this machine is {host_machine()}", machine)
+    if elf.elfclass != 64:
+        return ElfFacts(text, f"a {elf.elfclass}-bit ELF; the ABI is 64-bit", machine)
+    if elf.type != "ET_DYN":
+        return ElfFacts(text, f"an executable ({elf.type}), not a shared object", machine)
+    sections = elf.sections()
+    is_pie = any(
+        tag == DT_FLAGS_1 and value & _DF_1_PIE
+        for section in sections
+        if section.kind == SHT_DYNAMIC
+        for tag, value in elf.dynamic_tags(section)
+    )
+    exported: set[str] = set()
+    for section in sections:
+        if section.name == ".dynsym" and section.kind in (SHT_DYNSYM, SHT_SYMTAB):
+            exported |= elf.exported_symbols(section, sections)
+    if is_pie:
+        return ElfFacts(text, "a position-independent executable, not a shared object", machine)
+    return ElfFacts(text, None, machine, tuple(sorted(exported)), _language(elf, sections))
+
+
+def _language(elf: ElfImage, sections: list[Section]) -> str:
     """'rust' when rustc left its mark in .comment or the panic machinery, else 'c'."""
-    get_section = elf.get_section_by_name
-    comment = get_section(".comment")
-    if comment is not None and b"rustc" in comment.data():
+    by_name: dict[str, Section] = {}
+    for section in sections:
+        by_name.setdefault(section.name, section)
+    comment = by_name.get(".comment")
+    if comment is not None and b"rustc" in elf.content(comment):
         return "rust"
-    dynstr = get_section(".dynstr")
-    if dynstr is not None and b"rust_" in dynstr.data():
+    dynstr = by_name.get(".dynstr")
+    if dynstr is not None and b"rust_" in elf.content(dynstr):
         return "rust"
     return "c"
