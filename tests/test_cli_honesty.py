@@ -89,7 +89,9 @@ def test_an_interrupted_report_never_reads_as_a_pass() -> None:
     assert "PASS" not in line
 
 
-def test_pytest_with_no_check_selected_is_a_usage_error(fixture_so: FixtureSo, tmp_path: Path) -> None:
+@pytest.mark.parametrize("dist", [[], ["--dist", "worksteal"]], ids=["alone", "dist-without-workers"])
+def test_pytest_with_no_check_selected_is_a_usage_error(fixture_so: FixtureSo, tmp_path: Path, dist: list[str]) -> None:
+    """``--dist`` without ``-n`` distributes nothing (xdist starts no worker): still a usage error, never a pass."""
     done = subprocess.run(
         [
             sys.executable,
@@ -101,6 +103,7 @@ def test_pytest_with_no_check_selected_is_a_usage_error(fixture_so: FixtureSo, t
             str(fixture_so("panicking")),
             "-k",
             "zzz",
+            *dist,
         ],
         cwd=tmp_path,
         capture_output=True,

@@ -89,14 +89,21 @@ def worker_facts(config: pytest.Config) -> dict[str, dict[str, Any]] | None:
 
 
 def xdist_mode(config: pytest.Config) -> str:
-    """The xdist distribution mode, "no" without xdist (in a worker: the controller's mode)."""
+    """The xdist distribution mode, "no" without xdist (in a worker: the controller's mode).
+
+    As xdist decides: ``--dist`` names a mode, but tests are distributed only when there are workers to
+    send them to (``-n`` or ``--tx``). ``--dist worksteal`` alone runs everything in this process, which
+    must then judge its selection as a lone process does (an empty one was reported as a pass).
+    """
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         return str(workerinput.get(MODE_INPUT, "no"))
     try:
-        return str(config.getoption("dist") or "no")
+        mode = str(config.getoption("dist") or "no")
+        workers = config.getoption("tx")
     except ValueError:
         return "no"
+    return mode if workers else "no"
 
 
 def is_worker(config: pytest.Config) -> bool:
