@@ -21,6 +21,7 @@ import dataclasses
 import importlib.util
 import marshal
 import os
+import sys
 import tempfile
 from pathlib import Path
 from types import CodeType
@@ -28,6 +29,8 @@ from typing import Any
 
 _PREFIX = "conformance."
 _HEADER = importlib.util.MAGIC_NUMBER
+#: compile() honours -O as exec() does: code compiled under one level is kept apart from the others'.
+_OPTIMIZED = f".opt-{sys.flags.optimize}" if sys.flags.optimize else ""
 
 
 class _ModuleCodes:
@@ -77,7 +80,7 @@ class _Cache:
             return
         codes = self.modules.get(module)
         if codes is None:
-            codes = self.modules[module] = _ModuleCodes(self.directory / f"{module}.marshal")
+            codes = self.modules[module] = _ModuleCodes(self.directory / f"{module}{_OPTIMIZED}.marshal")
         builtins.exec(codes.code_for(source), namespace, local_namespace)
 
     def save(self) -> None:
