@@ -50,6 +50,10 @@ OUTPUT_KEEP_BYTES = 1 << 20
 #: How long a child that missed its deadline is given to finish dying before it is called hung.
 DYING_GRACE_S = 0.2
 _LENGTH = struct.Struct("<I")
+#: One encoder and decoder for every reply: ``json.dumps`` with separators builds an encoder per call, and
+#: ``json.loads`` of bytes guesses their encoding first.
+_ENCODE_REPLY = json.JSONEncoder(separators=(",", ":")).encode
+_DECODE_REPLY = json.JSONDecoder().decode
 #: Workdirs are named after the process that made them: libFuzzer ends a fuzzer with C's exit(), which runs
 #: no Python cleanup, so the next fuzzer removes the workdirs of processes that are gone.
 WORKDIR_PREFIX = "skp-"
@@ -141,20 +145,23 @@ class PersistentChild:
         while b"\n" not in self._buffer:
             if len(self._buffer) > MAX_REPLY_BYTES:
                 return self._ended(Reply.MALFORMED, f"a reply line longer than {MAX_REPLY_BYTES} bytes")
+            try:  # a reply already in is read without a select
+                chunk = self.sock.recv(1 << 16, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                chunk = None
+            except ConnectionResetError:  # it died with inputs unread (posted behind the one it died on)
+                self._drain()
+                return self._ended(Reply.DIED, "the child died")
+            if chunk is not None:
+                if not chunk:
+                    return self._ended(Reply.DIED, "the child closed its channel")
+                self._buffer += chunk
+                continue
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return self._timed_out(budget_s)
             readable, _, _ = select.select([self.sock.fileno(), self.pidfd], [], [], remaining)
-            if self.sock.fileno() in readable:
-                try:
-                    chunk = self.sock.recv(1 << 16)
-                except ConnectionResetError:  # it died with inputs unread (posted behind the one it died on)
-                    self._drain()
-                    return self._ended(Reply.DIED, "the child died")
-                if not chunk:
-                    return self._ended(Reply.DIED, "the child closed its channel")
-                self._buffer += chunk
-            elif self.pidfd in readable:
+            if self.pidfd in readable and self.sock.fileno() not in readable:
                 self._drain()
                 if b"\n" not in self._buffer:
                     return self._ended(Reply.DIED, "the child died")
@@ -164,8 +171,8 @@ class PersistentChild:
 
     def _parse(self, line: bytes) -> Exchange:
         try:
-            value = json.loads(line)
-        except (ValueError, RecursionError) as error:  # deep nesting is a plugin's junk too
+            value = _DECODE_REPLY(line.decode())
+        except (ValueError, RecursionError) as error:  # bad UTF-8 and deep nesting are a plugin's junk too
             return self._ended(Reply.MALFORMED, f"not JSON ({error}): {line[:200]!r}")
         if not isinstance(value, dict) or value.get("seq") != self.answered:
             return self._ended(Reply.MALFORMED, f"not the reply to input {self.answered}: {line[:200]!r}")
@@ -253,7 +260,7 @@ def _child_loop(
                 os.lseek(1, 0, os.SEEK_SET)
             value["seq"] = seq
             value["threads"] = _threads()
-            _write_all(fd, json.dumps(value, separators=(",", ":")).encode() + b"\n")
+            _write_all(fd, (_ENCODE_REPLY(value) + "\n").encode())
     except BaseException:  # noqa: BLE001 - nothing may escape a forked child
         with contextlib.suppress(BaseException):
             traceback.print_exc()
