@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from conformance.budgets import budget_for
 from conformance.fuzzing.findings import FuzzFinding
 from conformance.fuzzing.intake_plan import IntakePlan
-from conformance.fuzzing.intake_scenarios import run_intake
+from conformance.fuzzing.intake_scenarios import IntakeTarget, intake_target, run_intake
 from conformance.host.callbacks import retire_host_callbacks
 from conformance.host.errors import LoadError
 from conformance.host.guarded import set_region_sink
@@ -105,6 +105,8 @@ class IntakeInChild:
         self.events: list[Event] = []
         self.emit = Emitter(self._record)
         self.plugin: LoadedPlugin | None = None
+        #: What every intake of the kept plugin judges against, read by its first intake that got that far.
+        self.target: IntakeTarget | None = None
 
     def _record(self, event: Event) -> None:
         self.events.append(event)
@@ -132,7 +134,11 @@ class IntakeInChild:
         self.events = []
         ctx = QuietContext(self.request, self.emit, self._load)  # the plan goes straight to run_intake
         try:
-            run_intake(ctx, plan, label_calls=False)
+            if self.target is None:
+                self.target = intake_target(ctx)
+            else:
+                self._load(self.request.plugin_path, ctx)  # the kept plugin's calls report to this context
+            run_intake(ctx, plan, label_calls=False, target=self.target)
         except (ScenarioSkip, LoadError):
             pass  # not findings for the one-child runner either
         except MemoryError:
