@@ -209,11 +209,22 @@ def fuzz_run(run: Run, budget: int, jobs: int, day_dir: Path, corpus_root: Path)
     log_path.write_text(log)
     parse_status(log, run)
     run.exec_per_s = round(run.executions / run.seconds, 1) if run.seconds else 0.0
+    drop_crashing_inputs(artifacts, [work, seeds])
     merge(run, work, seeds, day_dir)
     shutil.rmtree(seeds, ignore_errors=True)
     triage(run, artifacts)
     if run.executions == 0 and not run.artifacts and not run.error:
         run.error = f"no executions (see {display_path(log_path)}): {log.strip().splitlines()[-1:] or ['no output']}"
+
+
+def drop_crashing_inputs(artifacts: Path, corpora: list[Path]) -> None:
+    """Remove the inputs the run saved as crashes from ``corpora`` before merging: the merge would run each,
+    crash, restart the target (seconds of start-up) and drop it anyway."""
+    crashing = {path.name.removeprefix("crash-") for path in artifacts.glob("crash-*")}
+    for corpus in corpora if crashing else []:
+        for path in list(corpus.iterdir()):
+            if path.is_file() and hashlib.sha1(path.read_bytes()).hexdigest() in crashing:
+                path.unlink()
 
 
 def merge(run: Run, work: Path, seeds: Path, day_dir: Path) -> None:

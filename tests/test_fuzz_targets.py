@@ -11,6 +11,7 @@ atheris -- the fuzzers must actually find a planted encoder bug and the
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -230,9 +231,10 @@ def test_only_processes_that_run_inputs_instrument_python() -> None:
         assert not outer_only(args), args
 
 
-def test_nightly_runs_a_seed_the_work_corpus_holds_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nightly_merges_a_seed_once_and_no_input_that_crashed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A seed copied into the work corpus is not given to libFuzzer again (a crashing one would cost the merge
-    a restart of the target per copy); a seed the corpus does not hold is."""
+    a restart of the target per copy); a seed the corpus does not hold is; an input saved as a crash is not
+    merged at all."""
     spec = importlib.util.spec_from_file_location("nightly_fuzz", REPO_ROOT / "ci" / "nightly_fuzz.py")
     assert spec is not None and spec.loader is not None
     nightly = importlib.util.module_from_spec(spec)
@@ -246,6 +248,12 @@ def test_nightly_runs_a_seed_the_work_corpus_holds_once(tmp_path: Path, monkeypa
     (seeds / "new").write_bytes(b"new")
     unseen = nightly.unseen_seeds(work, seeds)
     assert unseen.parent == work.parent and sorted(path.name for path in unseen.iterdir()) == ["new"]
+    # An input the run saved as a crash is not merged (the merge would restart the target for it).
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    (artifacts / f"crash-{hashlib.sha1(b'held').hexdigest()}").write_bytes(b"held")
+    nightly.drop_crashing_inputs(artifacts, [work, unseen])
+    assert not any(work.iterdir()) and [path.name for path in unseen.iterdir()] == ["new"]
 
 
 TEXT_INTAKE = ByteSink().byte(0).byte(0).sized(bytes_for_packet(TextPacket("hello"))).byte(7).byte(0).getvalue()
