@@ -145,23 +145,20 @@ class PersistentChild:
         while b"\n" not in self._buffer:
             if len(self._buffer) > MAX_REPLY_BYTES:
                 return self._ended(Reply.MALFORMED, f"a reply line longer than {MAX_REPLY_BYTES} bytes")
-            try:  # a reply already in is read without a select
-                chunk = self.sock.recv(1 << 16, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                chunk = None
-            except ConnectionResetError:  # it died with inputs unread (posted behind the one it died on)
-                self._drain()
-                return self._ended(Reply.DIED, "the child died")
-            if chunk is not None:
-                if not chunk:
-                    return self._ended(Reply.DIED, "the child closed its channel")
-                self._buffer += chunk
-                continue
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return self._timed_out(budget_s)
             readable, _, _ = select.select([self.sock.fileno(), self.pidfd], [], [], remaining)
-            if self.pidfd in readable and self.sock.fileno() not in readable:
+            if self.sock.fileno() in readable:
+                try:
+                    chunk = self.sock.recv(1 << 16)
+                except ConnectionResetError:  # it died with inputs unread (posted behind the one it died on)
+                    self._drain()
+                    return self._ended(Reply.DIED, "the child died")
+                if not chunk:
+                    return self._ended(Reply.DIED, "the child closed its channel")
+                self._buffer += chunk
+            elif self.pidfd in readable:
                 self._drain()
                 if b"\n" not in self._buffer:
                     return self._ended(Reply.DIED, "the child died")
