@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -156,13 +157,27 @@ def replay(target: str, plugin: str | None, artifact: Path, native: bool = False
     return f"libFuzzer: {deadly.group(1) if deadly else f'exit {done.returncode}'}"
 
 
+def unseen_seeds(work: Path, seeds: Path) -> Path:
+    """A directory with the seeds whose bytes the work corpus does not hold already (it was seeded from
+    them, and merging keeps the seeds that add coverage): given both, libFuzzer would run such a seed twice,
+    and in a merge every run of an input that crashes costs a restart of the target (seconds of start-up)."""
+    held = {hashlib.sha1(path.read_bytes()).digest() for path in work.iterdir() if path.is_file()}
+    unseen = work.with_name(work.name + ".seeds")
+    shutil.rmtree(unseen, ignore_errors=True)
+    unseen.mkdir()
+    for seed in seeds.iterdir():
+        if seed.is_file() and hashlib.sha1(seed.read_bytes()).digest() not in held:
+            shutil.copy2(seed, unseen / seed.name)
+    return unseen
+
+
 def fuzz_run(run: Run, budget: int, jobs: int, day_dir: Path, corpus_root: Path) -> None:
     work = corpus_root / run.key
-    seeds = CORPUS_DIR / run.target
     work.mkdir(parents=True, exist_ok=True)
     if not any(work.iterdir()):
-        for seed in seeds.iterdir():
+        for seed in (CORPUS_DIR / run.target).iterdir():
             shutil.copy2(seed, work / seed.name)
+    seeds = unseen_seeds(work, CORPUS_DIR / run.target)
     artifacts = day_dir / "artifacts" / run.key
     artifacts.mkdir(parents=True, exist_ok=True)
     timeout = 60 if run.target == "plugin_intake" else 20
@@ -194,10 +209,22 @@ def fuzz_run(run: Run, budget: int, jobs: int, day_dir: Path, corpus_root: Path)
     log_path.write_text(log)
     parse_status(log, run)
     run.exec_per_s = round(run.executions / run.seconds, 1) if run.seconds else 0.0
+    drop_crashing_inputs(artifacts, [work, seeds])
     merge(run, work, seeds, day_dir)
+    shutil.rmtree(seeds, ignore_errors=True)
     triage(run, artifacts)
     if run.executions == 0 and not run.artifacts and not run.error:
         run.error = f"no executions (see {display_path(log_path)}): {log.strip().splitlines()[-1:] or ['no output']}"
+
+
+def drop_crashing_inputs(artifacts: Path, corpora: list[Path]) -> None:
+    """Remove the inputs the run saved as crashes from ``corpora`` before merging: the merge would run each,
+    crash, restart the target (seconds of start-up) and drop it anyway."""
+    crashing = {path.name.removeprefix("crash-") for path in artifacts.glob("crash-*")}
+    for corpus in corpora if crashing else []:
+        for path in list(corpus.iterdir()):
+            if path.is_file() and hashlib.sha1(path.read_bytes()).hexdigest() in crashing:
+                path.unlink()
 
 
 def merge(run: Run, work: Path, seeds: Path, day_dir: Path) -> None:

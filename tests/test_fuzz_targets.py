@@ -11,6 +11,7 @@ atheris -- the fuzzers must actually find a planted encoder bug and the
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -26,6 +27,7 @@ import pytest
 
 from conformance.abi.constants import PacketType
 from conformance.fuzzing.dictionaries import dictionary_tokens
+from conformance.fuzzing.driver import outer_only
 from conformance.fuzzing.findings import FINDING_MARK, REPRO_MARK, FuzzFinding
 from conformance.fuzzing.intake_planner import MAX_OPS, intake_segments, plan_intake
 from conformance.fuzzing.intake_profile import PluginProfile
@@ -221,6 +223,39 @@ def test_plugin_intake_takes_verdicts_later_only_when_it_fuzzes_alone(
     assert not module.pipelines([str(tmp_path)])  # ClusterFuzzLite reproduces the file libFuzzer names
 
 
+def test_only_processes_that_run_inputs_instrument_python() -> None:
+    """The outer process of fork, jobs and merge modes runs no input: it skips the seconds of instrumenting."""
+    for args in (["-fork=2"], ["-jobs=4", "-workers=2"], ["-merge=1", "a", "b"], ["-set_cover_merge=1"]):
+        assert outer_only(args), args
+    for args in ([], ["-fork=0"], ["-runs=10"], ["-merge_inner=1", "-merge_control_file=f"], ["-minimize_crash=1"]):
+        assert not outer_only(args), args
+
+
+def test_nightly_merges_a_seed_once_and_no_input_that_crashed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A seed copied into the work corpus is not given to libFuzzer again (a crashing one would cost the merge
+    a restart of the target per copy); a seed the corpus does not hold is; an input saved as a crash is not
+    merged at all."""
+    spec = importlib.util.spec_from_file_location("nightly_fuzz", REPO_ROOT / "ci" / "nightly_fuzz.py")
+    assert spec is not None and spec.loader is not None
+    nightly = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "nightly_fuzz", nightly)  # its dataclasses look their module up there
+    spec.loader.exec_module(nightly)
+    work, seeds = tmp_path / "corpus" / "run", tmp_path / "seeds"
+    work.mkdir(parents=True)
+    seeds.mkdir()
+    (seeds / "held").write_bytes(b"held")
+    (work / "renamed-by-a-merge").write_bytes(b"held")
+    (seeds / "new").write_bytes(b"new")
+    unseen = nightly.unseen_seeds(work, seeds)
+    assert unseen.parent == work.parent and sorted(path.name for path in unseen.iterdir()) == ["new"]
+    # An input the run saved as a crash is not merged (the merge would restart the target for it).
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    (artifacts / f"crash-{hashlib.sha1(b'held').hexdigest()}").write_bytes(b"held")
+    nightly.drop_crashing_inputs(artifacts, [work, unseen])
+    assert not any(work.iterdir()) and [path.name for path in unseen.iterdir()] == ["new"]
+
+
 TEXT_INTAKE = ByteSink().byte(0).byte(0).sized(bytes_for_packet(TextPacket("hello"))).byte(7).byte(0).getvalue()
 
 
@@ -389,7 +424,8 @@ def test_nightly_smoke_writes_a_summary_and_fails_only_on_new_findings(tmp_path:
         assert all(not finding["new"] for finding in run["findings"])
     assert "| run | seconds | executions | exec/s |" in (day / "summary.md").read_text()
     # A work corpus of its own, seeded from fuzz/corpus only: the first run adds inputs to its corpus
-    # that hit the planted bug, and -merge=1 restarts its child once per crashing input (3 s of CPU each).
+    # that hit the planted bug, and -merge=1 restarts its child once per crashing input (3 s of CPU each:
+    # instrumenting at start-up).
     planted = _run(
         [
             sys.executable,

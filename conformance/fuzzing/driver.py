@@ -21,6 +21,9 @@ from conformance.sandbox.frozen import is_frozen
 
 #: libFuzzer modes that re-run the command line in child processes (argv[0] must be executable).
 _SUBPROCESS_FLAGS = ("-fork=", "-jobs=", "-workers=", "-merge=", "-set_cover_merge=", "-minimize_crash=")
+#: Of those, the modes whose outer process runs no input itself: it only starts the inner processes (which
+#: get the flag removed) and reads what they write, so it needs no coverage counters of its own.
+_OUTER_ONLY_FLAGS = ("-fork=", "-jobs=", "-merge=", "-set_cover_merge=")
 
 
 #: Modules whose functions get atheris coverage: ours and the target's.
@@ -128,6 +131,15 @@ def reporting(
     return run
 
 
+def outer_only(args: Sequence[str]) -> bool:
+    """Whether libFuzzer, given ``args``, runs no input in this process (fork, jobs or merge: the outer side)."""
+    for arg in args:
+        value = arg.partition("=")[2]
+        if arg.startswith(_OUTER_ONLY_FLAGS) and value not in ("", "0"):
+            return True
+    return False
+
+
 def _launcher(target: str, own_flags: Sequence[str]) -> str:
     """An executable that re-runs this target with our own flags: libFuzzer's fork, merge and
     minimise modes start ``argv[0]`` directly, and a .py script with its flags stripped is not that."""
@@ -171,7 +183,8 @@ def fuzz_main(
     argv0 = sys.argv[0]
     if any(arg.startswith(_SUBPROCESS_FLAGS) for arg in lib_args):
         argv0 = _launcher(target, own_flags)
-    instrument_python(skipped=uninstrumented)
+    if not outer_only(lib_args):
+        instrument_python(skipped=uninstrumented)  # seconds of CPU at every start: only where inputs run
     runner = reporting(target, test_one_input, own_flags, artifact_prefix(lib_args))
     atheris.Setup([argv0, *lib_args], runner)
     atheris.Fuzz()

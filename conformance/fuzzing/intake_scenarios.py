@@ -8,7 +8,7 @@ free of Hypothesis (the parent sends the plan ready-made).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from conformance.abi.constants import PacketType
@@ -18,6 +18,7 @@ from conformance.fuzzing.findings import short
 from conformance.fuzzing.intake_plan import IntakeOp, IntakePlan
 from conformance.fuzzing.intake_profile import BINARY_LIKE, PluginProfile
 from conformance.host.instance import CallResult, Instance
+from conformance.host.loader import LoadedPlugin
 from conformance.host.packets import Packet, normalise
 from conformance.host.wire import EncodedPacket, WireError, decode_packet, encode_packet, encode_raw
 from conformance.scenario.context import ScenarioContext
@@ -66,17 +67,36 @@ def intake_scenario(ctx: ScenarioContext) -> None:
     run_intake(ctx, plan)
 
 
-def run_intake(ctx: ScenarioContext, plan: IntakePlan, *, label_calls: bool = True) -> None:
+@dataclass(frozen=True)
+class IntakeTarget:
+    """What every intake of one loaded plugin judges against: the plugin (its required entries present),
+    its declared output pins with the type each produces, and whether it echoes (a Passthrough output)."""
+
+    plugin: LoadedPlugin
+    declared: dict[str, int]
+    echo: bool
+
+
+def intake_target(ctx: ScenarioContext) -> IntakeTarget:
+    """The plugin's ``IntakeTarget``; skips the scenario when it is no processor or its metadata is unusable."""
+    plugin = require_processor(ctx)
+    declared = {pin.name: pin.produces.discriminant for pin in metadata_of(ctx).outputs}
+    echo = any(produces == PacketType.PASSTHROUGH for produces in declared.values())
+    return IntakeTarget(plugin, declared, echo)
+
+
+def run_intake(
+    ctx: ScenarioContext, plan: IntakePlan, *, label_calls: bool = True, target: IntakeTarget | None = None
+) -> None:
     """Create, run every op with its oracles, destroy.
 
     ``label_calls=False`` leaves the calls' ``detail`` empty: only a context that announces calls (the lone
     child's in-flight evidence) reads it, and describing an op costs more than calling the plugin.
+    ``target`` is the plugin's ``intake_target``, for a caller that keeps the plugin loaded across intakes.
     """
-    plugin = require_processor(ctx)
-    metadata = metadata_of(ctx)
-    declared = {pin.name: pin.produces.discriminant for pin in metadata.outputs}
-    echo = any(produces == PacketType.PASSTHROUGH for produces in declared.values())
-    instance = Instance.create(plugin, plan.params, label="fuzz")
+    target = target or intake_target(ctx)
+    declared, echo = target.declared, target.echo
+    instance = Instance.create(target.plugin, plan.params, label="fuzz")
     if instance is None:
         ctx.observe("create", "refused")  # legal for any params: nothing else to drive
         return

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from conformance.budgets import budget_for
 from conformance.fuzzing.findings import FuzzFinding
 from conformance.fuzzing.intake_plan import IntakePlan
-from conformance.fuzzing.intake_scenarios import run_intake
+from conformance.fuzzing.intake_scenarios import IntakeTarget, intake_target, run_intake
 from conformance.host.callbacks import retire_host_callbacks
 from conformance.host.errors import LoadError
 from conformance.host.guarded import set_region_sink
@@ -32,7 +32,7 @@ from conformance.host.logs import retire_log_bridge
 from conformance.sandbox.calibration import machine_factor
 from conformance.sandbox.classify import signal_name
 from conformance.sandbox.persistent import Exchange, PersistentChild, Reply
-from conformance.scenario.context import Emitter, ScenarioContext, ScenarioSkip
+from conformance.scenario.context import Emitter, PluginLoader, ScenarioContext, ScenarioSkip
 from conformance.scenario.events import Event, Expect, HarnessError, Violation
 from conformance.scenario.protocol import ScenarioRequest
 
@@ -80,10 +80,16 @@ Failure = tuple[str, str, str]
 class QuietContext(ScenarioContext):
     """A context that announces no calls: in the persistent loop no server reads CallStarted/CallFinished
     (a death or hang is attributed by running inputs alone, where calls are announced), and building them
-    costs a tenth of an intake."""
+    costs a tenth of an intake. Without triage results in the request no entry point is refused, so the
+    look-up per call is skipped."""
+
+    def __init__(self, request: ScenarioRequest, emit: Callable[[Event], None], load_plugin: PluginLoader) -> None:
+        super().__init__(request, emit, load_plugin)
+        self._triaged = bool(request.options.get("wedged"))
 
     def call(self, entry: str, fn: Callable[..., T], *args: Any, detail: str = "") -> T:
-        self.ensure_callable(entry)
+        if self._triaged:
+            self.ensure_callable(entry)
         return fn(*args)
 
 
@@ -99,6 +105,8 @@ class IntakeInChild:
         self.events: list[Event] = []
         self.emit = Emitter(self._record)
         self.plugin: LoadedPlugin | None = None
+        #: What every intake of the kept plugin judges against, read by its first intake that got that far.
+        self.target: IntakeTarget | None = None
 
     def _record(self, event: Event) -> None:
         self.events.append(event)
@@ -126,7 +134,11 @@ class IntakeInChild:
         self.events = []
         ctx = QuietContext(self.request, self.emit, self._load)  # the plan goes straight to run_intake
         try:
-            run_intake(ctx, plan, label_calls=False)
+            if self.target is None:
+                self.target = intake_target(ctx)
+            else:
+                self._load(self.request.plugin_path, ctx)  # the kept plugin's calls report to this context
+            run_intake(ctx, plan, label_calls=False, target=self.target)
         except (ScenarioSkip, LoadError):
             pass  # not findings for the one-child runner either
         except MemoryError:
@@ -173,10 +185,18 @@ def parse_failures(value: dict[str, Any]) -> list[Failure]:
     return failures
 
 
-def input_budget(plan: IntakePlan, scale: float) -> float:
-    """The budgets of the calls ``plan`` makes, added up: past them the input is hung."""
-    calls = ["create_instance", "destroy_instance", *(_ENTRY_OF_ACTION[op.action] for op in plan.ops)]
-    return sum(budget_for(entry, scale) for entry in calls) + HOST_MARGIN_S * scale
+class InputBudgets:
+    """The budgets of the calls a plan makes, added up: past them the input is hung. Each entry point's
+    budget is looked up once per scale, not once per call."""
+
+    def __init__(self, scale: float) -> None:
+        self.base = budget_for("create_instance", scale) + budget_for("destroy_instance", scale)
+        self.base += HOST_MARGIN_S * scale
+        self.of_action = {action: budget_for(entry, scale) for action, entry in _ENTRY_OF_ACTION.items()}
+
+    def __call__(self, plan: IntakePlan) -> float:
+        of_action = self.of_action
+        return self.base + sum(of_action[op.action] for op in plan.ops)
 
 
 @dataclass(frozen=True)
@@ -214,6 +234,7 @@ class PersistentIntake:
         self.request = request
         self.inputs_per_child = inputs_per_child
         self.scale = budget_scale * machine_factor()
+        self.budgets = InputBudgets(self.scale)
         self.child: PersistentChild | None = None
         self.children_started = 0
         #: Inputs the current child was given since its start (its checkpoint), oldest first.
@@ -241,7 +262,7 @@ class PersistentIntake:
         """Queue one input; the first input of a child also loads the plugin (the overall budget)."""
         child = self._child()
         first = child.sent == 0
-        budget = self.request.overall_budget_s * self.scale if first else input_budget(plan, self.scale)
+        budget = self.request.overall_budget_s * self.scale if first else self.budgets(plan)
         child.post(pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
         self.history.append(data)
         self.in_flight.append(Pending(data, plan, budget))

@@ -50,6 +50,10 @@ OUTPUT_KEEP_BYTES = 1 << 20
 #: How long a child that missed its deadline is given to finish dying before it is called hung.
 DYING_GRACE_S = 0.2
 _LENGTH = struct.Struct("<I")
+#: One encoder and decoder for every reply: ``json.dumps`` with separators builds an encoder per call, and
+#: ``json.loads`` of bytes guesses their encoding first.
+_ENCODE_REPLY = json.JSONEncoder(separators=(",", ":")).encode
+_DECODE_REPLY = json.JSONDecoder().decode
 #: Workdirs are named after the process that made them: libFuzzer ends a fuzzer with C's exit(), which runs
 #: no Python cleanup, so the next fuzzer removes the workdirs of processes that are gone.
 WORKDIR_PREFIX = "skp-"
@@ -164,8 +168,8 @@ class PersistentChild:
 
     def _parse(self, line: bytes) -> Exchange:
         try:
-            value = json.loads(line)
-        except (ValueError, RecursionError) as error:  # deep nesting is a plugin's junk too
+            value = _DECODE_REPLY(line.decode())
+        except (ValueError, RecursionError) as error:  # bad UTF-8 and deep nesting are a plugin's junk too
             return self._ended(Reply.MALFORMED, f"not JSON ({error}): {line[:200]!r}")
         if not isinstance(value, dict) or value.get("seq") != self.answered:
             return self._ended(Reply.MALFORMED, f"not the reply to input {self.answered}: {line[:200]!r}")
@@ -253,7 +257,7 @@ def _child_loop(
                 os.lseek(1, 0, os.SEEK_SET)
             value["seq"] = seq
             value["threads"] = _threads()
-            _write_all(fd, json.dumps(value, separators=(",", ":")).encode() + b"\n")
+            _write_all(fd, (_ENCODE_REPLY(value) + "\n").encode())
     except BaseException:  # noqa: BLE001 - nothing may escape a forked child
         with contextlib.suppress(BaseException):
             traceback.print_exc()
