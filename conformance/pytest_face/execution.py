@@ -21,7 +21,6 @@ from conformance.battery.runner import BatteryItem, import_facts, probe, probe_m
 from conformance.checks.model import Check, PluginFacts
 from conformance.checks.monitors import MonitorLedger
 from conformance.checks.result import CheckResult
-from conformance.heavy.modes import apply_heavy_modes
 from conformance.pytest_face.prefetch import (
     Prefetcher,
     default_workers,
@@ -136,6 +135,9 @@ class ItemRunner:
         else:
             result = run_item(path, item, facts, settings.budget_scale, settings.reruns)
         if settings.race or settings.memcheck:
+            # Imported here: valgrind's runner and its XML parsing serve only --race and --memcheck runs.
+            from conformance.heavy.modes import apply_heavy_modes
+
             result = apply_heavy_modes(path, item, facts, result, settings)
         return facts, self._monitored(path, item.check, result)
 
