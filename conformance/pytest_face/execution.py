@@ -44,6 +44,8 @@ class ItemRunner:
         self._prefetcher: Prefetcher | None = None
         self._selected: dict[str, list[BatteryItem]] = {}
         self._monitors = MonitorLedger()
+        #: Prefetched results already recorded in the ledger while an owning check waited for them.
+        self._consulted: set[Future[CheckResult]] = set()
         #: Done once the servers run, the machine is calibrated and (with a pool) every plugin is probed.
         self._started: Future[None] | None = None
         self._calibrated = threading.Event()
@@ -153,10 +155,13 @@ class ItemRunner:
             return result
         if self._prefetcher is not None:
             for future in self._prefetcher.outstanding(path):
+                if future in self._consulted:
+                    continue  # recorded for an earlier owning check (the ledger keeps one entry per item)
                 try:
                     self._monitors.record(plugin, future.result())
                 except Exception:  # noqa: BLE001 - that item reports its own error when it runs
                     continue
+                self._consulted.add(future)
         return self._monitors.credit(plugin, check, result)
 
     def close(self) -> None:

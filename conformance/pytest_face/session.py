@@ -19,6 +19,7 @@ import pytest
 
 from conformance.battery.runner import BatteryItem
 from conformance.checks.model import CATEGORIES, Severity
+from conformance.checks.registry import catalogue
 from conformance.host.elfcheck import elf_facts
 from conformance.pytest_face.execution import ItemRunner
 from conformance.pytest_face.items import CheckItem, PluginBattery
@@ -162,7 +163,12 @@ class BatterySession:
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
-        """Put the battery first, once every plugin is probed (at once, on the pool if there is one)."""
+        """Put the battery first, once every plugin is probed (at once, on the pool if there is one).
+
+        The catalogue's modules load before the wait, while the fork servers start and probe: after it,
+        they held up the hand-over of the items to the pool.
+        """
+        catalogue()
         self.runner.wait_started()
         battery: list[pytest.Item] = []
         for path in self.settings.plugins:
