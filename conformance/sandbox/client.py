@@ -265,7 +265,7 @@ def close_shared_client() -> None:
 
 def run_in_process(request: ScenarioRequest, lookup: str = CATALOGUE_LOOKUP) -> SandboxResult:
     """Run the scenario in this very process: for debuggers only; a crash takes us down."""
-    # Imported here: the child side (the host, its callbacks and wire codecs) is what a fork server
+    # Imported here: the child side (running a scenario, encoding its events) is what a fork server
     # runs; a process that only sends requests (pytest's, the CLI's) never needs it.
     from conformance.sandbox.child import fresh_host_state, run_scenario
 
