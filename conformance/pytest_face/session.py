@@ -165,9 +165,11 @@ class BatterySession:
     ) -> None:
         """Put the battery first, once every plugin is probed (at once, on the pool if there is one).
 
-        The catalogue's modules load before the wait, while the fork servers start and probe: after it,
-        they held up the hand-over of the items to the pool.
+        The catalogue's modules load while the spare fork servers start and the plugins are probed (after the
+        calibration, which measures a machine this process leaves alone): after the wait, they held up the
+        hand-over of the items to the pool.
         """
+        self.runner.wait_calibrated()
         catalogue()
         self.runner.wait_started()
         battery: list[pytest.Item] = []
