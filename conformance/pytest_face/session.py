@@ -61,6 +61,10 @@ def start_session(config: pytest.Config, settings: RunSettings) -> BatterySessio
         except SettingsError as error:
             raise pytest.UsageError(str(error)) from None
     _refuse_unloadable(config, settings)
+    # The catalogue's modules load now, while the zygote boots: loaded by the collection, they came after the
+    # probe, between it and the hand-over of the items to the pool. Not later either: from the session's start
+    # a signal is an interruption, and one that cut a check module's import short left the catalogue half made.
+    catalogue()
     session = BatterySession(config, settings, baseline)
     session.start()
     config.pluginmanager.register(session, SESSION_NAME)
@@ -163,14 +167,7 @@ class BatterySession:
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
-        """Put the battery first, once every plugin is probed (at once, on the pool if there is one).
-
-        The catalogue's modules load while the spare fork servers start and the plugins are probed (after the
-        calibration, which measures a machine this process leaves alone): after the wait, they held up the
-        hand-over of the items to the pool.
-        """
-        self.runner.wait_calibrated()
-        catalogue()
+        """Put the battery first, once every plugin is probed (at once, on the pool if there is one)."""
         self.runner.wait_started()
         battery: list[pytest.Item] = []
         for path in self.settings.plugins:
