@@ -10,7 +10,8 @@ start-up (interpreter, pytest, plugins), configure, collection, the items, the r
 
 As a script, it runs the battery on ``conforming_processor`` as a whole process in each checkout (its own
 ``.venv`` and built fixtures), taking turns, with the environment CI has (``PYTHONDONTWRITEBYTECODE=1``),
-beside ``python -c pass``, and prints the medians: wall and CPU of the whole process tree, and each phase.
+beside ``python -c pass``, and prints the medians: wall and CPU of the whole process tree, the CPU of the
+pytest process itself and of its children, and each phase.
 The figures of BENCHMARKS.md ("start-up and exit of one battery run") were measured with it.
 """
 
@@ -41,6 +42,7 @@ def _seconds_since_start() -> float:
 
 _ORIGIN = time.perf_counter() - _seconds_since_start()
 _stamps: list[tuple[str, float, float, float]] = []
+_LAST_PHASE = "exit (atexit)"
 
 
 def stamp(phase: str) -> None:
@@ -52,7 +54,7 @@ def stamp(phase: str) -> None:
 
 
 def _print() -> None:
-    stamp("exit (atexit)")
+    stamp(_LAST_PHASE)
     for phase, wall, cpu, children in _stamps:
         sys.stderr.write(f"STAMP {wall:7.3f} s wall {cpu:6.3f} s cpu {children:6.3f} s children cpu  {phase}\n")
 
@@ -100,7 +102,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     stamp("unconfigured")
 
 
-_STAMP_LINE = re.compile(r"STAMP\s+([\d.]+) s wall.*children cpu  (.*)")
+_STAMP_LINE = re.compile(r"STAMP\s+([\d.]+) s wall\s+([\d.]+) s cpu\s+([\d.]+) s children cpu  (.*)")
 _PLUGIN = "fixture_plugins/target/release/libconforming_processor.so"
 
 
@@ -141,7 +143,10 @@ def main() -> None:
             for line in stderr.splitlines():
                 match = _STAMP_LINE.match(line)
                 if match:
-                    entry.setdefault(match.group(2), []).append(float(match.group(1)))
+                    entry.setdefault(match.group(4), []).append(float(match.group(1)))
+                    if match.group(4) == _LAST_PHASE:  # the pytest process's own CPU, and its reaped children's
+                        entry.setdefault("cpu of the pytest process", []).append(float(match.group(2)))
+                        entry.setdefault("cpu of its children", []).append(float(match.group(3)))
         print(f"turn {turn + 1} of {args.runs} done, load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
     for name, entry in figures.items():
         print(name)

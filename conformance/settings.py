@@ -7,12 +7,10 @@ naming where it came from. The CLI builds the same ``RunSettings``.
 
 from __future__ import annotations
 
-import configparser
 import os
 import re
 import shutil
 import tempfile
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -264,6 +262,11 @@ _INI_FILES = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.c
 
 def _ini_section(path: Path) -> dict[str, Any] | None:
     """The pytest section of one candidate file, or None when the file does not configure pytest."""
+    # Imported here: only ``conformance check`` reads ini files itself (pytest reads its own), and this
+    # module loads into every pytest process of the venv.
+    import configparser
+    import tomllib
+
     try:
         if path.name == "pyproject.toml":
             data = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -21,7 +21,6 @@ from conformance.battery.runner import BatteryItem, import_facts, probe, probe_m
 from conformance.checks.model import Check, PluginFacts
 from conformance.checks.monitors import MonitorLedger
 from conformance.checks.result import CheckResult
-from conformance.heavy.modes import apply_heavy_modes
 from conformance.pytest_face.prefetch import (
     Prefetcher,
     default_workers,
@@ -45,6 +44,8 @@ class ItemRunner:
         self._prefetcher: Prefetcher | None = None
         self._selected: dict[str, list[BatteryItem]] = {}
         self._monitors = MonitorLedger()
+        #: Prefetched results already recorded in the ledger while an owning check waited for them.
+        self._consulted: set[Future[CheckResult]] = set()
         #: Done once the servers run, the machine is calibrated and (with a pool) every plugin is probed.
         self._started: Future[None] | None = None
         self._calibrated = threading.Event()
@@ -136,6 +137,9 @@ class ItemRunner:
         else:
             result = run_item(path, item, facts, settings.budget_scale, settings.reruns)
         if settings.race or settings.memcheck:
+            # Imported here: valgrind's runner and its XML parsing serve only --race and --memcheck runs.
+            from conformance.heavy.modes import apply_heavy_modes
+
             result = apply_heavy_modes(path, item, facts, result, settings)
         return facts, self._monitored(path, item.check, result)
 
@@ -151,10 +155,13 @@ class ItemRunner:
             return result
         if self._prefetcher is not None:
             for future in self._prefetcher.outstanding(path):
+                if future in self._consulted:
+                    continue  # recorded for an earlier owning check (the ledger keeps one entry per item)
                 try:
                     self._monitors.record(plugin, future.result())
                 except Exception:  # noqa: BLE001 - that item reports its own error when it runs
                     continue
+                self._consulted.add(future)
         return self._monitors.credit(plugin, check, result)
 
     def close(self) -> None:

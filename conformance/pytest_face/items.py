@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from conformance.battery.runner import BatteryItem, battery_for, probe
-from conformance.checks.model import Status
+from conformance.checks.model import Check, Severity, Status
 from conformance.checks.result import CheckResult
 from conformance.pytest_face.execution import ItemRunner
 from conformance.pytest_face.reporting import PROPERTY, item_payload
@@ -28,6 +28,7 @@ class PluginBattery(pytest.Collector):
 
     def collect(self) -> list[pytest.Item]:
         facts = probe(self.plugin_path, self.runner.settings.budget_scale)
+        marks: dict[tuple[str, Severity], tuple[pytest.MarkDecorator, ...]] = {}
         return [
             CheckItem.from_parent(
                 self,
@@ -36,9 +37,24 @@ class PluginBattery(pytest.Collector):
                 plugin_path=self.plugin_path,
                 runner=self.runner,
                 baseline=self.baseline,
+                marks=_marks_of(item.check, marks),
             )
             for item in battery_for(facts)
         ]
+
+
+def _marks_of(
+    check: Check, made: dict[tuple[str, Severity], tuple[pytest.MarkDecorator, ...]]
+) -> tuple[pytest.MarkDecorator, ...]:
+    """The item's marks, made once per category and severity: 165 items share about 20 pairs."""
+    key = (check.category, check.severity)
+    if key not in made:
+        made[key] = (
+            pytest.mark.conformance(check.category, check.severity.value),
+            getattr(pytest.mark, check.category.replace("-", "_")),
+            getattr(pytest.mark, check.severity.value),
+        )
+    return made[key]
 
 
 class CheckFailed(Exception):
@@ -57,17 +73,17 @@ class CheckItem(pytest.Item):
         plugin_path: Path,
         runner: ItemRunner,
         baseline: Baseline | None,
+        marks: tuple[pytest.MarkDecorator, ...],
         **kwargs: Any,
     ) -> None:
+        """``marks``: conformance(category, severity), then the category's and the severity's own marker."""
         super().__init__(**kwargs)
         self.battery_item = battery_item
         self.plugin_path = plugin_path
         self.runner = runner
         self.baseline = baseline
-        check = battery_item.check
-        self.add_marker(pytest.mark.conformance(check.category, check.severity.value))
-        self.add_marker(check.category.replace("-", "_"))
-        self.add_marker(check.severity.value)
+        for mark in marks:
+            self.add_marker(mark)
 
     def runtest(self) -> None:
         facts, result = self.runner.run(self.plugin_path, self.battery_item)

@@ -19,6 +19,7 @@ import pytest
 
 from conformance.battery.runner import BatteryItem
 from conformance.checks.model import CATEGORIES, Severity
+from conformance.checks.registry import catalogue
 from conformance.host.elfcheck import elf_facts
 from conformance.pytest_face.execution import ItemRunner
 from conformance.pytest_face.items import CheckItem, PluginBattery
@@ -60,6 +61,10 @@ def start_session(config: pytest.Config, settings: RunSettings) -> BatterySessio
         except SettingsError as error:
             raise pytest.UsageError(str(error)) from None
     _refuse_unloadable(config, settings)
+    # The catalogue's modules load now, while the zygote boots: loaded by the collection, they came after the
+    # probe, between it and the hand-over of the items to the pool. Not later either: from the session's start
+    # a signal is an interruption, and one that cut a check module's import short left the catalogue half made.
+    catalogue()
     session = BatterySession(config, settings, baseline)
     session.start()
     config.pluginmanager.register(session, SESSION_NAME)

@@ -12,7 +12,6 @@ import json
 from typing import Any
 
 import pytest
-from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 
 from conformance.battery.runner import export_facts, probe_many
 from conformance.pytest_face.prefetch import probe_parallelism
@@ -59,6 +58,9 @@ class XdistController:
         """
         if config.getoption("dist", "no") != "load":
             return None
+        # Imported here: only the xdist controller schedules, and this module loads in every battery run.
+        from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
+
         return LoadScopeScheduling(config, log)
 
     @pytest.hookimpl(optionalhook=True)

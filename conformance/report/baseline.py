@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-import tomllib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,6 +153,9 @@ def parse_baseline(
     text: str, path: Path, today: dt.date | None = None, known_checks: Collection[str] | None = None
 ) -> Baseline:
     """Parse and validate the file's text; ``known_checks`` (check ids) rejects typos when given."""
+    # Imported here: a run without --baseline never parses TOML, and the reports import this module.
+    import tomllib
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

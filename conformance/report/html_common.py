@@ -8,6 +8,7 @@ of JavaScript inline, and works (minus filtering) with JavaScript disabled.
 from __future__ import annotations
 
 import html
+from functools import lru_cache
 
 from conformance import __version__
 
@@ -98,7 +99,15 @@ FILTER_JS = """
 
 
 def esc(value: object) -> str:
+    if type(value) is str:
+        return _escaped_text(value)
     return html.escape(str(value), quote=True)
+
+
+@lru_cache(maxsize=4096)
+def _escaped_text(text: str) -> str:
+    """A report repeats its texts (entry points, threads, durations, statuses) thousands of times."""
+    return html.escape(text, quote=True)
 
 
 def badge(status: str) -> str:

@@ -7,11 +7,11 @@ one click away but folded, and each failure carries its repro command.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any
 
 from conformance.report.html_common import FILTER_JS, badge, baseline_badge, esc, page
+from conformance.report.jsontext import dumps_indented
 from conformance.report.present import (
     ALL_HOSTS,
     blocking,
@@ -161,7 +161,7 @@ def _calls(calls: list[Any]) -> str:
 
 
 def _json_text(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return dumps_indented(value, ensure_ascii=False, default=str)
 
 
 def _evidence(check: dict[str, Any]) -> str:

@@ -10,7 +10,6 @@ data. See ``rundir`` for how files of an earlier run are kept out.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 import tempfile
@@ -27,6 +26,7 @@ from conformance.host.elfcheck import elf_facts
 from conformance.report.baseline import Baseline
 from conformance.report.html_index import render_index
 from conformance.report.html_report import render_report
+from conformance.report.jsontext import dumps_indented
 from conformance.report.markdown import render_summary
 from conformance.report.model import SCHEMA_VERSION, file_sha256, grade_of, verdict_of
 from conformance.report.rootcause import root_cause
@@ -268,7 +268,7 @@ def write_reports(
             nothing_selected=nothing_selected,
         )
         target = settings.report_dir / plugin_label(path) / REPORT_JSON
-        atomic_write_text(target, json.dumps(report, indent=2) + "\n")
+        atomic_write_text(target, dumps_indented(report) + "\n")
         reports.append((target, report))
     written = []
     for target, report in reports:
@@ -325,6 +325,6 @@ def write_unloadable_report(report_dir: Path, path: Path, reason: str, facts: di
     report = build_report(path, [], known, settings, True)
     report["plugin"]["load_problem"] = reason
     target = report_dir / plugin_label(path) / REPORT_JSON
-    atomic_write_text(target, json.dumps(report, indent=2) + "\n")
+    atomic_write_text(target, dumps_indented(report) + "\n")
     atomic_write_text(target.with_name(REPORT_HTML), render_report(report))
     return target

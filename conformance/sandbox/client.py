@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass, replace
 
 from conformance.sandbox.calibration import machine_factor
-from conformance.sandbox.child import fresh_host_state, run_scenario
 from conformance.sandbox.containment import note_containment
 from conformance.sandbox.framing import FrameBuffer, FrameError, encode_frame
 from conformance.sandbox.frozen import module_command
@@ -266,6 +265,10 @@ def close_shared_client() -> None:
 
 def run_in_process(request: ScenarioRequest, lookup: str = CATALOGUE_LOOKUP) -> SandboxResult:
     """Run the scenario in this very process: for debuggers only; a crash takes us down."""
+    # Imported here: the child side (running a scenario, encoding its events) is what a fork server
+    # runs; a process that only sends requests (pytest's, the CLI's) never needs it.
+    from conformance.sandbox.child import fresh_host_state, run_scenario
+
     scenario = import_lookup(lookup)(request.scenario)
     events: list[Event] = []
     started = time.monotonic()
