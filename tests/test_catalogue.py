@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conformance.abi.constants import PacketType
+from conformance.checks import registry
 from conformance.checks.model import CATEGORIES, Needs, PluginFacts
 from conformance.checks.registry import catalogue, check
 from conformance.checks.snapshot import snapshot
@@ -89,3 +90,29 @@ def test_needs_list_as_names_and_skip_on_the_first_missing() -> None:
     assert needs.missing(PluginFacts(loadable=True, input_pins=(("in", (int(PacketType.ANY),)),))) is None
     assert Needs(entry="tick").missing(PluginFacts(loadable=True)) == "the table has no tick"
     assert Needs().missing(PluginFacts(loadable=True)) is None
+
+
+def test_a_module_imported_again_after_an_interrupted_import_replaces_its_checks() -> None:
+    """An import cut short (a signal mid-way) leaves its first checks registered and Python forgets the module;
+    the retry declares them again and must replace them, while two modules declaring one id stay an error."""
+
+    def scenario(_ctx: object) -> None:
+        return None
+
+    check_id = "metadata.zz-registry-self-test"
+    before = list(registry._registered)
+    try:
+        registry.check(check_id, abi_ref="-", rationale="-")(scenario)
+        registry.check(check_id, abi_ref="-", rationale="again")(scenario)
+        mine = [entry for entry in registry._registered if entry.id == check_id]
+        assert [entry.rationale for entry in mine] == ["again"]
+
+        def elsewhere(_ctx: object) -> None:
+            return None
+
+        elsewhere.__module__ = "conformance.checks.some_other_module"
+        with pytest.raises(ValueError, match="duplicate check id"):
+            registry.check(check_id, abi_ref="-", rationale="-")(elsewhere)
+    finally:
+        registry._registered[:] = before
+        registry._registered_ids.pop(check_id, None)

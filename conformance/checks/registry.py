@@ -41,7 +41,7 @@ _CATEGORY_MODULES: tuple[str, ...] = (
 )
 
 _registered: list[Check] = []
-_registered_ids: set[str] = set()
+_registered_ids: dict[str, str] = {}  # check id -> the module that declared it
 #: Tool scenarios the catalogue does not need: their modules are imported when one of them is asked for.
 _TOOL_SCENARIO_MODULES = ("conformance.sandbox.selftest", "conformance.fuzzing.intake_scenarios")
 
@@ -70,9 +70,15 @@ def check(
         raise ValueError(f"{id}: budget_s must be positive")
 
     def register(scenario: Scenario) -> Scenario:
-        if id in _registered_ids:
-            raise ValueError(f"duplicate check id {id}")
-        _registered_ids.add(id)
+        module = getattr(scenario, "__module__", "")
+        earlier = _registered_ids.get(id)
+        if earlier is not None and earlier != module:
+            raise ValueError(f"duplicate check id {id} (declared in {earlier} and in {module})")
+        if earlier is not None:
+            # The module runs again after an import of it was interrupted (Python forgets a module whose
+            # import failed): its declaration replaces the one from the interrupted attempt.
+            _registered[:] = [entry for entry in _registered if entry.id != id]
+        _registered_ids[id] = module
         _registered.append(
             Check(
                 id=id,
