@@ -9,6 +9,7 @@ probe that decides which checks apply, runs in a sandbox child.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -128,6 +129,16 @@ def _settings(config: pytest.Config) -> RunSettings:
         return resolve_settings(cli, ini)
     except SettingsError as error:
         raise pytest.UsageError(str(error)) from None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """Start the fork servers' zygote as soon as the command line is parsed: before conftest files, the
+    other plugins' configuration and the battery's imports. Its boot (an interpreter, the catalogue) is
+    what the first item waits for. Plugins named only in an ini file start it in ``pytest_configure``."""
+    named = getattr(early_config.known_args_namespace, "conformance_plugin", None) or []
+    if named:
+        boot_sandbox_early([Path(path) for path in named])
 
 
 def pytest_configure(config: pytest.Config) -> None:

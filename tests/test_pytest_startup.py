@@ -88,3 +88,22 @@ def test_the_zygote_boots_early_unless_a_plugin_is_sure_to_be_refused(
     started.clear()
     boot_sandbox_early([plugin, tmp_path / "missing.so"])
     assert not started
+
+
+def test_the_zygote_is_started_before_the_projects_conftest_loads(
+    tmp_path: Path, fixture_so: Callable[[str], Path]
+) -> None:
+    """A project's conftest.py (and pytest's configuration) load while the zygote already boots."""
+    seen = tmp_path / "seen"
+    (tmp_path / "conftest.py").write_text(
+        "import pathlib, sys\n"
+        "spawner = sys.modules.get('conformance.sandbox.spawner')\n"
+        f"pathlib.Path({str(seen)!r}).write_text(str(bool(spawner and spawner._zygotes)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "metadata.utf8",
+         f"--plugin={fixture_so('conforming_processor')}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert seen.read_text() == "True"
