@@ -227,6 +227,19 @@ def corpus_shard(request: pytest.FixtureRequest, corpus_gate: CorpusGate) -> tup
     return index, run
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """``-n`` without ``--dist`` distributes by ``worksteal``, not xdist's ``load``.
+
+    ``load`` hands each worker its next tests ahead of time, so near the end one worker idles while the
+    other works through its backlog (12 s of a 230 s developer loop); with ``worksteal`` an idle worker takes
+    half of a busy one's queue. Set here, not in ``addopts``: the batteries the tests start from empty
+    directories find this project's pyproject.toml too (their plugin path lies under it), and there
+    ``--dist`` without ``-n`` would change what the battery sees."""
+    if config.option.numprocesses and config.option.dist == "no":
+        config.option.dist = "worksteal"
+
+
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto``: a worker per core plus one. Many tests wait with a core idle (a wedged call's budget,
     a battery subprocess starting, valgrind); the extra worker runs something in that time."""
