@@ -207,6 +207,21 @@ def shared_runs(tmp_path_factory: pytest.TempPathFactory) -> SharedRuns:
 
 
 @pytest.fixture(scope="session")
+def three_plugins(shared_runs: SharedRuns, fixture_so: Callable[[str], Path]) -> BatteryRun:
+    """The whole battery over a failing, a conforming and a refused (v5) plugin, with a JUnit file beside the
+    reports: the report tests read every file it wrote, the entry tests the conforming and the refused
+    plugin's verdicts (a whole battery alone on either costs as much again)."""
+
+    def arguments(directory: Path) -> list[str]:
+        plugins = [f"--plugin={fixture_so(label)}" for label in ("panicking", "conforming_processor", "version5")]
+        return [*plugins, f"--junitxml={directory / 'junit.xml'}"]
+
+    run = shared_runs.battery("three-plugins", arguments)
+    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
+    return run
+
+
+@pytest.fixture(scope="session")
 def corpus_gate(tmp_path_factory: pytest.TempPathFactory) -> CorpusGate:
     """The sharded release gate over the whole corpus, shared by every xdist worker of this run."""
     return CorpusGate(shared_root(tmp_path_factory, "corpus-gate"))
