@@ -222,6 +222,18 @@ def three_plugins(shared_runs: SharedRuns, fixture_so: Callable[[str], Path]) ->
 
 
 @pytest.fixture(scope="session")
+def panic_and_abort(shared_runs: SharedRuns, fixture_so: Callable[[str], Path]) -> BatteryRun:
+    """A panic in process_packet and an abort in the library's constructor, with a JUnit file beside the
+    reports: the JUnit test reads both failures, the entry test the crash at load."""
+
+    def arguments(directory: Path) -> list[str]:
+        plugins = [f"--plugin={fixture_so(label)}" for label in ("panicking", "ctor_abort")]
+        return [*plugins, f"--junitxml={directory / 'junit.xml'}", "-k", "wire-in.text.ascii or load.dlopen"]
+
+    return shared_runs.battery("panic-and-abort", arguments)
+
+
+@pytest.fixture(scope="session")
 def corpus_gate(tmp_path_factory: pytest.TempPathFactory) -> CorpusGate:
     """The sharded release gate over the whole corpus, shared by every xdist worker of this run."""
     return CorpusGate(shared_root(tmp_path_factory, "corpus-gate"))

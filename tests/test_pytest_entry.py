@@ -48,8 +48,8 @@ def test_missing_symbol_names_the_symbol(fixture_so: Callable[[str], Path], run_
     assert check["status"] == "fail" and "streamkit_native_plugin_api" in check["message"]
 
 
-def test_constructor_abort_is_a_crash_at_load(fixture_so: Callable[[str], Path], run_battery: Runner) -> None:
-    run = run_battery(fixture_so("ctor_abort"))
+def test_constructor_abort_is_a_crash_at_load(panic_and_abort: BatteryRun) -> None:
+    run = panic_and_abort  # ctor_abort beside panicking (conftest.panic_and_abort)
     assert run.returncode == 1  # pytest itself survived and reported
     check = run.checks("ctor_abort")["load.dlopen"]
     assert check["status"] == "crash"

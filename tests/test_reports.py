@@ -172,14 +172,9 @@ def test_terminal_names_the_written_files(three_plugins: BatteryRun) -> None:
     assert "conformance: summary " in three_plugins.stdout and "index.html" in three_plugins.stdout
 
 
-def test_junit_failures_carry_the_evidence(tmp_path: Path, fixture_so: Callable[[str], Path]) -> None:
-    junit = tmp_path / "junit.xml"
-    run = battery(
-        tmp_path,
-        fixture_so("panicking"),
-        fixture_so("ctor_abort"),
-        args=(f"--junitxml={junit}", "-k", "wire-in.text.ascii or load.dlopen"),
-    )
+def test_junit_failures_carry_the_evidence(panic_and_abort: BatteryRun) -> None:
+    run = panic_and_abort
+    junit = run.report_dir.parent / "junit.xml"
     assert run.returncode == 1
     assert_all_reports_valid(run.report_dir)
     cases = {(case.get("classname"), case.get("name")): case for case in ET.parse(junit).getroot().iter("testcase")}
