@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -138,12 +139,104 @@ class CorpusGate:
         return GateRun(returncode, stdout, stderr, report_dir)
 
 
+def shared_root(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A directory of this test run that every xdist worker sees under the same path."""
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    base = tmp_path_factory.getbasetemp()
+    return base.parent / f"{name}-{run_id}" if run_id else base / name
+
+
+class SharedRuns:
+    """Expensive runs (a battery over several plugins, with the plugins it builds) done once per test run.
+
+    A module-scoped fixture runs once per xdist worker that runs any of the module's tests, and
+    ``--dist worksteal`` may split a module between workers. Here the first worker to need a run does
+    it in the run's own directory, under a lock; another that needs it meanwhile waits, then reads it.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def once(self, name: str, work: Callable[[Path], None]) -> Path:
+        """The directory in which ``work`` ran, given it empty, the first time any worker asked for ``name``."""
+        directory = self.root / name
+        with (self.root / f"{name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            done = self.root / f"{name}.done"
+            if not done.exists():
+                shutil.rmtree(directory, ignore_errors=True)  # left by a worker whose ``work`` failed
+                directory.mkdir()
+                work(directory)
+                done.touch()
+        return directory
+
+    def battery(
+        self,
+        name: str,
+        arguments: Callable[[Path], list[str]],
+        env: dict[str, str] | None = None,
+        after: Callable[[Path], None] | None = None,
+    ) -> BatteryRun:
+        """``pytest -q --report-dir=… ARGUMENTS`` run once, as a plugin author would, from a directory of its own.
+
+        ``arguments`` gets that directory and may build plugins there first; ``after`` runs right after the
+        battery (to look for what it left running, say) and keeps what it finds there. The exit status and
+        the output are kept beside the reports, for every worker to read."""
+
+        def work(directory: Path) -> None:
+            command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+            command += [f"--report-dir={directory / 'reports'}", *arguments(directory)]
+            done = subprocess.run(
+                command, cwd=directory, capture_output=True, text=True, timeout=600, check=False,
+                env={**os.environ, **(env or {})},
+            )  # fmt: skip
+            (directory / "run.json").write_text(json.dumps([done.returncode, done.stdout, done.stderr]))
+            if after is not None:
+                after(directory)
+
+        directory = self.once(name, work)
+        returncode, stdout, stderr = json.loads((directory / "run.json").read_text())
+        return BatteryRun(returncode, stdout, stderr, directory / "reports")
+
+
+@pytest.fixture(scope="session")
+def shared_runs(tmp_path_factory: pytest.TempPathFactory) -> SharedRuns:
+    """Runs several tests read, shared by every xdist worker of this test run."""
+    return SharedRuns(shared_root(tmp_path_factory, "shared-runs"))
+
+
+@pytest.fixture(scope="session")
+def three_plugins(shared_runs: SharedRuns, fixture_so: Callable[[str], Path]) -> BatteryRun:
+    """The whole battery over a failing, a conforming and a refused (v5) plugin, with a JUnit file beside the
+    reports: the report tests read every file it wrote, the entry tests the conforming and the refused
+    plugin's verdicts (a whole battery alone on either costs as much again)."""
+
+    def arguments(directory: Path) -> list[str]:
+        plugins = [f"--plugin={fixture_so(label)}" for label in ("panicking", "conforming_processor", "version5")]
+        return [*plugins, f"--junitxml={directory / 'junit.xml'}"]
+
+    run = shared_runs.battery("three-plugins", arguments)
+    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
+    return run
+
+
+@pytest.fixture(scope="session")
+def panic_and_abort(shared_runs: SharedRuns, fixture_so: Callable[[str], Path]) -> BatteryRun:
+    """A panic in process_packet and an abort in the library's constructor, with a JUnit file beside the
+    reports: the JUnit test reads both failures, the entry test the crash at load."""
+
+    def arguments(directory: Path) -> list[str]:
+        plugins = [f"--plugin={fixture_so(label)}" for label in ("panicking", "ctor_abort")]
+        return [*plugins, f"--junitxml={directory / 'junit.xml'}", "-k", "wire-in.text.ascii or load.dlopen"]
+
+    return shared_runs.battery("panic-and-abort", arguments)
+
+
 @pytest.fixture(scope="session")
 def corpus_gate(tmp_path_factory: pytest.TempPathFactory) -> CorpusGate:
     """The sharded release gate over the whole corpus, shared by every xdist worker of this run."""
-    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    base = tmp_path_factory.getbasetemp()
-    return CorpusGate(base.parent / f"corpus-gate-{run_id}" if run_id else base / "corpus-gate")
+    return CorpusGate(shared_root(tmp_path_factory, "corpus-gate"))
 
 
 @pytest.fixture(scope="session")
@@ -159,6 +252,19 @@ def corpus_shard(request: pytest.FixtureRequest, corpus_gate: CorpusGate) -> tup
     run = corpus_gate.shard(index)
     assert run is not None
     return index, run
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """``-n`` without ``--dist`` distributes by ``worksteal``, not xdist's ``load``.
+
+    ``load`` hands each worker its next tests ahead of time, so near the end one worker idles while the
+    other works through its backlog (12 s of a 230 s developer loop); with ``worksteal`` an idle worker takes
+    half of a busy one's queue. Set here, not in ``addopts``: the batteries the tests start from empty
+    directories find this project's pyproject.toml too (their plugin path lies under it), and there
+    ``--dist`` without ``-n`` would change what the battery sees."""
+    if config.option.numprocesses and config.option.dist == "no":
+        config.option.dist = "worksteal"
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:

@@ -164,7 +164,7 @@ def test_broken_pipe_keeps_the_failing_status(fixture_so: FixtureSo, tmp_path: P
 
 @pytest.fixture(scope="module")
 def earlier_run(fixture_so: FixtureSo, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory where a passing run happened, run once and copied by each usage-error case."""
+    """A directory where a passing run happened, run once and copied by each test that runs after it."""
     workdir = tmp_path_factory.mktemp("earlier-run")
     first = run("check", str(fixture_so("conforming_processor")), "-k", "load.dlopen", cwd=workdir)
     assert first.returncode == 0 and "PASS" in first.stdout
@@ -380,10 +380,10 @@ def test_symlink_and_target_run_once_and_same_names_are_both_named(fixture_so: F
 # --- 16. a second run in the same report directory says what it replaces ---
 
 
-def test_second_run_names_the_reports_it_replaces(fixture_so: FixtureSo, tmp_path: Path) -> None:
-    first = run("check", str(fixture_so("conforming_processor")), "-k", "load.dlopen", cwd=tmp_path)
-    assert first.returncode == 0
-    second = run("check", str(fixture_so("conforming_source")), "-k", "load.dlopen", cwd=tmp_path)
+def test_second_run_names_the_reports_it_replaces(fixture_so: FixtureSo, tmp_path: Path, earlier_run: Path) -> None:
+    workdir = tmp_path / "after-a-run"
+    shutil.copytree(earlier_run, workdir, symlinks=True)  # the first run: conforming_processor's
+    second = run("check", str(fixture_so("conforming_source")), "-k", "load.dlopen", cwd=workdir)
     assert second.returncode == 0
     assert "removed the report of conforming_processor from an earlier run in reports" in second.stderr
 

@@ -118,7 +118,15 @@ DAEMONIZES = """
 def test_a_detached_daemon_is_killed_and_named_and_cannot_touch_the_report(tmp_path: Path, level: str) -> None:
     plugin = hostile(tmp_path, "daemonizes", DAEMONIZES)
     target = tmp_path / "reports" / "daemonizes" / "report.json"
-    report = contained_run(tmp_path, plugin, env={"SKC_DAEMON_TARGET": str(target), CONTAINMENT_ENV: level})
+    # Every sandbox child that calls process_packet leaves a daemon. These 21 checks start children of each
+    # kind (shared, alone, the leak check that names it); the rest of the battery would only start more alike.
+    report = contained_run(
+        tmp_path,
+        plugin,
+        "-k",
+        "leaks.processes-left-running or lifecycle or wire-in.text",
+        env={"SKC_DAEMON_TARGET": str(target), CONTAINMENT_ENV: level},
+    )
     assert report["run"]["containment"] == level
     (check,) = checks_of(report, "leaks.processes-left-running")
     assert check["status"] == "fail", check

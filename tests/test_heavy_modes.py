@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import BatteryRun
+from conftest import BatteryRun, SharedRuns
 
 #: valgrind runs: minutes of CPU, so `slow`.
 pytestmark = [
@@ -17,10 +17,19 @@ pytestmark = [
 Runner = Callable[..., BatteryRun]
 
 
-def test_race_mode_reports_the_shared_counter_race_inside_the_fixture(
-    fixture_so: Callable[[str], Path], run_battery: Runner
-) -> None:
-    run = run_battery(fixture_so("lying_send_counter"), args=("--race", "-k", "threading.parallel-instances"))
+@pytest.fixture(scope="session")
+def race_run(shared_runs: SharedRuns, fixture_so: Callable[[str], Path]) -> BatteryRun:
+    """``--race`` over the racy and the conforming fixture in one run: the same options, one battery start."""
+
+    def arguments(directory: Path) -> list[str]:
+        plugins = [f"--plugin={fixture_so(label)}" for label in ("lying_send_counter", "conforming_processor")]
+        return [*plugins, "--race", "-k", "threading.parallel-instances"]
+
+    return shared_runs.battery("race", arguments)
+
+
+def test_race_mode_reports_the_shared_counter_race_inside_the_fixture(race_run: BatteryRun) -> None:
+    run = race_run
     check = run.checks("lying_send_counter")["threading.parallel-instances"]
     race = check["evidence"]["race"]
     assert race["tool"] == "helgrind" and race["duration_s"] > 0
@@ -29,8 +38,8 @@ def test_race_mode_reports_the_shared_counter_race_inside_the_fixture(
     assert "data race" in check["message"] and check["status"] == "fail"
 
 
-def test_race_mode_is_quiet_on_the_conforming_processor(fixture_so: Callable[[str], Path], run_battery: Runner) -> None:
-    run = run_battery(fixture_so("conforming_processor"), args=("--race", "-k", "threading.parallel-instances"))
+def test_race_mode_is_quiet_on_the_conforming_processor(race_run: BatteryRun) -> None:
+    run = race_run
     check = run.checks("conforming_processor")["threading.parallel-instances"]
     assert check["status"] == "pass", check["message"]
     assert check["evidence"]["race"]["findings"] == []

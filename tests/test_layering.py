@@ -10,6 +10,7 @@ import is a dependency too, only a hidden one). Imports under
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,11 +120,10 @@ def imports_of(path: Path) -> Iterator[Import]:
     yield from walk(ast.parse(path.read_text(encoding="utf-8")), False, False)
 
 
-def all_imports() -> list[Import]:
-    return [found for path in sorted(PACKAGE.rglob("*.py")) for found in imports_of(path)]
-
-
-IMPORTS = all_imports()
+@functools.cache
+def all_imports() -> tuple[Import, ...]:
+    """Read when a test first needs it, not at collection: parsing the package costs each xdist worker 1 s."""
+    return tuple(found for path in sorted(PACKAGE.rglob("*.py")) for found in imports_of(path))
 
 
 def _where(found: Import) -> str:
@@ -135,7 +135,7 @@ def _crossings() -> list[Import]:
     """Imports between units, type-only ones except those ``TYPE_ONLY`` allows."""
     return [
         found
-        for found in IMPORTS
+        for found in all_imports()
         if found.source_unit != found.target_unit
         and found.target != "conformance"
         and not (found.type_only and (found.source, found.target) in TYPE_ONLY)
@@ -144,9 +144,9 @@ def _crossings() -> list[Import]:
 
 def test_the_parser_sees_every_kind_of_import() -> None:
     """The rules below are only as good as the import list: it has top-level, function-level and type-only ones."""
-    kinds = {(found.in_function, found.type_only) for found in IMPORTS}
+    kinds = {(found.in_function, found.type_only) for found in all_imports()}
     assert {(False, False), (True, False), (False, True)} <= kinds
-    assert any(found.target == "conformance.host.loader" for found in IMPORTS if found.source.endswith("child"))
+    assert any(found.target == "conformance.host.loader" for found in all_imports() if found.source.endswith("child"))
 
 
 @pytest.mark.parametrize("unit", sorted(BOTTOM))
@@ -171,7 +171,7 @@ def test_reports_never_import_the_runner() -> None:
 
 
 def test_type_only_imports_cross_no_boundary_unless_listed() -> None:
-    listed = {(found.source, found.target) for found in IMPORTS if found.type_only}
+    listed = {(found.source, found.target) for found in all_imports() if found.type_only}
     assert listed >= TYPE_ONLY, "a TYPE_ONLY entry no longer exists: remove it"
 
 

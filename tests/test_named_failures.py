@@ -3,7 +3,8 @@
 Each plugin is a few lines of C on the reference echo (``c_common/skfix_c.h``), built here like the hostile
 plugins of ``test_hostile.py``, and run as ``pytest --plugin`` from an empty directory. Each test asserts
 that the right check fails with a message naming the cause, the exit status is 1, the run stays within
-its bound and nothing of it is left running.
+its bound and nothing of it is left running. The plugins whose whole battery is read share one run
+(``misbehaving_run``): a battery process's start costs about as much as a small plugin's battery.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import BatteryRun, SharedRuns
 from test_hostile import battery, build
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc builds the plugins")
@@ -87,11 +89,10 @@ SKFIX_EXPORT_API(API)
 """
 
 
-def test_an_undefined_symbol_is_named_at_load_and_at_the_call_that_reaches_it(tmp_path: Path) -> None:
+def test_an_undefined_symbol_is_named_at_load_and_at_the_call_that_reaches_it(misbehaving_run: BatteryRun) -> None:
     """Before: load passed and 40 checks said "the process exited with code 127 in process_packet".
     Now load.symbols-resolve (RTLD_NOW) warns with the symbol's name, and every crash names it too."""
-    plugin = build(tmp_path, "undefined_symbol", UNDEFINED_SYMBOL)
-    done, report = battery(tmp_path, plugin)
+    report = misbehaving_run.report("undefined_symbol")
     checks = {check["id"]: check for check in report["checks"]}
     at_load = checks["load.symbols-resolve"]
     assert at_load["status"] == "warn" and "undefined symbol no_such_function" in at_load["message"]
@@ -99,8 +100,8 @@ def test_an_undefined_symbol_is_named_at_load_and_at_the_call_that_reaches_it(tm
     crashes = [check for check in report["checks"] if check["status"] == "crash"]
     assert crashes and all("undefined symbol no_such_function" in check["message"] for check in crashes)
     assert crashes[0]["evidence"]["undefined_symbol"]["symbol"] == "no_such_function"
-    assert report["verdict"] == "fail" and done.returncode == 1, done.stdout[-2000:]
-    assert processes_left(tmp_path, plugin) == []
+    assert report["verdict"] == "fail" and misbehaving_run.returncode == 1, misbehaving_run.stdout[-2000:]
+    assert left_running(misbehaving_run, "undefined_symbol") == []
 
 
 THREADS = """
@@ -141,19 +142,17 @@ LEAVES_THE_THREAD = "(void)self;"
 JOINS_THE_THREAD = "atomic_store(&self->stop, true); pthread_join(self->ticker, NULL); free(self);"
 
 
-def test_threads_left_running_after_destroy_are_named(tmp_path: Path) -> None:
+def test_threads_left_running_after_destroy_are_named(misbehaving_run: BatteryRun) -> None:
     """The ticker runs into unmapped code once the library is closed: a crash, with the threads named."""
-    source = THREADS.replace("@NAME@", "threads_left").replace("@DESTROY@", LEAVES_THE_THREAD)
-    plugin = build(tmp_path, "threads_left", source)
-    done, report = battery(tmp_path, plugin)
+    report = misbehaving_run.report("threads_left")
     failing = non_passing(report)
     stopped = failing["lifecycle.threads-stopped"]
     assert stopped["status"] in ("fail", "crash")
     assert "1 thread: 'skfix-ticker'" in stopped["message"] and "destroy_instance" in stopped["message"]
     assert "skfix-ticker" in failing["leaks.create-destroy"]["message"]
     assert set(failing) <= {"lifecycle.threads-stopped", "leaks.create-destroy", "leaks.traffic", "load.reload"}
-    assert report["verdict"] == "fail" and done.returncode == 1, done.stdout[-2000:]
-    assert processes_left(tmp_path, plugin) == []
+    assert report["verdict"] == "fail" and misbehaving_run.returncode == 1, misbehaving_run.stdout[-2000:]
+    assert left_running(misbehaving_run, "threads_left") == []
 
 
 def test_threads_joined_by_destroy_pass(tmp_path: Path) -> None:
@@ -191,16 +190,15 @@ SKFIX_EXPORT_API(API)
 """
 
 
-def test_an_intermittent_crash_is_never_a_pass(tmp_path: Path) -> None:
+def test_an_intermittent_crash_is_never_a_pass(misbehaving_run: BatteryRun) -> None:
     """About one process in three aborts in process_packet: whichever checks it strikes, the verdict
     fails and names crashes (or flaky ones), never a pass."""
-    plugin = build(tmp_path, "crash_sometimes", CRASHES_NOW_AND_THEN)
-    done, report = battery(tmp_path, plugin)
+    report = misbehaving_run.report("crash_sometimes")
     failing = non_passing(report)
     assert failing and {check["status"] for check in failing.values()} <= {"crash", "flaky", "fail"}, failing
     assert any("SIGABRT" in check["message"] for check in failing.values()), json.dumps(failing)[:2000]
-    assert report["verdict"] == "fail" and done.returncode == 1, done.stdout[-2000:]
-    assert processes_left(tmp_path, plugin) == []
+    assert report["verdict"] == "fail" and misbehaving_run.returncode == 1, misbehaving_run.stdout[-2000:]
+    assert left_running(misbehaving_run, "crash_sometimes") == []
 
 
 CRASHES_AT_THE_THIRD_INSTANCE = """
@@ -219,12 +217,41 @@ SKFIX_EXPORT_API(API)
 """
 
 
-def test_a_crash_in_a_shared_child_does_not_vanish_when_the_check_passes_alone(tmp_path: Path) -> None:
+def test_a_crash_in_a_shared_child_does_not_vanish_when_the_check_passes_alone(misbehaving_run: BatteryRun) -> None:
     """Checks that share a child each create an instance: the third one aborts there, never when run alone."""
-    plugin = build(tmp_path, "crash_third", CRASHES_AT_THE_THIRD_INSTANCE)
-    done, report = battery(tmp_path, plugin)
-    assert report["verdict"] == "fail" and done.returncode == 1, done.stdout[-2000:]
+    report = misbehaving_run.report("crash_third")
+    assert report["verdict"] == "fail" and misbehaving_run.returncode == 1, misbehaving_run.stdout[-2000:]
     flaky = [check for check in report["checks"] if check["status"] == "flaky"]
     assert flaky, non_passing(report)
     assert all("shared_child_death" in check["evidence"] for check in flaky)
     assert "killed by SIGABRT" in flaky[0]["message"] and "passed when run again alone" in flaky[0]["message"]
+
+
+#: The plugins whose whole battery the tests above read, by label, with their source.
+MISBEHAVING = {
+    "undefined_symbol": UNDEFINED_SYMBOL,
+    "threads_left": THREADS.replace("@NAME@", "threads_left").replace("@DESTROY@", LEAVES_THE_THREAD),
+    "crash_sometimes": CRASHES_NOW_AND_THEN,
+    "crash_third": CRASHES_AT_THE_THIRD_INSTANCE,
+}
+
+
+@pytest.fixture(scope="session")
+def misbehaving_run(shared_runs: SharedRuns) -> BatteryRun:
+    """The whole battery over the ``MISBEHAVING`` plugins, in one run: each plugin has its own probe, report
+    and sandbox children there, as it would alone, and the run's exit status is 1 if any of them fails."""
+
+    def build_all(directory: Path) -> list[str]:
+        return [f"--plugin={build(directory, label, source)}" for label, source in MISBEHAVING.items()]
+
+    def look_for_survivors(directory: Path) -> None:
+        left = {label: processes_left(directory, directory / f"lib{label}.so") for label in MISBEHAVING}
+        (directory / "left-running.json").write_text(json.dumps(left))
+
+    return shared_runs.battery("misbehaving", build_all, after=look_for_survivors)
+
+
+def left_running(run: BatteryRun, label: str) -> list[str]:
+    """What ``processes_left`` found of the shared run right after it ended, for plugin ``label``."""
+    left: dict[str, list[str]] = json.loads((run.report_dir.parent / "left-running.json").read_text())
+    return left[label]

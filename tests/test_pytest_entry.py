@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import struct
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,10 +19,10 @@ def _report(report_dir: Path, label: str) -> dict[str, Any]:
     return dict(json.loads((report_dir / label / "report.json").read_text()))
 
 
-def test_conforming_processor_passes_every_check(fixture_so: Callable[[str], Path], run_battery: Runner) -> None:
-    run = run_battery(fixture_so("conforming_processor"))
-    assert run.returncode == 0, run.stdout[-3000:]
-    report = run.report("conforming_processor")
+def test_conforming_processor_passes_every_check(three_plugins: BatteryRun) -> None:
+    """Read from the session's whole-battery run over three plugins (conftest.three_plugins): the conforming
+    plugin's report is its own there. A plain run's exit status 0 is tests/test_cli.py's and test_containment's."""
+    report = three_plugins.report("conforming_processor")
     assert report["verdict"] == "pass"
     assert report["schema_version"] and report["plugin"]["api_version"] == 9
     assert len(report["plugin"]["sha256"]) == 64
@@ -33,26 +31,14 @@ def test_conforming_processor_passes_every_check(fixture_so: Callable[[str], Pat
         k: v for k, v in statuses.items() if v not in ("pass", "skip")
     }
     assert all({"id", "category", "severity", "status", "message", "evidence"} <= set(e) for e in report["checks"])
-    assert "report written to" in run.stdout
+    assert "report written to" in three_plugins.stdout
 
 
-@pytest.fixture(scope="module")
-def version5_run(fixture_so: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory) -> BatteryRun:
-    """The whole battery on the refused v5 plugin with a JUnit file: the refusal and the JUnit test read one run."""
-    workdir = tmp_path_factory.mktemp("version5")
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--report-dir", str(workdir / "reports"),
-               "--plugin", str(fixture_so("version5")), "--junitxml", str(workdir / "junit.xml")]  # fmt: skip
-    done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600, check=False)
-    return BatteryRun(done.returncode, done.stdout, done.stderr, workdir / "reports")
-
-
-def test_version5_is_refused_naming_v5_and_the_range(version5_run: BatteryRun) -> None:
-    run = version5_run
-    assert run.returncode == 1
-    check = run.checks("version5")["load.version-gate"]
+def test_version5_is_refused_naming_v5_and_the_range(three_plugins: BatteryRun) -> None:
+    check = three_plugins.checks("version5")["load.version-gate"]
     assert check["status"] == "fail"
     assert "plugin has v5" in check["message"] and "v6\u2013v9" in check["message"]
-    assert run.report("version5")["verdict"] == "fail"
+    assert three_plugins.report("version5")["verdict"] == "fail"
 
 
 def test_missing_symbol_names_the_symbol(fixture_so: Callable[[str], Path], run_battery: Runner) -> None:
@@ -62,8 +48,8 @@ def test_missing_symbol_names_the_symbol(fixture_so: Callable[[str], Path], run_
     assert check["status"] == "fail" and "streamkit_native_plugin_api" in check["message"]
 
 
-def test_constructor_abort_is_a_crash_at_load(fixture_so: Callable[[str], Path], run_battery: Runner) -> None:
-    run = run_battery(fixture_so("ctor_abort"))
+def test_constructor_abort_is_a_crash_at_load(panic_and_abort: BatteryRun) -> None:
+    run = panic_and_abort  # ctor_abort beside panicking (conftest.panic_and_abort)
     assert run.returncode == 1  # pytest itself survived and reported
     check = run.checks("ctor_abort")["load.dlopen"]
     assert check["status"] == "crash"
@@ -120,9 +106,8 @@ def test_bad_input_gets_one_line_and_a_report(
     assert report["plugin"]["load_problem"].startswith("not loadable: ")
 
 
-def test_junit_xml_uses_check_ids(version5_run: BatteryRun) -> None:
-    assert version5_run.returncode == 1
-    text = (version5_run.report_dir.parent / "junit.xml").read_text()
+def test_junit_xml_uses_check_ids(three_plugins: BatteryRun) -> None:
+    text = (three_plugins.report_dir.parent / "junit.xml").read_text()
     assert 'name="load.version-gate"' in text and "plugin has v5" in text
 
 

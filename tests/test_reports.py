@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import BatteryRun
 
 from conformance.cli import main as cli_main
 from conformance.report.diff import compare_reports
@@ -69,21 +70,6 @@ def assert_all_reports_valid(report_dir: Path) -> int:
     return len(reports)
 
 
-@pytest.fixture(scope="module")
-def three_plugins(tmp_path_factory: pytest.TempPathFactory, fixture_so: Callable[[str], Path]) -> Run:
-    """One run over a failing, a conforming and an unsupported-version plugin (the whole battery, ~3 s)."""
-    workdir = tmp_path_factory.mktemp("three")
-    run = battery(
-        workdir,
-        fixture_so("panicking"),
-        fixture_so("conforming_processor"),
-        fixture_so("version5"),
-        args=(f"--junitxml={workdir / 'junit.xml'}",),
-    )
-    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
-    return run
-
-
 def test_schema_is_valid_draft_2020_12_and_ships_in_the_package() -> None:
     jsonschema = importlib.import_module("jsonschema")  # no type stubs
     schema = report_schema()
@@ -92,7 +78,7 @@ def test_schema_is_valid_draft_2020_12_and_ships_in_the_package() -> None:
     assert schema["properties"]["schema_version"]["const"] == "1.1"
 
 
-def test_every_report_of_the_run_matches_the_schema(three_plugins: Run) -> None:
+def test_every_report_of_the_run_matches_the_schema(three_plugins: BatteryRun) -> None:
     assert assert_all_reports_valid(three_plugins.report_dir) == 3
     report = three_plugins.report("panicking")
     assert report["verdict"] == "fail" and report["grade"] == "F"
@@ -108,7 +94,7 @@ def test_every_report_of_the_run_matches_the_schema(three_plugins: Run) -> None:
     ]
 
 
-def test_schema_rejects_what_consumers_could_not_read(three_plugins: Run) -> None:
+def test_schema_rejects_what_consumers_could_not_read(three_plugins: BatteryRun) -> None:
     report = three_plugins.report("conforming_processor")
     assert schema_errors(report) == []
     broken = json.loads(json.dumps(report))
@@ -121,7 +107,7 @@ def test_schema_rejects_what_consumers_could_not_read(three_plugins: Run) -> Non
     assert any("surprise" in error for error in errors)
 
 
-def test_every_file_of_the_run_carries_the_same_run_id(three_plugins: Run) -> None:
+def test_every_file_of_the_run_carries_the_same_run_id(three_plugins: BatteryRun) -> None:
     reports = three_plugins.report_dir
     run_id = three_plugins.report("panicking")["run"]["id"]
     files = [reports / "summary.md", reports / "index.html"]
@@ -130,7 +116,7 @@ def test_every_file_of_the_run_carries_the_same_run_id(three_plugins: Run) -> No
     assert {path.name: run_id_of(path) for path in files} == {path.name: run_id for path in files}
 
 
-def test_html_is_self_contained(three_plugins: Run) -> None:
+def test_html_is_self_contained(three_plugins: BatteryRun) -> None:
     for path in [three_plugins.report_dir / "index.html", *three_plugins.report_dir.glob("*/report.html")]:
         text = path.read_text()
         assert "<style>" in text and "<script>" in text
@@ -138,7 +124,7 @@ def test_html_is_self_contained(three_plugins: Run) -> None:
         assert set(re.findall(r"https?://[^\s\"'<]+", text)) <= {"http://www.w3.org/2000/svg"}, path
 
 
-def test_report_html_shows_banner_matrix_categories_and_timing(three_plugins: Run) -> None:
+def test_report_html_shows_banner_matrix_categories_and_timing(three_plugins: BatteryRun) -> None:
     text = (three_plugins.report_dir / "panicking" / "report.html").read_text()
     assert 'id="verdict" class="banner fail"' in text and "FAIL" in text
     assert '<tr data-host="9" data-state="incompatible">' in text
@@ -149,7 +135,7 @@ def test_report_html_shows_banner_matrix_categories_and_timing(three_plugins: Ru
     assert "<details><summary>" in text and "<svg" in text and 'class="timing-row"' in text
 
 
-def test_index_lists_every_plugin_failing_first(three_plugins: Run) -> None:
+def test_index_lists_every_plugin_failing_first(three_plugins: BatteryRun) -> None:
     text = (three_plugins.report_dir / "index.html").read_text()
     rows = re.findall(r'<tr data-check="([^"]+)" data-problem="(\d)" data-verdict="(\w+)">', text)
     assert [(label, verdict) for label, _, verdict in rows] == [
@@ -160,7 +146,7 @@ def test_index_lists_every_plugin_failing_first(three_plugins: Run) -> None:
     assert 'href="panicking/report.html"' in text and "3 plugins: 1 pass, 2 fail" in text
 
 
-def test_markdown_summary_has_one_table_per_plugin_failures_first(three_plugins: Run) -> None:
+def test_markdown_summary_has_one_table_per_plugin_failures_first(three_plugins: BatteryRun) -> None:
     text = (three_plugins.report_dir / "summary.md").read_text()
     assert text.startswith("<!-- conformance-run-id: ")
     headings = re.findall(r"^## .*`(\w+)`: (PASS|FAIL)", text, flags=re.M)
@@ -170,7 +156,7 @@ def test_markdown_summary_has_one_table_per_plugin_failures_first(three_plugins:
     assert "`load.dlopen`" in panicking.split("<details>", 1)[1]  # passes are folded
 
 
-def test_markdown_caps_rows_and_escapes_table_cells(three_plugins: Run) -> None:
+def test_markdown_caps_rows_and_escapes_table_cells(three_plugins: BatteryRun) -> None:
     report = three_plugins.report("panicking")
     template = next(check for check in report["checks"] if check["status"] == "fail")
     rows = range(MAX_ROWS_PER_PLUGIN + 5)
@@ -181,19 +167,14 @@ def test_markdown_caps_rows_and_escapes_table_cells(three_plugins: Run) -> None:
     assert "a \\| b c &lt;script>" in text
 
 
-def test_terminal_names_the_written_files(three_plugins: Run) -> None:
+def test_terminal_names_the_written_files(three_plugins: BatteryRun) -> None:
     assert "conformance: FAIL - report written to" in three_plugins.stdout
     assert "conformance: summary " in three_plugins.stdout and "index.html" in three_plugins.stdout
 
 
-def test_junit_failures_carry_the_evidence(tmp_path: Path, fixture_so: Callable[[str], Path]) -> None:
-    junit = tmp_path / "junit.xml"
-    run = battery(
-        tmp_path,
-        fixture_so("panicking"),
-        fixture_so("ctor_abort"),
-        args=(f"--junitxml={junit}", "-k", "wire-in.text.ascii or load.dlopen"),
-    )
+def test_junit_failures_carry_the_evidence(panic_and_abort: BatteryRun) -> None:
+    run = panic_and_abort
+    junit = run.report_dir.parent / "junit.xml"
     assert run.returncode == 1
     assert_all_reports_valid(run.report_dir)
     cases = {(case.get("classname"), case.get("name")): case for case in ET.parse(junit).getroot().iter("testcase")}
@@ -207,7 +188,7 @@ def test_junit_failures_carry_the_evidence(tmp_path: Path, fixture_so: Callable[
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
-def test_failing_report_renders_in_headless_chromium(three_plugins: Run, tmp_path: Path) -> None:
+def test_failing_report_renders_in_headless_chromium(three_plugins: BatteryRun, tmp_path: Path) -> None:
     def dom(page: Path) -> str:
         command = [
             str(CHROMIUM),
@@ -242,7 +223,9 @@ def test_failing_report_renders_in_headless_chromium(three_plugins: Run, tmp_pat
     assert 'data-js="ready"' in index and index.count('href="') >= 3 and "version5" in index
 
 
-def test_diff_reports_regressions_and_improvements(three_plugins: Run, capsys: pytest.CaptureFixture[str]) -> None:
+def test_diff_reports_regressions_and_improvements(
+    three_plugins: BatteryRun, capsys: pytest.CaptureFixture[str]
+) -> None:
     good = three_plugins.report_dir / "conforming_processor" / "report.json"
     bad = three_plugins.report_dir / "panicking" / "report.json"
     assert cli_main(["diff", str(good), str(bad)]) == 1
@@ -255,7 +238,7 @@ def test_diff_reports_regressions_and_improvements(three_plugins: Run, capsys: p
     assert "no differences" in capsys.readouterr().out
 
 
-def test_diff_counts_a_new_failing_check_as_a_regression(three_plugins: Run) -> None:
+def test_diff_counts_a_new_failing_check_as_a_regression(three_plugins: BatteryRun) -> None:
     old = three_plugins.report("conforming_processor")
     new = json.loads(json.dumps(old))
     new["checks"].append(dict(new["checks"][0], id="load.brand-new", status="crash", message="boom"))
@@ -266,7 +249,9 @@ def test_diff_counts_a_new_failing_check_as_a_regression(three_plugins: Run) -> 
 
 
 @pytest.mark.parametrize("content", [None, "", "{not json", '{"checks": []}', '["x"]'])
-def test_diff_unreadable_input_is_one_line_and_exit_2(three_plugins: Run, tmp_path: Path, content: str | None) -> None:
+def test_diff_unreadable_input_is_one_line_and_exit_2(
+    three_plugins: BatteryRun, tmp_path: Path, content: str | None
+) -> None:
     broken = tmp_path / "broken.json"
     if content is not None:
         broken.write_text(content)
@@ -284,20 +269,21 @@ def test_diff_unreadable_input_is_one_line_and_exit_2(three_plugins: Run, tmp_pa
 
 
 def test_rerun_into_the_same_directory_leaves_only_the_new_run(
-    tmp_path: Path, fixture_so: Callable[[str], Path]
+    tmp_path: Path, fixture_so: Callable[[str], Path], three_plugins: BatteryRun
 ) -> None:
-    first = battery(tmp_path, fixture_so("panicking"), fixture_so("conforming_processor"), args=("-k", "load"))
-    assert (first.report_dir / "index.html").exists()
-    first_id = first.report("panicking")["run"]["id"]
-    (first.report_dir / "notes.txt").write_text("mine")
-    (first.report_dir / "panicking" / "keep.txt").write_text("mine too")
+    # The first run's reports: a copy of the shared run's (panicking, conforming_processor, version5).
+    shutil.copytree(three_plugins.report_dir, tmp_path / "reports", symlinks=True)
+    assert (tmp_path / "reports" / "index.html").exists()
+    first_id = three_plugins.report("panicking")["run"]["id"]
+    (tmp_path / "reports" / "notes.txt").write_text("mine")
+    (tmp_path / "reports" / "panicking" / "keep.txt").write_text("mine too")
     second = battery(tmp_path, fixture_so("conforming_c"), args=("-k", "load"))
     assert second.returncode == 0, second.stdout[-2000:]
     run_id = second.report("conforming_c")["run"]["id"]
     assert run_id != first_id
     reports = second.report_dir
     assert not (reports / "index.html").exists()
-    assert not (reports / "conforming_processor").exists()
+    assert not (reports / "conforming_processor").exists() and not (reports / "version5").exists()
     assert sorted(path.name for path in (reports / "panicking").iterdir()) == ["keep.txt"]
     assert (reports / "notes.txt").read_text() == "mine"
     assert run_id_of(reports / "summary.md") == run_id

@@ -117,7 +117,17 @@ def test_plugins_that_crashed_or_hung_in_triage_get_a_child_per_check(fixture_so
             assert len({item.host_version for item in chunk}) == 1
 
 
-@pytest.mark.parametrize("fixture", ["params_unwrap", "accepts_anything", "conforming_processor", "c_bad_errors"])
+#: The developer loop compares a conforming and a failing fixture; the full run adds two more (a child per
+#: item alone costs 2-4 s of CPU per fixture).
+@pytest.mark.parametrize(
+    "fixture",
+    [
+        "conforming_processor",
+        "c_bad_errors",
+        pytest.param("params_unwrap", marks=pytest.mark.slow),
+        pytest.param("accepts_anything", marks=pytest.mark.slow),
+    ],
+)
 def test_shared_and_lone_runs_give_the_same_verdicts(
     fixture: str, fixture_so: Callable[[str], Path], client: SandboxClient
 ) -> None:
