@@ -14,8 +14,7 @@ from __future__ import annotations
 import mmap
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 #: e_machine names as pyelftools spells them (the values this tool can meet in practice).
 MACHINES = {
@@ -40,8 +39,7 @@ class MalformedElf(ValueError):
     """An offset, size or field of the file that cannot be right."""
 
 
-@dataclass(frozen=True)
-class Section:
+class Section(NamedTuple):  # a tuple: a file has dozens, and each fork server reads those of 36 files
     name: str
     kind: int
     offset: int
@@ -91,11 +89,13 @@ class ElfImage:
             raise MalformedElf("sections are read only from 64-bit files")
         (shoff,) = self._unpack("Q", 0x28)
         shentsize, shnum, shstrndx = self._unpack("HHH", 0x3A)
-        if shnum == 0:
-            return []
+        if shnum == 0 or shoff == 0:
+            return []  # no section header table (stripped of it)
         if shentsize < 64:
             raise MalformedElf(f"section header entries of {shentsize} bytes")
-        raw = [self._unpack("IIQQQQIIQQ", shoff + index * shentsize) for index in range(shnum)]
+        table = self._bytes(shoff, shnum * shentsize)
+        header = struct.Struct(self.order + "IIQQQQIIQQ")
+        raw = [header.unpack_from(table, index * shentsize) for index in range(shnum)]
         if shstrndx >= shnum:
             raise MalformedElf(f"section-name table index {shstrndx} of {shnum} sections")
         names = self._bytes(raw[shstrndx][4], raw[shstrndx][5])

@@ -39,6 +39,7 @@ import struct
 import subprocess
 from pathlib import Path
 
+from conformance.host.elfread import SHT_NOBITS, ElfImage, MalformedElf
 from conformance.host.native_build import cache_dir
 
 _MS_BIND = 4096
@@ -46,7 +47,6 @@ _MS_BIND = 4096
 DEBUG_ROOT = "/usr/lib/debug/.build-id"
 _ELF_MAGIC = b"\x7fELF"
 _NT_GNU_BUILD_ID = 3
-_SHT_NOBITS = 8  # a section with no content in the file (a debug file's stub of code)
 
 
 def mapped_objects(maps_text: str) -> list[str]:
@@ -65,32 +65,28 @@ def elf_debug_facts(path: str) -> tuple[bool, str | None]:
     Reads the section headers only; 64-bit little-endian objects, anything else says (False, None).
     """
     with open(path, "rb") as handle:
-
-        def read_at(offset: int, size: int) -> bytes:
-            handle.seek(offset)
-            return handle.read(size)
-
-        header = read_at(0, 64)
-        if len(header) < 64 or header[:4] != _ELF_MAGIC or header[4] != 2 or header[5] != 1:
+        if handle.read(4) != _ELF_MAGIC:
             return False, None
-        (shoff,) = struct.unpack_from("<Q", header, 0x28)
-        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", header, 0x3A)
-        if shoff == 0 or shentsize < 64 or shstrndx >= shnum:
+        try:
+            elf = ElfImage(handle)
+        except MalformedElf:
             return False, None
-        table = read_at(shoff, shnum * shentsize)
-        if len(table) < shnum * shentsize:
+        try:
+            if elf.elfclass != 64 or elf.order != "<":
+                return False, None
+            sections = elf.sections()
+            has_dwarf = any(
+                section.name in (".debug_info", ".zdebug_info") and section.kind != SHT_NOBITS for section in sections
+            )
+            build_id: str | None = None
+            for section in sections:
+                if section.name == ".note.gnu.build-id":
+                    build_id = _build_id(elf.content(section)[:256])
+            return has_dwarf, build_id
+        except MalformedElf:
             return False, None
-        sections = [struct.unpack_from("<IIQQQQIIQQ", table, index * shentsize) for index in range(shnum)]
-        names = read_at(sections[shstrndx][4], sections[shstrndx][5])
-        has_dwarf = False
-        build_id: str | None = None
-        for name_index, kind, _flags, _addr, offset, size, *_rest in sections:
-            name = names[name_index : names.find(b"\0", name_index)]
-            if name in (b".debug_info", b".zdebug_info") and kind != _SHT_NOBITS:
-                has_dwarf = True
-            elif name == b".note.gnu.build-id":
-                build_id = _build_id(read_at(offset, min(size, 256)))
-        return has_dwarf, build_id
+        finally:
+            elf.close()
 
 
 def _build_id(note: bytes) -> str | None:
