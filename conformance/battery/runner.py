@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import queue
 import shlex
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cache
@@ -129,18 +130,33 @@ def _with_crash_difference(path: Path, facts: PluginFacts, budget_scale: float, 
     return replace(facts, crash_difference=difference) if difference else facts
 
 
-def probe_many(paths: list[Path], budget_scale: float, clients: list[SandboxClient], parallelism: int = 0) -> None:
+def probe_many(
+    paths: list[Path],
+    budget_scale: float,
+    clients: list[SandboxClient],
+    parallelism: int = 0,
+    on_probed: Callable[[Path], None] | None = None,
+) -> None:
     """Probe several plugins at once: on ``clients``, plus temporary ones up to ``parallelism``.
 
     A probe mostly waits (a triaged entry point that wedges holds it for a
     whole budget), so probing a corpus one plugin after another left the cores
-    idle for seconds before the first check could start.
+    idle for seconds before the first check could start. ``on_probed`` is
+    called with each plugin's path as soon as its facts are known (on a probe
+    thread), so its checks can start while other plugins are still probed.
     """
-    pending = [path for path in dict.fromkeys(paths) if _facts_key(path, budget_scale) not in _facts_cache]
+    unique = list(dict.fromkeys(paths))
+    pending = [path for path in unique if _facts_key(path, budget_scale) not in _facts_cache]
+    if on_probed is not None:
+        for path in unique:
+            if path not in pending:
+                on_probed(path)
     width = min(len(pending), max(parallelism, len(clients)))
     if width < 2:
         for path in pending:
             probe(path, budget_scale, clients[0] if clients else None)
+            if on_probed is not None:
+                on_probed(path)
         return
     temporary = [SandboxClient() for _ in range(width - len(clients))]
     idle: queue.SimpleQueue[SandboxClient] = queue.SimpleQueue()
@@ -153,6 +169,8 @@ def probe_many(paths: list[Path], budget_scale: float, clients: list[SandboxClie
             probe(path, budget_scale, client)
         finally:
             idle.put(client)
+        if on_probed is not None:
+            on_probed(path)
 
     try:
         with ThreadPoolExecutor(max_workers=width, thread_name_prefix="conformance-probe") as pool:

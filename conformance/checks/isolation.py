@@ -6,7 +6,12 @@ checks that only create instances, call them and destroy them run one after
 another in one child. The rules that keep every verdict the verdict of a
 child of its own:
 
-* Only for a plugin whose triage (the probe) saw no entry point crash or hang.
+* Only for a plugin whose triage (the probe) saw no entry point crash. One
+  that hung in triage shares: every check but that entry point's own
+  ``timeouts`` and ``lifecycle`` checks (which run alone) is refused the
+  entry point before calling it (``ScenarioContext._refuse_triaged``), so a
+  shared child never waits out that budget; the refusal is a skip, which is
+  run again alone like any other non-pass.
 * Never the checks that observe the process as a whole or provoke crashes
   and hangs on purpose: loading and unloading, lifecycle, panics, timeouts,
   threads, logging (the log callbacks are per process), leaks, and the few
@@ -45,5 +50,9 @@ def shares_child(check: Check) -> bool:
 
 
 def plugin_may_share(facts: PluginFacts) -> bool:
-    """Plugins that crashed or hung on ordinary traffic during triage get a child per check."""
-    return facts.loadable and not facts.wedged and not facts.crashed and facts.failed_entry is None
+    """Plugins that crashed on ordinary traffic during triage get a child per check.
+
+    Crashes are not refused like hangs: each would end a shared child, and the checks after it would
+    start again in a new one, for every crashing check.
+    """
+    return facts.loadable and not facts.crashed and facts.failed_entry is None

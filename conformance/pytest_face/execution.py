@@ -7,6 +7,15 @@ Without xdist: one pool for the whole run. In an xdist worker: the controller's
 facts and a pool of its own. (The controller itself runs nothing: see
 ``XdistController.probed``.) Once the items are selected they are handed to the
 prefetcher, and each item's ``runtest`` only collects its result.
+
+When the command line cannot deselect a battery item (no ``-k``, ``-m``,
+``--deselect``, ``--lf``, ``--sw``, ``--collect-only`` or test paths), a
+plugin's items go to the prefetcher as soon as that plugin is probed, while
+other plugins are still probed and pytest collects: over a corpus the probes
+mostly wait out the budgets of wedged entry points, and the cores sat idle
+meanwhile. Whatever a conftest deselects all the same is cancelled and
+forgotten when the selection is known (``Prefetcher.keep_only``), so the
+results are those of the selected items alone.
 """
 
 from __future__ import annotations
@@ -14,10 +23,11 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future, wait
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
 
-from conformance.battery.runner import BatteryItem, import_facts, probe, probe_many, run_item
+from conformance.battery.runner import BatteryItem, battery_for, import_facts, probe, probe_many, run_item
 from conformance.checks.model import Check, PluginFacts
 from conformance.checks.monitors import MonitorLedger
 from conformance.checks.result import CheckResult
@@ -52,6 +62,8 @@ class ItemRunner:
         #: The start's thread lives until the servers are stopped: a process it started (a booted server,
         #: ``CONFORMANCE_ZYGOTE=0``, or the zygote) dies with it, since PR_SET_PDEATHSIG watches a thread.
         self._stopped = threading.Event()
+        #: Whether each plugin's items start once it is probed, before pytest has selected them.
+        self._early = False
 
     def start(self, config: pytest.Config, mode: str) -> None:
         """Start the fork servers of a process that runs items (not the xdist controller's), in the background.
@@ -68,6 +80,7 @@ class ItemRunner:
             size = worker_pool_size(len(self.settings.plugins), worker_count(config))
         else:
             size = default_workers() if prefetch_enabled() else 0
+            self._early = size > 0 and selects_whole_battery(config)
         self._started = Future()
         threading.Thread(target=self._start_servers, args=(size,), name="conformance-start", daemon=True).start()
 
@@ -85,7 +98,13 @@ class ItemRunner:
                     client.start()
                 self._spare = spare
                 pool = [shared_client(), *spare]
-                probe_many(list(self.settings.plugins), self.settings.budget_scale, pool, probe_parallelism())
+                plugins = list(self.settings.plugins)
+                if self._early:
+                    # The pool runs items from the first plugin probed on; probes get servers of their own.
+                    self._prefetcher = Prefetcher(pool)
+                    probe_many(plugins, self.settings.budget_scale, [], probe_parallelism(), self._start_plugin)
+                else:
+                    probe_many(plugins, self.settings.budget_scale, pool, probe_parallelism())
         except BaseException as error:  # noqa: BLE001 - raised where the run waits for the start
             self._started.set_exception(error)
         else:
@@ -109,6 +128,10 @@ class ItemRunner:
         """Hand the selected items to the prefetcher: all now, or (in an xdist worker) per plugin when
         its first item runs, since a worker gets every item of a plugin once it gets one."""
         self.wait_started()
+        if self._prefetcher is not None:  # every plugin's battery started when it was probed
+            for path in self.settings.plugins:
+                self._prefetcher.keep_only(path, {item.name for item in selected.get(path, [])})
+            return
         if self._spare is None or sum(len(items) for items in selected.values()) < 2:
             return
         self._prefetcher = Prefetcher([shared_client(), *self._spare])
@@ -116,6 +139,14 @@ class ItemRunner:
         if submit_now:
             for path in selected:
                 self._submit(path)
+
+    def _start_plugin(self, path: Path) -> None:
+        """Submit a just-probed plugin's whole battery (on a probe thread): see the module's docstring."""
+        assert self._prefetcher is not None
+        if self._prefetcher.claim(path):
+            settings = self.settings
+            facts = probe(path, settings.budget_scale)
+            self._prefetcher.submit_battery(path, battery_for(facts), facts, settings.budget_scale, settings.reruns)
 
     def _submit(self, path: Path) -> None:
         """Submit a plugin's selected items to the pool, once."""
@@ -178,3 +209,26 @@ class ItemRunner:
             client.close()
         close_shared_client()
         self._stopped.set()
+
+
+#: Options that deselect items (or run none): with any of them, items wait for pytest's selection.
+DESELECTING_OPTIONS = ("keyword", "markexpr", "deselect", "lf", "stepwise", "collectonly")
+
+
+class CommandLine(Protocol):
+    """What ``selects_whole_battery`` reads of a ``pytest.Config``."""
+
+    args_source: pytest.Config.ArgsSource
+
+    def getoption(self, name: str, default: Any = None) -> Any: ...
+
+
+def selects_whole_battery(config: CommandLine) -> bool:
+    """Whether the command line keeps every battery item, so a plugin's items may start once it is probed.
+
+    Test paths on the command line select too. A conftest may still deselect: those items are
+    cancelled when the selection is known.
+    """
+    if any(config.getoption(name, None) for name in DESELECTING_OPTIONS):
+        return False
+    return config.args_source != pytest.Config.ArgsSource.ARGS

@@ -100,10 +100,22 @@ class Prefetcher:
 
     def claim(self, path: Path) -> bool:
         """True the first time a plugin is claimed: its caller submits the plugin's items."""
-        if str(path) in self._claimed:
-            return False
-        self._claimed.add(str(path))
-        return True
+        with self._lock:
+            if str(path) in self._claimed:
+                return False
+            self._claimed.add(str(path))
+            return True
+
+    def keep_only(self, path: Path, names: set[str]) -> None:
+        """Cancel and forget ``path``'s items not in ``names`` (submitted before the selection was known).
+
+        Forgotten, since a check that owns other checks' rules waits for the plugin's outstanding
+        items (``outstanding``): an item pytest deselected must not count. One already running
+        finishes and its result is dropped.
+        """
+        futures = self._futures.get(str(path), {})
+        for name in [name for name in futures if name not in names]:
+            futures.pop(name).cancel()
 
     def take(self, path: Path, name: str) -> Future[CheckResult] | None:
         return self._futures.get(str(path), {}).pop(name, None)
