@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 
 from conformance.battery.runner import BatteryItem, run_item, run_shared
@@ -21,6 +21,7 @@ from conformance.checks.applicability import not_applicable
 from conformance.checks.isolation import GROUP_SIZE, plugin_may_share, shares_child
 from conformance.checks.model import PluginFacts
 from conformance.checks.result import CheckResult
+from conformance.pytest_face.taskpool import FrontFirstPool
 from conformance.sandbox.client import SandboxClient
 
 
@@ -34,7 +35,7 @@ class Prefetcher:
         self._clients: list[SandboxClient] = []
         self._lock = threading.Lock()
         workers = len(clients)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conformance-prefetch")
+        self._pool = FrontFirstPool(workers, "conformance-prefetch")
         # Per plugin, per item name: a plugin's outstanding futures are read once per item.
         self._futures: dict[str, dict[str, Future[CheckResult]]] = {}
         self._claimed: set[str] = set()
@@ -51,7 +52,9 @@ class Prefetcher:
     def submit(self, path: Path, item: BatteryItem, facts: PluginFacts, budget_scale: float, reruns: int) -> None:
         futures = self._futures.setdefault(str(path), {})
         if item.name not in futures:
-            futures[item.name] = self._pool.submit(self._run, path, item, facts, budget_scale, reruns)
+            futures[item.name] = self._pool.submit(
+                self._run, path, item, facts, budget_scale, reruns, front=calls_wedged_entry(item, facts)
+            )
 
     def _run(self, path: Path, item: BatteryItem, facts: PluginFacts, budget_scale: float, reruns: int) -> CheckResult:
         return run_item(path, item, facts, budget_scale, reruns, client=self._client())
@@ -133,7 +136,7 @@ class Prefetcher:
         for futures in self._futures.values():
             for future in futures.values():
                 future.cancel()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown()
         with self._lock:
             for client in self._clients + self._spare:
                 client.request_stop()
@@ -162,6 +165,13 @@ def shared_chunks(items: list[BatteryItem], facts: PluginFacts) -> list[list[Bat
     if current:
         chunks.append(current)
     return chunks
+
+
+def calls_wedged_entry(item: BatteryItem, facts: PluginFacts) -> bool:
+    """Whether the item calls an entry point triage saw wedge (its own ``timeouts`` or ``lifecycle`` check):
+    then it waits out that entry point's budget, and goes to the front of the pool's queue."""
+    exempt = item.check.option_dict().get("triage_exempt") or ()
+    return any(f"wedged:{entry}" in exempt for entry, _ in facts.wedged)
 
 
 def _longest_budget(chunk: list[BatteryItem]) -> float:
