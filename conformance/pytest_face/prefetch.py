@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from conformance.battery.runner import BatteryItem, run_item, run_shared
@@ -21,12 +21,20 @@ from conformance.checks.applicability import not_applicable
 from conformance.checks.isolation import GROUP_SIZE, plugin_may_share, shares_child
 from conformance.checks.model import PluginFacts
 from conformance.checks.result import CheckResult
-from conformance.pytest_face.taskpool import FrontFirstPool
 from conformance.sandbox.client import SandboxClient
+
+#: Fork servers, beside the pool's, for the checks that call an entry point triage saw wedge.
+WAITING_WORKERS = 2
 
 
 class Prefetcher:
-    """Submits (plugin, item) runs to a pool of sandbox clients and hands out futures."""
+    """Submits (plugin, item) runs to a pool of sandbox clients and hands out futures.
+
+    The checks that call an entry point triage saw wedge (its own ``timeouts`` and ``lifecycle``
+    checks) wait out its whole budget, and again when re-run. On the pool they held servers while
+    the cores sat idle (over a corpus, the wedged plugins are probed last, so their waits ended the
+    run); they get servers of their own (``WAITING_WORKERS``), started when the first one comes.
+    """
 
     def __init__(self, clients: list[SandboxClient]) -> None:
         """One worker thread per client; clients may be warm already (the probe's, pre-started ones)."""
@@ -35,7 +43,8 @@ class Prefetcher:
         self._clients: list[SandboxClient] = []
         self._lock = threading.Lock()
         workers = len(clients)
-        self._pool = FrontFirstPool(workers, "conformance-prefetch")
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conformance-prefetch")
+        self._waiting: ThreadPoolExecutor | None = None
         # Per plugin, per item name: a plugin's outstanding futures are read once per item.
         self._futures: dict[str, dict[str, Future[CheckResult]]] = {}
         self._claimed: set[str] = set()
@@ -52,9 +61,15 @@ class Prefetcher:
     def submit(self, path: Path, item: BatteryItem, facts: PluginFacts, budget_scale: float, reruns: int) -> None:
         futures = self._futures.setdefault(str(path), {})
         if item.name not in futures:
-            futures[item.name] = self._pool.submit(
-                self._run, path, item, facts, budget_scale, reruns, front=calls_wedged_entry(item, facts)
-            )
+            futures[item.name] = self._pool_for(item, facts).submit(self._run, path, item, facts, budget_scale, reruns)
+
+    def _pool_for(self, item: BatteryItem, facts: PluginFacts) -> ThreadPoolExecutor:
+        if not calls_wedged_entry(item, facts):
+            return self._pool
+        with self._lock:
+            if self._waiting is None:
+                self._waiting = ThreadPoolExecutor(WAITING_WORKERS, thread_name_prefix="conformance-waiting")
+            return self._waiting
 
     def _run(self, path: Path, item: BatteryItem, facts: PluginFacts, budget_scale: float, reruns: int) -> CheckResult:
         return run_item(path, item, facts, budget_scale, reruns, client=self._client())
@@ -136,7 +151,9 @@ class Prefetcher:
         for futures in self._futures.values():
             for future in futures.values():
                 future.cancel()
-        self._pool.shutdown()
+        for pool in (self._pool, self._waiting):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             for client in self._clients + self._spare:
                 client.request_stop()
@@ -168,8 +185,8 @@ def shared_chunks(items: list[BatteryItem], facts: PluginFacts) -> list[list[Bat
 
 
 def calls_wedged_entry(item: BatteryItem, facts: PluginFacts) -> bool:
-    """Whether the item calls an entry point triage saw wedge (its own ``timeouts`` or ``lifecycle`` check):
-    then it waits out that entry point's budget, and goes to the front of the pool's queue."""
+    """Whether the item calls an entry point triage saw wedge (its own ``timeouts`` or ``lifecycle`` check),
+    so that it mostly waits out that entry point's budget."""
     exempt = item.check.option_dict().get("triage_exempt") or ()
     return any(f"wedged:{entry}" in exempt for entry, _ in facts.wedged)
 
