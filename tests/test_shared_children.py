@@ -110,14 +110,23 @@ def test_plugins_that_crashed_in_triage_get_a_child_per_check(fixture_so: Callab
     assert all(len(chunk) == 1 for chunk in shared_chunks(battery_for(crashing), crashing))
     wedging = probe(fixture_so("wedging"))
     assert wedging.wedged and plugin_may_share(wedging)
-    assert max(len(chunk) for chunk in shared_chunks(battery_for(wedging), wedging)) == GROUP_SIZE
+    assert max(len(chunk) for chunk in shared_chunks(battery_for(wedging), wedging)) > 1
     conforming = probe(fixture_so("conforming_processor"))
-    chunks = shared_chunks(battery_for(conforming), conforming)
-    assert max(len(chunk) for chunk in chunks) == GROUP_SIZE
-    for chunk in chunks:
-        if len(chunk) > 1:
-            assert all(shares_child(item.check) for item in chunk)
-            assert len({item.host_version for item in chunk}) == 1
+    items = battery_for(conforming)
+    chunks = shared_chunks(items, conforming)
+    assert sorted(item.name for chunk in chunks for item in chunk) == sorted(item.name for item in items)
+    sharing: dict[int, int] = {}
+    for item in items:
+        if shares_child(item.check) and not_applicable(item.check, conforming) is None:
+            sharing[item.host_version] = sharing.get(item.host_version, 0) + 1
+    runs = [chunk for chunk in chunks if len(chunk) > 1]
+    # As few children as GROUP_SIZE allows, per host version, in runs of near-equal length.
+    assert len(runs) == sum(-(-count // GROUP_SIZE) for count in sharing.values())
+    for chunk in runs:
+        assert len(chunk) <= GROUP_SIZE and all(shares_child(item.check) for item in chunk)
+        assert len({item.host_version for item in chunk}) == 1
+        same_host = [len(run) for run in runs if run[0].host_version == chunk[0].host_version]
+        assert max(same_host) - min(same_host) <= 1
 
 
 #: The developer loop compares a conforming and a failing fixture; the full run adds two more (a child per

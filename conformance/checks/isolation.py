@@ -1,7 +1,7 @@
 """Which checks may share a sandbox child with other checks, and for which plugins.
 
 Forking a child, loading the plugin into it and tearing it down costs a few
-milliseconds; most checks spend less than that in the plugin. So consecutive
+milliseconds; most checks spend less than that in the plugin. So the
 checks that only create instances, call them and destroy them run one after
 another in one child. The rules that keep every verdict the verdict of a
 child of its own:

@@ -77,7 +77,7 @@ class Prefetcher:
     def submit_battery(
         self, path: Path, items: list[BatteryItem], facts: PluginFacts, budget_scale: float, reruns: int
     ) -> None:
-        """Submit a plugin's items, consecutive ones that may share a child as one task, longest first.
+        """Submit a plugin's items, those that may share a child in a few tasks (``shared_chunks``), longest first.
 
         The pool works through the tasks in the order given; the few checks with long budgets (leak cycles,
         parallel instances) also take longest, and started last they ran alone at the end while the other
@@ -164,24 +164,30 @@ class Prefetcher:
 
 
 def shared_chunks(items: list[BatteryItem], facts: PluginFacts) -> list[list[BatteryItem]]:
-    """Split items, in order, into runs of at most GROUP_SIZE that may share a child, and single items."""
-    chunks: list[list[BatteryItem]] = []
-    current: list[BatteryItem] = []
+    """Split items into runs that may share a child, as few as ``GROUP_SIZE`` allows, and single items.
+
+    The items that may share are gathered per host version over the whole battery, whatever solo checks
+    lie between them in the catalogue (only a pass is taken from a shared child, so the order they run
+    in decides no verdict), and each host version's are dealt into runs of near-equal length.
+    """
     sharing = plugin_may_share(facts)
+    singles: list[list[BatteryItem]] = []
+    by_host: dict[int, list[BatteryItem]] = {}
     for item in items:
         if sharing and shares_child(item.check) and not_applicable(item.check, facts) is None:
-            if current and (current[0].host_version != item.host_version or len(current) >= GROUP_SIZE):
-                chunks.append(current)
-                current = []
-            current.append(item)
-            continue
-        if current:
-            chunks.append(current)
-            current = []
-        chunks.append([item])
-    if current:
-        chunks.append(current)
-    return chunks
+            by_host.setdefault(item.host_version, []).append(item)
+        else:
+            singles.append([item])
+    chunks: list[list[BatteryItem]] = []
+    for group in by_host.values():
+        count = -(-len(group) // GROUP_SIZE)
+        size, extra = divmod(len(group), count)
+        start = 0
+        for index in range(count):
+            end = start + size + (1 if index < extra else 0)
+            chunks.append(group[start:end])
+            start = end
+    return chunks + singles
 
 
 def calls_wedged_entry(item: BatteryItem, facts: PluginFacts) -> bool:
