@@ -425,13 +425,15 @@ Bytecode caching on (the default for users).
 | per check, the {sharing['checks']} checks of `conforming_processor` that may share a child, each in a child of its own | {ms(sharing['alone'])} | - |
 | the same checks, up to 12 per shared child | {ms(sharing['shared'])} | - |
 | whole corpus ({len(corpus)} fixtures, {corpus_items} items), one fork server, one child per scenario, no prefetch (`CONFORMANCE_PREFETCH=0`) | {fmt(results['corpus_serial'])} | - |
-| whole corpus, default (probes in parallel, fork servers: cores + 1, shared children) | {fmt(results['corpus_default'])} | at most 60 s |
-| whole corpus, `-n 2` (pytest-xdist: probed once, whole plugins per worker, 2 fork servers each) | {fmt(results['corpus_xdist'])} | at most 60 s |
+| whole corpus, default (probes in parallel, each plugin's checks started once it is probed, fork servers: cores + 1, shared children) | {fmt(results['corpus_default'])} | at most 30 s |
+| whole corpus, `-n 2` (pytest-xdist: probed once, whole plugins per worker, 2 fork servers each) | {fmt(results['corpus_xdist'])} | - |
 | a wedged `process_packet`: time past its 1 s budget | {fmt(wedge)} | at most 0.5 s |
 {fuzz_rows}{native_rows}
 How the corpus gets there: the probes (which mostly wait out the budgets of triaged entry points that hang)
-run in parallel; each fork server is warmed once; consecutive checks that only create, call and destroy
-instances run up to 12 per sandbox child (`conformance/checks/isolation.py`; only their passes are kept,
+run in parallel on servers of their own, and a plugin's checks start as soon as it is probed; the checks that
+call an entry point triage saw hang wait out its budget on two more servers, so they never hold the cores'
+servers; each fork server is warmed once; the checks that only create, call and destroy instances run up to
+12 per sandbox child, per host version (`conformance/checks/isolation.py`; only their passes are kept,
 anything else is run again alone); under pytest-xdist the controller probes once and hands the facts to the
 workers, and each worker gets whole plugins, which it runs ahead on its own fork servers. Crashes and hangs
 are always judged in a child of their own. In the `fuzz_nested` rows, cov and ft of the native run count
