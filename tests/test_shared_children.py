@@ -11,6 +11,7 @@ import pytest
 from conformance.battery.runner import battery_for, probe, run_item, run_shared
 from conformance.checks.applicability import not_applicable
 from conformance.checks.isolation import GROUP_SIZE, SOLO_CHECKS, plugin_may_share, shares_child
+from conformance.checks.model import Status
 from conformance.checks.registry import catalogue, checks_by_id
 from conformance.pytest_face.prefetch import shared_chunks
 from conformance.sandbox.client import SandboxClient
@@ -155,3 +156,30 @@ def test_shared_and_lone_runs_give_the_same_verdicts(
     shared = run_shared(path, items, facts, client=client)
     alone = [run_item(path, item, facts, client=client) for item in items]
     assert [(r.id, r.status, r.message) for r in shared] == [(r.id, r.status, r.message) for r in alone]
+
+
+def test_a_skip_nothing_before_could_cause_stands_in_a_shared_child(
+    fixture_so: Callable[[str], Path], client: SandboxClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wedged entry point refused (a static skip) is not run again alone; every other non-pass is."""
+    path = fixture_so("wedging")
+    facts = probe(path)
+    items = [
+        item
+        for item in battery_for(facts)
+        if shares_child(item.check) and not_applicable(item.check, facts) is None and item.host_version == 9
+    ]
+    alone: list[str] = []
+    run_alone = client.run
+
+    def counted(request: ScenarioRequest, *args: Any, **kwargs: Any) -> Any:
+        alone.append(request.scenario)
+        return run_alone(request, *args, **kwargs)
+
+    monkeypatch.setattr(client, "run", counted)
+    results = run_shared(path, items, facts, client=client)
+    refused = [r for r in results if r.status is Status.SKIP and "did not return during triage" in r.message]
+    assert refused, [(r.id, r.status, r.message) for r in results]
+    assert not {r.check_id for r in refused} & set(alone)
+    others = [r for r in results if r.status is not Status.PASS and r not in refused]
+    assert {r.check_id for r in others} <= set(alone)

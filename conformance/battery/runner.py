@@ -26,7 +26,8 @@ from conformance.checks.result import CheckResult
 from conformance.checks.verdict import settle_reruns, with_shared_child_death, with_triage_crash, worth_rerunning
 from conformance.host.elfcheck import elf_facts
 from conformance.sandbox.client import SandboxClient, ServerLost, shared_client
-from conformance.scenario.protocol import GroupRequest, ScenarioRequest
+from conformance.scenario.events import Skipped
+from conformance.scenario.protocol import GroupRequest, Outcome, SandboxResult, ScenarioRequest
 
 PROBE_BUDGET_S = 15.0
 
@@ -243,7 +244,9 @@ def run_shared(
 ) -> list[CheckResult]:
     """Run applicable items that may share a child (see ``checks.isolation``) in as few children as it takes.
 
-    A pass from the shared child stands; every other outcome is run again
+    A pass from the shared child stands, and so does a skip that no earlier
+    scenario could have caused (``ScenarioSkip.static``: an entry point
+    triage saw wedge, a NULL required entry); every other outcome is run again
     alone through ``run_item`` and that run is the result. When the shared
     child stops short, the scenario it stopped in runs alone and the rest go
     on in a new shared child (or alone, when plugin threads outlived a
@@ -265,7 +268,7 @@ def run_shared(
         reply = client.run_group(group)
         for index, result in zip(pending, reply.results, strict=False):
             judgement = with_triage_crash(items[index].check, judge(items[index].check, result), facts)
-            if judgement.status is Status.PASS:
+            if judgement.status is Status.PASS or (judgement.status is Status.SKIP and _static_skip(result)):
                 results[index] = result_of(path, items[index], judgement, result.duration_s)
             else:
                 results[index] = run_item(path, items[index], facts, budget_scale, reruns, client)
@@ -279,6 +282,12 @@ def run_shared(
             alone = run_item(path, items[index], facts, budget_scale, reruns, client)
             results[index] = _kept_death(alone, reply.died, len(reply.results)) if reply.died else alone
     return [results[index] for index in range(len(items))]
+
+
+def _static_skip(result: SandboxResult) -> bool:
+    """A skip decided by what no earlier scenario can change (``ScenarioSkip.static``), in a completed run."""
+    skipped = result.events_of(Skipped)
+    return result.outcome is Outcome.COMPLETED and bool(skipped) and all(event.static for event in skipped)
 
 
 def _kept_death(result: CheckResult, died: str, before: int) -> CheckResult:

@@ -95,5 +95,5 @@ def require_processor(ctx: ScenarioContext) -> LoadedPlugin:
     plugin = ctx.plugin
     missing = plugin.missing_required()
     if missing:
-        ctx.skip(f"required entries are NULL: {', '.join(missing)}")
+        ctx.skip(f"required entries are NULL: {', '.join(missing)}", static=True)
     return plugin

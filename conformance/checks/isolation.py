@@ -18,9 +18,11 @@ child of its own:
   checks below that compare calls across time or wait for late callbacks.
 * Only checks at the same host version, for the same plugin and environment.
 * A scenario that leaves a thread running ends the shared child.
-* Only a pass is taken from a shared child. Anything else (a failure, a
-  warning, a skip, a crash, a hang) is run again alone and the lone run is
-  what the report says, so a finding never depends on what ran before it.
+* Only a pass is taken from a shared child, and a skip that nothing before
+  it could cause (``ScenarioSkip.static``: the wedged entry point refused, a
+  NULL required entry). Anything else (a failure, a warning, another skip, a
+  crash, a hang) is run again alone and the lone run is what the report says,
+  so a finding never depends on what ran before it.
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def run_scenario(request: ScenarioRequest, scenario: Scenario, sink: Callable[[E
     try:
         scenario(ctx)
     except ScenarioSkip as skip:
-        emit(Skipped(str(skip)))
+        emit(Skipped(str(skip), skip.static))
     except LoadError as error:
         emit(LoadFailed(error.stage, error.message))
     except MemoryError:

@@ -35,7 +35,16 @@ PluginLoader = Callable[[str, "ScenarioContext"], "LoadedPlugin"]
 
 
 class ScenarioSkip(Exception):
-    """Raised by a scenario when the check does not apply to this plugin."""
+    """Raised by a scenario when the check does not apply to this plugin.
+
+    ``static``: decided by what cannot differ between processes (the plugin's table of entry points,
+    the entry points triage saw wedge), never by what the plugin did before; such a skip taken in a
+    shared child is the skip a child of its own would give (``battery.runner.run_shared``).
+    """
+
+    def __init__(self, reason: str, *, static: bool = False) -> None:
+        super().__init__(reason)
+        self.static = static
 
 
 class Emitter:
@@ -111,7 +120,8 @@ class ScenarioContext:
         if entry in wedged and f"wedged:{entry}" not in exempt:
             evidence = "load.dlopen" if entry == "dlopen" else "timeouts.*"
             raise ScenarioSkip(
-                f"not run: {entry} did not return during triage ({wedged[entry]}); see {evidence} for the evidence"
+                f"not run: {entry} did not return during triage ({wedged[entry]}); see {evidence} for the evidence",
+                static=True,
             )
 
     def expect(self, ok: bool, what: str, detail: str = "", *, warn_only: bool = False) -> bool:
@@ -121,8 +131,8 @@ class ScenarioContext:
     def observe(self, key: str, value: Any = None) -> None:
         self.emit(Observed(key, value))
 
-    def skip(self, reason: str) -> NoReturn:
-        raise ScenarioSkip(reason)
+    def skip(self, reason: str, *, static: bool = False) -> NoReturn:
+        raise ScenarioSkip(reason, static=static)
 
 
 Scenario = Callable[[ScenarioContext], None]

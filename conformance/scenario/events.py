@@ -81,9 +81,13 @@ class Observed:
 
 @dataclass(frozen=True)
 class Skipped:
-    """The scenario does not apply to this plugin (missing capability), with the reason."""
+    """The scenario does not apply to this plugin (missing capability), with the reason.
+
+    ``static``: see ``ScenarioSkip``.
+    """
 
     reason: str
+    static: bool = False
 
 
 @dataclass(frozen=True)
