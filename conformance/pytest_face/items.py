@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -57,6 +57,11 @@ def _marks_of(
     return made[key]
 
 
+def skip_item(message: str) -> NoReturn:
+    """Skip the running item: every skip report of the battery names this line (``protocol.skip_longrepr``)."""
+    pytest.skip(message)
+
+
 class CheckFailed(Exception):
     """A required check did not pass; the judgement is the message, the evidence follows."""
 
@@ -84,8 +89,14 @@ class CheckItem(pytest.Item):
         self.baseline = baseline
         for mark in marks:
             self.add_marker(mark)
+        #: The marks the battery gave the item; one added later (a conftest's skip or xfail) takes pytest's protocol.
+        self.battery_marks = len(self.own_markers)
 
-    def runtest(self) -> None:
+    def run_check(self) -> tuple[CheckResult, bool]:
+        """Run the check and attach its payload: the result, and whether it fails the item.
+
+        Shared by ``runtest`` (pytest's own protocol) and ``protocol.run_battery_item``.
+        """
         facts, result = self.runner.run(self.plugin_path, self.battery_item)
         classification = (
             self.baseline.classify(plugin_label(self.plugin_path), result.id, result.status, result.severity)
@@ -93,9 +104,13 @@ class CheckItem(pytest.Item):
             else None
         )
         self.user_properties.append((PROPERTY, item_payload(self.plugin_path, facts, result, classification)))
+        return result, result.blocking and classification != "known"
+
+    def runtest(self) -> None:
+        result, fails = self.run_check()
         if result.status is Status.SKIP:
-            pytest.skip(result.message)
-        if result.blocking and classification != "known":
+            skip_item(result.message)
+        if fails:
             raise CheckFailed(result)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
