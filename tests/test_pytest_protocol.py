@@ -50,6 +50,11 @@ def _protocol():
     return "short"
 
 
+def pytest_collection_finish(session):
+    # pytest's own Item.location, next to the battery's (worked out once per plugin)
+    _write("locations", all(item.location == pytest.Item.location.func(item) for item in session.items))
+
+
 def pytest_runtest_logstart(nodeid, location):
     _write("logstart", nodeid, location)
 
@@ -148,6 +153,7 @@ def test_the_short_protocol_reports_what_pytests_own_did(tmp_path: Path, plugin:
     outcomes = {entry[4] for entry in recorded if entry[0] == "logreport" and entry[3] == "call"}
     assert outcomes == {"passed", "failed", "skipped"}, "the subset no longer has every kind of outcome"
     assert any(entry[0] == "exception_interact" for entry in recorded)
+    assert ["locations", True] in short_recorded
     assert short_status == status == 1
     assert {entry[1] for entry in recorded if entry[0] == "logreport"} == {"pytest"}
     assert {entry[1] for entry in short_recorded if entry[0] == "logreport"} == {"short"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from functools import cached_property
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -25,6 +27,11 @@ class PluginBattery(pytest.Collector):
         self.plugin_path = plugin_path
         self.runner = runner
         self.baseline = baseline
+
+    @cached_property
+    def relative_path(self) -> str:
+        """The plugin's path as pytest shows an item's (``Item.location``), worked out once for its items."""
+        return self.session._node_location_to_relpath(Path(os.path.abspath(self.plugin_path)))
 
     def collect(self) -> list[pytest.Item]:
         facts = probe(self.plugin_path, self.runner.settings.budget_scale)
@@ -120,3 +127,10 @@ class CheckItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.plugin_path, None, f"{self.battery_item.name} [{self.battery_item.check.severity.value}]"
+
+    @cached_property
+    def location(self) -> tuple[str, int | None, str]:
+        """``Item.location`` from ``reportinfo``, with the path made relative once per plugin, not per item."""
+        assert isinstance(self.parent, PluginBattery)
+        _, line, domain = self.reportinfo()
+        return self.parent.relative_path, line, domain
