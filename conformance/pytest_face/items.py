@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -25,6 +27,11 @@ class PluginBattery(pytest.Collector):
         self.plugin_path = plugin_path
         self.runner = runner
         self.baseline = baseline
+
+    @cached_property
+    def relative_path(self) -> str:
+        """The plugin's path as pytest shows an item's (``Item.location``), worked out once for its items."""
+        return self.session._node_location_to_relpath(Path(os.path.abspath(self.plugin_path)))
 
     def collect(self) -> list[pytest.Item]:
         facts = probe(self.plugin_path, self.runner.settings.budget_scale)
@@ -57,6 +64,11 @@ def _marks_of(
     return made[key]
 
 
+def skip_item(message: str) -> NoReturn:
+    """Skip the running item: every skip report of the battery names this line (``protocol.skip_longrepr``)."""
+    pytest.skip(message)
+
+
 class CheckFailed(Exception):
     """A required check did not pass; the judgement is the message, the evidence follows."""
 
@@ -84,8 +96,14 @@ class CheckItem(pytest.Item):
         self.baseline = baseline
         for mark in marks:
             self.add_marker(mark)
+        #: The marks the battery gave the item; one added later (a conftest's skip or xfail) takes pytest's protocol.
+        self.battery_marks = len(self.own_markers)
 
-    def runtest(self) -> None:
+    def run_check(self) -> tuple[CheckResult, bool]:
+        """Run the check and attach its payload: the result, and whether it fails the item.
+
+        Shared by ``runtest`` (pytest's own protocol) and ``protocol.run_battery_item``.
+        """
         facts, result = self.runner.run(self.plugin_path, self.battery_item)
         classification = (
             self.baseline.classify(plugin_label(self.plugin_path), result.id, result.status, result.severity)
@@ -93,9 +111,13 @@ class CheckItem(pytest.Item):
             else None
         )
         self.user_properties.append((PROPERTY, item_payload(self.plugin_path, facts, result, classification)))
+        return result, result.blocking and classification != "known"
+
+    def runtest(self) -> None:
+        result, fails = self.run_check()
         if result.status is Status.SKIP:
-            pytest.skip(result.message)
-        if result.blocking and classification != "known":
+            skip_item(result.message)
+        if fails:
             raise CheckFailed(result)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
@@ -105,3 +127,10 @@ class CheckItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.plugin_path, None, f"{self.battery_item.name} [{self.battery_item.check.severity.value}]"
+
+    @cached_property
+    def location(self) -> tuple[str, int | None, str]:
+        """``Item.location`` from ``reportinfo``, with the path made relative once per plugin, not per item."""
+        assert isinstance(self.parent, PluginBattery)
+        _, line, domain = self.reportinfo()
+        return self.parent.relative_path, line, domain

@@ -25,6 +25,7 @@ from conformance.pytest_face.execution import ItemRunner
 from conformance.pytest_face.items import CheckItem, PluginBattery
 from conformance.pytest_face.junit import written_atomically
 from conformance.pytest_face.prefetch import prefetch_enabled
+from conformance.pytest_face.protocol import BatteryProtocol
 from conformance.pytest_face.reporting import (
     announce,
     exit_status_follows_the_reports,
@@ -105,6 +106,7 @@ class BatterySession:
         self.mode = xdist_mode(config)
         self.worker = is_worker(config)
         self.runner = ItemRunner(settings)
+        self.protocol = BatteryProtocol(config)
         self.controller: XdistController | None = None
         self.payloads: list[dict[str, Any]] = []
         self.battery_size = 0  # items before -k/-m deselection
@@ -203,6 +205,15 @@ class BatterySession:
         for item in battery:
             selected.setdefault(item.plugin_path, []).append(item.battery_item)
         self.runner.schedule(selected, submit_now=not self.worker)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+        """A battery item takes the short protocol (``protocol.py``) where it gives the same reports."""
+        if not self.protocol.fits(item):
+            return None
+        assert isinstance(item, CheckItem)
+        self.protocol.run(item)
+        return True
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
