@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
+from conformance.sandbox import server
 from conformance.sandbox.server import run_group, run_request
 from conformance.scenario.context import Scenario, ScenarioContext
 from conformance.scenario.events import Observed
@@ -36,11 +37,16 @@ def _sleeps(ctx: ScenarioContext) -> None:
     time.sleep(30)
 
 
+def _does_nothing(ctx: ScenarioContext) -> None:
+    pass
+
+
 SCENARIOS: dict[str, Scenario] = {
     "observes": _observes,
     "exits": _exits_3,
     "segfaults": _segfaults,
     "sleeps": _sleeps,
+    "nothing": _does_nothing,
 }
 
 
@@ -60,6 +66,16 @@ def test_a_scenario_that_completes_brings_back_its_events() -> None:
     result = run_request(request("observes"), lookup)
     assert result.outcome is Outcome.COMPLETED, result.detail
     assert observed(result.events)["answer"] == 42
+
+
+def test_a_lone_child_is_not_waited_for_after_its_completion_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wait that lets a dense stream gather is for a scenario's events: after the completion event only the
+    child's exit is to come, and a wait would delay every child's result by it."""
+    waits: list[float] = []
+    monkeypatch.setattr(server.time, "sleep", waits.append)
+    result = run_request(request("nothing"), lookup)
+    assert result.outcome is Outcome.COMPLETED, result.detail
+    assert waits == []  # one frame (the completion), then the end of the stream: nothing to gather
 
 
 @pytest.mark.parametrize(
