@@ -28,7 +28,7 @@ from typing import Any
 from conformance.abi import warm_up
 from conformance.host.libc import libc
 from conformance.host.stack import warm_up as warm_stack
-from conformance.sandbox.child import OUTPUT_FILE, child_main, die_with_parent, group_child_main
+from conformance.sandbox.child import OUTPUT_FILE, child_main, die_with_parent, group_child_main, warm_child
 from conformance.sandbox.classify import classify_exit, panic_message, signal_name
 from conformance.sandbox.containment import STRAY_PROCESS_RULE, Containment, contain_server, sweep
 from conformance.sandbox.deadlines import CallWatch, WatchedCall, child_is_dying, waiting_of
@@ -587,6 +587,7 @@ def warm_server() -> None:
     libc()
     load_reporter()
     warm_stack()
+    warm_child()
 
 
 def main(lookup_spec: str) -> None:
