@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 import pytest
 
-from conformance.sandbox import server
 from conformance.sandbox.server import run_group, run_request
 from conformance.scenario.context import Scenario, ScenarioContext
 from conformance.scenario.events import Observed
@@ -72,7 +71,7 @@ def test_a_lone_child_is_not_waited_for_after_its_completion_event(monkeypatch: 
     """The wait that lets a dense stream gather is for a scenario's events: after the completion event only the
     child's exit is to come, and a wait would delay every child's result by it."""
     waits: list[float] = []
-    monkeypatch.setattr(server.time, "sleep", waits.append)
+    monkeypatch.setattr(time, "sleep", waits.append)  # the server's module is this one
     result = run_request(request("nothing"), lookup)
     assert result.outcome is Outcome.COMPLETED, result.detail
     assert waits == []  # one frame (the completion), then the end of the stream: nothing to gather
