@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -9,12 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from conformance.sandbox import debuginfo
 from conformance.sandbox.client import SandboxClient
 from conformance.sandbox.containment import Containment
 from conformance.sandbox.debuginfo import (
     debug_info_visible,
+    debug_masks,
     elf_debug_facts,
     mapped_objects,
+    plan_debug_masks,
     separate_debug_file,
     stripped_copy,
 )
@@ -50,6 +54,34 @@ def test_dwarf_and_build_id_are_read_and_the_stripped_copy_keeps_the_id(tmp_path
     assert elf_debug_facts(str(copy)) == (False, build_id)
     assert stripped_copy(str(with_debug)) == copy  # made once, then taken from the cache
     assert elf_debug_facts(str(_library(tmp_path, "-Wl,--build-id=none"))) == (False, None)
+
+
+@needs_gcc
+def test_the_masks_are_worked_out_once_per_version_of_an_object(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The zygote plans them for every server it forks; a server re-reads only an object that changed."""
+    library = _library(tmp_path, "-g", "-Wl,--build-id=sha1")
+    masks = debug_masks(str(library))
+    assert [target for _, target in masks] == [str(library)]  # its stripped copy goes over it
+    reads: list[str] = []
+
+    def read_facts(path: str) -> tuple[bool, str | None]:
+        reads.append(path)
+        return False, None
+
+    monkeypatch.setattr(debuginfo, "elf_debug_facts", read_facts)
+    assert debug_masks(str(library)) is masks and reads == []
+    subprocess.run(["objcopy", "--strip-debug", str(library)], check=True)  # a new version of the file
+    assert debug_masks(str(library)) == () and reads == [str(library)]
+
+
+def test_the_plan_covers_every_object_this_process_maps(monkeypatch: pytest.MonkeyPatch) -> None:
+    plan_debug_masks()
+    with open("/proc/self/maps", encoding="utf-8") as handle:
+        objects = mapped_objects(handle.read())
+    monkeypatch.setattr(debuginfo, "elf_debug_facts", lambda path: pytest.fail(f"{path} read again"))
+    for path in objects:
+        with contextlib.suppress(OSError):  # an object deleted since it was mapped
+            debug_masks(path)
 
 
 def test_non_elf_files_have_no_debug_facts(tmp_path: Path) -> None:

@@ -181,6 +181,24 @@ def test_good_events_before_a_bad_frame_survive_in_the_error() -> None:
     assert raised.value.decoded == list(good)
 
 
+def test_a_chunk_of_many_frames_and_a_part_of_the_next_keeps_the_part_for_the_next_chunk() -> None:
+    events = [Observed("n", number) for number in range(300)]
+    data = frames_of((*events, ScenarioDone(frames=300)))
+    cut = len(data) - 5
+    stream = EventStream(TOKEN)
+    assert stream.feed(data[:cut]) == events and not stream.completed
+    assert stream.pending == len(data) - len(frames_of(events)) - 5  # the completion frame but its last 5 bytes
+    assert stream.feed(data[cut:]) == [ScenarioDone(frames=300)] and stream.pending == 0 and stream.completed
+
+
+def test_a_bad_frame_after_good_ones_in_the_same_chunk_is_left_alone_in_the_buffer() -> None:
+    good = (Observed("a", 1), Observed("b", 2))
+    stream = EventStream(TOKEN)
+    with pytest.raises(FrameError, match="token") as raised:
+        stream.feed(frames_of(good) + BAD_FRAMES["no-token"])
+    assert raised.value.decoded == list(good) and stream.pending == len(BAD_FRAMES["no-token"])
+
+
 def test_a_few_junk_bytes_at_the_end_of_the_stream_are_corruption() -> None:
     stream = EventStream(TOKEN)
     stream.feed(frames_of((Skipped("x"), ScenarioDone(frames=1))) + b"hi\n")

@@ -32,11 +32,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import hashlib
 import os
 import shutil
 import struct
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from conformance.host.elfread import SHT_NOBITS, ElfImage, MalformedElf
@@ -142,9 +144,60 @@ def _empty_file() -> Path:
     return target
 
 
+@functools.cache
+def _mount() -> Callable[..., int]:
+    """libc's ``mount``, looked up once (a server binds about 28 objects)."""
+    mount: Callable[..., int] = ctypes.CDLL(None, use_errno=True).mount
+    return mount
+
+
 def _bind(source: Path, target: str) -> bool:
-    libc = ctypes.CDLL(None, use_errno=True)
-    return bool(libc.mount(str(source).encode(), target.encode(), None, _MS_BIND, None) == 0)
+    return bool(_mount()(str(source).encode(), target.encode(), None, _MS_BIND, None) == 0)
+
+
+#: What hides each object's debug information, by the object's path and identity (size, mtime, inode): worked
+#: out once in the zygote (``plan_debug_masks``: the section headers of each object, the key of its stripped
+#: copy, about 5 ms of CPU) for every fork server forked from it, which then only mounts.
+_masks_of: dict[tuple[str, int, int, int], tuple[tuple[Path, str], ...]] = {}
+
+
+def debug_masks(path: str) -> tuple[tuple[Path, str], ...]:
+    """(source, target) bind mounts that hide ``path``'s debug information; raises OSError when unreadable."""
+    status = os.stat(path)
+    key = (path, status.st_size, status.st_mtime_ns, status.st_ino)
+    masks = _masks_of.get(key)
+    if masks is None:
+        masks = _masks_of[key] = _find_masks(path)
+    return masks
+
+
+def _find_masks(path: str) -> tuple[tuple[Path, str], ...]:
+    has_dwarf, build_id = elf_debug_facts(path)
+    masks: list[tuple[Path, str]] = []
+    if build_id is not None and os.path.isfile(separate_debug_file(build_id)):
+        with contextlib.suppress(OSError):
+            masks.append((_empty_file(), separate_debug_file(build_id)))
+    if has_dwarf:
+        with contextlib.suppress(OSError):
+            copy = stripped_copy(path)
+            if copy is not None:
+                masks.append((copy, path))
+    return tuple(masks)
+
+
+def _mapped_objects() -> list[str]:
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as handle:
+            return mapped_objects(handle.read())
+    except OSError:
+        return []
+
+
+def plan_debug_masks() -> None:
+    """Work out the masks of every object mapped now (in the zygote: the servers forked from it map the same)."""
+    for path in _mapped_objects():
+        with contextlib.suppress(OSError):
+            debug_masks(path)
 
 
 def hide_host_debug_info() -> list[str]:
@@ -152,24 +205,14 @@ def hide_host_debug_info() -> list[str]:
 
     Call only in a private mount namespace: the bind mounts are seen by every process in it.
     """
-    try:
-        with open("/proc/self/maps", encoding="utf-8", errors="replace") as handle:
-            objects = mapped_objects(handle.read())
-    except OSError:
-        return []
     masked: list[str] = []
-    for path in objects:
+    for path in _mapped_objects():
         try:
-            has_dwarf, build_id = elf_debug_facts(path)
+            masks = debug_masks(path)
         except OSError:
             continue
-        if build_id is not None and os.path.isfile(separate_debug_file(build_id)):
+        for source, target in masks:
             with contextlib.suppress(OSError):
-                if _bind(_empty_file(), separate_debug_file(build_id)):
-                    masked.append(separate_debug_file(build_id))
-        if has_dwarf:
-            with contextlib.suppress(OSError):
-                copy = stripped_copy(path)
-                if copy is not None and _bind(copy, path):
-                    masked.append(path)
+                if _bind(source, target):
+                    masked.append(target)
     return masked

@@ -316,27 +316,36 @@ class EventStream:
         self._open_calls: dict[str, str] = {}  # thread label -> entry of the call it has in flight
 
     def feed(self, chunk: bytes) -> list[Event]:
-        self._buffer.extend(chunk)
+        """The events of the whole frames buffered so far.
+
+        The frames are read at an offset and the buffer is cut once per chunk: cutting it per frame moved
+        the rest of a 64 KiB chunk once for each of its hundreds of frames (a dense stream's chunk).
+        """
+        buffer = self._buffer
+        buffer.extend(chunk)
         decoded: list[Event] = []
+        start = 0
         try:
-            while len(self._buffer) >= HEADER.size:
-                size, token, sequence = HEADER.unpack_from(self._buffer)
+            while len(buffer) - start >= HEADER.size:
+                size, token, sequence = HEADER.unpack_from(buffer, start)
                 if not hmac.compare_digest(token, self._token):
                     raise FrameError("a frame without this channel's token")
                 if sequence != self._sequence:
                     raise FrameError(f"frame number {sequence} where {self._sequence} was due")
                 if size > MAX_EVENT_FRAME:
                     raise FrameError(f"frame of {size} bytes exceeds the {MAX_EVENT_FRAME}-byte limit")
-                end = HEADER.size + size
-                if len(self._buffer) < end:
+                end = start + HEADER.size + size
+                if len(buffer) < end:
                     break
-                event = decode_payload(bytes(self._buffer[HEADER.size : end]))
+                event = decode_payload(bytes(memoryview(buffer)[start + HEADER.size : end]))
                 self._follow(event)
-                del self._buffer[:end]
+                start = end
                 self._sequence += 1
                 decoded.append(event)
         except FrameError as error:
             raise FrameError(str(error), list(decoded)) from None
+        finally:
+            del buffer[:start]
         return decoded
 
     def _follow(self, event: Event) -> None:
@@ -374,6 +383,11 @@ class EventStream:
         """
         if self._buffer and len(self._buffer) < HEADER.size:
             raise FrameError(f"the stream ended on {len(self._buffer)} bytes that are not a frame")
+
+    @property
+    def completed(self) -> bool:
+        """The (current) scenario's completion event has been received and accepted."""
+        return self._done
 
     @property
     def pending(self) -> int:

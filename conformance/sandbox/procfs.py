@@ -10,12 +10,27 @@ import os
 
 
 def read_proc(path: str) -> str | None:
-    """A /proc file's text, or None when the process (or the file) is gone."""
+    """A /proc file's text, or None when the process (or the file) is gone.
+
+    Through the descriptor calls, not ``open()``: the server reads a schedstat at every call start, and the
+    buffered text file cost three times as much as the read.
+    """
     try:
-        with open(path, encoding="ascii", errors="replace") as handle:
-            return handle.read()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("ascii", "replace")
 
 
 def stat_fields(text: str) -> list[str]:

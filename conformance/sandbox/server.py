@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import gc
+import itertools
 import os
 import select
 import shutil
@@ -28,7 +29,7 @@ from typing import Any
 from conformance.abi import warm_up
 from conformance.host.libc import libc
 from conformance.host.stack import warm_up as warm_stack
-from conformance.sandbox.child import OUTPUT_FILE, child_main, die_with_parent, group_child_main
+from conformance.sandbox.child import OUTPUT_FILE, child_main, die_with_parent, group_child_main, warm_child
 from conformance.sandbox.classify import classify_exit, panic_message, signal_name
 from conformance.sandbox.containment import STRAY_PROCESS_RULE, Containment, contain_server, sweep
 from conformance.sandbox.deadlines import CallWatch, WatchedCall, child_is_dying, waiting_of
@@ -58,7 +59,8 @@ DYING_GRACE_S = 5.0
 #: A stream read again this soon after its last read is dense (a scenario making calls in a loop): the server
 #: waits this long before reading, so that it wakes once per millisecond rather than once per event (a leak
 #: check's 1,400 events cost 700 wake-ups and a fifth of the server's CPU). Budgets are seconds; the last event
-#: of a scenario is read at most this much later.
+#: of a scenario is read at most this much later. Not after a lone child's completion event: what follows is
+#: its exit (the end of the stream), which a wait would only delay, by a millisecond per child.
 DENSE_STREAM_S = 0.001
 #: After stacks of a stuck call were captured: a death in this window (e.g. a signal that arrived while gdb
 #: held the process) is reported as that death, not as a hang.
@@ -75,7 +77,7 @@ def _read_tail(path: str) -> str:
         size = os.path.getsize(path)
     except OSError:
         return ""
-    return _read_span(path, 0, size)
+    return _read_span(path, 0, size) if size else ""  # most children print nothing
 
 
 def _kill_group(pid: int) -> None:
@@ -103,6 +105,28 @@ def _wait_exit(pid: int, grace_s: float) -> int:
 
 #: This server's directory, which holds its children's (``sandbox.workdirs``); made when it starts serving.
 _server_dir: list[str] = []
+#: Numbers the children's directories in this server's own directory.
+_child_numbers = itertools.count()
+
+
+def _make_workdir() -> str:
+    """A new, private directory for a child: numbered in the server's own directory, which only this server
+    writes (``tempfile.mkdtemp``'s random names cost four times as much), else a temporary one."""
+    if _server_dir:
+        path = os.path.join(_server_dir[0], f"child-{next(_child_numbers)}")
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, 0o700)
+            return path
+    return tempfile.mkdtemp(prefix="child-", dir=_server_dir[0] if _server_dir else None)
+
+
+def _remove_workdir(workdir: str) -> None:
+    """Remove a child's directory: usually only its output file is in it, else the whole tree."""
+    try:
+        os.unlink(os.path.join(workdir, OUTPUT_FILE))
+        os.rmdir(workdir)
+    except OSError:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _fork_child(body: Callable[[int, str, bytes], None]) -> tuple[int, int, str, float, bytes]:
@@ -111,7 +135,7 @@ def _fork_child(body: Callable[[int, str, bytes], None]) -> tuple[int, int, str,
     Returns (pid, read fd, workdir, start, token): the channel token is drawn before the fork, so only
     this server and that child know it.
     """
-    workdir = tempfile.mkdtemp(prefix="child-", dir=_server_dir[0] if _server_dir else None)
+    workdir = _make_workdir()
     read_fd, write_fd = os.pipe()
     token = new_token()
     started_at = time.monotonic()
@@ -133,7 +157,7 @@ def run_request(request: ScenarioRequest, lookup: ScenarioLookup) -> SandboxResu
         return _follow_child(request, pid, read_fd, workdir, started_at, token)
     finally:
         os.close(read_fd)
-        shutil.rmtree(workdir, ignore_errors=True)
+        _remove_workdir(workdir)
 
 
 class _End(enum.Enum):
@@ -219,7 +243,7 @@ class _Follower:
                 continue
             readable, _, _ = select.select([self.read_fd, self.pidfd], [], [], deadline - now)
             if self.read_fd in readable:
-                if now - self.last_read < DENSE_STREAM_S:
+                if now - self.last_read < DENSE_STREAM_S and not self.frames.completed:
                     time.sleep(DENSE_STREAM_S)  # let a dense stream gather: one read of many frames
                 chunk = os.read(self.read_fd, 1 << 16)
                 self.last_read = time.monotonic()
@@ -355,7 +379,7 @@ def run_group(group: GroupRequest, lookup: ScenarioLookup) -> GroupResult:
         return _GroupFollower(group.requests, pid, read_fd, workdir, started_at, token).follow_group()
     finally:
         os.close(read_fd)
-        shutil.rmtree(workdir, ignore_errors=True)
+        _remove_workdir(workdir)
 
 
 class _GroupFollower(_Follower):
@@ -586,6 +610,7 @@ def warm_server() -> None:
     libc()
     load_reporter()
     warm_stack()
+    warm_child()
 
 
 def main(lookup_spec: str) -> None:

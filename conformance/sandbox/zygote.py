@@ -34,6 +34,8 @@ import time
 
 from conformance._dataclass_code import save as save_dataclass_code
 from conformance.sandbox.child import die_with_parent
+from conformance.sandbox.containment import CONTAINMENT_ENV, Containment
+from conformance.sandbox.debuginfo import plan_debug_masks
 from conformance.sandbox.server import run_server, warm_server
 from conformance.sandbox.spawner import PID, SPAWN
 from conformance.scenario.lookup import ScenarioLookup, import_lookup
@@ -114,6 +116,8 @@ def main(lookup_spec: str, control_fd: int) -> None:
     control = socket.socket(fileno=control_fd)
     warm_lookup(import_lookup(lookup_spec))
     warm_server()
+    if os.environ.get(CONTAINMENT_ENV, Containment.NAMESPACES) != Containment.SUBREAPER:
+        plan_debug_masks()  # each server hides them in its own mount namespace (server.serve)
     save_dataclass_code()  # this process ends with os._exit, which skips the atexit hook
     _serve_spawns(control, lookup_spec)
     # Nothing is left to flush: tearing the warm heap down would only keep the run's exit waiting.
