@@ -19,6 +19,12 @@ from conformance.sandbox.client import shared_client
 from conformance.sandbox.watchdog import exit_status
 from conformance.settings import RunSettings
 
+
+def plain_command_line() -> SimpleNamespace:
+    """A stand-in for pytest's config: options at their defaults, test paths from the ini file."""
+    return SimpleNamespace(getoption=lambda name, default=None: default, args_source=pytest.Config.ArgsSource.TESTPATHS)
+
+
 #: Loaded by pytest from the run's directory: what the entry point loaded and registered by the end of the run.
 PROBE = """
 import os
@@ -103,7 +109,7 @@ def test_a_start_that_fails_in_the_background_fails_where_the_run_waits_for_it(
     monkeypatch.setattr("conformance.pytest_face.execution.shared_client", no_server)
     monkeypatch.setenv("CONFORMANCE_PREFETCH", "1")
     runner = ItemRunner(RunSettings(plugins=(tmp_path / "libplugin.so",), report_dir=tmp_path, budget_scale=1.0))
-    runner.start(SimpleNamespace(), "no")  # type: ignore[arg-type]  # not an xdist worker: no workerinput
+    runner.start(plain_command_line(), "no")  # type: ignore[arg-type]  # not an xdist worker: no workerinput
     runner.wait_calibrated()  # returns: the header is not held up by a start that failed
     with pytest.raises(OSError, match="no fork server here"):
         runner.wait_started()
@@ -120,7 +126,7 @@ def test_a_server_booted_by_the_start_lives_until_the_run_stops_it(
     monkeypatch.setattr("conformance.sandbox.calibration._current", None)
     plugin = fixture_so("conforming_processor")
     runner = ItemRunner(RunSettings(plugins=(plugin,), report_dir=tmp_path, budget_scale=1.0))
-    runner.start(SimpleNamespace(), "no")  # type: ignore[arg-type]  # not an xdist worker: no workerinput
+    runner.start(plain_command_line(), "no")  # type: ignore[arg-type]  # not an xdist worker: no workerinput
     runner.wait_started()
     server = shared_client()._process
     assert server is not None

@@ -59,6 +59,10 @@ class Prefetcher:
         return client
 
     def submit(self, path: Path, item: BatteryItem, facts: PluginFacts, budget_scale: float, reruns: int) -> None:
+        """Submit an item that runs in the sandbox; one that does not apply is judged where it is taken
+        (``run_item`` needs no server for it), which costs less than a future and a trip through the pool."""
+        if not_applicable(item.check, facts) is not None:
+            return
         futures = self._futures.setdefault(str(path), {})
         if item.name not in futures:
             futures[item.name] = self._pool_for(item, facts).submit(self._run, path, item, facts, budget_scale, reruns)
