@@ -142,18 +142,14 @@ class ItemRunner:
 
     def _start_plugin(self, path: Path) -> None:
         """Submit a just-probed plugin's whole battery (on a probe thread): see the module's docstring."""
-        assert self._prefetcher is not None
-        if self._prefetcher.claim(path):
-            settings = self.settings
-            facts = probe(path, settings.budget_scale)
-            self._prefetcher.submit_battery(path, battery_for(facts), facts, settings.budget_scale, settings.reruns)
+        self._submit(path, whole_battery=True)
 
-    def _submit(self, path: Path) -> None:
-        """Submit a plugin's selected items to the pool, once."""
+    def _submit(self, path: Path, whole_battery: bool = False) -> None:
+        """Submit a plugin's selected items (or, before the selection is known, all of them) to the pool, once."""
         if self._prefetcher is None or not self._prefetcher.claim(path):
             return
         facts = probe(path, self.settings.budget_scale)
-        items = self._selected.get(str(path), [])
+        items = battery_for(facts) if whole_battery else self._selected.get(str(path), [])
         self._prefetcher.submit_battery(path, items, facts, self.settings.budget_scale, self.settings.reruns)
 
     def run(self, path: Path, item: BatteryItem) -> tuple[PluginFacts, CheckResult]:
