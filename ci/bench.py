@@ -114,13 +114,21 @@ def whole_process(runs: int, plugin: Path) -> dict[str, dict[str, float]]:
 
 def containment_cost(runs: int, plugin: Path) -> dict[str, dict[str, float]]:
     """The battery with the fork server in its namespaces (the default) and with the fallback, run alternately
-    so that a change of load on the machine weighs on both alike."""
-    default: list[float] = []
-    fallback: list[float] = []
+    so that a change of load on the machine weighs on both alike. Wall time and the CPU of every process of
+    the run: the per-run difference is a few per cent, below the spread of wall times on a busy machine, so
+    the CPU figure is the steadier of the two."""
+    walls: dict[str, list[float]] = {"namespaces": [], "subreaper": []}
+    cpus: dict[str, list[float]] = {"namespaces": [], "subreaper": []}
+    envs = {"namespaces": ENV, "subreaper": {**ENV, CONTAINMENT_ENV: Containment.SUBREAPER.value}}
     for _ in range(runs):
-        default.append(battery([plugin], 1)[0]["median"])
-        fallback.append(battery([plugin], 1, env={**ENV, CONTAINMENT_ENV: Containment.SUBREAPER.value})[0]["median"])
-    return {"namespaces": stats(default), "subreaper": stats(fallback)}
+        for name, env in envs.items():
+            before = os.times()
+            walls[name].append(battery([plugin], 1, env=env)[0]["median"])
+            after = os.times()
+            cpus[name].append(after.children_user + after.children_system - before.children_user
+                              - before.children_system)
+    return {**{name: stats(values) for name, values in walls.items()},
+            **{f"{name}_cpu": stats(values) for name, values in cpus.items()}}
 
 
 def scenario_overhead(runs: int) -> dict[str, dict[str, float]]:
@@ -378,8 +386,9 @@ def main() -> int:
     results["source"], items_source = battery([built["conforming_source"]], args.runs)
     overhead = scenario_overhead(args.runs)
     whole = whole_process(max(args.runs, 7), built["conforming_processor"])
-    containment = containment_cost(args.runs, built["conforming_processor"])
+    containment = containment_cost(max(args.runs, 9), built["conforming_processor"])
     namespace_cost = containment["namespaces"]["median"] / containment["subreaper"]["median"] - 1
+    namespace_cpu_cost = containment["namespaces_cpu"]["median"] / containment["subreaper_cpu"]["median"] - 1
     sharing = shared_child_cost(args.runs, built["conforming_processor"])
     corpus = sorted(built.values())
     corpus_runs = max(1, args.corpus_runs)
@@ -416,9 +425,9 @@ Bytecode caching on (the default for users).
 | full battery on `conforming_processor` as a whole process, as the user runs it (`pytest -q --plugin=…`, PYTHONDONTWRITEBYTECODE=1), fork servers forked from one zygote (the default) | {fmt(whole['zygote_wall'])}, CPU {fmt(whole['zygote_cpu'])} | at most 1.5 s |
 | the same, each fork server booted (`CONFORMANCE_ZYGOTE=0`, the design before), taking turns with the row above | {fmt(whole['booted_wall'])}, CPU {fmt(whole['booted_cpu'])} | - |
 | `python -c pass` in the same turns | {fmt(whole['python_pass_wall'])} | - |
-| full battery on `conforming_processor`, sandbox in namespaces (the default), alternating with the next row | {fmt(containment['namespaces'])} | - |
-| the same, fallback containment (`CONFORMANCE_CONTAINMENT=subreaper`: no namespaces, no seccomp filter) | {fmt(containment['subreaper'])} | - |
-| what namespaces cost, medians of the two rows above | {namespace_cost * 100:+.1f} % | at most 10 % |
+| full battery on `conforming_processor`, sandbox in namespaces (the default), taking turns with the next row | {fmt(containment['namespaces'])}, CPU {fmt(containment['namespaces_cpu'])} | - |
+| the same, fallback containment (`CONFORMANCE_CONTAINMENT=subreaper`: no namespaces, no seccomp filter) | {fmt(containment['subreaper'])}, CPU {fmt(containment['subreaper_cpu'])} | - |
+| what namespaces cost, medians of the two rows above | wall {namespace_cost * 100:+.1f} %, CPU {namespace_cpu_cost * 100:+.1f} % | at most 10 % |
 | empty scenario through the fork server | {overhead['fork_server']['median'] * 1000:.1f} ms (min {overhead['fork_server']['min'] * 1000:.1f}, max {overhead['fork_server']['max'] * 1000:.1f}) | - |
 | empty scenario in a fresh interpreter (the naive design) | {overhead['fresh_interpreter']['median'] * 1000:.0f} ms (min {overhead['fresh_interpreter']['min'] * 1000:.0f}, max {overhead['fresh_interpreter']['max'] * 1000:.0f}) | - |
 | per-scenario overhead ratio, fresh interpreter / fork server | {ratio:.0f}x | at least 10x |
