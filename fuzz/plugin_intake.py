@@ -61,6 +61,7 @@ from pathlib import Path
 
 from conformance.fuzzing.compare_constants import dictionary_with_constants
 from conformance.fuzzing.driver import INSTRUMENTED, fuzz_main
+from conformance.fuzzing.intake_mutator import intake_mutator
 from conformance.fuzzing.intake_plan import IntakePlan
 from conformance.fuzzing.intake_runner import IntakeRunner, resolve_plugin
 from conformance.fuzzing.native_coverage import (
@@ -281,6 +282,7 @@ def main(argv: list[str] | None = None) -> None:
         work_key=f"{TARGET}-{intake.name}" + ("-native" if native else ""),
         default_timeout=60,  # the sandbox bounds plugin calls; this bounds everything else
         uninstrumented=ALL_PYTHON if native else CHILD_SIDE_MODULES if intake.persistent else (),
+        custom_mutator=intake_mutator(intake.profile),
     )
 
 
