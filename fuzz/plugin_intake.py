@@ -59,7 +59,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from conformance.fuzzing.compare_constants import dictionary_with_constants
+from conformance.fuzzing.compare_constants import compared_constants, dictionary_with_constants
 from conformance.fuzzing.driver import INSTRUMENTED, fuzz_main
 from conformance.fuzzing.intake_mutator import intake_mutator
 from conformance.fuzzing.intake_plan import IntakePlan
@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
         work_key=f"{TARGET}-{intake.name}" + ("-native" if native else ""),
         default_timeout=60,  # the sandbox bounds plugin calls; this bounds everything else
         uninstrumented=ALL_PYTHON if native else CHILD_SIDE_MODULES if intake.persistent else (),
-        custom_mutator=intake_mutator(intake.profile),
+        custom_mutator=intake_mutator(intake.profile, compared_constants(intake.plugin_path) if native else ()),
     )
 
 

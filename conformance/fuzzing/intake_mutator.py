@@ -21,14 +21,20 @@ and hands only that field's bytes to libFuzzer's own mutation
 compares), then writes the result back with its length byte, and the length
 byte of the operation around it, set to the new size. Some mutations still go
 to the whole input (``WHOLE_INPUT_SHARE``), so operations, op bytes and the
-header keep being explored and crossed over. Nothing here knows any plugin:
-the fields are the harness's own input layout.
+header keep being explored and crossed over. With native coverage, the
+constants the plugin's code compares against (``compare_constants``) are also
+written straight into a field (``WORD_SHARE``), at an offset that is a
+multiple of the word's size, in either byte order: libFuzzer would insert
+them from its dictionary at any byte of the whole input, where a word that
+must follow two others in a payload rarely lands. Nothing here knows any
+plugin: the fields are the harness's own input layout, the words come from
+the plugin's code.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from conformance.fuzzing.intake_planner import MAX_OPS, model_indices
@@ -40,6 +46,9 @@ from conformance.strategies.input_bytes import ByteSource
 CHUNK_LIMIT = 255
 #: The share of mutations given to libFuzzer over the whole input (op bytes, header, crossover, layout).
 WHOLE_INPUT_SHARE = 0.25
+#: The share that writes a constant the plugin compares against into a field, at an offset that is a multiple
+#: of its size (where a parser reading words or a header of them looks).
+WORD_SHARE = 0.15
 
 #: libFuzzer's mutation of a byte string into at most ``max_size`` bytes (``atheris.Mutate``).
 ByteMutation = Callable[[bytes, int], bytes]
@@ -146,30 +155,57 @@ def replace_field(data: bytes, field: SizedField, content: bytes) -> bytes:
     return bytes(result)
 
 
+def place_word(data: bytes, field: SizedField, word: bytes, slot: int, room: int) -> bytes | None:
+    """``data`` with ``word`` written over ``field`` at ``slot`` times the word's size (past the field's end it
+    extends the field); None when the field would outgrow ``room``."""
+    offset = slot * len(word)
+    content = data[field.start : field.end]
+    content = content[:offset] + bytes(max(0, offset - len(content))) + word + content[offset + len(word) :]
+    return replace_field(data, field, content) if len(content) <= room else None
+
+
+def _room(data: bytes, field: SizedField, max_size: int) -> int:
+    """The most bytes ``field`` may hold after a mutation: its length byte's limit, its operation's, and
+    libFuzzer's ``max_size`` for the whole input."""
+    room = field.limit
+    if field.parent is not None:
+        room = min(room, CHUNK_LIMIT - (field.parent.size - field.size))
+    return min(room, max_size - (len(data) - field.size))
+
+
 def mutate_intake(
-    data: bytes, max_size: int, seed: int, profile: PluginProfile, mutate: ByteMutation
+    data: bytes, max_size: int, seed: int, profile: PluginProfile, mutate: ByteMutation, words: Sequence[bytes] = ()
 ) -> bytes:
-    """One mutation of an intake input: libFuzzer's own, on one sized field (chosen uniformly) or, for
-    ``WHOLE_INPUT_SHARE`` of the calls or when no field has room, on the whole input."""
+    """One mutation of an intake input: libFuzzer's own on one sized field (chosen uniformly), or, for
+    ``WORD_SHARE`` of the calls when ``words`` are given, one of them placed in a field at a multiple of its
+    size, or, for ``WHOLE_INPUT_SHARE`` of them or when no field has room, libFuzzer's own on the whole input.
+    """
     rng = random.Random(seed)
-    fields = sized_fields(data, profile) if rng.random() >= WHOLE_INPUT_SHARE else []
+    draw = rng.random()
+    fields = sized_fields(data, profile) if draw >= WHOLE_INPUT_SHARE else []
     while fields:
         field = fields.pop(rng.randrange(len(fields)))
-        room = field.limit
-        if field.parent is not None:
-            room = min(room, CHUNK_LIMIT - (field.parent.size - field.size))
-        room = min(room, max_size - (len(data) - field.size))
-        if room >= max(1, field.size):
-            content = mutate(data[field.start : field.end], room)[:room]
-            return replace_field(data, field, content)
+        room = _room(data, field, max_size)
+        if room < max(1, field.size):
+            continue
+        if words and draw < WHOLE_INPUT_SHARE + WORD_SHARE:
+            word = rng.choice(words)
+            word = word if rng.random() < 0.5 else word[::-1]  # the plugin may read it either byte order
+            placed = place_word(data, field, word, rng.randrange(field.size // len(word) + 1), room)
+            if placed is not None:
+                return placed
+            continue
+        content = mutate(data[field.start : field.end], room)[:room]
+        return replace_field(data, field, content)
     return mutate(data, max_size)
 
 
-def intake_mutator(profile: PluginProfile) -> Callable[[bytes, int, int], bytes]:
-    """``atheris.Setup``'s ``custom_mutator`` for intake inputs of a plugin with ``profile``."""
+def intake_mutator(profile: PluginProfile, words: Sequence[bytes] = ()) -> Callable[[bytes, int, int], bytes]:
+    """``atheris.Setup``'s ``custom_mutator`` for intake inputs of a plugin with ``profile``; ``words`` are
+    the constants the plugin compares against (``compare_constants``), when known."""
     import atheris  # type: ignore[import-untyped,unused-ignore]  # optional extra, only when fuzzing
 
     def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
-        return mutate_intake(data, max_size, seed, profile, atheris.Mutate)
+        return mutate_intake(data, max_size, seed, profile, atheris.Mutate, words)
 
     return custom_mutator
