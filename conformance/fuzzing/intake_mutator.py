@@ -177,18 +177,22 @@ def mutate_intake(
     data: bytes, max_size: int, seed: int, profile: PluginProfile, mutate: ByteMutation, words: Sequence[bytes] = ()
 ) -> bytes:
     """One mutation of an intake input: libFuzzer's own on one sized field (chosen uniformly), or, for
-    ``WORD_SHARE`` of the calls when ``words`` are given, one of them placed in a field at a multiple of its
-    size, or, for ``WHOLE_INPUT_SHARE`` of them or when no field has room, libFuzzer's own on the whole input.
+    ``WORD_SHARE`` of the calls when ``words`` are given, one of them placed in an innermost field at a
+    multiple of its size, or, for ``WHOLE_INPUT_SHARE`` of them or when no field has room, libFuzzer's own on the whole input.
     """
     rng = random.Random(seed)
     draw = rng.random()
     fields = sized_fields(data, profile) if draw >= WHOLE_INPUT_SHARE else []
+    placing = bool(words) and draw < WHOLE_INPUT_SHARE + WORD_SHARE
+    if placing:  # into the innermost fields: an offset in an operation's chunk is not one in its packet's text
+        parents = {field.parent for field in fields}
+        fields = [field for field in fields if field not in parents]
     while fields:
         field = fields.pop(rng.randrange(len(fields)))
         room = _room(data, field, max_size)
         if room < max(1, field.size):
             continue
-        if words and draw < WHOLE_INPUT_SHARE + WORD_SHARE:
+        if placing:
             word = rng.choice(words)
             word = word if rng.random() < 0.5 else word[::-1]  # the plugin may read it either byte order
             placed = place_word(data, field, word, rng.randrange(field.size // len(word) + 1), room)
