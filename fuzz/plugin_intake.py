@@ -43,6 +43,12 @@ the constants the plugin's code compares against
 (``conformance.fuzzing.compare_constants``): how nested magic values in an
 unseen plugin are found.
 
+In every mode libFuzzer mutates through ``conformance.fuzzing.intake_mutator``:
+its own mutations go to one sized field of the input (an operation's chunk, a
+packet's text or bytes) with the length bytes rewritten, so they land inside
+a payload instead of breaking the layout; with native coverage the plugin's
+compared constants are also written into fields at word-aligned offsets.
+
     python fuzz/plugin_intake.py --plugin path/to/libplugin.so [--in-process | --native-coverage | --one-child-per-input] [libFuzzer flags] [corpus | inputs]
 
 ``--plugin`` also takes the name of a bundled fixture (``--plugin fuzz_crasher``); without it the plugin is
