@@ -76,8 +76,10 @@ from conformance.fuzzing.native_coverage import (
     instrumented_fixture,
     is_instrumented,
     libfuzzer_runtime,
+    mutator_hook_library,
     preload_env,
     preloaded,
+    without_preload,
 )
 from conformance.fuzzing.packet_bytes import bytes_for_packet
 from conformance.fuzzing.paths import ARTIFACT_DIR, DICTIONARY_DIR, display_path
@@ -233,13 +235,17 @@ def parse_args(args: Sequence[str]) -> tuple[str | None, bool, bool, list[str]]:
 def native_plugin(plugin: str) -> str:
     """The SanitizerCoverage build of ``plugin``, with the libFuzzer runtime preloaded in this process.
 
-    Re-executes the script with LD_PRELOAD when the runtime is not loaded yet
-    (the hooks must be in the global scope before the plugin is opened).
+    Re-executes the script with LD_PRELOAD when the runtime (and atheris's custom-mutator hook) is not loaded
+    yet (the hooks must be in the global scope before the plugin is opened).
     """
     runtime = libfuzzer_runtime()
-    if not preloaded(runtime):
+    hooks = mutator_hook_library()  # else libFuzzer would never call the custom mutator (see there)
+    libraries = [runtime, *([hooks] if hooks is not None else [])]
+    if not all(preloaded(library) for library in libraries):
         sys.stdout.flush()
-        os.execve(sys.executable, [sys.executable, *sys.argv], preload_env(runtime))
+        os.execve(sys.executable, [sys.executable, *sys.argv], preload_env(libraries))
+    if hooks is not None:  # loaded now; what this process starts (objdump, gdb, fork mode's jobs) does without it
+        os.environ.update(without_preload(hooks))
     path = resolve_plugin(plugin) if plugin.endswith(".so") or os.sep in plugin else instrumented_fixture(plugin)
     if not is_instrumented(path):
         raise SystemExit(
