@@ -146,10 +146,10 @@ def test_the_seed_corpus_is_read_with_a_field_per_op() -> None:
         assert len(outer) >= len(ops)
 
 
-def test_compared_words_are_written_into_fields_at_multiples_of_their_size() -> None:
+def test_compared_words_are_written_into_fields_mostly_at_multiples_of_their_size() -> None:
     data = ByteSink().byte(0).raw(_text_op(b"0123456789").getvalue()).getvalue()
-    offsets: dict[bytes, set[int]] = {b"WORD": set(), b"DROW": set()}
-    for seed in range(400):
+    offsets: dict[bytes, list[int]] = {b"WORD": [], b"DROW": []}
+    for seed in range(600):
         calls: list[bytes] = []
         mutated = mutate_intake(data, 4096, seed, TEXT_PLUGIN, _marking(calls), words=(b"WORD",))
         if calls:
@@ -157,13 +157,15 @@ def test_compared_words_are_written_into_fields_at_multiples_of_their_size() -> 
         (op,) = plan_intake(mutated, TEXT_PLUGIN).ops
         assert isinstance(op.packet, TextPacket)
         text = op.packet.text.encode()
-        found = [(word, text.find(word)) for word in offsets if word in text]
-        if found:
-            word, offset = found[0]
-            offsets[word].add(offset)
-            assert text[:offset] + text[offset + 4 :] == b"0123456789"[:offset] + b"0123456789"[offset + 4 :]
-    # Both byte orders; over the text at 0, 4 and 8, and past its end (the text grows to 12 bytes).
-    assert offsets == {b"WORD": {0, 4, 8}, b"DROW": {0, 4, 8}}
+        word, offset = next((word, text.find(word)) for word in offsets if word in text)
+        offsets[word].append(offset)
+        assert text[:offset] + text[offset + 4 :] == b"0123456789"[:offset] + b"0123456789"[offset + 4 :]
+    # Both byte orders; over the text at 0, 4 and 8, and past its end (the text grows to 12 bytes) ...
+    for placed in offsets.values():
+        assert {0, 4, 8} <= set(placed) <= set(range(11))
+        # ... and now and then at any other offset.
+        aligned = sum(offset % 4 == 0 for offset in placed)
+        assert len(placed) > aligned > 2 * (len(placed) - aligned)
 
 
 def test_without_words_no_mutation_bypasses_libfuzzer() -> None:

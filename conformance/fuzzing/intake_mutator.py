@@ -49,6 +49,9 @@ WHOLE_INPUT_SHARE = 0.25
 #: The share that writes a constant the plugin compares against into a field, at an offset that is a multiple
 #: of its size (where a parser reading words or a header of them looks).
 WORD_SHARE = 0.15
+#: Of those, the share at a multiple of the word's size (the rest go to any offset): a binary header is a
+#: run of aligned fields; a text protocol puts its keywords anywhere.
+ALIGNED_SHARE = 0.75
 
 #: libFuzzer's mutation of a byte string into at most ``max_size`` bytes (``atheris.Mutate``).
 ByteMutation = Callable[[bytes, int], bytes]
@@ -155,10 +158,9 @@ def replace_field(data: bytes, field: SizedField, content: bytes) -> bytes:
     return bytes(result)
 
 
-def place_word(data: bytes, field: SizedField, word: bytes, slot: int, room: int) -> bytes | None:
-    """``data`` with ``word`` written over ``field`` at ``slot`` times the word's size (past the field's end it
-    extends the field); None when the field would outgrow ``room``."""
-    offset = slot * len(word)
+def place_word(data: bytes, field: SizedField, word: bytes, offset: int, room: int) -> bytes | None:
+    """``data`` with ``word`` written over ``field`` at ``offset`` (past the field's end it extends the field);
+    None when the field would outgrow ``room``."""
     content = data[field.start : field.end]
     content = content[:offset] + bytes(max(0, offset - len(content))) + word + content[offset + len(word) :]
     return replace_field(data, field, content) if len(content) <= room else None
@@ -195,7 +197,11 @@ def mutate_intake(
         if placing:
             word = rng.choice(words)
             word = word if rng.random() < 0.5 else word[::-1]  # the plugin may read it either byte order
-            placed = place_word(data, field, word, rng.randrange(field.size // len(word) + 1), room)
+            if rng.random() < ALIGNED_SHARE:
+                offset = len(word) * rng.randrange(field.size // len(word) + 1)
+            else:
+                offset = rng.randrange(field.size + 1)
+            placed = place_word(data, field, word, offset, room)
             if placed is not None:
                 return placed
             continue
