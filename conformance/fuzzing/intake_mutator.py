@@ -23,10 +23,12 @@ byte of the operation around it, set to the new size. Some mutations still go
 to the whole input (``WHOLE_INPUT_SHARE``), so operations, op bytes and the
 header keep being explored and crossed over. With native coverage, the
 constants the plugin's code compares against (``compare_constants``) are also
-written straight into a field (``WORD_SHARE``), at an offset that is a
-multiple of the word's size, in either byte order: libFuzzer would insert
-them from its dictionary at any byte of the whole input, where a word that
-must follow two others in a payload rarely lands. Nothing here knows any
+written straight into an innermost field (``WORD_SHARE``), mostly at an
+offset that is a multiple of the word's size, in either byte order.
+libFuzzer would insert them from its dictionary at any byte of the whole
+input, where a word that must follow two others in a payload rarely lands;
+these placements are what took ``fuzz_nested``'s time to crash from minutes
+to seconds (the field mutations alone changed it little, see BENCHMARKS.md). Nothing here knows any
 plugin: the fields are the harness's own input layout, the words come from
 the plugin's code.
 """
@@ -46,8 +48,7 @@ from conformance.strategies.input_bytes import ByteSource
 CHUNK_LIMIT = 255
 #: The share of mutations given to libFuzzer over the whole input (op bytes, header, crossover, layout).
 WHOLE_INPUT_SHARE = 0.25
-#: The share that writes a constant the plugin compares against into a field, at an offset that is a multiple
-#: of its size (where a parser reading words or a header of them looks).
+#: The share that writes a constant the plugin compares against into a field (``ALIGNED_SHARE``).
 WORD_SHARE = 0.15
 #: Of those, the share at a multiple of the word's size (the rest go to any offset): a binary header is a
 #: run of aligned fields; a text protocol puts its keywords anywhere.
