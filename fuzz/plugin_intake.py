@@ -43,6 +43,12 @@ the constants the plugin's code compares against
 (``conformance.fuzzing.compare_constants``): how nested magic values in an
 unseen plugin are found.
 
+In every mode libFuzzer mutates through ``conformance.fuzzing.intake_mutator``:
+its own mutations go to one sized field of the input (an operation's chunk, a
+packet's text or bytes) with the length bytes rewritten, so they land inside
+a payload instead of breaking the layout; with native coverage the plugin's
+compared constants are also written into fields at word-aligned offsets.
+
     python fuzz/plugin_intake.py --plugin path/to/libplugin.so [--in-process | --native-coverage | --one-child-per-input] [libFuzzer flags] [corpus | inputs]
 
 ``--plugin`` also takes the name of a bundled fixture (``--plugin fuzz_crasher``); without it the plugin is
@@ -59,8 +65,9 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from conformance.fuzzing.compare_constants import dictionary_with_constants
+from conformance.fuzzing.compare_constants import compared_constants, dictionary_with_constants
 from conformance.fuzzing.driver import INSTRUMENTED, fuzz_main
+from conformance.fuzzing.intake_mutator import intake_mutator
 from conformance.fuzzing.intake_plan import IntakePlan
 from conformance.fuzzing.intake_runner import IntakeRunner, resolve_plugin
 from conformance.fuzzing.native_coverage import (
@@ -69,8 +76,10 @@ from conformance.fuzzing.native_coverage import (
     instrumented_fixture,
     is_instrumented,
     libfuzzer_runtime,
+    mutator_hook_library,
     preload_env,
     preloaded,
+    without_preload,
 )
 from conformance.fuzzing.packet_bytes import bytes_for_packet
 from conformance.fuzzing.paths import ARTIFACT_DIR, DICTIONARY_DIR, display_path
@@ -226,13 +235,17 @@ def parse_args(args: Sequence[str]) -> tuple[str | None, bool, bool, list[str]]:
 def native_plugin(plugin: str) -> str:
     """The SanitizerCoverage build of ``plugin``, with the libFuzzer runtime preloaded in this process.
 
-    Re-executes the script with LD_PRELOAD when the runtime is not loaded yet
-    (the hooks must be in the global scope before the plugin is opened).
+    Re-executes the script with LD_PRELOAD when the runtime (and atheris's custom-mutator hook) is not loaded
+    yet (the hooks must be in the global scope before the plugin is opened).
     """
     runtime = libfuzzer_runtime()
-    if not preloaded(runtime):
+    hooks = mutator_hook_library()  # else libFuzzer would never call the custom mutator (see there)
+    libraries = [runtime, *([hooks] if hooks is not None else [])]
+    if not all(preloaded(library) for library in libraries):
         sys.stdout.flush()
-        os.execve(sys.executable, [sys.executable, *sys.argv], preload_env(runtime))
+        os.execve(sys.executable, [sys.executable, *sys.argv], preload_env(libraries))
+    if hooks is not None:  # loaded now; what this process starts (objdump, gdb, fork mode's jobs) does without it
+        os.environ.update(without_preload(hooks))
     path = resolve_plugin(plugin) if plugin.endswith(".so") or os.sep in plugin else instrumented_fixture(plugin)
     if not is_instrumented(path):
         raise SystemExit(
@@ -281,6 +294,7 @@ def main(argv: list[str] | None = None) -> None:
         work_key=f"{TARGET}-{intake.name}" + ("-native" if native else ""),
         default_timeout=60,  # the sandbox bounds plugin calls; this bounds everything else
         uninstrumented=ALL_PYTHON if native else CHILD_SIDE_MODULES if intake.persistent else (),
+        custom_mutator=intake_mutator(intake.profile, compared_constants(intake.plugin_path) if native else ()),
     )
 
 

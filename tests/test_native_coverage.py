@@ -24,6 +24,10 @@ from conformance.fuzzing.native_coverage import (
     instrumented_fixture,
     is_instrumented,
     libfuzzer_runtime,
+    mutator_hook_library,
+    preload_env,
+    preloaded,
+    without_preload,
 )
 from conformance.fuzzing.packet_bytes import bytes_for_packet
 from conformance.fuzzing.paths import FUZZ_DIR
@@ -90,6 +94,8 @@ def test_deeper_branches_in_the_plugin_are_new_coverage_only_with_native_coverag
     native_shallow = replay(shallow, "--native-coverage")
     assert "Using preloaded libfuzzer" in native_shallow.stderr, native_shallow.stderr[-3000:]
     assert re.search(r"Loaded 1 modules +\(\d+ inline 8-bit counters\)", native_shallow.stderr)
+    # The preloaded runtime found the intake mutator's hook (conformance.fuzzing.intake_mutator).
+    assert "INFO: found LLVMFuzzerCustomMutator" in native_shallow.stderr, native_shallow.stderr[-3000:]
     native_deep = replay(deep, "--native-coverage")
     assert coverage(native_deep.stderr) > coverage(native_shallow.stderr)
     blind_shallow = replay(shallow)
@@ -102,6 +108,16 @@ def test_the_input_that_passes_every_header_test_crashes_the_plugin(runtime: Pat
     done = replay(crash, "--native-coverage")
     assert done.returncode != 0
     assert "deadly signal" in done.stderr, done.stderr[-3000:]
+
+
+def test_the_mutator_hook_is_preloaded_for_the_fuzzer_only() -> None:
+    hook = mutator_hook_library()
+    assert hook is not None and hook.exists()
+    runtime = Path("/opt/libfuzzer-rt.so")
+    env = preload_env([runtime, hook], {"LD_PRELOAD": f"{hook} /other.so"})
+    assert env["LD_PRELOAD"].split() == [str(runtime), str(hook), "/other.so"]
+    assert preloaded(hook, env) and preloaded(runtime, env)
+    assert without_preload(hook, env)["LD_PRELOAD"].split() == [str(runtime), "/other.so"]
 
 
 def test_a_plugin_path_without_instrumentation_is_refused_in_one_line(runtime: Path, tmp_path: Path) -> None:

@@ -166,10 +166,11 @@ def fuzz_main(
     work_key: str | None = None,
     default_timeout: int | None = None,
     uninstrumented: tuple[str, ...] = (),
+    custom_mutator: Callable[[bytes, int, int], bytes] | None = None,
 ) -> None:
     """Run ``test_one_input`` under libFuzzer (atheris) with ``args`` (libFuzzer flags, corpus dirs or
-    input files); modules starting with one of ``uninstrumented`` get no coverage counters. Never returns:
-    libFuzzer exits the process."""
+    input files); modules starting with one of ``uninstrumented`` get no coverage counters; libFuzzer
+    mutates through ``custom_mutator`` when given. Never returns: libFuzzer exits the process."""
     try:
         import atheris  # type: ignore[import-untyped,unused-ignore]  # optional extra, only when fuzzing
     except ImportError:
@@ -186,5 +187,8 @@ def fuzz_main(
     if not outer_only(lib_args):
         instrument_python(skipped=uninstrumented)  # seconds of CPU at every start: only where inputs run
     runner = reporting(target, test_one_input, own_flags, artifact_prefix(lib_args))
-    atheris.Setup([argv0, *lib_args], runner)
+    if custom_mutator is None:
+        atheris.Setup([argv0, *lib_args], runner)
+    else:
+        atheris.Setup([argv0, *lib_args], runner, custom_mutator=custom_mutator)
     atheris.Fuzz()

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
@@ -115,14 +117,40 @@ def is_instrumented(library: Path) -> bool:
         )
 
 
-def preloaded(runtime: Path, environ: dict[str, str] | None = None) -> bool:
+def preloaded(library: Path, environ: dict[str, str] | None = None) -> bool:
     environ = dict(os.environ) if environ is None else environ
-    return str(runtime) in environ.get("LD_PRELOAD", "").split()
+    return str(library) in environ.get("LD_PRELOAD", "").split()
 
 
-def preload_env(runtime: Path, environ: dict[str, str] | None = None) -> dict[str, str]:
-    """``environ`` with the runtime first in LD_PRELOAD (children of libFuzzer's fork mode inherit it)."""
+def preload_env(libraries: Path | Sequence[Path], environ: dict[str, str] | None = None) -> dict[str, str]:
+    """``environ`` with ``libraries`` (the runtime first) first in LD_PRELOAD (children of libFuzzer's fork
+    mode inherit it)."""
+    wanted = [str(libraries)] if isinstance(libraries, Path) else [str(library) for library in libraries]
     env = dict(os.environ) if environ is None else dict(environ)
-    rest = [entry for entry in env.get("LD_PRELOAD", "").split() if entry != str(runtime)]
-    env["LD_PRELOAD"] = " ".join([str(runtime), *rest])
+    rest = [entry for entry in env.get("LD_PRELOAD", "").split() if entry not in wanted]
+    env["LD_PRELOAD"] = " ".join([*wanted, *rest])
     return env
+
+
+def without_preload(library: Path, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """``environ`` with ``library`` taken out of LD_PRELOAD."""
+    env = dict(os.environ) if environ is None else dict(environ)
+    env["LD_PRELOAD"] = " ".join(entry for entry in env.get("LD_PRELOAD", "").split() if entry != str(library))
+    return env
+
+
+def mutator_hook_library() -> Path | None:
+    """atheris's extension that defines ``LLVMFuzzerCustomMutator`` (None without atheris).
+
+    libFuzzer looks that hook up as a weak symbol, bound once when its
+    runtime is loaded: atheris's own build links libFuzzer into a module it
+    loads after this one, but the preloaded runtime is bound at process start,
+    when the extension is not loaded yet, and would never call a custom
+    mutator. Preloaded beside the runtime, it is in the global scope by then
+    (and ``import atheris`` later finds it already loaded).
+    """
+    try:
+        spec = importlib.util.find_spec("atheris.custom_mutator")
+    except ImportError:
+        return None
+    return Path(spec.origin) if spec is not None and spec.origin else None

@@ -88,6 +88,7 @@ __all__ = [
     "json_values",
     "malformed_packets",
     "packet_from_bytes",
+    "packet_from_source",
     "packet_metadata",
     "packets",
     "params_json",
@@ -846,7 +847,11 @@ def packet_from_bytes(data: bytes) -> Packet:
     which changes between releases and rejects (rather than completes) short
     inputs, so it would invalidate saved corpora and is not total.
     """
-    reader = ByteSource(data)
+    return packet_from_source(ByteSource(data))
+
+
+def packet_from_source(reader: ByteSource) -> Packet:
+    """``packet_from_bytes`` reading through ``reader`` (a subclass may watch which fields it reads)."""
     return _BYTE_BUILDERS[reader.below(len(_BYTE_BUILDERS))](reader)
 
 
