@@ -39,7 +39,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from conformance.fuzzing.intake_planner import MAX_OPS, model_indices
+from conformance.fuzzing.intake_planner import intake_segments, model_packet_bytes
 from conformance.fuzzing.intake_profile import PluginProfile
 from conformance.strategies import packet_from_source
 from conformance.strategies.input_bytes import ByteSource
@@ -107,15 +107,12 @@ class _FieldRecorder(ByteSource):
 
 
 def _packet_fields(chunk: bytes, profile: PluginProfile) -> list[tuple[int, int, int]]:
-    """The sized fields of a legal packet's chunk (positions within the chunk), read as
-    ``intake_planner._plan_model_packet`` reads it (the kind byte remapped the same way)."""
-    indices = model_indices(profile)
-    if not indices or not chunk:
+    """The sized fields of a legal packet's chunk (positions within the chunk), read as the planner reads it
+    (``model_packet_bytes``)."""
+    data = model_packet_bytes(chunk, profile) if chunk else None
+    if data is None:
         return []
-    index = chunk[0] % 7
-    if index not in indices:
-        index = indices[chunk[0] % len(indices)]
-    recorder = _FieldRecorder(bytes([index]) + chunk[1:])
+    recorder = _FieldRecorder(data)
     packet_from_source(recorder)
     return recorder.fields
 
@@ -124,25 +121,20 @@ def sized_fields(data: bytes, profile: PluginProfile) -> list[SizedField]:
     """Every sized field of an intake input whose length byte is in the input: the params chunk (header mode
     7), each operation's chunk, and the fields inside a legal packet's chunk (after their operation's)."""
     fields: list[SizedField] = []
-    position = 1
     if len(data) > 1 and data[0] % 8 == 7:
         fields.append(SizedField(1, 2, min(data[1], len(data) - 2), CHUNK_LIMIT))
-        position = 2 + data[1]
-    operations = 0
-    while position < len(data) and operations < MAX_OPS:
-        code, operations = data[position], operations + 1
+    for position, end in intake_segments(data):
         if position + 1 >= len(data):
             break
         start = position + 2
-        chunk = data[start : start + data[position + 1]]
-        outer = SizedField(position + 1, start, len(chunk), CHUNK_LIMIT)
+        outer = SizedField(position + 1, start, end - start, CHUNK_LIMIT)
         fields.append(outer)
-        if code % 8 <= 2:
+        if data[position] % 8 <= 2:
+            chunk = data[start:end]
             for length_at, inner_start, limit in _packet_fields(chunk, profile):
                 if length_at < len(chunk):
                     size = max(0, min(inner_start + chunk[length_at] % (limit + 1), len(chunk)) - inner_start)
                     fields.append(SizedField(start + length_at, start + inner_start, size, limit, outer))
-        position = start + data[position + 1]
     return fields
 
 

@@ -118,16 +118,25 @@ def _plan_op(code: int, chunk: bytes, profile: PluginProfile) -> IntakeOp | None
     return _idle_op(profile)
 
 
-def _plan_model_packet(chunk: bytes, selector: int, profile: PluginProfile) -> IntakeOp:
-    """A legal packet of a kind the plugin takes: the chunk's kind byte is kept when it fits, else remapped."""
+def model_packet_bytes(chunk: bytes, profile: PluginProfile) -> bytes | None:
+    """What ``packet_from_bytes`` reads for a legal-packet operation's chunk: its kind byte kept when an input
+    pin takes that kind, else remapped onto one that does; None when no pin takes any."""
     indices = model_indices(profile)
     if not indices:
-        return _idle_op(profile)
+        return None
     first = chunk[0] if chunk else 0
     index = first % 7
     if index not in indices:
         index = indices[first % len(indices)]
-    packet = strategies.packet_from_bytes(bytes([index]) + chunk[1:])
+    return bytes([index]) + chunk[1:]
+
+
+def _plan_model_packet(chunk: bytes, selector: int, profile: PluginProfile) -> IntakeOp:
+    """A legal packet of a kind the plugin takes (``model_packet_bytes``)."""
+    data = model_packet_bytes(chunk, profile)
+    if data is None:
+        return _idle_op(profile)
+    packet = strategies.packet_from_bytes(data)
     wire_type = to_raw_wire(packet, plugin_version=profile.version).packet_type
     pins = profile.pins_for(wire_type)
     if not pins:  # a model kind the version maps onto a discriminant no pin takes
