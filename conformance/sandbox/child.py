@@ -8,8 +8,6 @@ themselves).
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import os
 import resource
 import signal
@@ -26,6 +24,7 @@ from conformance.host.logs import retire_log_bridge
 from conformance.sandbox.containment import Containment, drop_privileges, in_force
 from conformance.sandbox.event_codec import EventWriter
 from conformance.sandbox.faults import install_in_child, refuse_foreign_signals
+from conformance.sandbox.libc_calls import process_libc
 from conformance.scenario.context import Emitter, Scenario, ScenarioContext, ScenarioSkip
 from conformance.scenario.events import (
     Event,
@@ -56,11 +55,9 @@ def _lower_limit(which: int, value: int) -> None:
     resource.setrlimit(which, (value, value))
 
 
-@functools.cache
 def _prctl() -> Callable[..., int]:
-    """libc's ``prctl``, looked up once: the zygote and every server call it before they fork, and a lookup in
-    each child (a CDLL and a function pointer made anew) cost a quarter of a millisecond, mostly page faults."""
-    prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    """libc's ``prctl``: the zygote and every server call it before they fork, so a child finds it looked up."""
+    prctl: Callable[..., int] = process_libc().prctl
     return prctl
 
 

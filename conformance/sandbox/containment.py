@@ -44,6 +44,7 @@ import sys
 import time
 
 from conformance.sandbox.faults import drop_privileges_natively
+from conformance.sandbox.libc_calls import process_libc
 from conformance.sandbox.procfs import children, describe, is_alive
 
 CONTAINMENT_ENV = "CONFORMANCE_CONTAINMENT"
@@ -98,10 +99,6 @@ def observed_containment() -> str | None:
     return Containment.SUBREAPER.value if Containment.SUBREAPER in _observed else _observed[0]
 
 
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
-
-
 def _write(path: str, text: str) -> None:
     with open(path, "w", encoding="ascii") as handle:
         handle.write(text)
@@ -109,7 +106,7 @@ def _write(path: str, text: str) -> None:
 
 def _enter_namespaces() -> str:
     """Unshare user, PID and mount namespaces, mapping the current ids; '' on success, else why not."""
-    libc = _libc()
+    libc = process_libc()
     uid, gid = os.getuid(), os.getgid()
     if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWPID | _CLONE_NEWNS) != 0:
         return f"unshare: {os.strerror(ctypes.get_errno())}"
@@ -124,7 +121,7 @@ def _enter_namespaces() -> str:
 
 def _mount_own_proc() -> str:
     """In the new namespaces: private mounts and a /proc that shows this PID namespace; '' on success."""
-    libc = _libc()
+    libc = process_libc()
     if libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
         return f"private mounts: {os.strerror(ctypes.get_errno())}"
     if libc.mount(b"proc", b"/proc", b"proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None) != 0:
@@ -176,7 +173,7 @@ def contain_server(die_with_parent: object) -> tuple[Containment, str]:
         # Namespaces half set up (no /proc of our own): a PID 1 that cannot read its children; give up loudly.
         print(f"conformance sandbox: {why}", file=sys.stderr)
         os._exit(71)
-    _libc().prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    process_libc().prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     _make_undumpable()
     _in_force[:] = [Containment.SUBREAPER]
     return Containment.SUBREAPER, why
@@ -186,7 +183,7 @@ def _make_undumpable() -> None:
     """Nobody but root in our namespace may open the server's /proc/<pid>/fd or memory: a plugin of the same uid
     could otherwise reopen the server's reply pipe through /proc and forge a result. Children undo it
     (``drop_privileges``) so that gdb and the server's /proc reads keep working on them."""
-    _libc().prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    process_libc().prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def drop_privileges() -> None:
@@ -196,7 +193,7 @@ def drop_privileges() -> None:
     """
     if drop_privileges_natively():
         return
-    libc = _libc()
+    libc = process_libc()
     libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)
     try:
         with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as handle:

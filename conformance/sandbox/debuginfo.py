@@ -31,18 +31,16 @@ over is left as it is, and the fallback containment changes nothing.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
 import hashlib
 import os
 import shutil
 import struct
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 from conformance.host.elfread import SHT_NOBITS, ElfImage, MalformedElf
 from conformance.host.native_build import cache_dir
+from conformance.sandbox.libc_calls import process_libc
 
 _MS_BIND = 4096
 #: Where distributions install separate debug files, by build id.
@@ -144,15 +142,8 @@ def _empty_file() -> Path:
     return target
 
 
-@functools.cache
-def _mount() -> Callable[..., int]:
-    """libc's ``mount``, looked up once (a server binds about 28 objects)."""
-    mount: Callable[..., int] = ctypes.CDLL(None, use_errno=True).mount
-    return mount
-
-
 def _bind(source: Path, target: str) -> bool:
-    return bool(_mount()(str(source).encode(), target.encode(), None, _MS_BIND, None) == 0)
+    return bool(process_libc().mount(str(source).encode(), target.encode(), None, _MS_BIND, None) == 0)
 
 
 #: What hides each object's debug information, by the object's path and identity (size, mtime, inode): worked

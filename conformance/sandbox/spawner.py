@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import os
 import socket
 import struct
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from conformance.sandbox.frozen import is_frozen, module_command
+from conformance.sandbox.libc_calls import process_libc
 from conformance.sandbox.watchdog import exit_status
 
 #: The request sent to the zygote, with the server's request (read) and reply (write) pipe ends attached.
@@ -55,8 +55,7 @@ def set_subreaper(on: bool) -> bool:
     also adopt every other orphan of the user's test session, and keep it as a zombie, since nothing here
     waits for children it does not know.
     """
-    libc = ctypes.CDLL(None, use_errno=True)
-    return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0)
+    return bool(process_libc().prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0)
 
 
 class _Zygote:
