@@ -112,16 +112,20 @@ def test_junit_xml_uses_check_ids(three_plugins: BatteryRun) -> None:
 
 
 @pytest.mark.slow  # scale-out / interrupt: a whole battery or more in subprocesses
+@pytest.mark.parametrize("dist", [(), ("--dist", "worksteal")], ids=["load", "worksteal"])
 def test_xdist_runs_each_plugin_on_one_worker_with_the_same_verdicts(
-    fixture_so: Callable[[str], Path], run_battery: Runner, corpus_gate: CorpusGate
+    fixture_so: Callable[[str], Path], run_battery: Runner, corpus_gate: CorpusGate, dist: tuple[str, ...]
 ) -> None:
     """The verdicts without xdist are those of the session's corpus gate, a plain battery run over these
-    fixtures among others (its baseline marks expected failures "known" and changes no status)."""
+    fixtures among others (its baseline marks expected failures "known" and changes no status).
+
+    ``worksteal`` hands out whole plugins as ``load`` does: stealing single items split a battery between
+    the workers."""
     labels = ("conforming_processor", "conforming_source", "params_unwrap")
     alone = {label: _report(corpus_gate.shard_of(label).report_dir, label) for label in labels}
     assert [alone[label]["verdict"] for label in labels] == ["pass", "pass", "fail"]  # a plain run's exit status: 1
     alone_checks = {label: {entry["id"]: entry for entry in report["checks"]} for label, report in alone.items()}
-    spread = run_battery(*map(fixture_so, labels), args=("-n", "2", "-vv"))  # -q is already given
+    spread = run_battery(*map(fixture_so, labels), args=("-n", "2", *dist, "-vv"))  # -q is already given
     assert spread.returncode == 1
     source = spread.report("conforming_source")
     assert source["verdict"] == "pass" and source["plugin"]["node_kind"] == "source"
