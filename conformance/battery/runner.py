@@ -17,6 +17,7 @@ from typing import Any
 from conformance.abi.constants import CURRENT_API_VERSION, MIN_SUPPORTED_API_VERSION
 from conformance.battery.server_losses import SERVER_LOSSES, describe, severity_of
 from conformance.checks.applicability import not_applicable
+from conformance.checks.joint import joint_name, split_joint
 from conformance.checks.judge import judge
 from conformance.checks.minimise import find_difference
 from conformance.checks.model import Check, Judgement, PluginFacts, Severity, Status
@@ -282,6 +283,51 @@ def run_shared(
             alone = run_item(path, items[index], facts, budget_scale, reruns, client)
             results[index] = _kept_death(alone, reply.died, len(reply.results)) if reply.died else alone
     return [results[index] for index in range(len(items))]
+
+
+def run_joint(
+    path: Path,
+    items: list[BatteryItem],
+    facts: PluginFacts,
+    budget_scale: float = 1.0,
+    reruns: int = 1,
+    client: SandboxClient | None = None,
+) -> list[CheckResult]:
+    """Run the items of one joint family (``checks.joint``) in one child, each judged on its part.
+
+    A pass stands, and so does a skip decided before any plugin code ran; any other result, and a
+    member the child did not reach, is run again alone through ``run_item``, and that run is the result.
+    """
+    client = client or shared_client()
+    parts: list[SandboxResult | None] = [None] * len(items)
+    if _server_lost(path, facts) is None:
+        result = client.run(joint_request(path, items, budget_scale, facts))
+        if not isinstance(result, ServerLost):  # run alone, the member that does it again is the one named
+            parts = split_joint(result, len(items))
+    results = []
+    for item, part in zip(items, parts, strict=True):
+        if part is not None:
+            judgement = with_triage_crash(item.check, judge(item.check, part), facts)
+            if judgement.status is Status.PASS or (judgement.status is Status.SKIP and _static_skip(part)):
+                results.append(result_of(path, item, judgement, part.duration_s))
+                continue
+        results.append(run_item(path, item, facts, budget_scale, reruns, client))
+    return results
+
+
+def joint_request(path: Path, items: list[BatteryItem], budget_scale: float, facts: PluginFacts) -> ScenarioRequest:
+    """One request for a joint run: the members' options (which agree where they overlap, ``joint_chunks``)
+    and the longest of their budgets."""
+    requests = [request_for(path, item, budget_scale, facts) for item in items]
+    options: dict[str, Any] = {}
+    for request in requests:
+        options.update(request.options)
+    return replace(
+        requests[0],
+        scenario=joint_name([item.check.id for item in items]),
+        overall_budget_s=max(request.overall_budget_s for request in requests),
+        options=options,
+    )
 
 
 def _static_skip(result: SandboxResult) -> bool:

@@ -1,15 +1,24 @@
-"""Drive one entry point with ordinary traffic: the shared body of the panics and timeouts checks."""
+"""Drive one entry point with ordinary traffic: the shared body of the panics and timeouts checks.
+
+Both checks of an entry point judge the same calls (``driven``), so they form a joint family
+(``checks.joint``): for a plugin whose triage saw nothing crash or wedge, one child drives the entry
+point once and both are judged from it.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from conformance.checks.common import require_processor, valid_params
+from conformance.checks.joint import declare_joint
 from conformance.checks.model import Applicability, Needs
 from conformance.checks.traffic import samples, traffic_detail, with_instance
 from conformance.host.instance import CallResult, Instance
 from conformance.host.wire import encode_packet
+from conformance.sandbox.deadlines import waiting_so_far_s
 from conformance.scenario.context import ScenarioContext
 
 PREFERRED_SIZE_HINT = '{"type":"preferred_size","width":640,"height":480}'
@@ -104,3 +113,57 @@ ENTRY_POINTS: tuple[EntryPoint, ...] = (
     ),
     EntryPoint("destroy_instance", "destroy-instance", Applicability(), lambda ctx: _with(ctx, lambda i: [])),
 )
+
+
+@dataclass(frozen=True)
+class Driven:
+    """What driving an entry point gave: the calls' results, and the plugin's own time in each call to it."""
+
+    results: list[CallResult]
+    durations: list[float]
+
+
+class _Timer:
+    """Stands in for ``ctx.call`` while an entry point is driven, timing each call to that entry point."""
+
+    def __init__(self, ctx: ScenarioContext, entry: str) -> None:
+        self.entry = entry
+        self.durations: list[float] = []
+        self._call = ctx.call
+
+    def __call__(self, entry: str, fn: Any, *args: Any, detail: str = "") -> Any:
+        started, waited = time.perf_counter(), waiting_so_far_s()
+        try:
+            return self._call(entry, fn, *args, detail=detail)
+        finally:
+            if entry == self.entry:
+                # The plugin's own time: wall time less the time this thread waited for a CPU.
+                starved = waiting_so_far_s() - waited
+                self.durations.append(max(0.0, time.perf_counter() - started - starved))
+
+
+def driven(ctx: ScenarioContext, entry: EntryPoint) -> Driven:
+    """Drive ``entry`` once per process (``ScenarioContext.once``): the panics and timeouts checks judge it."""
+
+    def drive() -> Driven:
+        timer = _Timer(ctx, entry.name)
+        previous = ctx.call
+        ctx.call = timer  # type: ignore[method-assign]
+        try:
+            results = entry.drive(ctx)
+        finally:
+            ctx.call = previous  # type: ignore[method-assign]
+        return Driven(results, timer.durations)
+
+    return ctx.once(f"drive:{entry.name}", drive)
+
+
+def _prime(entry: EntryPoint) -> Callable[[ScenarioContext], None]:
+    def prime(ctx: ScenarioContext) -> None:
+        driven(ctx, entry)
+
+    return prime
+
+
+for _entry in ENTRY_POINTS:
+    declare_joint(f"entry:{_entry.name}", _prime(_entry), (f"panics.{_entry.slug}", f"timeouts.{_entry.slug}"))

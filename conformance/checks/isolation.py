@@ -23,6 +23,9 @@ child of its own:
   NULL required entry). Anything else (a failure, a warning, another skip, a
   crash, a hang) is run again alone and the lone run is what the report says,
   so a finding never depends on what ran before it.
+
+Some of the checks that run alone make the very same calls into the plugin and differ only in what they
+conclude; those are judged from one child, each on its own part of it (``checks.joint``).
 """
 
 from __future__ import annotations

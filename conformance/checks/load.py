@@ -6,6 +6,7 @@ import re
 
 from conformance.abi import ffi
 from conformance.abi.constants import API_SYMBOL, OPTIONAL_ENTRIES, SET_LOG_ENABLED_SYMBOL
+from conformance.checks.joint import declare_joint
 from conformance.checks.model import Applicability, Severity
 from conformance.checks.registry import check
 from conformance.host.errors import LoadError
@@ -227,6 +228,26 @@ def reload_cycles(ctx: ScenarioContext) -> None:
         instance = Instance.create(plugin, None, install_setter=False, silent_log=True)
         if instance is not None:
             instance.destroy()
+
+
+def _load(ctx: ScenarioContext) -> None:
+    _ = ctx.plugin
+
+
+# These checks load the library as the host does, then only read what it exported; ``load.entry-symbol``
+# calls the entry symbol once more, so it comes last (``checks.joint``).
+declare_joint(
+    "load",
+    _load,
+    (
+        "load.dlopen",
+        "load.version-gate",
+        "load.required-entries",
+        "load.entries-executable",
+        "load.log-setter",
+        "load.entry-symbol",
+    ),
+)
 
 
 def _first_difference(a: object, b: object) -> str:

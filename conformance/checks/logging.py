@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from conformance.checks.common import metadata_of, require_processor
+from conformance.checks.joint import declare_joint
 from conformance.checks.model import Applicability, Needs, Severity
 from conformance.checks.registry import check
 from conformance.checks.traffic import drive, with_instance
@@ -31,6 +32,16 @@ class _Recorder:
         ctx.emit = emit
 
 
+def _traffic(ctx: ScenarioContext) -> _Recorder:
+    """Ordinary traffic once per process (``ScenarioContext.once``): four checks read its records, so they
+    form a joint family (``checks.joint``); ``logging.no-late-logs`` lingers after it and runs alone."""
+    return ctx.once("logging-traffic", lambda: _with_traffic(ctx))
+
+
+def _prime(ctx: ScenarioContext) -> None:
+    _traffic(ctx)
+
+
 def _with_traffic(ctx: ScenarioContext, *, linger: bool = False) -> _Recorder:
     """Ordinary traffic; with ``linger``, wait after destroy so that late records can arrive."""
     recorder = _Recorder(ctx)
@@ -47,13 +58,13 @@ def _with_traffic(ctx: ScenarioContext, *, linger: bool = False) -> _Recorder:
 
 
 def _violations(ctx: ScenarioContext) -> None:
-    recorder = _with_traffic(ctx)
+    recorder = _traffic(ctx)
     ctx.observe("log_records", len([log for log in recorder.logs if not log.enabled_query]))
 
 
 def _target_is_kind(ctx: ScenarioContext) -> None:
     kind = metadata_of(ctx).kind
-    recorder = _with_traffic(ctx)
+    recorder = _traffic(ctx)
     targets = sorted({log.target or "" for log in recorder.logs if not log.enabled_query})
     if not targets:
         ctx.skip("the plugin logged nothing under ordinary traffic")
@@ -66,7 +77,7 @@ def _target_is_kind(ctx: ScenarioContext) -> None:
 
 
 def _enabled_honoured(ctx: ScenarioContext) -> None:
-    recorder = _with_traffic(ctx)
+    recorder = _traffic(ctx)
     threshold = log_bridge(ctx.emit).state.enabled_threshold
     queries = [log for log in recorder.logs if log.enabled_query]
     # Records logged inside create_instance come before the host can install the callback.
@@ -132,3 +143,9 @@ check(
     abi_ref="ABI.md 8.3; HOST.md 6.1",
     rationale="After destroy_instance returns, nothing of that instance may log: the library may be unloaded next.",
 )(_no_late_logs)
+
+declare_joint(
+    "logging-traffic",
+    _prime,
+    ("logging.levels", "logging.strings", "logging.target-is-kind", "logging.enabled-honoured"),
+)

@@ -10,7 +10,7 @@ crash with the panic text.
 from __future__ import annotations
 
 from conformance.checks.common import valid_params
-from conformance.checks.entries import ENTRY_POINTS, EntryPoint
+from conformance.checks.entries import ENTRY_POINTS, EntryPoint, driven
 from conformance.checks.probe import ordinary_session
 from conformance.checks.registry import check
 from conformance.checks.traffic import detect_node_kind
@@ -21,7 +21,7 @@ from conformance.scenario.context import Scenario, ScenarioContext
 
 def _scenario(entry: EntryPoint) -> Scenario:
     def scenario(ctx: ScenarioContext) -> None:
-        results = entry.drive(ctx)
+        results = driven(ctx, entry).results
         contained = [r.message for r in results if r.message and "panicked" in r.message]
         if contained:
             ctx.observe("contained_panic", contained[0])

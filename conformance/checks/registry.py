@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar
 
+from conformance.checks.joint import JOINT_PREFIX, joint_scenario
 from conformance.checks.model import CATEGORIES, Applicability, Check, Severity
 from conformance.scenario.context import Scenario
 from conformance.scenario.tools import registered_tool_scenario
@@ -148,11 +149,19 @@ def lookup_check(check_id: str) -> Check:
 
 
 def lookup_scenario(name: str) -> Scenario:
-    """The scenario named ``name``: a tool scenario, else the check of that id (the sandbox's lookup)."""
+    """The scenario named ``name``: a tool scenario, a joint run (``checks.joint``), else the check of that id
+    (the sandbox's lookup)."""
     catalogue()
+    if name.startswith(JOINT_PREFIX):
+        return _joint_scenario(name)
     scenario = registered_tool_scenario(name)
     if scenario is None and name not in checks_by_id():
         for module in _TOOL_SCENARIO_MODULES:
             importlib.import_module(module)
         scenario = registered_tool_scenario(name)
     return scenario if scenario is not None else lookup_check(name).scenario
+
+
+@lru_cache(maxsize=256)
+def _joint_scenario(name: str) -> Scenario:
+    return joint_scenario(name, lambda check_id: lookup_check(check_id).scenario)

@@ -9,44 +9,18 @@ native stacks of every thread.
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 from conformance.budgets import slow_threshold_for
-from conformance.checks.entries import ENTRY_POINTS, EntryPoint
+from conformance.checks.entries import ENTRY_POINTS, EntryPoint, driven
 from conformance.checks.registry import check
-from conformance.sandbox.deadlines import waiting_so_far_s
 from conformance.scenario.context import Scenario, ScenarioContext
-
-
-class _Timer:
-    """Wraps ctx.call to record the duration of each call to one entry point."""
-
-    def __init__(self, ctx: ScenarioContext, entry: str) -> None:
-        self.ctx = ctx
-        self.entry = entry
-        self.durations: list[float] = []
-        self._call = ctx.call
-
-    def __call__(self, entry: str, fn: Any, *args: Any, detail: str = "") -> Any:
-        started, waited = time.perf_counter(), waiting_so_far_s()
-        try:
-            return self._call(entry, fn, *args, detail=detail)
-        finally:
-            if entry == self.entry:
-                # The plugin's own time: wall time less the time this thread waited for a CPU.
-                starved = waiting_so_far_s() - waited
-                self.durations.append(max(0.0, time.perf_counter() - started - starved))
 
 
 def _scenario(entry: EntryPoint) -> Scenario:
     def scenario(ctx: ScenarioContext) -> None:
-        timer = _Timer(ctx, entry.name)
-        ctx.call = timer  # type: ignore[method-assign]
-        entry.drive(ctx)
-        if not timer.durations:
+        durations = driven(ctx, entry).durations
+        if not durations:
             ctx.skip(f"{entry.name} was not reached")
-        slowest = max(timer.durations)
+        slowest = max(durations)
         threshold = slow_threshold_for(entry.name, ctx.request.budget_scale)
         ctx.observe("slowest_s", round(slowest, 6))
         ctx.expect(

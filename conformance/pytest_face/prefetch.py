@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from conformance.battery.runner import BatteryItem, run_item, run_shared
+from conformance.battery.runner import BatteryItem, run_item, run_joint, run_shared
 from conformance.checks.applicability import not_applicable
 from conformance.checks.isolation import GROUP_SIZE, plugin_may_share, shares_child
+from conformance.checks.joint import family_of, joint_eligible
 from conformance.checks.model import PluginFacts
 from conformance.checks.result import CheckResult
 from conformance.sandbox.client import SandboxClient
 
+#: How a chunk of several items runs: ``run_shared`` (checks that may share a child) or ``run_joint``.
+ChunkRunner = Callable[..., list[CheckResult]]
 #: Fork servers, beside the pool's, for the checks that call an entry point triage saw wedge.
 WAITING_WORKERS = 2
 
@@ -87,8 +91,17 @@ class Prefetcher:
         parallel instances) also take longest, and started last they ran alone at the end while the other
         workers sat idle. Results are still collected in catalogue order.
         """
-        for chunk in sorted(shared_chunks(items, facts), key=_longest_budget, reverse=True):
-            if len(chunk) == 1:
+        shared = shared_chunks(items, facts)
+        singles = [chunk[0] for chunk in shared if len(chunk) == 1]
+        joint = joint_chunks(singles, facts)
+        jointly = {item.name for chunk in joint for item in chunk}
+        chunks: list[tuple[list[BatteryItem], ChunkRunner | None]] = [
+            (chunk, run_shared) for chunk in shared if len(chunk) > 1
+        ]
+        chunks += [(chunk, run_joint) for chunk in joint]
+        chunks += [([item], None) for item in singles if item.name not in jointly]
+        for chunk, runner in sorted(chunks, key=lambda pair: _longest_budget(pair[0]), reverse=True):
+            if runner is None:
                 self.submit(path, chunk[0], facts, budget_scale, reruns)
                 continue
             futures: list[Future[CheckResult]] = []
@@ -96,10 +109,11 @@ class Prefetcher:
                 future: Future[CheckResult] = Future()
                 self._futures.setdefault(str(path), {})[item.name] = future
                 futures.append(future)
-            self._pool.submit(self._run_chunk, path, chunk, futures, facts, budget_scale, reruns)
+            self._pool.submit(self._run_chunk, runner, path, chunk, futures, facts, budget_scale, reruns)
 
     def _run_chunk(
         self,
+        runner: ChunkRunner,
         path: Path,
         chunk: list[BatteryItem],
         futures: list[Future[CheckResult]],
@@ -110,7 +124,7 @@ class Prefetcher:
         if all(future.cancelled() for future in futures):
             return
         try:
-            results = run_shared(path, chunk, facts, budget_scale, reruns, client=self._client())
+            results = runner(path, chunk, facts, budget_scale, reruns, client=self._client())
         except BaseException as error:  # noqa: BLE001 - handed to every waiting item
             for future in futures:
                 if not future.done():
@@ -192,6 +206,35 @@ def shared_chunks(items: list[BatteryItem], facts: PluginFacts) -> list[list[Bat
             chunks.append(group[start:end])
             start = end
     return chunks + singles
+
+
+def joint_chunks(singles: list[BatteryItem], facts: PluginFacts) -> list[list[BatteryItem]]:
+    """The items that run alone which a joint run can judge together (``checks.joint``): per family and host
+    version, two or more applicable members whose options agree, in the family's order."""
+    if not joint_eligible(facts) or not plugin_may_share(facts):
+        return []
+    families: dict[tuple[str, int], list[BatteryItem]] = {}
+    for item in singles:
+        family = family_of(item.check.id)
+        if family is not None and not_applicable(item.check, facts) is None:
+            families.setdefault((family.key, item.host_version), []).append(item)
+    chunks = []
+    for members in families.values():
+        family = family_of(members[0].check.id)
+        assert family is not None
+        members.sort(key=lambda item: family.members.index(item.check.id))
+        if len(members) > 1 and _options_agree(members):
+            chunks.append(members)
+    return chunks
+
+
+def _options_agree(items: list[BatteryItem]) -> bool:
+    merged: dict[str, object] = {}
+    for item in items:
+        for key, value in item.check.option_dict().items():
+            if merged.setdefault(key, value) != value:
+                return False
+    return True
 
 
 def calls_wedged_entry(item: BatteryItem, facts: PluginFacts) -> bool:

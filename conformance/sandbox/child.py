@@ -99,18 +99,22 @@ def run_scenario(request: ScenarioRequest, scenario: Scenario, sink: Callable[[E
 
     emit = Emitter(sink)
     set_region_sink(lambda region: emit(Observed("guard-region", region)))
-    ctx = ScenarioContext(request, emit, LoadedPlugin.load)
+    run_translated(scenario, ScenarioContext(request, emit, LoadedPlugin.load))
+    emit(ScenarioDone())
+
+
+def run_translated(scenario: Scenario, ctx: ScenarioContext) -> None:
+    """Run ``scenario``, its exceptions sent as events (a joint run's members too, ``checks.joint``)."""
     try:
         scenario(ctx)
     except ScenarioSkip as skip:
-        emit(Skipped(str(skip), skip.static))
+        ctx.emit(Skipped(str(skip), skip.static))
     except LoadError as error:
-        emit(LoadFailed(error.stage, error.message))
+        ctx.emit(LoadFailed(error.stage, error.message))
     except MemoryError:
         raise  # the address-space limit: the child exits and is classified as a resource limit
     except Exception as error:  # noqa: BLE001 - a scenario bug must become a harness-error event
-        emit(HarnessError(f"{type(error).__name__}: {error}", traceback.format_exc()))
-    emit(ScenarioDone())
+        ctx.emit(HarnessError(f"{type(error).__name__}: {error}", traceback.format_exc()))
 
 
 def _prepare(request: ScenarioRequest, event_fd: int, workdir: str, token: bytes) -> EventWriter:

@@ -72,6 +72,7 @@ class ScenarioContext:
         self.emit = emit
         self._load_plugin = load_plugin
         self._plugin: LoadedPlugin | None = None
+        self._once: dict[str, Any] = {}
 
     @property
     def host_version(self) -> int:
@@ -89,6 +90,18 @@ class ScenarioContext:
         if self._plugin is None:
             self._plugin = self._load_plugin(self.request.plugin_path, self)
         return self._plugin
+
+    def once(self, key: str, make: Callable[[], T]) -> T:
+        """``make()`` the first time ``key`` is asked for in this context, the same value after.
+
+        The calls into the plugin that several checks judge go through here, so a joint run
+        (``checks.joint``) makes them once and each member judges the same calls a run of its own makes.
+        A ``make`` that raises leaves nothing behind.
+        """
+        if key not in self._once:
+            self._once[key] = make()
+        value: T = self._once[key]
+        return value
 
     def call(self, entry: str, fn: Callable[..., T], *args: Any, detail: str = "") -> T:
         """Call into the plugin with its budget announced; returns what ``fn`` returns."""
