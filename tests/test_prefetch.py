@@ -1,4 +1,5 @@
-"""Which checks the prefetcher runs on servers of their own: those that wait out a wedged entry's budget."""
+"""Which checks the prefetcher runs on servers of their own: those that wait out a wedged entry's budget, and
+those that wait by design."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conformance.battery.runner import battery_for, probe
-from conformance.pytest_face.prefetch import calls_wedged_entry
+from conformance.checks.isolation import LINGERING_CHECKS, shares_child
+from conformance.checks.registry import checks_by_id
+from conformance.pytest_face.prefetch import calls_wedged_entry, waits
 
 
 def test_only_the_checks_that_call_the_wedged_entry_wait(fixture_so: Callable[[str], Path]) -> None:
@@ -16,3 +19,11 @@ def test_only_the_checks_that_call_the_wedged_entry_wait(fixture_so: Callable[[s
     assert not any(name.startswith(("timeouts.process-packet", "wire-in.", "metadata.")) for name in waiting)
     conforming = probe(fixture_so("conforming_processor"))
     assert not any(calls_wedged_entry(item, conforming) for item in battery_for(conforming))
+
+
+def test_the_checks_that_wait_by_design_wait_on_servers_of_their_own(fixture_so: Callable[[str], Path]) -> None:
+    checks = checks_by_id()
+    assert all(check_id in checks and not shares_child(checks[check_id]) for check_id in LINGERING_CHECKS)
+    conforming = probe(fixture_so("conforming_processor"))
+    waiting = {item.check.id for item in battery_for(conforming) if waits(item, conforming)}
+    assert waiting == set(LINGERING_CHECKS)

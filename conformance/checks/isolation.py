@@ -45,6 +45,14 @@ SOLO_CHECKS: dict[str, str] = {
     "callbacks.within-call": "waits for callbacks that arrive after the call returned",
 }
 
+#: Checks that wait by design, whatever the plugin does, and why: they run on servers of their own beside the
+#: cores' (``pytest_face.prefetch``), so a core is not left idle while two of them wait at once.
+LINGERING_CHECKS: dict[str, str] = {
+    "callbacks.within-call": "waits for callbacks that arrive after the call returned",
+    "logging.no-late-logs": "waits for log records after the last instance was destroyed",
+    "lifecycle.threads-stopped": "waits for plugin threads to stop after destroy and after dlclose",
+}
+
 #: Scenarios per shared child: large enough to amortise the fork, small enough to keep cores busy.
 GROUP_SIZE = 12
 

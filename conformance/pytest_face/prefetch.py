@@ -19,7 +19,7 @@ from pathlib import Path
 
 from conformance.battery.runner import BatteryItem, run_item, run_joint, run_shared
 from conformance.checks.applicability import not_applicable
-from conformance.checks.isolation import GROUP_SIZE, plugin_may_share, shares_child
+from conformance.checks.isolation import GROUP_SIZE, LINGERING_CHECKS, plugin_may_share, shares_child
 from conformance.checks.joint import family_of, joint_eligible
 from conformance.checks.model import PluginFacts
 from conformance.checks.result import CheckResult
@@ -27,7 +27,8 @@ from conformance.sandbox.client import SandboxClient
 
 #: How a chunk of several items runs: ``run_shared`` (checks that may share a child) or ``run_joint``.
 ChunkRunner = Callable[..., list[CheckResult]]
-#: Fork servers, beside the pool's, for the checks that call an entry point triage saw wedge.
+#: Fork servers, beside the pool's, for the checks that call an entry point triage saw wedge and those that wait
+#: by design (``checks.isolation.LINGERING_CHECKS``).
 WAITING_WORKERS = 2
 
 
@@ -72,7 +73,7 @@ class Prefetcher:
             futures[item.name] = self._pool_for(item, facts).submit(self._run, path, item, facts, budget_scale, reruns)
 
     def _pool_for(self, item: BatteryItem, facts: PluginFacts) -> ThreadPoolExecutor:
-        if not calls_wedged_entry(item, facts):
+        if not waits(item, facts):
             return self._pool
         with self._lock:
             if self._waiting is None:
@@ -235,6 +236,12 @@ def _options_agree(items: list[BatteryItem]) -> bool:
             if merged.setdefault(key, value) != value:
                 return False
     return True
+
+
+def waits(item: BatteryItem, facts: PluginFacts) -> bool:
+    """Whether the item spends most of its time waiting, not computing: on the waiting servers, it leaves
+    the cores' servers to the items that compute."""
+    return calls_wedged_entry(item, facts) or item.check.id in LINGERING_CHECKS
 
 
 def calls_wedged_entry(item: BatteryItem, facts: PluginFacts) -> bool:
