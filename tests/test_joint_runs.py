@@ -153,6 +153,9 @@ def test_joint_and_lone_runs_give_the_same_verdicts(
         joint = run_joint(path, chunk, facts, client=client)
         alone = [run_item(path, item, facts, client=client) for item in chunk]
         assert [(r.id, r.status, r.message) for r in joint] == [(r.id, r.status, r.message) for r in alone]
+        # Each member is shown the calls its own child makes: the prime's once, and its own part's.
+        calls = [[r.evidence.get("call_count"), [c["entry"] for c in r.evidence.get("calls", [])]] for r in joint]
+        assert calls == [[r.evidence.get("call_count"), [c["entry"] for c in r.evidence.get("calls", [])]] for r in alone]
 
 
 def test_a_member_that_does_not_pass_is_judged_by_a_run_of_its_own(
