@@ -268,11 +268,7 @@ def run_shared(
         group = GroupRequest(tuple(request_for(path, items[i], budget_scale, facts) for i in pending))
         reply = client.run_group(group)
         for index, result in zip(pending, reply.results, strict=False):
-            judgement = with_triage_crash(items[index].check, judge(items[index].check, result), facts)
-            if judgement.status is Status.PASS or (judgement.status is Status.SKIP and _static_skip(result)):
-                results[index] = result_of(path, items[index], judgement, result.duration_s)
-            else:
-                results[index] = run_item(path, items[index], facts, budget_scale, reruns, client)
+            results[index] = _kept_or_alone(path, items[index], result, facts, budget_scale, reruns, client)
         pending = pending[len(reply.results) :]
         if reply.threads_outlived:
             for index in pending:
@@ -304,15 +300,29 @@ def run_joint(
         result = client.run(joint_request(path, items, budget_scale, facts))
         if not isinstance(result, ServerLost):  # run alone, the member that does it again is the one named
             parts = split_joint(result, len(items))
-    results = []
-    for item, part in zip(items, parts, strict=True):
-        if part is not None:
-            judgement = with_triage_crash(item.check, judge(item.check, part), facts)
-            if judgement.status is Status.PASS or (judgement.status is Status.SKIP and _static_skip(part)):
-                results.append(result_of(path, item, judgement, part.duration_s))
-                continue
-        results.append(run_item(path, item, facts, budget_scale, reruns, client))
-    return results
+    return [
+        run_item(path, item, facts, budget_scale, reruns, client)
+        if part is None
+        else _kept_or_alone(path, item, part, facts, budget_scale, reruns, client)
+        for item, part in zip(items, parts, strict=True)
+    ]
+
+
+def _kept_or_alone(
+    path: Path,
+    item: BatteryItem,
+    result: SandboxResult,
+    facts: PluginFacts,
+    budget_scale: float,
+    reruns: int,
+    client: SandboxClient,
+) -> CheckResult:
+    """The item's result from a child that ran other scenarios too, where that result is one a child of its own
+    gives: a pass, or a skip nothing run before could cause (``ScenarioSkip.static``); else a run of its own."""
+    judgement = with_triage_crash(item.check, judge(item.check, result), facts)
+    if judgement.status is Status.PASS or (judgement.status is Status.SKIP and _static_skip(result)):
+        return result_of(path, item, judgement, result.duration_s)
+    return run_item(path, item, facts, budget_scale, reruns, client)
 
 
 def joint_request(path: Path, items: list[BatteryItem], budget_scale: float, facts: PluginFacts) -> ScenarioRequest:
