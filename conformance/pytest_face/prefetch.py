@@ -38,7 +38,9 @@ class Prefetcher:
     The checks that call an entry point triage saw wedge (its own ``timeouts`` and ``lifecycle``
     checks) wait out its whole budget, and again when re-run. On the pool they held servers while
     the cores sat idle (over a corpus, the wedged plugins are probed last, so their waits ended the
-    run); they get servers of their own (``WAITING_WORKERS``), started when the first one comes.
+    run); they get servers of their own (``WAITING_WORKERS``), started when the first one comes. So do the
+    checks that wait by design (``checks.isolation.LINGERING_CHECKS``): two of them asleep at once on the
+    pool's servers left a core idle.
     """
 
     def __init__(self, clients: list[SandboxClient]) -> None:
