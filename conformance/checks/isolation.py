@@ -48,7 +48,7 @@ SOLO_CHECKS: dict[str, str] = {
 #: Checks that wait by design, whatever the plugin does, and why: they run on servers of their own beside the
 #: cores' (``pytest_face.prefetch``), so a core is not left idle while two of them wait at once.
 LINGERING_CHECKS: dict[str, str] = {
-    "callbacks.within-call": "waits for callbacks that arrive after the call returned",
+    "callbacks.within-call": SOLO_CHECKS["callbacks.within-call"],
     "logging.no-late-logs": "waits for log records after the last instance was destroyed",
     "lifecycle.threads-stopped": "waits for plugin threads to stop after destroy and after dlclose",
 }

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from conformance.checks.isolation import plugin_may_share
 from conformance.checks.model import PluginFacts
 from conformance.sandbox.child import run_translated
 from conformance.scenario.context import Scenario, ScenarioContext
@@ -81,8 +82,8 @@ def family_of(check_id: str) -> JointFamily | None:
 
 
 def joint_eligible(facts: PluginFacts) -> bool:
-    """Plugins whose checks may run jointly: loadable, nothing crashed or wedged in triage."""
-    return facts.loadable and not facts.crashed and facts.failed_entry is None and not facts.wedged
+    """Plugins whose checks may run jointly: those that may share a child, and nothing wedged in triage."""
+    return plugin_may_share(facts) and not facts.wedged
 
 
 def joint_name(check_ids: Sequence[str]) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from conformance.battery.runner import BatteryItem, run_item, run_joint, run_shared
 from conformance.checks.applicability import not_applicable
 from conformance.checks.isolation import GROUP_SIZE, LINGERING_CHECKS, plugin_may_share, shares_child
-from conformance.checks.joint import family_of, joint_eligible
+from conformance.checks.joint import JointFamily, family_of, joint_eligible
 from conformance.checks.model import PluginFacts
 from conformance.checks.result import CheckResult
 from conformance.sandbox.client import SandboxClient
@@ -214,17 +214,15 @@ def shared_chunks(items: list[BatteryItem], facts: PluginFacts) -> list[list[Bat
 def joint_chunks(singles: list[BatteryItem], facts: PluginFacts) -> list[list[BatteryItem]]:
     """The items that run alone which a joint run can judge together (``checks.joint``): per family and host
     version, two or more applicable members whose options agree, in the family's order."""
-    if not joint_eligible(facts) or not plugin_may_share(facts):
+    if not joint_eligible(facts):
         return []
-    families: dict[tuple[str, int], list[BatteryItem]] = {}
+    families: dict[tuple[JointFamily, int], list[BatteryItem]] = {}
     for item in singles:
         family = family_of(item.check.id)
         if family is not None and not_applicable(item.check, facts) is None:
-            families.setdefault((family.key, item.host_version), []).append(item)
+            families.setdefault((family, item.host_version), []).append(item)
     chunks = []
-    for members in families.values():
-        family = family_of(members[0].check.id)
-        assert family is not None
+    for (family, _), members in families.items():
         members.sort(key=lambda item: family.members.index(item.check.id))
         if len(members) > 1 and _options_agree(members):
             chunks.append(members)
