@@ -29,6 +29,7 @@ from typing import Any
 from conformance.abi import warm_up
 from conformance.host.libc import libc
 from conformance.host.stack import warm_up as warm_stack
+from conformance.sandbox.bare_fork import fork_child, warm_bare_fork
 from conformance.sandbox.child import OUTPUT_FILE, child_main, die_with_parent, group_child_main, warm_child
 from conformance.sandbox.classify import classify_exit, panic_message, signal_name
 from conformance.sandbox.containment import STRAY_PROCESS_RULE, Containment, contain_server, sweep
@@ -139,7 +140,7 @@ def _fork_child(body: Callable[[int, str, bytes], None]) -> tuple[int, int, str,
     read_fd, write_fd = os.pipe()
     token = new_token()
     started_at = time.monotonic()
-    pid = os.fork()
+    pid = fork_child()
     if pid == 0:  # child
         os.close(read_fd)
         body(write_fd, workdir, token)
@@ -611,6 +612,7 @@ def warm_server() -> None:
     load_reporter()
     warm_stack()
     warm_child()
+    warm_bare_fork()
 
 
 def main(lookup_spec: str) -> None:
