@@ -92,4 +92,3 @@ def test_with_a_second_thread_running_it_is_os_fork() -> None:
         """
     )
     assert out.split() == ["True", "False"]
-

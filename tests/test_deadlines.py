@@ -61,6 +61,31 @@ def test_a_starved_call_gets_its_deadline_moved_and_passes(client: SandboxClient
     assert result.budget_extensions, "the call was starved but its deadline never moved"
 
 
+@pytest.mark.parametrize(
+    ("in_call", "budget"),
+    [(False, {"overall_budget_s": 0.4}), (True, {"budget_scale": 0.4})],
+    ids=["overall-budget", "call-budget"],
+)
+def test_a_thread_waiting_for_starved_workers_gets_its_deadline_moved(
+    client: SandboxClient, in_call: bool, budget: dict[str, float]
+) -> None:
+    """Two threads need 0.1 s of CPU each, at nice 5 beside two busy loops, within a 0.4 s budget; the thread
+    that started them only joins them. The wait that counts is the workers', never seen on the joining thread."""
+    cpu = min(os.sched_getaffinity(0))
+    options = {"cpu": cpu, "nice": 5, "cpu_s": 0.1, "workers": 2, "in_call": in_call}
+    request = ScenarioRequest(
+        "selftest.starved-workers",
+        "/nonexistent/plugin.so",
+        budget_scale=budget.get("budget_scale", 1.0),
+        overall_budget_s=budget.get("overall_budget_s", 20.0),
+        options=options,
+    )
+    with busy_loops([cpu, cpu]):
+        result = client.run(request)
+    assert result.outcome is Outcome.COMPLETED, result.detail
+    assert result.budget_extensions, "the workers were starved but the deadline never moved"
+
+
 def test_a_blocked_call_is_wedged_at_its_budget_even_under_load(client: SandboxClient) -> None:
     cpus = sorted(os.sched_getaffinity(0))
     with busy_loops(cpus * 2):

@@ -49,7 +49,11 @@ def _libc_fork() -> ctypes._CFuncPtr:  # type: ignore[name-defined]
 
 def bare_fork_usable() -> bool:
     """Whether ``fork_child`` may skip the at-fork protocol in this process now."""
-    return sys.implementation.name == "cpython" and sys.version_info[:2] in CHECKED_VERSIONS and threading.active_count() == 1
+    return (
+        sys.implementation.name == "cpython"
+        and sys.version_info[:2] in CHECKED_VERSIONS
+        and threading.active_count() == 1
+    )
 
 
 def fork_child() -> int:

@@ -11,6 +11,15 @@ runnable but waiting for one) and charges the call only for the time it could ha
 * time **blocked** (sleeping in a futex, ``nanosleep``, a read) counts (a blocked call is wedged at its
   budget, exactly as on a quiet machine).
 
+The wait of the calling thread alone is not enough: a plugin that hands its work to threads of its own
+and waits for them is blocked while they starve, and so is a scenario's main thread joining its workers
+(the overall budget is watched like a call on that thread). So the wait of the whole process counts too,
+and the larger of the two moves the deadline. Its threads' run-queue waits add up (Python threads take
+turns holding the GIL, so no one thread shows all of it), but threads starving side by side must not be
+credited twice: the process's credit is at most the part of the interval it did not have a CPU for (the
+interval less the CPU time its threads had, spread over the CPUs it may use). A thread that started and
+ended between two readings is not seen. A deadlock still gets nothing: blocked threads do not wait for a CPU.
+
 Extensions are bounded: a call never runs longer than ``MAX_EXTENSION_FACTOR`` times its budget past the
 budget itself, whatever the scheduler says. Every extension is reported in the evidence.
 
@@ -47,12 +56,29 @@ class ThreadSample:
     state: str  # R running/runnable, S sleeping, D uninterruptible, T stopped, Z zombie, ...
 
 
-def waiting_of(pid: int, tid: int) -> float | None:
-    """The thread's run-queue wait so far: one small read, taken at every call start (a hot path)."""
+def thread_schedstat(pid: int, tid: int) -> tuple[float, float] | None:
+    """The thread's time on a CPU and run-queue wait so far, or None (gone, or no schedstat)."""
     schedstat = read_proc(f"/proc/{pid}/task/{tid}/schedstat")
     if schedstat is None or len(schedstat.split()) < 2:
         return None
-    return int(schedstat.split()[1]) / 1e9
+    run_ns, wait_ns = schedstat.split()[:2]
+    return int(run_ns) / 1e9, int(wait_ns) / 1e9
+
+
+def waiting_of(pid: int, tid: int) -> float | None:
+    """The thread's run-queue wait so far: one small read, taken at every call start (a hot path)."""
+    stat = thread_schedstat(pid, tid)
+    return None if stat is None else stat[1]
+
+
+def process_schedstats(pid: int) -> dict[int, tuple[float, float]]:
+    """``thread_schedstat`` of each thread of the process."""
+    try:
+        tids = [int(name) for name in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return {}
+    stats = {tid: thread_schedstat(pid, tid) for tid in tids}
+    return {tid: stat for tid, stat in stats.items() if stat is not None}
 
 
 def sample_thread(pid: int, tid: int) -> ThreadSample | None:
@@ -116,6 +142,8 @@ class WatchedCall:
     extensions: list[float] = field(default_factory=list)
     noticed_late_s: float = 0.0  # how long after a deadline the server got to review it (its own lag)
     verdict: str = ""
+    #: Every thread's schedstat at the last review (or the start): the process's wait (``process_schedstats``).
+    last_stats: dict[int, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def cap(self) -> float:
@@ -137,10 +165,21 @@ class CallWatch:
         self.in_flight: dict[str, WatchedCall] = {}
         self.extensions: list[float] = []
         self._recent_wait: dict[int, tuple[float, float | None]] = {}  # tid -> (when read, run-queue wait)
+        self._recent_process: tuple[float, dict[int, tuple[float, float]]] = (-1.0, {})  # (when read, stats)
 
     def started(self, event: CallStarted, now: float) -> None:
         tid = event.tid or self.pid
-        self.in_flight[event.thread] = WatchedCall(event, tid, now + event.budget_s, now, now, self._waiting(tid, now))
+        call = WatchedCall(event, tid, now + event.budget_s, now, now, self._waiting(tid, now))
+        call.last_stats = self._process_stats(now)
+        self.in_flight[event.thread] = call
+
+    def _process_stats(self, now: float) -> dict[int, tuple[float, float]]:
+        """Every thread's schedstat, reused within ``WAIT_SAMPLE_REUSE_S`` as the single thread's wait is."""
+        when, stats = self._recent_process
+        if now - when >= WAIT_SAMPLE_REUSE_S:
+            stats = process_schedstats(self.pid)
+            self._recent_process = (now, stats)
+        return stats
 
     def _waiting(self, tid: int, now: float) -> float | None:
         recent = self._recent_wait.get(tid)
@@ -170,9 +209,9 @@ class CallWatch:
         call.noticed_late_s = max(call.noticed_late_s, now - call.deadline)
         interval = now - call.last_review
         previous = call.last_waiting_s
-        starved = 0.0
+        starved = self._process_starved(call, interval)
         if sample is not None and previous is not None and sample.waiting_s is not None:
-            starved = min(interval, max(0.0, sample.waiting_s - previous))
+            starved = max(starved, min(interval, max(0.0, sample.waiting_s - previous)))
         call.had_s += interval - starved
         call.starved_s += starved
         call.last_review, call.last_waiting_s = now, sample.waiting_s if sample is not None else None
@@ -189,6 +228,37 @@ class CallWatch:
         call.extensions.append(extension)
         self.extensions.append(extension)
         return False
+
+    def _process_starved(self, call: WatchedCall, interval: float) -> float:
+        """The process's run-queue wait since the last review: its threads' waits added up, but no more than the
+        interval less the CPU time they had over the CPUs they may use (threads first seen now: since they
+        started, which was after the last review)."""
+        stats = process_schedstats(self.pid)
+        ran = waited = 0.0
+        for tid, (on_cpu, waiting) in stats.items():
+            had_cpu, had_waited = call.last_stats.get(tid, (0.0, 0.0))
+            ran += max(0.0, on_cpu - had_cpu)
+            waited += max(0.0, waiting - had_waited)
+        call.last_stats = stats
+        try:
+            usable = len(os.sched_getaffinity(self.pid))
+        except OSError:
+            usable = os.cpu_count() or 1
+        cpus = max(1, min(len(stats), usable))
+        return max(0.0, min(interval, waited, interval - ran / cpus))
+
+
+def watch_whole_process(budget: CallStarted, pid: int, now: float) -> WatchedCall:
+    """The scenario's overall budget, watched like a call on the child's main thread.
+
+    Started when the child has one thread (a lone child just forked; a shared child between scenarios,
+    which it leaves only when no scenario left a thread running), so only that thread is read now.
+    """
+    stat = thread_schedstat(pid, pid)
+    call = WatchedCall(budget, pid, now + budget.budget_s, now, now, None if stat is None else stat[1])
+    if stat is not None:
+        call.last_stats = {pid: stat}
+    return call
 
 
 def _describe_stuck(call: WatchedCall, sample: ThreadSample | None, now: float) -> str:

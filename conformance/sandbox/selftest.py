@@ -178,6 +178,41 @@ def starved_call(ctx: ScenarioContext) -> None:
     ctx.observe("cpu_used_s", ctx.call("process_packet", spin, detail="needs a little CPU, starved of it"))
 
 
+@tool_scenario("selftest.starved-workers")
+def starved_workers(ctx: ScenarioContext) -> None:
+    """Worker threads that need a little CPU, starved of it, while the thread that started them only waits.
+
+    They need far less CPU than the budget but take longer in wall time, and the sandbox must see the
+    workers' wait, not that of the waiting thread (blocked in ``join``, never waiting for a CPU). With
+    ``in_call`` the workers run inside a call, as a plugin's own threads would (the call's budget
+    watches); without, only the overall budget does.
+    """
+    cpu = int(ctx.option("cpu", 0))
+    os.sched_setaffinity(0, {cpu})
+    os.nice(int(ctx.option("nice", 10)))
+    need = float(ctx.option("cpu_s", 0.05))
+    used: list[float] = []
+
+    def spin() -> None:
+        started = time.thread_time()
+        while time.thread_time() - started < need:
+            pass
+        used.append(time.thread_time() - started)
+
+    def run_workers() -> None:
+        workers = [threading.Thread(target=spin) for _ in range(int(ctx.option("workers", 2)))]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+
+    if ctx.option("in_call"):
+        ctx.call("process_packet", run_workers, detail="waits for its own threads, which are starved")
+    else:
+        run_workers()
+    ctx.observe("cpu_used_s", sum(used))
+
+
 @tool_scenario("selftest.spin-in-call")
 def spin_in_call(ctx: ScenarioContext) -> None:
     """Never returns and burns CPU all the while: wedged once it has had its budget of CPU."""
