@@ -8,9 +8,17 @@ from typing import Any
 
 import pytest
 
-from conformance.battery.runner import battery_for, probe, run_item, run_shared
+from conformance.battery.runner import battery_for, probe, request_for, run_item, run_shared
 from conformance.checks.applicability import not_applicable
-from conformance.checks.isolation import GROUP_SIZE, SOLO_CHECKS, plugin_may_share, shares_child
+from conformance.checks.isolation import (
+    FRESH_PROCESS_CHECKS,
+    GROUP_SIZE,
+    SOLO_CHECKS,
+    leads_shared_child,
+    plugin_may_share,
+    shares_child,
+)
+from conformance.checks.judge import judge
 from conformance.checks.model import Status
 from conformance.checks.registry import catalogue, checks_by_id
 from conformance.pytest_face.prefetch import shared_chunks
@@ -112,22 +120,92 @@ def test_plugins_that_crashed_in_triage_get_a_child_per_check(fixture_so: Callab
     wedging = probe(fixture_so("wedging"))
     assert wedging.wedged and plugin_may_share(wedging)
     assert max(len(chunk) for chunk in shared_chunks(battery_for(wedging), wedging)) > 1
+    assert not any(
+        leads_shared_child(chunk[0].check, wedging) for chunk in shared_chunks(battery_for(wedging), wedging)
+    )
     conforming = probe(fixture_so("conforming_processor"))
     items = battery_for(conforming)
     chunks = shared_chunks(items, conforming)
     assert sorted(item.name for chunk in chunks for item in chunk) == sorted(item.name for item in items)
     sharing: dict[int, int] = {}
+    leading: dict[int, int] = {}
     for item in items:
-        if shares_child(item.check) and not_applicable(item.check, conforming) is None:
-            sharing[item.host_version] = sharing.get(item.host_version, 0) + 1
+        if not_applicable(item.check, conforming) is None:
+            if shares_child(item.check):
+                sharing[item.host_version] = sharing.get(item.host_version, 0) + 1
+            elif leads_shared_child(item.check, conforming):
+                leading[item.host_version] = leading.get(item.host_version, 0) + 1
+    assert leading, "no check that needs a fresh process applies to the conforming fixture"
     runs = [chunk for chunk in chunks if len(chunk) > 1]
-    # As few children as GROUP_SIZE allows, per host version, in runs of near-equal length.
-    assert len(runs) == sum(-(-count // GROUP_SIZE) for count in sharing.values())
+    # As few children as GROUP_SIZE allows, or one for each check that needs a fresh process (each heads a run
+    # as it would head a child of its own), per host version, in runs of near-equal length.
+    assert len(runs) == sum(
+        min(count, max(-(-count // GROUP_SIZE), leading.get(host, 0))) for host, count in sharing.items()
+    )
     for chunk in runs:
-        assert len(chunk) <= GROUP_SIZE and all(shares_child(item.check) for item in chunk)
+        members = chunk[1:] if leads_shared_child(chunk[0].check, conforming) else chunk
+        assert len(members) <= GROUP_SIZE and all(shares_child(item.check) for item in members)
         assert len({item.host_version for item in chunk}) == 1
-        same_host = [len(run) for run in runs if run[0].host_version == chunk[0].host_version]
+        same_host = [
+            len(run) - leads_shared_child(run[0].check, conforming)
+            for run in runs
+            if run[0].host_version == chunk[0].host_version
+        ]
         assert max(same_host) - min(same_host) <= 1
+
+
+def test_checks_that_need_a_fresh_process_lead_a_shared_child_never_follow() -> None:
+    """They are lifecycle checks (which otherwise run alone), real, and never one of the sharing kind."""
+    checks = checks_by_id()
+    assert all(check_id in checks and not shares_child(checks[check_id]) for check_id in FRESH_PROCESS_CHECKS)
+
+
+@pytest.mark.parametrize(
+    "fixture",
+    [
+        "c_lazy_params",  # the defect shows only in a process where nothing was created before
+        "conforming_processor",
+        "params_unwrap",  # crashes on invalid params: the leader's crash ends the shared child
+        pytest.param("c_params_lenient", marks=pytest.mark.slow),
+        pytest.param("create_fails_null", marks=pytest.mark.slow),
+        pytest.param("c_shared_handle", marks=pytest.mark.slow),
+    ],
+)
+def test_a_check_leading_a_shared_child_gets_the_verdict_of_a_child_of_its_own(
+    fixture: str, fixture_so: Callable[[str], Path], client: SandboxClient
+) -> None:
+    path = fixture_so(fixture)
+    facts = probe(path)
+    led = [
+        chunk
+        for chunk in shared_chunks(battery_for(facts), facts)
+        if len(chunk) > 1 and leads_shared_child(chunk[0].check, facts)
+    ]
+    assert led
+    shared = [run_shared(path, chunk, facts, client=client)[0] for chunk in led]
+    alone = [run_item(path, chunk[0], facts, client=client) for chunk in led]
+    assert [(r.id, r.status, r.message) for r in shared] == [(r.id, r.status, r.message) for r in alone]
+
+
+def test_after_another_scenario_a_fresh_process_defect_is_not_seen(
+    fixture_so: Callable[[str], Path], client: SandboxClient
+) -> None:
+    """Why a check that needs a fresh process only ever leads: c_lazy_params crashes on NULL params only at its
+    first create. First in a shared child the check sees that crash; after a check that created a node it
+    would pass."""
+    path = fixture_so("c_lazy_params")
+    facts = probe(path)
+    items = {item.check.id: item for item in battery_for(facts) if item.host_version == 9}
+    leader, other = items["lifecycle.create-null-params"], items["params.update-valid"]
+    assert leads_shared_child(leader.check, facts) and shares_child(other.check)
+    first = client.run_group(
+        GroupRequest((request_for(path, leader, 1.0, facts), request_for(path, other, 1.0, facts)))
+    )
+    assert not first.results and first.died, first  # the leader crashed the child before its boundary
+    second = client.run_group(
+        GroupRequest((request_for(path, other, 1.0, facts), request_for(path, leader, 1.0, facts)))
+    )
+    assert judge(leader.check, second.results[1]).status is Status.PASS
 
 
 #: The developer loop compares a conforming and a failing fixture; the full run adds two more (a child per

@@ -26,6 +26,14 @@ child of its own:
 
 Some of the checks that run alone make the very same calls into the plugin and differ only in what they
 conclude; those are judged from one child, each on its own part of it (``checks.joint``).
+
+Some others run alone only because what they judge is the plugin in a process where nothing ran before
+(``FRESH_PROCESS_CHECKS``: the host creates a node right after loading, and a plugin that reads its params
+lazily, once, meets NULL or invalid params first only there). A shared child is exactly that until its
+first scenario ends, so one of them may lead a shared child (``leads_shared_child``): it runs first, meets
+the plugin as in a child of its own, and its result is kept by the same rule as the others' (a pass, or a
+static skip; anything else runs again alone). Never for a plugin that wedged in triage: a leader that
+calls the wedged entry would wait out its budget twice.
 """
 
 from __future__ import annotations
@@ -53,6 +61,22 @@ LINGERING_CHECKS: dict[str, str] = {
     "lifecycle.threads-stopped": "waits for plugin threads to stop after destroy and after dlclose",
 }
 
+#: Checks that need a process where nothing ran before them, and may have one as a shared child's first scenario.
+FRESH_PROCESS_CHECKS: frozenset[str] = frozenset(
+    {
+        "lifecycle.create-null-params",
+        "lifecycle.create-empty-string",
+        "lifecycle.create-empty-object",
+        "lifecycle.create-invalid-json",
+        "lifecycle.create-invalid-utf8",
+        "lifecycle.create-non-object-json",
+        "lifecycle.create-valid-params",
+        "lifecycle.create-destroy",
+        "lifecycle.destroy-null",
+        "lifecycle.instances-coexist",
+    }
+)
+
 #: Scenarios per shared child: large enough to amortise the fork, small enough to keep cores busy.
 GROUP_SIZE = 12
 
@@ -60,6 +84,11 @@ GROUP_SIZE = 12
 def shares_child(check: Check) -> bool:
     """Whether ``check`` may run in a child after other checks of the same plugin."""
     return check.category not in SOLO_CATEGORIES and check.id not in SOLO_CHECKS
+
+
+def leads_shared_child(check: Check, facts: PluginFacts) -> bool:
+    """Whether ``check`` may run as the first scenario of a shared child of this plugin (never after another)."""
+    return check.id in FRESH_PROCESS_CHECKS and plugin_may_share(facts) and not facts.wedged
 
 
 def plugin_may_share(facts: PluginFacts) -> bool:

@@ -19,7 +19,13 @@ from pathlib import Path
 
 from conformance.battery.runner import BatteryItem, run_item, run_joint, run_shared
 from conformance.checks.applicability import not_applicable
-from conformance.checks.isolation import GROUP_SIZE, LINGERING_CHECKS, plugin_may_share, shares_child
+from conformance.checks.isolation import (
+    GROUP_SIZE,
+    LINGERING_CHECKS,
+    leads_shared_child,
+    plugin_may_share,
+    shares_child,
+)
 from conformance.checks.joint import JointFamily, family_of, joint_eligible
 from conformance.checks.model import PluginFacts
 from conformance.checks.result import CheckResult
@@ -189,25 +195,34 @@ def shared_chunks(items: list[BatteryItem], facts: PluginFacts) -> list[list[Bat
 
     The items that may share are gathered per host version over the whole battery, whatever solo checks
     lie between them in the catalogue (only a pass is taken from a shared child, so the order they run
-    in decides no verdict), and each host version's are dealt into runs of near-equal length.
+    in decides no verdict), and each host version's are dealt into runs of near-equal length. A check that
+    needs a fresh process (``isolation.leads_shared_child``) heads one run each, first in it; there are as
+    many runs as that takes (a run is a child, as that check alone would be), and those left over run alone.
     """
     sharing = plugin_may_share(facts)
     singles: list[list[BatteryItem]] = []
     by_host: dict[int, list[BatteryItem]] = {}
+    leaders: dict[int, list[BatteryItem]] = {}
     for item in items:
-        if sharing and shares_child(item.check) and not_applicable(item.check, facts) is None:
+        applicable = not_applicable(item.check, facts) is None
+        if sharing and applicable and shares_child(item.check):
             by_host.setdefault(item.host_version, []).append(item)
+        elif applicable and leads_shared_child(item.check, facts):
+            leaders.setdefault(item.host_version, []).append(item)
         else:
             singles.append([item])
     chunks: list[list[BatteryItem]] = []
-    for group in by_host.values():
-        count = -(-len(group) // GROUP_SIZE)
+    for host, group in by_host.items():
+        heads = leaders.pop(host, [])
+        count = min(len(group), max(-(-len(group) // GROUP_SIZE), len(heads)))
         size, extra = divmod(len(group), count)
         start = 0
         for index in range(count):
             end = start + size + (1 if index < extra else 0)
-            chunks.append(group[start:end])
+            chunks.append(heads[index : index + 1] + group[start:end])
             start = end
+        singles.extend([item] for item in heads[count:])
+    singles.extend([item] for heads in leaders.values() for item in heads)
     return chunks + singles
 
 
