@@ -442,9 +442,11 @@ How the corpus gets there: the probes (which mostly wait out the budgets of tria
 run in parallel on servers of their own, and a plugin's checks start as soon as it is probed; the checks that
 call an entry point triage saw hang wait out its budget on two more servers, and so do the checks that wait by
 design (late callbacks, late logs, threads stopping), so they never hold the cores' servers; each fork server is
-warmed once; the checks that only create, call and destroy instances run up to 12 per sandbox child, per host
-version (`conformance/checks/isolation.py`; only their passes are kept, anything else is run again alone); the
-checks that make the same calls into the plugin (an entry point's `panics` and `timeouts` checks, four `logging`
+warmed once and forks its children without the interpreter's at-fork protocol (`conformance/sandbox/bare_fork.py`);
+the checks that only create, call and destroy instances run up to 12 per sandbox child, per host version, and a
+lifecycle check that needs a process where nothing ran before may head such a child, first in it as in a child
+of its own (`conformance/checks/isolation.py`; only their passes are kept, anything else is run again alone);
+the checks that make the same calls into the plugin (an entry point's `panics` and `timeouts` checks, four `logging`
 checks, six `load` checks) are judged from one child, each on its own part of it (`conformance/checks/joint.py`,
 same rule); under pytest-xdist the controller probes once and hands the facts to the
 workers, and each worker gets whole plugins, which it runs ahead on its own fork servers. Crashes and hangs
