@@ -150,10 +150,10 @@ class WatchedCall:
         return self.started + self.event.budget_s * (1.0 + MAX_EXTENSION_FACTOR)
 
 
-#: A thread's run-queue wait read at one call's start serves the calls it starts within this window: a
-#: scenario making thousands of quick calls read /proc at each (a tenth of the server's time). The value
-#: reused is older than the call, so what is counted as starvation can include up to this much wait from
-#: before the call: a budget can be extended that much more, never less.
+#: The threads' schedstats read at one call's start serve the calls started within this window: a scenario
+#: making thousands of quick calls read /proc at each (a tenth of the server's time). The values reused are
+#: older than the call, so what is counted as starvation can include up to this much wait from before the
+#: call: a budget can be extended that much more, never less.
 WAIT_SAMPLE_REUSE_S = 0.005
 
 
@@ -164,30 +164,24 @@ class CallWatch:
         self.pid = pid
         self.in_flight: dict[str, WatchedCall] = {}
         self.extensions: list[float] = []
-        self._recent_wait: dict[int, tuple[float, float | None]] = {}  # tid -> (when read, run-queue wait)
         self._recent_process: tuple[float, dict[int, tuple[float, float]]] = (-1.0, {})  # (when read, stats)
 
     def started(self, event: CallStarted, now: float) -> None:
         tid = event.tid or self.pid
-        call = WatchedCall(event, tid, now + event.budget_s, now, now, self._waiting(tid, now))
-        call.last_stats = self._process_stats(now)
+        stats = self._process_stats(now)
+        own = stats.get(tid)
+        waiting = own[1] if own is not None else waiting_of(self.pid, tid)  # a thread newer than the reading
+        call = WatchedCall(event, tid, now + event.budget_s, now, now, waiting)
+        call.last_stats = stats
         self.in_flight[event.thread] = call
 
     def _process_stats(self, now: float) -> dict[int, tuple[float, float]]:
-        """Every thread's schedstat, reused within ``WAIT_SAMPLE_REUSE_S`` as the single thread's wait is."""
+        """Every thread's schedstat, reused within ``WAIT_SAMPLE_REUSE_S``."""
         when, stats = self._recent_process
         if now - when >= WAIT_SAMPLE_REUSE_S:
             stats = process_schedstats(self.pid)
             self._recent_process = (now, stats)
         return stats
-
-    def _waiting(self, tid: int, now: float) -> float | None:
-        recent = self._recent_wait.get(tid)
-        if recent is not None and now - recent[0] < WAIT_SAMPLE_REUSE_S:
-            return recent[1]
-        waiting = waiting_of(self.pid, tid)
-        self._recent_wait[tid] = (now, waiting)
-        return waiting
 
     def finished(self, event: CallFinished) -> None:
         self.in_flight.pop(event.thread, None)
@@ -248,7 +242,7 @@ class CallWatch:
         return max(0.0, min(interval, waited, interval - ran / cpus))
 
 
-def watch_whole_process(budget: CallStarted, pid: int, now: float) -> WatchedCall:
+def watch_overall_budget(budget: CallStarted, pid: int, now: float) -> WatchedCall:
     """The scenario's overall budget, watched like a call on the child's main thread.
 
     Started when the child has one thread (a lone child just forked; a shared child between scenarios,

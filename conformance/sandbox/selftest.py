@@ -157,6 +157,22 @@ def abort_after_budget(ctx: ScenarioContext) -> None:
     ctx.call("process_packet", late_abort, detail="aborts just after its budget")
 
 
+def _low_priority_on_one_cpu(ctx: ScenarioContext) -> float:
+    """Pin this thread (and the threads it starts) to the ``cpu`` option at the ``nice`` one; the CPU seconds
+    the scenario needs (``cpu_s``)."""
+    os.sched_setaffinity(0, {int(ctx.option("cpu", 0))})
+    os.nice(int(ctx.option("nice", 10)))
+    return float(ctx.option("cpu_s", 0.05))
+
+
+def _spin(need_s: float) -> float:
+    """Burn ``need_s`` of this thread's CPU time, however long that takes in wall time; the CPU time used."""
+    started = time.thread_time()
+    while time.thread_time() - started < need_s:
+        pass
+    return time.thread_time() - started
+
+
 @tool_scenario("selftest.starved-call")
 def starved_call(ctx: ScenarioContext) -> None:
     """A call that needs a little CPU, run at low priority on one CPU shared with busy loops.
@@ -164,18 +180,9 @@ def starved_call(ctx: ScenarioContext) -> None:
     It needs far less CPU time than its budget but, starved, takes longer than the budget in wall time:
     the sandbox must extend its deadline and let it finish.
     """
-    cpu = int(ctx.option("cpu", 0))
-    os.sched_setaffinity(0, {cpu})
-    os.nice(int(ctx.option("nice", 10)))
-    need = float(ctx.option("cpu_s", 0.05))
-
-    def spin() -> float:
-        started = time.thread_time()
-        while time.thread_time() - started < need:
-            pass
-        return time.thread_time() - started
-
-    ctx.observe("cpu_used_s", ctx.call("process_packet", spin, detail="needs a little CPU, starved of it"))
+    need = _low_priority_on_one_cpu(ctx)
+    used = ctx.call("process_packet", lambda: _spin(need), detail="needs a little CPU, starved of it")
+    ctx.observe("cpu_used_s", used)
 
 
 @tool_scenario("selftest.starved-workers")
@@ -187,20 +194,13 @@ def starved_workers(ctx: ScenarioContext) -> None:
     ``in_call`` the workers run inside a call, as a plugin's own threads would (the call's budget
     watches); without, only the overall budget does.
     """
-    cpu = int(ctx.option("cpu", 0))
-    os.sched_setaffinity(0, {cpu})
-    os.nice(int(ctx.option("nice", 10)))
-    need = float(ctx.option("cpu_s", 0.05))
+    need = _low_priority_on_one_cpu(ctx)
     used: list[float] = []
 
-    def spin() -> None:
-        started = time.thread_time()
-        while time.thread_time() - started < need:
-            pass
-        used.append(time.thread_time() - started)
-
     def run_workers() -> None:
-        workers = [threading.Thread(target=spin) for _ in range(int(ctx.option("workers", 2)))]
+        workers = [
+            threading.Thread(target=lambda: used.append(_spin(need))) for _ in range(int(ctx.option("workers", 2)))
+        ]
         for worker in workers:
             worker.start()
         for worker in workers:

@@ -33,7 +33,7 @@ from conformance.sandbox.bare_fork import fork_child, warm_bare_fork
 from conformance.sandbox.child import OUTPUT_FILE, child_main, die_with_parent, group_child_main, warm_child
 from conformance.sandbox.classify import classify_exit, panic_message, signal_name
 from conformance.sandbox.containment import STRAY_PROCESS_RULE, Containment, contain_server, sweep
-from conformance.sandbox.deadlines import CallWatch, WatchedCall, child_is_dying, watch_whole_process
+from conformance.sandbox.deadlines import CallWatch, WatchedCall, child_is_dying, watch_overall_budget
 from conformance.sandbox.debuginfo import hide_host_debug_info
 from conformance.sandbox.event_codec import EventStream, new_token
 from conformance.sandbox.faults import load_reporter
@@ -197,7 +197,7 @@ class _Follower:
     def _watch_scenario(self, now: float, overall_budget_s: float) -> WatchedCall:
         """The overall budget is watched like a call, on every thread of the child (``deadlines``)."""
         budget = CallStarted("scenario", overall_budget_s, "overall budget", "", self.pid)
-        return watch_whole_process(budget, self.pid, now)
+        return watch_overall_budget(budget, self.pid, now)
 
     def consume(self, decoded: list[Any]) -> None:
         raise NotImplementedError
