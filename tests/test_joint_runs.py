@@ -155,7 +155,9 @@ def test_joint_and_lone_runs_give_the_same_verdicts(
         assert [(r.id, r.status, r.message) for r in joint] == [(r.id, r.status, r.message) for r in alone]
         # Each member is shown the calls its own child makes: the prime's once, and its own part's.
         calls = [[r.evidence.get("call_count"), [c["entry"] for c in r.evidence.get("calls", [])]] for r in joint]
-        assert calls == [[r.evidence.get("call_count"), [c["entry"] for c in r.evidence.get("calls", [])]] for r in alone]
+        assert calls == [
+            [r.evidence.get("call_count"), [c["entry"] for c in r.evidence.get("calls", [])]] for r in alone
+        ]
 
 
 def test_a_member_that_does_not_pass_is_judged_by_a_run_of_its_own(
@@ -180,10 +182,23 @@ def test_a_member_that_does_not_pass_is_judged_by_a_run_of_its_own(
     assert {r.check_id for r in results if r.status is Status.PASS} == {i.check.id for i in chunk} - failing
 
 
-@pytest.mark.parametrize("fixture", ["panicking_unguarded", "panic_flush", "wedging", "wedge_flush", "version10"])
-def test_no_joint_runs_for_plugins_triage_saw_crash_wedge_or_refuse(
-    fixture: str, fixture_so: Callable[[str], Path]
-) -> None:
+@pytest.mark.parametrize("fixture", ["wedging", "wedge_flush", "version10"])
+def test_no_joint_runs_for_plugins_triage_saw_wedge_or_refuse(fixture: str, fixture_so: Callable[[str], Path]) -> None:
     facts = probe(fixture_so(fixture))
     assert not joint_eligible(facts)
     assert joint_chunks(solo_items(facts), facts) == []
+
+
+@pytest.mark.parametrize("fixture", ["panicking_unguarded", "panic_flush"])
+def test_plugins_that_crashed_in_triage_run_jointly_and_keep_their_crashes(
+    fixture: str, fixture_so: Callable[[str], Path], client: SandboxClient
+) -> None:
+    """A joint run the crash ends keeps the parts before it; the crashing member and those after it run alone,
+    so each crash is its own check's, as in a child of its own."""
+    path = fixture_so(fixture)
+    facts = probe(path)
+    assert facts.crashed and joint_eligible(facts)
+    for chunk in joint_chunks(solo_items(facts), facts):
+        jointly = run_joint(path, chunk, facts, client=client)
+        alone = [run_item(path, item, facts, client=client) for item in chunk]
+        assert [(r.id, r.status) for r in jointly] == [(r.id, r.status) for r in alone]

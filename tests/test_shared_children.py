@@ -50,7 +50,8 @@ def test_each_scenario_gets_its_own_result_events_and_output(client: SandboxClie
     assert not reply.stopped and len(reply.results) == 3
     assert len({result.pid for result in reply.results}) == 1
     for word, result in zip(words, reply.results, strict=True):
-        assert result.outcome is Outcome.COMPLETED and result.shared_child
+        # The first is a run of its own (nothing ran before it in the child); the later ones shared it.
+        assert result.outcome is Outcome.COMPLETED and result.shared_child == (word != "alpha")
         assert isinstance(result.events[-1], ScenarioDone)
         assert not any(isinstance(event, ScenarioBoundary) for event in result.events)
         assert result.stderr_tail.strip() == f"scenario says {word}"
@@ -92,6 +93,44 @@ def test_a_corrupt_event_stream_ends_the_group_so_the_scenario_runs_alone(client
     assert reply.stopped == "selftest.forge-channel corrupted the event stream"
 
 
+@pytest.mark.parametrize(
+    ("scenario", "kwargs"),
+    [
+        ("selftest.segfault-in-call", {}),
+        ("selftest.sleep-in-call", {"budget_scale": 0.2}),
+        ("selftest.forge-channel", {"options": {"forgery": "junk"}}),
+        ("selftest.exit", {}),
+        ("selftest.abort", {}),
+    ],
+)
+def test_a_child_ended_in_its_first_scenario_reports_it_as_a_lone_child_would(
+    client: SandboxClient, scenario: str, kwargs: dict[str, Any]
+) -> None:
+    """The crash, hang, broken stream or exit of a child's first scenario is that scenario's run of its own:
+    same outcome, signal, exit code, call in flight, events and stacks as the same request in a lone child."""
+    reply = client.run_group(group((scenario, kwargs), ("selftest.events", {})))
+    assert reply.first_ended_child and len(reply.results) == 1, reply
+    first = reply.results[0]
+    lone = client.run(ScenarioRequest(scenario, NO_PLUGIN, **kwargs))
+    assert first.outcome is lone.outcome and first.outcome is not Outcome.COMPLETED
+    assert not first.shared_child and not lone.shared_child
+    assert (first.signal_name, first.exit_code, first.resource) == (lone.signal_name, lone.exit_code, lone.resource)
+    assert (first.in_flight is None) == (lone.in_flight is None)
+    if lone.in_flight is not None and first.in_flight is not None:
+        assert first.in_flight.entry == lone.in_flight.entry
+    assert [type(event).__name__ for event in first.events] == [type(event).__name__ for event in lone.events]
+    assert bool(first.stacks) == bool(lone.stacks)
+
+
+def test_a_child_that_outlives_its_first_scenario_with_threads_reports_its_exit_for_that_scenario(
+    client: SandboxClient,
+) -> None:
+    reply = client.run_group(group(("selftest.leave-thread", {}), ("selftest.events", {})))
+    lone = client.run(ScenarioRequest("selftest.leave-thread", NO_PLUGIN))
+    assert reply.threads_outlived and not reply.first_ended_child
+    assert (reply.results[0].outcome, reply.results[0].exit_code) == (lone.outcome, lone.exit_code)
+
+
 def test_a_scenario_that_leaves_a_thread_ends_the_group_after_it(client: SandboxClient) -> None:
     reply = client.run_group(group(("selftest.leave-thread", {}), ("selftest.events", {})))
     assert len(reply.results) == 1 and reply.results[0].outcome is Outcome.COMPLETED
@@ -113,10 +152,10 @@ def test_checks_that_probe_crashes_hangs_or_the_whole_process_never_share() -> N
     assert set(SOLO_CHECKS) <= set(checks_by_id())
 
 
-def test_plugins_that_crashed_in_triage_get_a_child_per_check(fixture_so: Callable[[str], Path]) -> None:
+def test_plugins_that_crashed_or_hung_in_triage_share_children_too(fixture_so: Callable[[str], Path]) -> None:
     crashing = probe(fixture_so("c_null_content_type"))
-    assert crashing.crashed and not plugin_may_share(crashing)
-    assert all(len(chunk) == 1 for chunk in shared_chunks(battery_for(crashing), crashing))
+    assert crashing.crashed and plugin_may_share(crashing)
+    assert max(len(chunk) for chunk in shared_chunks(battery_for(crashing), crashing)) > 1
     wedging = probe(fixture_so("wedging"))
     assert wedging.wedged and plugin_may_share(wedging)
     assert max(len(chunk) for chunk in shared_chunks(battery_for(wedging), wedging)) > 1
@@ -201,7 +240,10 @@ def test_after_another_scenario_a_fresh_process_defect_is_not_seen(
     first = client.run_group(
         GroupRequest((request_for(path, leader, 1.0, facts), request_for(path, other, 1.0, facts)))
     )
-    assert not first.results and first.died, first  # the leader crashed the child before its boundary
+    # The leader crashed the child before its boundary: its result is the crash, as in a child of its own.
+    assert first.first_ended_child and first.results[0].outcome is Outcome.CRASHED, first
+    lone = client.run(request_for(path, leader, 1.0, facts))
+    assert judge(leader.check, first.results[0]).status is judge(leader.check, lone).status is Status.CRASH
     second = client.run_group(
         GroupRequest((request_for(path, other, 1.0, facts), request_for(path, leader, 1.0, facts)))
     )
@@ -216,6 +258,7 @@ def test_after_another_scenario_a_fresh_process_defect_is_not_seen(
         "conforming_processor",
         "c_bad_errors",
         "wedge_update_params",  # hung in triage: its checks share a child, refused the wedged entry point
+        "c_null_content_type",  # crashed in triage: a crash ends a shared child, the rest go on in another
         pytest.param("params_unwrap", marks=pytest.mark.slow),
         pytest.param("accepts_anything", marks=pytest.mark.slow),
     ],
@@ -234,6 +277,35 @@ def test_shared_and_lone_runs_give_the_same_verdicts(
     shared = run_shared(path, items, facts, client=client)
     alone = [run_item(path, item, facts, client=client) for item in items]
     assert [(r.id, r.status, r.message) for r in shared] == [(r.id, r.status, r.message) for r in alone]
+
+
+def test_a_crash_in_a_childs_first_scenario_is_its_run_and_not_run_again(
+    fixture_so: Callable[[str], Path], client: SandboxClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """c_null_content_type crashed in triage and shares children: a check that crashes first in a child keeps
+    that crash, with no run of its own after it; one that crashes later runs again alone."""
+    path = fixture_so("c_null_content_type")
+    facts = probe(path)
+    items = [
+        item
+        for item in battery_for(facts)
+        if shares_child(item.check) and not_applicable(item.check, facts) is None and item.host_version == 9
+    ]
+    results = run_shared(path, items, facts, client=client)
+    crashing = [item for item, result in zip(items, results, strict=True) if result.status is Status.CRASH]
+    passing = [item for item, result in zip(items, results, strict=True) if result.status is Status.PASS]
+    assert len(crashing) > 1 and passing
+    alone: list[str] = []
+    run_alone = client.run
+
+    def counted(request: ScenarioRequest, *args: Any, **kwargs: Any) -> Any:
+        alone.append(request.scenario)
+        return run_alone(request, *args, **kwargs)
+
+    monkeypatch.setattr(client, "run", counted)
+    first, later = run_shared(path, [crashing[0], passing[0], crashing[-1]], facts, client=client)[::2]
+    assert first.status is later.status is Status.CRASH
+    assert alone == [crashing[-1].check.id]  # the later crash only (the passing one went on in a new child)
 
 
 def test_a_skip_nothing_before_could_cause_stands_in_a_shared_child(

@@ -217,6 +217,21 @@ def run_item(
         return result_of(path, item, Judgement(Status.SKIP, reason), 0.0)
     client = client or shared_client()
     judgement, duration = _run_once(path, item, budget_scale, facts, client)
+    return _settled(path, item, facts, judgement, duration, budget_scale, reruns, client)
+
+
+def _settled(
+    path: Path,
+    item: BatteryItem,
+    facts: PluginFacts,
+    judgement: Judgement,
+    duration: float,
+    budget_scale: float,
+    reruns: int,
+    client: SandboxClient,
+) -> CheckResult:
+    """The result of an item from its first run in a child of its own (or as a child's first scenario):
+    a failure is run again ``reruns`` times to tell flaky from failing."""
     severity = severity_of(judgement, item.check.severity)
     if severity is not None:  # the plugin killed or froze the server: never re-run
         return result_of(path, item, judgement, duration, severity=severity)
@@ -245,13 +260,14 @@ def run_shared(
 ) -> list[CheckResult]:
     """Run applicable items that may share a child (see ``checks.isolation``) in as few children as it takes.
 
-    A pass from the shared child stands, and so does a skip that no earlier
-    scenario could have caused (``ScenarioSkip.static``: an entry point
-    triage saw wedge, a NULL required entry); every other outcome is run again
-    alone through ``run_item`` and that run is the result. When the shared
-    child stops short, the scenario it stopped in runs alone and the rest go
-    on in a new shared child (or alone, when plugin threads outlived a
-    scenario: they would do so again).
+    The child's first scenario ran as in a child of its own, and the server made its result as a lone
+    child's (``sandbox.server._GroupFollower``): it is taken as that item's run, whatever it says, a death
+    included. For the later ones, a pass stands, and so does a skip that no earlier scenario could have
+    caused (``ScenarioSkip.static``: an entry point triage saw wedge, a NULL required entry); every other
+    outcome is run again alone through ``run_item`` and that run is the result. When the shared child
+    stops short in a later scenario, that one runs alone; the rest go on in a new shared child, where the
+    first is again a run of its own (or alone, when plugin threads outlived a scenario: they would do so
+    again).
     """
     client = client or shared_client()
     results: dict[int, CheckResult] = {}
@@ -267,14 +283,17 @@ def run_shared(
             break
         group = GroupRequest(tuple(request_for(path, items[i], budget_scale, facts) for i in pending))
         reply = client.run_group(group)
-        for index, result in zip(pending, reply.results, strict=False):
-            results[index] = _kept_or_alone(path, items[index], result, facts, budget_scale, reruns, client)
+        for position, (index, result) in enumerate(zip(pending, reply.results, strict=False)):
+            if position == 0 and not result.shared_child:
+                results[index] = _first_of_child(path, items[index], result, facts, budget_scale, reruns, client)
+            else:
+                results[index] = _kept_or_alone(path, items[index], result, facts, budget_scale, reruns, client)
         pending = pending[len(reply.results) :]
         if reply.threads_outlived:
             for index in pending:
                 results[index] = run_item(path, items[index], facts, budget_scale, reruns, client)
             break
-        if pending:
+        if pending and not reply.first_ended_child:
             index = pending.pop(0)
             alone = run_item(path, items[index], facts, budget_scale, reruns, client)
             results[index] = _kept_death(alone, reply.died, len(reply.results)) if reply.died else alone
@@ -323,6 +342,19 @@ def _kept_or_alone(
     if judgement.status is Status.PASS or (judgement.status is Status.SKIP and _static_skip(result)):
         return result_of(path, item, judgement, result.duration_s)
     return run_item(path, item, facts, budget_scale, reruns, client)
+
+
+def _first_of_child(
+    path: Path,
+    item: BatteryItem,
+    result: SandboxResult,
+    facts: PluginFacts,
+    budget_scale: float,
+    reruns: int,
+    client: SandboxClient,
+) -> CheckResult:
+    """The item's result from the first scenario of a shared child: a run of its own, settled as one."""
+    return _settled(path, item, facts, judge(item.check, result), result.duration_s, budget_scale, reruns, client)
 
 
 def joint_request(path: Path, items: list[BatteryItem], budget_scale: float, facts: PluginFacts) -> ScenarioRequest:

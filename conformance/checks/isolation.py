@@ -6,11 +6,17 @@ checks that only create instances, call them and destroy them run one after
 another in one child. The rules that keep every verdict the verdict of a
 child of its own:
 
-* Only for a plugin whose triage (the probe) saw no entry point crash. One
-  that hung in triage shares: every check but that entry point's own
-  ``timeouts`` and ``lifecycle`` checks (which run alone) is refused the
-  entry point before calling it (``ScenarioContext._refuse_triaged``), so a
-  shared child never waits out that budget; the refusal is a skip, which is
+* A child's first scenario meets the plugin as a child of its own would, and
+  the server makes its result as a lone child's (stacks of a stuck call, the
+  exit status when the child ends in it or right after it): that result is
+  the check's run of its own, whatever it says. So a plugin whose triage (the
+  probe) saw an entry point crash shares too: a crash in a child's first
+  scenario costs no more than in a child of its own, one in a later scenario
+  ends the child, that check runs again alone, and the checks after it go on
+  in a new shared child. One that hung in triage shares: every check but that
+  entry point's own ``timeouts`` and ``lifecycle`` checks (which run alone) is
+  refused the entry point before calling it (``ScenarioContext._refuse_triaged``),
+  so a shared child never waits out that budget; the refusal is a skip, which is
   run again alone like any other non-pass.
 * Never the checks that observe the process as a whole or provoke crashes
   and hangs on purpose: loading and unloading, lifecycle, panics, timeouts,
@@ -18,11 +24,11 @@ child of its own:
   checks below that compare calls across time or wait for late callbacks.
 * Only checks at the same host version, for the same plugin and environment.
 * A scenario that leaves a thread running ends the shared child.
-* Only a pass is taken from a shared child, and a skip that nothing before
-  it could cause (``ScenarioSkip.static``: the wedged entry point refused, a
-  NULL required entry). Anything else (a failure, a warning, another skip, a
-  crash, a hang) is run again alone and the lone run is what the report says,
-  so a finding never depends on what ran before it.
+* After the first scenario, only a pass is taken from a shared child, and a
+  skip that nothing before it could cause (``ScenarioSkip.static``: the wedged
+  entry point refused, a NULL required entry). Anything else (a failure, a
+  warning, another skip, a crash, a hang) is run again alone and the lone run
+  is what the report says, so a finding never depends on what ran before it.
 
 Some of the checks that run alone make the very same calls into the plugin and differ only in what they
 conclude; those are judged from one child, each on its own part of it (``checks.joint``).
@@ -31,9 +37,8 @@ Some others run alone only because what they judge is the plugin in a process wh
 (``FRESH_PROCESS_CHECKS``: the host creates a node right after loading, and a plugin that reads its params
 lazily, once, meets NULL or invalid params first only there). A shared child is exactly that until its
 first scenario ends, so one of them may lead a shared child (``leads_shared_child``): it runs first, meets
-the plugin as in a child of its own, and its result is kept by the same rule as the others' (a pass, or a
-static skip; anything else runs again alone). Never for a plugin that wedged in triage: a leader that
-calls the wedged entry would wait out its budget twice.
+the plugin as in a child of its own, and its result is that run's, as any first scenario's is. Never for a
+plugin that wedged in triage: a leader that calls the wedged entry would wait out its budget twice.
 """
 
 from __future__ import annotations
@@ -92,9 +97,11 @@ def leads_shared_child(check: Check, facts: PluginFacts) -> bool:
 
 
 def plugin_may_share(facts: PluginFacts) -> bool:
-    """Plugins that crashed on ordinary traffic during triage get a child per check.
+    """Plugins whose checks may share children: every plugin the battery loads, those that crashed on
+    ordinary traffic in triage too.
 
-    Crashes are not refused like hangs: each would end a shared child, and the checks after it would
-    start again in a new one, for every crashing check.
+    Crashes are not refused like hangs. One in a child's first scenario is that check's run of its own
+    (the server makes its result as a lone child's); one in a later scenario ends the child, that check
+    runs again alone, and the checks after it go on in a new shared child, led by the next one.
     """
-    return facts.loadable and not facts.crashed and facts.failed_entry is None
+    return facts.loadable and facts.failed_entry is None

@@ -21,7 +21,8 @@ Why a member's verdict is the one a child of its own gives:
   joint run; any other result is run again alone (``battery.runner.run_joint``) and that run is what
   the report says, exactly as for shared children;
 * only for plugins that may share a child at all and whose triage saw nothing wedge
-  (``joint_eligible``), so no member waits out a budget for the others.
+  (``joint_eligible``), so no member waits out a budget for the others. Those that crashed in triage
+  run jointly too: a crash ends the run, and the members it did not complete run alone.
 """
 
 from __future__ import annotations

@@ -183,6 +183,8 @@ class _Follower:
 
     #: A child that runs a group of scenarios (its stream has boundaries).
     shared = False
+    #: The events of the scenario being followed (a lone child's, or a shared child's current one).
+    events: list[Event]
 
     def __init__(self, pid: int, read_fd: int, started_at: float, overall_budget_s: float, token: bytes) -> None:
         self.pid = pid
@@ -307,22 +309,30 @@ def _follow_child(
 ) -> SandboxResult:
     overall_budget = request.overall_budget_s * request.budget_scale
     follower = _LoneFollower(pid, read_fd, started_at, overall_budget, token)
-    stacks: str | None = None
-    stack_tool = ""
     try:
-        end = follower.follow()
-        stuck = follower.stuck if end is _End.STUCK else None
-        if stuck is not None:
-            if request.capture_stacks:
-                stacks, stack_tool = capture_stacks(pid)
-            # A death during the capture, or one on its way, is a death: never reported as a hang.
-            if follower.died_within(DYING_GRACE_S if child_is_dying(pid) else POST_CAPTURE_GRACE_S):
-                _drain(read_fd, follower.feed)
-                stuck, end = None, _End.EXITED
-            else:
-                _kill_group(pid)
+        return _ended_alone(request, follower, follower.follow(), read_fd, workdir, started_at)
     finally:
         follower.close()
+
+
+def _ended_alone(
+    request: ScenarioRequest, follower: _Follower, end: _End, read_fd: int, workdir: str, started_at: float
+) -> SandboxResult:
+    """The result of a child whose only scenario so far is ``request``, after following it to ``end``: stacks of
+    a stuck call, the exit status, the output. A lone child's, and a shared child's that ended in its first."""
+    pid = follower.pid
+    stacks: str | None = None
+    stack_tool = ""
+    stuck = follower.stuck if end is _End.STUCK else None
+    if stuck is not None:
+        if request.capture_stacks:
+            stacks, stack_tool = capture_stacks(pid)
+        # A death during the capture, or one on its way, is a death: never reported as a hang.
+        if follower.died_within(DYING_GRACE_S if child_is_dying(pid) else POST_CAPTURE_GRACE_S):
+            _drain(read_fd, follower.feed)
+            stuck, end = None, _End.EXITED
+        else:
+            _kill_group(pid)
     events = follower.events
     status = _wait_exit(pid, 0.0 if end is _End.EXITED else EXIT_GRACE_S)
     _kill_group(pid)  # anything the plugin left behind in the child's group
@@ -330,6 +340,7 @@ def _follow_child(
     tail = _read_tail(os.path.join(workdir, OUTPUT_FILE))
     extensions = tuple(follower.calls.extensions)
     if stuck is not None:
+        overall_budget = request.overall_budget_s * request.budget_scale
         if stuck is follower.overall:
             detail = f"scenario exceeded its overall budget of {overall_budget:.1f} s ({stuck.verdict})"
             in_flight = follower.calls.current()
@@ -388,7 +399,11 @@ class _GroupFollower(_Follower):
 
     Each scenario has its own budgets, restarted at the previous boundary. The
     first scenario that does not reach its boundary (crash, hang, exit) ends
-    the group: no stacks are taken, because the caller runs it again alone.
+    the group. The child's first scenario met the plugin as a child of its own
+    would, and its result is made as one's is (``_ended_alone``: stacks of a
+    stuck call, the exit status when the child ended in it or right after it),
+    so the caller takes it as a run of its own. A later one that ends the group
+    gets no stacks: the caller runs it again alone.
     """
 
     shared = True
@@ -407,8 +422,10 @@ class _GroupFollower(_Follower):
         self.done: list[tuple[tuple[Event, ...], float, int, int]] = []  # events, duration, output span
         self.threads_left = 1
         self.events: list[Event] = []
+        self.started_at = started_at
         self.scenario_started = started_at
         self.output_start = 0
+        self.first_extensions: tuple[float, ...] = ()
         super().__init__(pid, read_fd, started_at, self._overall_budget(0), token)
 
     def _overall_budget(self, index: int) -> float:
@@ -431,15 +448,23 @@ class _GroupFollower(_Follower):
                 now = time.monotonic()
                 duration = now - self.scenario_started
                 self.done.append((tuple(self.events), duration, self.output_start, event.output_end))
+                if len(self.done) == 1:
+                    self.first_extensions = tuple(self.calls.extensions)
                 self.threads_left = event.threads_left
                 self._next_scenario(now, event.output_end)
                 continue
             self.events.append(event)
             self.track(event)
 
+    def corrupt(self, error: str) -> None:
+        if not self.done:  # in the first scenario, as a lone child's stream would say
+            self.events.append(StreamCorrupted(error))
+
     def follow_group(self) -> GroupResult:
         try:
             end = self.follow()
+            if not self.done:
+                return self._ended_in_first(end)
         finally:
             self.close()
         stopped = ""
@@ -458,11 +483,44 @@ class _GroupFollower(_Follower):
             elif not stopped:
                 died = _status_text(status)
                 stopped = f"{self._in_flight()} ended the shared child ({died})"
-        results = tuple(self._result(i) for i in range(len(self.done)))
+        ended_after_first = len(self.done) == 1 and len(self.requests) > 1 and self.threads_left > 1
+        first = self._first_result(status if ended_after_first else 0)
+        results = (first, *(self._result(i) for i in range(1, len(self.done))))
         return GroupResult(results, stopped, threads_outlived=self.threads_left > 1, died=died)
+
+    def _ended_in_first(self, end: _End) -> GroupResult:
+        """The child ended in its first scenario: that scenario's result is a lone child's."""
+        first = _ended_alone(self.requests[0], self, end, self.read_fd, self.workdir, self.started_at)
+        stopped = f"{self.requests[0].scenario} ended the shared child ({first.outcome.value})"
+        return GroupResult((first,), stopped, first_ended_child=True)
 
     def _in_flight(self) -> str:
         return self.requests[len(self.done)].scenario
+
+    def _first_result(self, status: int) -> SandboxResult:
+        """The first scenario's result as a lone child's: ``status`` is the child's exit status when it ended
+        right after this scenario (plugin threads outlived it), else 0, the status a lone child exits with."""
+        events, duration, start, end = self.done[0]
+        tail = _read_span(os.path.join(self.workdir, OUTPUT_FILE), start, end)
+        completed = any(isinstance(event, ScenarioDone) for event in events)
+        outcome, sig, code, resource_kind = classify_exit(status, tail, completed)
+        harness_errors = [event for event in events if isinstance(event, HarnessError)]
+        if outcome is Outcome.COMPLETED and harness_errors:
+            outcome = Outcome.HARNESS_ERROR
+        return SandboxResult(
+            outcome,
+            events,
+            duration,
+            harness_errors[0].message if outcome is Outcome.HARNESS_ERROR else "",
+            signal_number=sig,
+            signal_name=signal_name(sig) if sig is not None else None,
+            exit_code=code,
+            stderr_tail=tail,
+            panic_message=panic_message(tail),
+            resource=resource_kind,
+            pid=self.pid,
+            budget_extensions=self.first_extensions,
+        )
 
     def _result(self, index: int) -> SandboxResult:
         events, duration, start, end = self.done[index]

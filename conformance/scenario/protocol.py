@@ -95,5 +95,7 @@ class GroupResult:
     threads_outlived: bool = False  # the child stopped because a scenario left plugin threads running
     #: How the shared child died in the scenario it stopped in ("killed by SIGSEGV", "exit status 3"); "" otherwise.
     died: str = ""
+    #: The child ended in its first scenario, whose result (the only one) is then a lone child's, death included.
+    first_ended_child: bool = False
     containment: str = ""
     stray_processes: tuple[str, ...] = ()
