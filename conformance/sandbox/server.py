@@ -489,7 +489,12 @@ class _GroupFollower(_Follower):
         return GroupResult(results, stopped, threads_outlived=self.threads_left > 1, died=died)
 
     def _ended_in_first(self, end: _End) -> GroupResult:
-        """The child ended in its first scenario: that scenario's result is a lone child's."""
+        """The child ended in its first scenario: that scenario's result is a lone child's.
+
+        One race differs: a call that returns while its stacks are being taken, after its budget ran out,
+        lets a lone child finish and exit (its scenario completes), where this child goes on to its next
+        scenario and is killed (a timeout). The call did overrun its budget, so the stricter verdict stands.
+        """
         first = _ended_alone(self.requests[0], self, end, self.read_fd, self.workdir, self.started_at)
         stopped = f"{self.requests[0].scenario} ended the shared child ({first.outcome.value})"
         return GroupResult((first,), stopped, first_ended_child=True)
