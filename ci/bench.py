@@ -444,13 +444,15 @@ call an entry point triage saw hang wait out its budget on two more servers, and
 design (late callbacks, late logs, threads stopping), so they never hold the cores' servers; each fork server is
 warmed once and forks its children without the interpreter's at-fork protocol (`conformance/sandbox/bare_fork.py`);
 the checks that only create, call and destroy instances run up to 12 per sandbox child, per host version, and a
-lifecycle check that needs a process where nothing ran before may head such a child, first in it as in a child
-of its own (`conformance/checks/isolation.py`; only their passes are kept, anything else is run again alone);
+lifecycle check that needs a process where nothing ran before may head such a child (`conformance/checks/isolation.py`:
+a child's first scenario is judged as a child of its own, its result made by the server as a lone child's, a crash
+included, so plugins that crashed in triage share children too; of the later ones only passes are kept, anything
+else is run again alone);
 the checks that make the same calls into the plugin (an entry point's `panics` and `timeouts` checks, four `logging`
 checks, six `load` checks) are judged from one child, each on its own part of it (`conformance/checks/joint.py`,
 same rule); under pytest-xdist the controller probes once and hands the facts to the
 workers, and each worker gets whole plugins, which it runs ahead on its own fork servers. Crashes and hangs
-are always judged in a child of their own. In the `fuzz_nested` rows, cov and ft of the native run count
+are always judged in a child of their own, or as a child's first scenario. In the `fuzz_nested` rows, cov and ft of the native run count
 the plugin's own edges too, so they are not comparable across the two rows; the nested header tests passed
 are. Run it yourself with `ci/bench` (about 24 minutes with `--corpus-runs 3`, 10 of them the native-coverage
 run). No test asserts a duration; what load does to verdicts is measured by `ci/corpus-stability --stress` (below).
