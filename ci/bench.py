@@ -320,6 +320,8 @@ def native_coverage_gain(python_seconds: int, native_seconds: int) -> dict[str, 
             elapsed = time.perf_counter() - started
             crashed = any(Path(work).glob("crash-*"))
             lines = [line for line in completed.stderr.splitlines() if " cov: " in line]
+            if not lines and not crashed:  # libFuzzer never ran: a figure of 0 would hide why
+                raise SystemExit(f"plugin_intake --{mode} did not fuzz: {completed.stderr[-1500:]}")
             cov = re.search(r"cov: (\d+) ft: (\d+)", lines[-1]) if lines else None
             results[mode] = {
                 "seconds": seconds,
