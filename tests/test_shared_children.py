@@ -40,6 +40,19 @@ def group(*requests: tuple[str, dict[str, Any]]) -> GroupRequest:
     return GroupRequest(tuple(ScenarioRequest(name, NO_PLUGIN, **kwargs) for name, kwargs in requests))
 
 
+def lone_runs(client: SandboxClient, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The scenarios ``client`` will run in children of their own from now on, in order (filled as they run)."""
+    names: list[str] = []
+    run_alone = client.run
+
+    def counted(request: ScenarioRequest, *args: Any, **kwargs: Any) -> Any:
+        names.append(request.scenario)
+        return run_alone(request, *args, **kwargs)
+
+    monkeypatch.setattr(client, "run", counted)
+    return names
+
+
 def observed(result: Any, key: str) -> Any:
     return next(event.value for event in result.events if isinstance(event, Observed) and event.key == key)
 
@@ -295,14 +308,7 @@ def test_a_crash_in_a_childs_first_scenario_is_its_run_and_not_run_again(
     crashing = [item for item, result in zip(items, results, strict=True) if result.status is Status.CRASH]
     passing = [item for item, result in zip(items, results, strict=True) if result.status is Status.PASS]
     assert len(crashing) > 1 and passing
-    alone: list[str] = []
-    run_alone = client.run
-
-    def counted(request: ScenarioRequest, *args: Any, **kwargs: Any) -> Any:
-        alone.append(request.scenario)
-        return run_alone(request, *args, **kwargs)
-
-    monkeypatch.setattr(client, "run", counted)
+    alone = lone_runs(client, monkeypatch)
     first, later = run_shared(path, [crashing[0], passing[0], crashing[-1]], facts, client=client)[::2]
     assert first.status is later.status is Status.CRASH
     assert alone == [crashing[-1].check.id]  # the later crash only (the passing one went on in a new child)
@@ -319,14 +325,7 @@ def test_a_skip_nothing_before_could_cause_stands_in_a_shared_child(
         for item in battery_for(facts)
         if shares_child(item.check) and not_applicable(item.check, facts) is None and item.host_version == 9
     ]
-    alone: list[str] = []
-    run_alone = client.run
-
-    def counted(request: ScenarioRequest, *args: Any, **kwargs: Any) -> Any:
-        alone.append(request.scenario)
-        return run_alone(request, *args, **kwargs)
-
-    monkeypatch.setattr(client, "run", counted)
+    alone = lone_runs(client, monkeypatch)
     results = run_shared(path, items, facts, client=client)
     refused = [r for r in results if r.status is Status.SKIP and "did not return during triage" in r.message]
     assert refused, [(r.id, r.status, r.message) for r in results]

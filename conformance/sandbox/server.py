@@ -359,6 +359,22 @@ def _ended_alone(
             pid=pid,
             budget_extensions=extensions,
         )
+    current = follower.calls.current()
+    return _by_exit(tuple(events), duration, status, tail, pid, extensions, current, end is _End.CORRUPT)
+
+
+def _by_exit(
+    events: tuple[Event, ...],
+    duration: float,
+    status: int,
+    tail: str,
+    pid: int,
+    extensions: tuple[float, ...],
+    current: CallStarted | None,
+    corrupt: bool,
+) -> SandboxResult:
+    """A scenario judged by how its child exited (``status``): a lone child's, or a shared child's first.
+    ``current`` is the call in flight, blamed when the scenario did not complete or its stream broke."""
     completed = any(isinstance(event, ScenarioDone) for event in events)
     outcome, sig, code, resource_kind = classify_exit(status, tail, completed)
     harness_errors = [event for event in events if isinstance(event, HarnessError)]
@@ -366,13 +382,13 @@ def _ended_alone(
         outcome = Outcome.HARNESS_ERROR
     return SandboxResult(
         outcome,
-        tuple(events),
+        events,
         duration,
         harness_errors[0].message if outcome is Outcome.HARNESS_ERROR else "",
         signal_number=sig,
         signal_name=signal_name(sig) if sig is not None else None,
         exit_code=code,
-        in_flight=follower.calls.current() if outcome is not Outcome.COMPLETED or end is _End.CORRUPT else None,
+        in_flight=current if outcome is not Outcome.COMPLETED or corrupt else None,
         stderr_tail=tail,
         panic_message=panic_message(tail),
         resource=resource_kind,
@@ -507,25 +523,7 @@ class _GroupFollower(_Follower):
         right after this scenario (plugin threads outlived it), else 0, the status a lone child exits with."""
         events, duration, start, end = self.done[0]
         tail = _read_span(os.path.join(self.workdir, OUTPUT_FILE), start, end)
-        completed = any(isinstance(event, ScenarioDone) for event in events)
-        outcome, sig, code, resource_kind = classify_exit(status, tail, completed)
-        harness_errors = [event for event in events if isinstance(event, HarnessError)]
-        if outcome is Outcome.COMPLETED and harness_errors:
-            outcome = Outcome.HARNESS_ERROR
-        return SandboxResult(
-            outcome,
-            events,
-            duration,
-            harness_errors[0].message if outcome is Outcome.HARNESS_ERROR else "",
-            signal_number=sig,
-            signal_name=signal_name(sig) if sig is not None else None,
-            exit_code=code,
-            stderr_tail=tail,
-            panic_message=panic_message(tail),
-            resource=resource_kind,
-            pid=self.pid,
-            budget_extensions=self.first_extensions,
-        )
+        return _by_exit(events, duration, status, tail, self.pid, self.first_extensions, None, False)
 
     def _result(self, index: int) -> SandboxResult:
         events, duration, start, end = self.done[index]
