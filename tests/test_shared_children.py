@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conformance.battery.runner import battery_for, probe, request_for, run_item, run_shared
+from conformance.battery.runner import BatteryItem, battery_for, probe, request_for, run_item, run_shared
 from conformance.checks.applicability import not_applicable
 from conformance.checks.isolation import (
     FRESH_PROCESS_CHECKS,
@@ -19,7 +19,7 @@ from conformance.checks.isolation import (
     shares_child,
 )
 from conformance.checks.judge import judge
-from conformance.checks.model import Status
+from conformance.checks.model import PluginFacts, Status
 from conformance.checks.registry import catalogue, checks_by_id
 from conformance.pytest_face.prefetch import shared_chunks
 from conformance.sandbox.client import SandboxClient
@@ -38,6 +38,15 @@ def client() -> Iterator[SandboxClient]:
 
 def group(*requests: tuple[str, dict[str, Any]]) -> GroupRequest:
     return GroupRequest(tuple(ScenarioRequest(name, NO_PLUGIN, **kwargs) for name, kwargs in requests))
+
+
+def shareable_at_v9(facts: PluginFacts) -> list[BatteryItem]:
+    """The plugin's applicable items that may share a child, at host version 9."""
+    return [
+        item
+        for item in battery_for(facts)
+        if shares_child(item.check) and not_applicable(item.check, facts) is None and item.host_version == 9
+    ]
 
 
 def lone_runs(client: SandboxClient, monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -281,11 +290,7 @@ def test_shared_and_lone_runs_give_the_same_verdicts(
 ) -> None:
     path = fixture_so(fixture)
     facts = probe(path)
-    items = [
-        item
-        for item in battery_for(facts)
-        if shares_child(item.check) and not_applicable(item.check, facts) is None and item.host_version == 9
-    ]
+    items = shareable_at_v9(facts)
     assert len(items) > GROUP_SIZE
     shared = run_shared(path, items, facts, client=client)
     alone = [run_item(path, item, facts, client=client) for item in items]
@@ -299,11 +304,7 @@ def test_a_crash_in_a_childs_first_scenario_is_its_run_and_not_run_again(
     that crash, with no run of its own after it; one that crashes later runs again alone."""
     path = fixture_so("c_null_content_type")
     facts = probe(path)
-    items = [
-        item
-        for item in battery_for(facts)
-        if shares_child(item.check) and not_applicable(item.check, facts) is None and item.host_version == 9
-    ]
+    items = shareable_at_v9(facts)
     results = run_shared(path, items, facts, client=client)
     crashing = [item for item, result in zip(items, results, strict=True) if result.status is Status.CRASH]
     passing = [item for item, result in zip(items, results, strict=True) if result.status is Status.PASS]
@@ -320,11 +321,7 @@ def test_a_skip_nothing_before_could_cause_stands_in_a_shared_child(
     """The wedged entry point refused (a static skip) is not run again alone; every other non-pass is."""
     path = fixture_so("wedging")
     facts = probe(path)
-    items = [
-        item
-        for item in battery_for(facts)
-        if shares_child(item.check) and not_applicable(item.check, facts) is None and item.host_version == 9
-    ]
+    items = shareable_at_v9(facts)
     alone = lone_runs(client, monkeypatch)
     results = run_shared(path, items, facts, client=client)
     refused = [r for r in results if r.status is Status.SKIP and "did not return during triage" in r.message]

@@ -284,8 +284,11 @@ def run_shared(
         group = GroupRequest(tuple(request_for(path, items[i], budget_scale, facts) for i in pending))
         reply = client.run_group(group)
         for position, (index, result) in enumerate(zip(pending, reply.results, strict=False)):
-            if position == 0 and not result.shared_child:
-                results[index] = _first_of_child(path, items[index], result, facts, budget_scale, reruns, client)
+            if position == 0 and not result.shared_child:  # the child's first: a run of its own
+                judgement = judge(items[index].check, result)
+                results[index] = _settled(
+                    path, items[index], facts, judgement, result.duration_s, budget_scale, reruns, client
+                )
             else:
                 results[index] = _kept_or_alone(path, items[index], result, facts, budget_scale, reruns, client)
         pending = pending[len(reply.results) :]
@@ -342,19 +345,6 @@ def _kept_or_alone(
     if judgement.status is Status.PASS or (judgement.status is Status.SKIP and _static_skip(result)):
         return result_of(path, item, judgement, result.duration_s)
     return run_item(path, item, facts, budget_scale, reruns, client)
-
-
-def _first_of_child(
-    path: Path,
-    item: BatteryItem,
-    result: SandboxResult,
-    facts: PluginFacts,
-    budget_scale: float,
-    reruns: int,
-    client: SandboxClient,
-) -> CheckResult:
-    """The item's result from the first scenario of a shared child: a run of its own, settled as one."""
-    return _settled(path, item, facts, judge(item.check, result), result.duration_s, budget_scale, reruns, client)
 
 
 def joint_request(path: Path, items: list[BatteryItem], budget_scale: float, facts: PluginFacts) -> ScenarioRequest:

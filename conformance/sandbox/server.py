@@ -438,7 +438,6 @@ class _GroupFollower(_Follower):
         self.done: list[tuple[tuple[Event, ...], float, int, int]] = []  # events, duration, output span
         self.threads_left = 1
         self.events: list[Event] = []
-        self.started_at = started_at
         self.scenario_started = started_at
         self.output_start = 0
         self.first_extensions: tuple[float, ...] = ()
@@ -499,7 +498,7 @@ class _GroupFollower(_Follower):
             elif not stopped:
                 died = _status_text(status)
                 stopped = f"{self._in_flight()} ended the shared child ({died})"
-        ended_after_first = len(self.done) == 1 and len(self.requests) > 1 and self.threads_left > 1
+        ended_after_first = len(self.done) == 1 and self.threads_left > 1
         first = self._first_result(status if ended_after_first else 0)
         results = (first, *(self._result(i) for i in range(1, len(self.done))))
         return GroupResult(results, stopped, threads_outlived=self.threads_left > 1, died=died)
@@ -511,7 +510,7 @@ class _GroupFollower(_Follower):
         lets a lone child finish and exit (its scenario completes), where this child goes on to its next
         scenario and is killed (a timeout). The call did overrun its budget, so the stricter verdict stands.
         """
-        first = _ended_alone(self.requests[0], self, end, self.read_fd, self.workdir, self.started_at)
+        first = _ended_alone(self.requests[0], self, end, self.read_fd, self.workdir, self.scenario_started)
         stopped = f"{self.requests[0].scenario} ended the shared child ({first.outcome.value})"
         return GroupResult((first,), stopped, first_ended_child=True)
 
