@@ -12,7 +12,6 @@ command) and keeps the session's config, whose battery session holds the run's r
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any, TextIO
 
 import pytest
 
+from conformance.pytest_face.reporting import payloads
 from conformance.report.present import blocking
 
 
@@ -71,12 +71,11 @@ class ProgressPlugin:
         state = self.plugins.setdefault(label, PluginProgress())
         state.done += 1
         category = ""
-        for name, value in report.user_properties:
-            if name == "conformance":
-                result = json.loads(str(value))["result"]
-                category = result["category"]
-                if blocking(result):
-                    state.failures += 1
+        for payload in payloads(report):  # parsed once for every hook that reads it
+            result = payload["result"]
+            category = result["category"]
+            if blocking(result):
+                state.failures += 1
         changed = category != state.category
         state.category = category or state.category
         self._show(label, state, changed or state.done == state.total)

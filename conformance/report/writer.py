@@ -24,6 +24,7 @@ from conformance.checks.registry import checks_by_id
 from conformance.checks.result import CheckResult
 from conformance.host.elfcheck import elf_facts
 from conformance.report.baseline import Baseline
+from conformance.report.halves import in_halves
 from conformance.report.html_index import render_index
 from conformance.report.html_report import render_report
 from conformance.report.jsontext import dumps_indented
@@ -267,13 +268,15 @@ def write_reports(
             baseline=baseline,
             nothing_selected=nothing_selected,
         )
-        target = settings.report_dir / plugin_label(path) / REPORT_JSON
-        atomic_write_text(target, dumps_indented(report) + "\n")
-        reports.append((target, report))
+        reports.append((settings.report_dir / plugin_label(path) / REPORT_JSON, report))
+    # Every report.json first, then the pages; two processes share the work on two cores.
+    files = [(target, report, False) for target, report in reports] + [
+        (target, report, True) for target, report in reports
+    ]
+    in_halves(files, _write_report_file)
     written = []
     for target, report in reports:
         html_path = target.with_name(REPORT_HTML)
-        atomic_write_text(html_path, render_report(report))
         written.append(
             WrittenReport(
                 report["plugin"]["name"],
@@ -315,6 +318,15 @@ def replaced_reports(written: WrittenRun) -> str:
         f"removed the report{'s' if len(labels) > 1 else ''} of {', '.join(labels)} from an earlier run in {where} "
         "(a report directory holds one run; give each run its own --report-dir to keep both)"
     )
+
+
+def _write_report_file(job: tuple[Path, dict[str, Any], bool]) -> None:
+    """One plugin's report.json, or its report.html when the job says ``html``."""
+    target, report, html = job
+    if html:
+        atomic_write_text(target.with_name(REPORT_HTML), render_report(report))
+    else:
+        atomic_write_text(target, dumps_indented(report) + "\n")
 
 
 def write_unloadable_report(report_dir: Path, path: Path, reason: str, facts: dict[str, Any] | None = None) -> Path:
