@@ -9,12 +9,12 @@ It is only done where it cannot change what is written:
 
 * the files are the same bytes whichever process writes them (each plugin's files depend on its own
   report only, and are written atomically by both);
-* no other thread is running, so the fork cannot copy a lock some thread holds;
+* no other thread is running, native ones included, so the fork cannot copy a lock some thread holds;
 * a failure in the helper is raised here, after both halves ended: an ``OSError`` as the same
   ``OSError`` (the session turns it into "cannot write the reports"), anything else as a
-  ``RuntimeError`` carrying the helper's traceback. The helper's own half is written in the
-  order this process writes its own, so a renderer's bug cannot cost the JSON of a plugin
-  that it would not have cost without the helper.
+  ``RuntimeError`` carrying the helper's traceback. Each process writes all of its report.json
+  files before any page, and this one waits for the helper whatever happens, so a renderer's bug
+  still cannot cost a report.json.
 """
 
 from __future__ import annotations
@@ -43,7 +43,11 @@ def usable_cores() -> int:
 
 
 def running_threads() -> int:
-    return threading.active_count()
+    """Threads of this process, native ones included (a C library's thread can hold a lock too)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
 
 
 def may_split(jobs: int) -> bool:
