@@ -22,6 +22,7 @@ from conformance.sandbox.event_codec import (
     MAX_EVENT_FRAME,
     EventStream,
     EventWriter,
+    _compact_json,
     decode_result,
     encode_event,
     encode_result,
@@ -302,3 +303,22 @@ def test_the_solo_process_hands_back_checked_json_and_a_pickle_there_is_refused(
     with pytest.raises(FrameError):
         decode_result(pickle.dumps(_MakesAFile(str(marker))))
     assert not marker.exists()
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_JSON_VALUES)
+def test_the_encoder_made_once_writes_what_json_dumps_writes(value: Any) -> None:
+    """Frames are encoded by one C encoder built at import (``_compact_json``); its text is ``json.dumps``'s
+    with the compact separators, NaN and infinities included, non-ASCII escaped."""
+    assert _compact_json(value) == json.dumps(value, separators=(",", ":"))
+
+
+def test_the_encoder_made_once_refuses_what_json_refuses() -> None:
+    with pytest.raises(TypeError, match="bytes is not JSON serializable"):
+        _compact_json({"data": b"\x00"})
