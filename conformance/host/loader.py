@@ -21,13 +21,28 @@ from conformance.abi.constants import (
     HostText,
 )
 from conformance.host.errors import LoadError
-from conformance.host.libc import RTLD_LAZY, RTLD_LOCAL, libc
+from conformance.host.libc import RTLD_GLOBAL, RTLD_LAZY, RTLD_LOCAL, RTLD_NOW, libc
 from conformance.host.metadata import read_metadata
 
 if TYPE_CHECKING:
     from conformance.scenario.context import ScenarioContext
 
 SUPPORTED_MAX_VERSION = 9
+
+#: Libraries the real host's process has loaded, in its global scope, before it opens a plugin. The host is a
+#: Rust binary built for linux-gnu, which links libgcc_s.so.1 (unwinding); this interpreter does not. Without
+#: it, a plugin's reference to one of its symbols that the plugin does not declare a dependency for resolves in
+#: the host and not here, and every child maps and relocates it again at the plugin's own dlopen.
+HOST_PROCESS_LIBRARIES: tuple[str, ...] = ("libgcc_s.so.1",)
+
+
+def load_host_process_libraries() -> None:
+    """Load ``HOST_PROCESS_LIBRARIES`` into this process as the host's executable has them (bound now, global
+    scope), before any plugin: done once by each fork server, so that every child finds them loaded. Idempotent;
+    a system without one of them goes on without it, as a host built there would have to."""
+    c = libc()
+    for name in HOST_PROCESS_LIBRARIES:
+        c.lib.dlopen(name.encode(), RTLD_NOW | RTLD_GLOBAL)
 
 
 class LoadedPlugin:

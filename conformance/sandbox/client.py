@@ -267,8 +267,10 @@ def run_in_process(request: ScenarioRequest, lookup: str = CATALOGUE_LOOKUP) -> 
     """Run the scenario in this very process: for debuggers only; a crash takes us down."""
     # Imported here: the child side (running a scenario, encoding its events) is what a fork server
     # runs; a process that only sends requests (pytest's, the CLI's) never needs it.
+    from conformance.host.loader import load_host_process_libraries
     from conformance.sandbox.child import fresh_host_state, run_scenario
 
+    load_host_process_libraries()
     scenario = import_lookup(lookup)(request.scenario)
     events: list[Event] = []
     started = time.monotonic()

@@ -28,6 +28,7 @@ from typing import Any
 
 from conformance.abi import warm_up
 from conformance.host.libc import libc
+from conformance.host.loader import load_host_process_libraries
 from conformance.host.stack import warm_up as warm_stack
 from conformance.sandbox.bare_fork import fork_child, warm_bare_fork
 from conformance.sandbox.child import OUTPUT_FILE, child_main, die_with_parent, group_child_main, warm_child
@@ -669,6 +670,7 @@ def warm_server() -> None:
     """
     warm_up()
     libc()
+    load_host_process_libraries()
     load_reporter()
     warm_stack()
     warm_child()
