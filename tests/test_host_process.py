@@ -27,18 +27,22 @@ void *enclosing(void) { return _Unwind_FindEnclosingFunction((void *)enclosing);
 _UNDEFINED = "undefined symbol: _Unwind_FindEnclosingFunction"
 
 
-@pytest.fixture(scope="module")
-def uses_unwinder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A library that references an unwinder symbol and declares no dependency at all (``-nostdlib``)."""
+def _library(directory: Path, name: str, source: str) -> Path:
+    """``lib<name>.so`` built from ``source`` with no dependency at all (``-nostdlib``)."""
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         pytest.skip("no C compiler")
-    directory = tmp_path_factory.mktemp("host-process")
-    source = directory / "uses_unwinder.c"
-    source.write_text(_SOURCE)
-    library = directory / "libuses_unwinder.so"
-    subprocess.run([compiler, "-shared", "-fPIC", "-nostdlib", "-o", str(library), str(source)], check=True)
+    source_file = directory / f"{name}.c"
+    source_file.write_text(source)
+    library = directory / f"lib{name}.so"
+    subprocess.run([compiler, "-shared", "-fPIC", "-nostdlib", "-o", str(library), str(source_file)], check=True)
     return library
+
+
+@pytest.fixture(scope="module")
+def uses_unwinder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A library that references an unwinder symbol and declares no dependency."""
+    return _library(tmp_path_factory.mktemp("host-process"), "uses_unwinder", _SOURCE)
 
 
 @pytest.fixture(scope="module")
@@ -69,13 +73,9 @@ def test_a_child_binds_it_as_the_host_would(client: SandboxClient, uses_unwinder
 
 def test_the_check_still_names_a_symbol_nothing_defines(client: SandboxClient, tmp_path: Path) -> None:
     """The preload adds the host's libraries, not a way around a reference that the host cannot bind either."""
-    compiler = shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        pytest.skip("no C compiler")
-    source = tmp_path / "dangling.c"
-    source.write_text("extern int nowhere_defined(void);\nint call(void) { return nowhere_defined(); }\n")
-    library = tmp_path / "libdangling.so"
-    subprocess.run([compiler, "-shared", "-fPIC", "-nostdlib", "-o", str(library), str(source)], check=True)
+    library = _library(
+        tmp_path, "dangling", "extern int nowhere_defined(void);\nint call(void) { return nowhere_defined(); }\n"
+    )
     result = client.run(ScenarioRequest("load.symbols-resolve", str(library)))
     failed = [event for event in result.events if isinstance(event, Expect) and not event.ok]
     assert failed and "nowhere_defined" in failed[0].detail, result.events

@@ -88,13 +88,10 @@ def _helper(items: Sequence[T], write: Callable[[T], None], failure_fd: int) -> 
 
 
 def _send_failure(fd: int, error: BaseException) -> None:
-    described = {
-        "type": type(error).__name__,
-        "errno": getattr(error, "errno", None) if isinstance(error, OSError) else None,
-        "strerror": getattr(error, "strerror", None) if isinstance(error, OSError) else None,
-        "filename": str(error.filename) if isinstance(error, OSError) and error.filename is not None else None,
-        "traceback": traceback.format_exc(),
-    }
+    described: dict[str, object] = {"type": type(error).__name__, "errno": None, "traceback": traceback.format_exc()}
+    if isinstance(error, OSError):
+        filename = None if error.filename is None else str(error.filename)
+        described.update(errno=error.errno, strerror=error.strerror, filename=filename)
     data = memoryview(json.dumps(described).encode())
     while data:
         data = data[os.write(fd, data) :]
