@@ -6,16 +6,21 @@ import gc
 import os
 import subprocess
 import sys
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from conformance.pytest_face.startup import boot_sandbox_early, collection_paused
+from conformance.pytest_face.startup import SurvivorFreezer, boot_sandbox_early, collection_paused
 
 #: Loaded by pytest from the run's directory: was hypothesis imported, and by which loader is it loaded.
 PROBE = """
+import gc
 import sys
+
+def pytest_sessionfinish(session):
+    print("FREEZER", any(type(callback).__name__ == "SurvivorFreezer" for callback in gc.callbacks))
 
 def pytest_unconfigure(config):
     print("HYPOTHESIS", "hypothesis" in sys.modules)
@@ -41,6 +46,7 @@ def test_installed_plugins_load_compiled_and_hypothesis_stays_out(
     output = _run(tmp_path, f"--plugin={plugin}", "-k", "lifecycle.create-destroy")
     assert "LOADER SourceFileLoader" in output  # not pytest's AssertionRewritingHook
     assert "HYPOTHESIS False" in output
+    assert "FREEZER True" in output  # a battery run alone freezes the survivors of full collections
 
 
 def test_without_the_tool_pytest_rewrites_them(tmp_path: Path) -> None:
@@ -62,6 +68,64 @@ def test_start_up_collects_no_garbage_and_freezes_what_it_built() -> None:
         assert gc.get_freeze_count() >= frozen_before + len(kept) + len(built)
     finally:
         gc.unfreeze()
+
+
+class _Node:
+    """An object in a reference cycle: only the collector frees it."""
+
+    def __init__(self) -> None:
+        self.itself = self
+
+
+def test_a_full_collection_freezes_its_survivors_and_only_a_full_one() -> None:
+    node = _Node()
+    freezer = SurvivorFreezer()
+    freezer.start()
+    try:
+        gc.collect(1)
+        assert freezer.freezes == 0
+        gc.collect()
+        assert freezer.freezes == 1
+        assert not any(item is node for generation in range(3) for item in gc.get_objects(generation))
+        collected = weakref.ref(node)
+        del node
+        gc.collect()
+        assert collected() is not None  # frozen: what the freezer trades for the walks it saves
+    finally:
+        freezer.stop()
+        gc.unfreeze()
+    gc.collect()
+    assert collected() is None
+    assert freezer.freezes == 2  # stopped: the last collection froze nothing
+
+
+#: A test of the user's that counts on the collector, run beside the battery.
+USER_TEST = """
+import gc
+import weakref
+
+class Node:
+    def __init__(self):
+        self.itself = self
+
+def test_a_cycle_is_collected():
+    node = Node()
+    gc.collect()  # a full collection while the node lives
+    collected = weakref.ref(node)
+    del node
+    gc.collect()
+    assert collected() is None
+"""
+
+
+def test_tests_beside_the_battery_keep_the_collector_as_it_is(
+    tmp_path: Path, fixture_so: Callable[[str], Path]
+) -> None:
+    (tmp_path / "test_user.py").write_text(USER_TEST)
+    plugin = fixture_so("conforming_processor")
+    output = _run(tmp_path, f"--plugin={plugin}", "-rA", "-k", "lifecycle.create-destroy or a_cycle", "test_user.py")
+    assert "FREEZER False" in output
+    assert "PASSED test_user.py::test_a_cycle_is_collected" in output, output[-2000:]
 
 
 def test_a_disabled_collector_stays_disabled() -> None:

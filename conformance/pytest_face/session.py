@@ -35,7 +35,7 @@ from conformance.pytest_face.reporting import (
     payloads,
     summarise_property,
 )
-from conformance.pytest_face.startup import drop_idle_hypothesis_plugin
+from conformance.pytest_face.startup import SurvivorFreezer, drop_idle_hypothesis_plugin
 from conformance.pytest_face.xdist import CONTROLLER_NAME, XdistController, is_worker, xdist_mode
 from conformance.report import interrupt
 from conformance.report.baseline import Baseline, BaselineError, load_baseline
@@ -116,6 +116,7 @@ class BatterySession:
         self.written: WrittenRun | None = None
         self.write_error: str | None = None  # why the reports could not be written
         self.expired: list[str] = []  # expired baseline entries, each a line
+        self.survivors = SurvivorFreezer()
 
     @property
     def xdist_off(self) -> bool:
@@ -136,6 +137,8 @@ class BatterySession:
 
         The xdist controller runs no item: it probes every plugin once and hands the facts to the workers.
         """
+        if not self.explicit_paths:
+            self.survivors.start()
         if self.worker or self.mode == "no":
             self.runner.start(self.config, self.mode)
             return
@@ -319,6 +322,7 @@ class BatterySession:
                 terminalreporter.write_line(f"conformance: {message}", red=True)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.survivors.stop()
         self.runner.close()
 
     @pytest.hookimpl(trylast=True, specname="pytest_unconfigure")

@@ -37,6 +37,8 @@ if TYPE_CHECKING:  # the command line boots the sandbox early too, before it imp
     import pytest
 
 _HYPOTHESIS_PLUGIN = "hypothesispytest"
+#: The generation a full collection collects.
+_OLDEST_GENERATION = len(gc.get_threshold()) - 1
 _ELF_MAGIC = b"\x7fELF"
 
 
@@ -76,6 +78,37 @@ def collection_paused() -> Iterator[None]:
         gc.freeze()
         if was_enabled:
             gc.enable()
+
+
+class SurvivorFreezer:
+    """After each full collection of the run, what survived it moves to the permanent generation.
+
+    A corpus run keeps what it builds until the reports are written: the items, pytest's reports, the
+    payloads. The collector's rule for a full collection (a quarter more long-lived objects than the last
+    one left) fires as they accumulate, and each full collection walked all of them again: 14 over the
+    97-fixture corpus and its 16,647 items, 1.7 s of this process's CPU, the run's dispatch stalled
+    behind each (2026-12-04). Frozen when a full collection ends, when none of them is garbage, the next
+    one walks only what came since: 0.6 s. The cadence is unchanged. The cost: a cycle among the frozen
+    that becomes garbage later is never collected, and the run keeps these objects to its end anyway.
+    Only for a run of the battery alone: tests of the user's beside it may count on the collector.
+    """
+
+    def __init__(self) -> None:
+        self.freezes = 0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info.get("generation") == _OLDEST_GENERATION:
+            gc.freeze()
+            self.freezes += 1
+
+    def start(self) -> None:
+        """From the next full collection on (start-up's objects are frozen already: ``collection_paused``)."""
+        if self not in gc.callbacks:
+            gc.callbacks.append(self)
+
+    def stop(self) -> None:
+        if self in gc.callbacks:
+            gc.callbacks.remove(self)
 
 
 def boot_sandbox_early(plugins: Sequence[Path]) -> None:
