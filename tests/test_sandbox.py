@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conformance.sandbox.calibration import MAX_AUTO_SCALE, measure
+from conformance.sandbox.child import OUTPUT_FILE
 from conformance.sandbox.client import SandboxClient, ServerLost, run_in_process
 from conformance.scenario.events import (
     CallStarted,
@@ -196,3 +199,38 @@ def test_in_process_runs_one_after_another_each_see_their_callback_violations(
         result = run_in_process(request)
         rules = [event.rule for event in result.events if isinstance(event, Violation)]
         assert rules, [type(event).__name__ for event in result.events]
+
+
+def test_each_child_writes_only_its_own_output_through_the_streams_the_server_made(client: SandboxClient) -> None:
+    """sys.stdout and sys.stderr are made once in the server (``child.warm_child``): a child's writes reach its
+    own output file, and nothing written by an earlier child is carried into a later one."""
+    tails = [
+        client.run(ScenarioRequest("selftest.print-option", "/x", options={"word": word})).stderr_tail
+        for word in ("first", "second", "third")
+    ]
+    assert [tail.strip() for tail in tails] == ["scenario says first", "scenario says second", "scenario says third"]
+
+
+def test_a_server_without_descriptor_1_leaves_each_child_to_make_its_streams(tmp_path: Path) -> None:
+    script = f"""
+import os, sys
+from conformance.sandbox import child
+from conformance.scenario.protocol import ScenarioRequest
+saved = os.dup(1)
+os.close(1)
+child.warm_child()
+os.dup2(saved, 1)
+assert child._child_stdio == [], child._child_stdio
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    child.prepare_child(ScenarioRequest("selftest.empty", "/x"), write, {str(tmp_path)!r})
+    print("to stdout", flush=True)
+    print("to stderr", file=sys.stderr, flush=True)
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+assert status == 0, status
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / OUTPUT_FILE).read_text() == "to stdout\nto stderr\n"
