@@ -85,7 +85,7 @@ class SurvivorFreezer:
 
     A corpus run keeps what it builds until the reports are written: the items, pytest's reports, the
     payloads. The collector's rule for a full collection (a quarter more long-lived objects than the last
-    one left) fires as they accumulate, and each full collection walked all of them again: 14 over the
+    one left) fires as they accumulate, and each full collection walked all of them again: 11 over the
     97-fixture corpus and its 16,647 items, 1.7 s of this process's CPU, the run's dispatch stalled
     behind each (2026-12-04). Frozen when a full collection ends, when none of them is garbage, the next
     one walks only what came since: 0.6 s. The cadence is unchanged. The cost: a cycle among the frozen
