@@ -130,6 +130,13 @@ def test_the_writer_stamps_sequence_and_counts_frames_per_scenario() -> None:
     assert [event.frames for event in decoded if isinstance(event, ScenarioDone)] == [1, 0]
 
 
+def _packed(event: Event) -> bytes:
+    """The payload the child sends for ``event``: packed, as every call's two events are."""
+    payload = encode_event(event, TOKEN, 0)[HEADER.size :]
+    assert payload[0] in (1, 2), payload
+    return payload
+
+
 def _frame(payload: bytes, token: bytes = TOKEN, sequence: int = 0) -> bytes:
     return HEADER.pack(len(payload), token, sequence) + payload
 
@@ -165,6 +172,11 @@ BAD_FRAMES = {
     "deep-nesting": _frame(b'{"@":"Observed","key":"x","value":' + b"[" * 100000 + b"]" * 100000 + b"}"),
     "empty": _frame(b""),
     "old-pickle-frame": struct.pack("<I", 30) + pickle.dumps(ScenarioDone()),
+    "packed-shorter-than-its-header": _frame(_packed(CallStarted("e", 1.0, "", "t", 1))[:10]),
+    "packed-texts-cut-short": _frame(_packed(CallStarted("entry", 1.0, "", "t", 1))[:-1]),
+    "packed-bytes-after-its-texts": _frame(_packed(CallFinished("entry", 1.0, "", "t")) + b"x"),
+    "packed-text-not-utf-8": _frame(_packed(CallFinished("ab", 1.0, "", "t")).replace(b"ab", b"\xff\xfe")),
+    "packed-surrogate-as-utf-8": _frame(_packed(CallFinished("abc", 1.0, "", "t")).replace(b"abc", b"\xed\xa0\x80")),
     "junk": bytes(range(256)),
 }
 
@@ -268,6 +280,42 @@ def test_boundaries_only_in_shared_children_and_only_after_completion() -> None:
 def test_stream_corrupted_is_never_accepted_from_a_child() -> None:
     with pytest.raises(FrameError, match="unexpected tag 'StreamCorrupted'"):
         EventStream(TOKEN).feed(frames_of((StreamCorrupted("x"),)))
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        CallStarted("process_packet", 1.0, "library constructors", "MainThread#7", 7),
+        CallFinished("process_packet", 0.25, "", "meta-3#9"),
+        CallStarted("", float("inf"), "", "", 0),
+        CallFinished("\u00e9\u4e16\U0001f600", -0.0, "r", "t"),
+    ],
+)
+def test_the_two_events_of_a_call_are_packed_and_come_back_equal(event: Event) -> None:
+    payload = _packed(event)
+    assert len(payload) < len(json.dumps(event.__dict__))
+    assert EventStream(TOKEN).feed(_frame(payload)) == [event]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        CallStarted("\ud800", 1.0, "", "t", 1),  # a lone surrogate: UTF-8 cannot carry it, JSON can
+        CallStarted("e", 1.0, "", "t", 2**70),  # an id past 64 bits
+        CallStarted("e", 1, "", "t", 1),  # an int budget: JSON makes it a float, as the field declares
+        CallFinished("e" * 70000, 1.0, "", "t"),  # a text past the 16-bit length
+    ],
+)
+def test_a_call_event_that_does_not_fit_the_packing_goes_as_json(event: Event) -> None:
+    frame = encode_event(event, TOKEN, 0)
+    assert frame[HEADER.size : HEADER.size + 1] == b"{"
+    (decoded,) = EventStream(TOKEN).feed(frame)
+    assert decoded == event
+
+
+def test_a_packed_call_event_is_not_a_result() -> None:
+    with pytest.raises(FrameError, match="packed CallStarted"):
+        decode_result(_packed(CallStarted("e", 1.0, "", "t", 1)))
 
 
 def test_a_value_json_cannot_carry_fails_in_the_child() -> None:

@@ -5,7 +5,11 @@ plugin's until proven otherwise. A frame is a fixed header and a JSON object::
 
     <u32 payload length> <16-byte channel token> <u32 sequence number> <UTF-8 JSON payload>
 
-The payload is one object per event, ``{"@": "<event class>", "<field>": <value>, ...}``. Decoding
+The payload is one object per event, ``{"@": "<event class>", "<field>": <value>, ...}``, except for the two
+events of every call into the plugin (``CallStarted``, ``CallFinished``: most of a child's frames), which are
+packed (``_pack_call``): a kind byte (1 or 2, never the ``{`` a JSON payload starts with), the number fields,
+the UTF-8 lengths of the text fields, then those texts; the lengths must add up to the payload's, the texts
+must be UTF-8. One whose texts do not fit goes as JSON. Decoding
 parses JSON (which builds only dicts, lists, strings, numbers, booleans and null), then checks the tag
 against the event classes a child may send and every field against the type its dataclass declares;
 an unknown tag or field, a missing field, a wrong type, bytes that are not UTF-8 or a frame over the
@@ -259,7 +263,9 @@ def _result_json(value: Any) -> Any:
 
 def encode_event(event: Event, token: bytes, sequence: int) -> bytes:
     """One frame; a value JSON cannot carry (bytes, a set, an object) raises ``TypeError`` in the child."""
-    payload = _compact_json(_event_json(event)).encode()
+    payload = _pack_call(event)
+    if payload is None:
+        payload = _compact_json(_event_json(event)).encode()
     return HEADER.pack(len(payload), token, sequence) + payload
 
 
@@ -275,9 +281,70 @@ def decode_result(data: bytes) -> SandboxResult:
     return result
 
 
+#: Packed ``CallStarted``: kind 1, budget_s, tid, then the UTF-8 lengths of entry, detail and thread.
+_STARTED = struct.Struct("<BdqHHH")
+#: Packed ``CallFinished``: kind 2, duration_s, then the UTF-8 lengths of entry, result and thread.
+_FINISHED = struct.Struct("<BdHHH")
+_STARTED_KIND = 1
+_FINISHED_KIND = 2
+
+
+def _pack_call(event: Event) -> bytes | None:
+    """A ``CallStarted`` or ``CallFinished`` packed, or None: another event, or a field that is not of its
+    declared type or does not fit (a lone surrogate, a text over 64 KiB, an id over 64 bits). JSON then says
+    it, or refuses it in the child as it refuses any value it cannot carry."""
+    try:
+        if type(event) is CallStarted:
+            if type(event.budget_s) is not float or type(event.tid) is not int:
+                return None
+            entry, detail, thread = event.entry.encode(), event.detail.encode(), event.thread.encode()
+            head = _STARTED.pack(_STARTED_KIND, event.budget_s, event.tid, len(entry), len(detail), len(thread))
+            return head + entry + detail + thread
+        if type(event) is CallFinished:
+            if type(event.duration_s) is not float:
+                return None
+            entry, result, thread = event.entry.encode(), event.result.encode(), event.thread.encode()
+            return _FINISHED.pack(_FINISHED_KIND, event.duration_s, len(entry), len(result), len(thread)) + (
+                entry + result + thread
+            )
+    except (AttributeError, UnicodeEncodeError, struct.error):
+        return None
+    return None
+
+
+def _texts(payload: bytes, layout: struct.Struct, lengths: tuple[int, int, int], name: str) -> tuple[str, str, str]:
+    """The three texts after a packed header, each UTF-8, filling the payload exactly."""
+    first, second, third = lengths
+    start = layout.size
+    if start + first + second + third != len(payload):
+        raise _Invalid(f"a packed {name} whose lengths do not add up to its size")
+    middle = start + first
+    end = middle + second
+    return payload[start:middle].decode(), payload[middle:end].decode(), payload[end:].decode()
+
+
+def _unpack_call(payload: bytes, allowed: tuple[str, ...]) -> Event:
+    kind = payload[0]
+    name = "CallStarted" if kind == _STARTED_KIND else "CallFinished"
+    if name not in allowed:
+        raise _Invalid(f"unexpected packed {name}")
+    layout = _STARTED if kind == _STARTED_KIND else _FINISHED
+    if len(payload) < layout.size:
+        raise _Invalid(f"a packed {name} shorter than its header")
+    if kind == _STARTED_KIND:
+        _, budget, tid, *lengths = _STARTED.unpack_from(payload)
+        entry, detail, thread = _texts(payload, _STARTED, tuple(lengths), name)
+        return CallStarted(entry, budget, detail, thread, tid)
+    _, duration, *lengths = _FINISHED.unpack_from(payload)
+    entry, result, thread = _texts(payload, _FINISHED, tuple(lengths), name)
+    return CallFinished(entry, duration, result, thread)
+
+
 def decode_payload(payload: bytes, allowed: tuple[str, ...] = CHILD_EVENTS) -> Any:
     """One payload as an event of one of the ``allowed`` classes, or a ``FrameError``."""
     try:
+        if payload and payload[0] in (_STARTED_KIND, _FINISHED_KIND):
+            return _unpack_call(payload, allowed)
         return _decode_object(json.loads(payload.decode("utf-8")), allowed)
     except _Invalid as error:
         raise FrameError(f"not an event of the sandbox protocol ({error})") from None
