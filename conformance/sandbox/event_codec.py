@@ -39,7 +39,7 @@ import struct
 import threading
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from conformance.sandbox.framing import FrameError
@@ -312,7 +312,7 @@ def _pack_call(event: Event) -> bytes | None:
     return None
 
 
-def _texts(payload: bytes, layout: struct.Struct, lengths: tuple[int, int, int], name: str) -> tuple[str, str, str]:
+def _texts(payload: bytes, layout: struct.Struct, lengths: Sequence[int], name: str) -> tuple[str, str, str]:
     """The three texts after a packed header, each UTF-8, filling the payload exactly."""
     first, second, third = lengths
     start = layout.size
@@ -324,20 +324,20 @@ def _texts(payload: bytes, layout: struct.Struct, lengths: tuple[int, int, int],
 
 
 def _unpack_call(payload: bytes, allowed: tuple[str, ...]) -> Event:
-    kind = payload[0]
-    name = "CallStarted" if kind == _STARTED_KIND else "CallFinished"
+    started = payload[0] == _STARTED_KIND
+    layout = _STARTED if started else _FINISHED
+    name = "CallStarted" if started else "CallFinished"
     if name not in allowed:
         raise _Invalid(f"unexpected packed {name}")
-    layout = _STARTED if kind == _STARTED_KIND else _FINISHED
     if len(payload) < layout.size:
         raise _Invalid(f"a packed {name} shorter than its header")
-    if kind == _STARTED_KIND:
-        _, budget, tid, *lengths = _STARTED.unpack_from(payload)
-        entry, detail, thread = _texts(payload, _STARTED, tuple(lengths), name)
-        return CallStarted(entry, budget, detail, thread, tid)
-    _, duration, *lengths = _FINISHED.unpack_from(payload)
-    entry, result, thread = _texts(payload, _FINISHED, tuple(lengths), name)
-    return CallFinished(entry, duration, result, thread)
+    _, *numbers, first, second, third = layout.unpack_from(payload)
+    one, two, three = _texts(payload, layout, (first, second, third), name)
+    if started:
+        budget, tid = numbers
+        return CallStarted(one, budget, two, three, tid)
+    (duration,) = numbers
+    return CallFinished(one, duration, two, three)
 
 
 def decode_payload(payload: bytes, allowed: tuple[str, ...] = CHILD_EVENTS) -> Any:
