@@ -13,9 +13,11 @@ process is either whole or absent.
 
 from __future__ import annotations
 
+import enum
 import io
 import os
 import pickle
+import signal
 import struct
 from typing import Any
 
@@ -48,8 +50,20 @@ _PLAIN_VALUES = frozenset(
 )
 
 
+def _enum_member(cls: Any, name: str) -> Any:
+    """``getattr`` as the pickles of Python 3.11.0-3.11.4 use it for an enum member (``getattr(Outcome,
+    'CRASHED')``; other versions pickle the value): only a member of an enum the protocol allows."""
+    if isinstance(cls, type) and issubclass(cls, enum.Enum) and isinstance(name, str) and name in cls.__members__:
+        return cls.__members__[name]
+    raise pickle.UnpicklingError(f"a frame may call getattr only for an enum member, not {name!r:.60}")
+
+
 class _ProtocolUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("builtins", "getattr"):
+            return _enum_member
+        if module == "signal" and name in signal.Signals.__members__:  # how 3.11.0-3.11.4 pickle a Signals member
+            return signal.Signals[name]
         if (module, name) in _PLAIN_VALUES:
             return super().find_class(module, name)
         if module in _PROTOCOL_MODULES and not name.startswith("_"):
