@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -104,8 +105,42 @@ def valgrind_path() -> str:
     return found
 
 
-def _suppressions() -> str:
-    return str(resources.files("conformance").joinpath("data/valgrind-python.supp"))
+#: How the shipped suppression file names the interpreter's object.
+_LIBPYTHON_PATTERN = "obj:*libpython3*"
+
+
+def shipped_suppressions() -> str:
+    return resources.files("conformance").joinpath("data/valgrind-python.supp").read_text()
+
+
+def interpreter_suppressions(shipped: str, interpreter: str) -> str:
+    """The shipped interpreter entries again, naming ``interpreter`` itself.
+
+    The shipped file names the interpreter as ``libpython3``, which fits a
+    build with a shared libpython (pyenv, python.org). Debian's and many
+    distributions' ``python3`` links the interpreter into the executable, so
+    its frames are in ``/usr/bin/python3.11`` and none of those entries
+    matched: helgrind's reports of the GIL hand-over inside a plugin's
+    callback then counted as races in the plugin. valgrind names an object
+    by its real path, so the copies use the resolved executable.
+    """
+    blocks = re.findall(r"\{[^{}]*\}", shipped)
+    copies = []
+    for block in blocks:
+        if _LIBPYTHON_PATTERN not in block:
+            continue
+        renamed = block.replace(_LIBPYTHON_PATTERN, f"obj:{interpreter}")
+        copies.append(re.sub(r"\{\s*(\S+)", lambda m: "{\n   " + m.group(1) + "-executable", renamed, count=1))
+    return "\n".join(copies) + "\n"
+
+
+def write_suppressions(work: Path) -> list[Path]:
+    """The suppression files for one run: the shipped file and its copies for this interpreter."""
+    shipped = shipped_suppressions()
+    files = [work / "python.supp", work / "interpreter.supp"]
+    files[0].write_text(shipped)
+    files[1].write_text(interpreter_suppressions(shipped, os.path.realpath(sys.executable)))
+    return files
 
 
 def parse_xml(text: str) -> list[Finding]:
@@ -139,7 +174,7 @@ def run_under(tool: str, request: ScenarioRequest) -> ValgrindRun:
             f"--tool={tool}",
             "--xml=yes",
             f"--xml-file={xml_file}",
-            f"--suppressions={_suppressions()}",
+            *(f"--suppressions={path}" for path in write_suppressions(Path(work))),
             "--error-limit=no",
         ]
         if tool == "memcheck":
