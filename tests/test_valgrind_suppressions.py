@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.heavy.valgrind import shipped_suppressions, interpreter_suppressions, parse_xml
+from conformance.heavy.valgrind import interpreter_suppressions, parse_xml, shipped_suppressions
 
 needs_valgrind = pytest.mark.skipif(
     shutil.which("valgrind") is None or shutil.which("gcc") is None, reason="needs valgrind and gcc"
