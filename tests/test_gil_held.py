@@ -14,10 +14,9 @@ import threading
 
 import pytest
 
-from conformance.host import memory as memory_module
+from conformance.host import gil_held
 from conformance.host.gil_held import pread_exact, several_threads, write_all
 from conformance.host.memory import SafeMemory, UnreadableMemory
-from conformance.sandbox import event_codec
 from conformance.sandbox.event_codec import EventStream, EventWriter
 from conformance.scenario.events import CallFinished, CallStarted, Event, Observed, ScenarioDone
 
@@ -28,8 +27,7 @@ TOKEN = b"t" * 16
 def threads(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
     """Each path forced: whether other Python threads are alive depends on the runner (xdist has some)."""
     held: bool = request.param
-    monkeypatch.setattr(memory_module, "several_threads", lambda: held)
-    monkeypatch.setattr(event_codec, "several_threads", lambda: held)
+    monkeypatch.setattr(gil_held, "several_threads", lambda: held)
     return held
 
 
@@ -55,7 +53,7 @@ def test_unmapped_memory_is_unreadable_either_way(threads: bool) -> None:
         memory.read(0x10, 8)
 
 
-def test_pread_exact_reports_a_short_read_as_none() -> None:
+def test_pread_exact_reports_a_short_read_as_none(threads: bool) -> None:
     fd = os.open("/proc/self/mem", os.O_RDONLY)
     try:
         data = ctypes.create_string_buffer(b"abcdef")
@@ -65,7 +63,7 @@ def test_pread_exact_reports_a_short_read_as_none() -> None:
         os.close(fd)
 
 
-def test_write_all_raises_as_os_write_does() -> None:
+def test_write_all_raises_as_os_write_does(threads: bool) -> None:
     read_end, write_end = os.pipe()
     write_all(write_end, b"frame")
     assert os.read(read_end, 16) == b"frame"

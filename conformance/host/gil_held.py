@@ -1,4 +1,4 @@
-"""libc's ``pread`` and ``write`` called without letting go of the GIL, for a child whose Python threads run at once.
+"""Reads of this process's memory and writes of event frames that keep the GIL while other Python threads run.
 
 ``os.pread`` and ``os.write`` let go of the GIL around the system call. With one Python thread
 that costs nothing; with several (``metadata.threads`` decodes the metadata from 8 threads,
@@ -6,8 +6,10 @@ that costs nothing; with several (``metadata.threads`` decodes the metadata from
 every event frame handed the GIL to another thread and waited to get it back: on
 ``conforming_processor``, two thirds of ``metadata.threads``' CPU went to the kernel switching
 threads. These calls take microseconds and wait on nothing that needs the GIL (a frame waits only
-on the server draining the pipe), so holding it is safe. The handle is made at import, in the
-fork server, so children find the functions looked up (``sandbox.libc_calls`` says why).
+on the server draining the pipe), so holding it is safe: with other threads alive, these functions
+call libc's through a ``ctypes.PyDLL`` handle, which keeps the GIL; alone, ``os.pread`` and
+``os.write``, a microsecond cheaper per call. The handle is made at import, in the fork server, so
+children find the functions looked up (``sandbox.libc_calls`` says why).
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ def several_threads() -> bool:
 
 def pread_exact(fd: int, size: int, offset: int) -> bytes | None:
     """``size`` bytes at ``offset``, or None when fewer could be read (an unmapped page of /proc/self/mem)."""
+    if not several_threads():
+        try:
+            data = os.pread(fd, size, offset)
+        except OSError:
+            return None
+        return data if len(data) == size else None
     buffer = ctypes.create_string_buffer(size)
     while True:
         got = _PREAD(fd, buffer, size, offset)
@@ -43,6 +51,11 @@ def pread_exact(fd: int, size: int, offset: int) -> bytes | None:
 
 def write_all(fd: int, data: bytes) -> None:
     """Write all of ``data``; an error is raised as ``os.write`` raises it."""
+    if not several_threads():
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        return
     while data:
         written = _WRITE(fd, data, len(data))
         if written < 0:

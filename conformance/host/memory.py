@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import struct
 
-from conformance.host.gil_held import pread_exact, several_threads
+from conformance.host.gil_held import pread_exact
 
 _FIRST_CHUNK = 256
 #: Past this many bytes a string is read 1 MiB at a time (an 80 MiB description in a tenth of a second).
@@ -38,16 +38,8 @@ class SafeMemory:
             return b""
         if address <= 0 or address + size > (1 << 63):
             raise UnreadableMemory(address, size)
-        if several_threads():  # os.pread would hand the GIL over at each read (``host.gil_held``)
-            held = pread_exact(self._fd, size, address)
-            if held is None:
-                raise UnreadableMemory(address, size)
-            return held
-        try:
-            data = os.pread(self._fd, size, address)
-        except OSError:
-            raise UnreadableMemory(address, size) from None
-        if len(data) != size:
+        data = pread_exact(self._fd, size, address)  # keeps the GIL while other threads run (``host.gil_held``)
+        if data is None:
             raise UnreadableMemory(address, size)
         return data
 

@@ -42,7 +42,7 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from conformance.host.gil_held import several_threads, write_all
+from conformance.host.gil_held import write_all
 from conformance.sandbox.framing import FrameError
 from conformance.scenario.events import (
     CallFinished,
@@ -371,13 +371,8 @@ class EventWriter:
         with self._lock:
             if isinstance(event, ScenarioDone):
                 event = dataclasses.replace(event, frames=self._in_scenario)
-            frame = encode_event(event, self._token, self._sequence)
-            if several_threads():  # os.write would hand the GIL over at each frame (``host.gil_held``)
-                write_all(self._fd, frame)
-            else:
-                data = memoryview(frame)
-                while data:
-                    data = data[os.write(self._fd, data) :]
+            # keeps the GIL while other threads run (``host.gil_held``)
+            write_all(self._fd, encode_event(event, self._token, self._sequence))
             self._sequence += 1
             self._in_scenario = 0 if isinstance(event, ScenarioBoundary) else self._in_scenario + 1
 
