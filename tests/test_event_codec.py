@@ -34,6 +34,7 @@ from conformance.scenario.events import (
     CallStarted,
     Event,
     Expect,
+    GuardRegion,
     HarnessError,
     LoadFailed,
     LogSeen,
@@ -55,12 +56,13 @@ EVERY_EVENT: tuple[Event, ...] = (
     LogSeen(2, "plugin::x", "héllo \udcff", "skp-1#9", "process_packet", after_destroy=True, answer=None),
     LogSeen(3, None, None, "t", None, enabled_query=True, answer=False),
     Violation("late-output", "output after return", "process_packet"),
+    GuardRegion("input", "TEXT payload (5 bytes)", 0x7F00_0000_0FFB, 0x7F00_0000_1000, 0x7F00_0000_1000, 2**64 - 1, False),
     CallFinished("process_packet", 0.25, "ok", "MainThread#7"),
     Expect(False, "echoes its input", "got 3 bytes", warn_only=True),
     Skipped("no input pin"),
     LoadFailed("symbol", "undefined symbol: x"),
     HarnessError("KeyError: 'x'", "Traceback ..."),
-    ScenarioDone(0, {"note": [1, "two"]}, frames=10),
+    ScenarioDone(0, {"note": [1, "two"]}, frames=11),
 )
 
 
@@ -133,7 +135,7 @@ def test_the_writer_stamps_sequence_and_counts_frames_per_scenario() -> None:
 def _packed(event: Event) -> bytes:
     """The payload the child sends for ``event``: packed, as every call's two events are."""
     payload = encode_event(event, TOKEN, 0)[HEADER.size :]
-    assert payload[0] in (1, 2), payload
+    assert payload[0] in (1, 2, 3), payload
     return payload
 
 
@@ -177,6 +179,13 @@ BAD_FRAMES = {
     "packed-bytes-after-its-texts": _frame(_packed(CallFinished("entry", 1.0, "", "t")) + b"x"),
     "packed-text-not-utf-8": _frame(_packed(CallFinished("ab", 1.0, "", "t")).replace(b"ab", b"\xff\xfe")),
     "packed-surrogate-as-utf-8": _frame(_packed(CallFinished("abc", 1.0, "", "t")).replace(b"abc", b"\xed\xa0\x80")),
+    "packed-region-cut-short": _frame(_packed(GuardRegion("alloc", "buffer", 1, 2, 2, 3, True))[:-1]),
+    "packed-region-writable-not-0-or-1": _frame(
+        bytes([3, 2]) + _packed(GuardRegion("alloc", "buffer", 1, 2, 2, 3, True))[2:]
+    ),
+    "packed-region-label-not-utf-8": _frame(
+        _packed(GuardRegion("alloc", "buffer", 1, 2, 2, 3, True)).replace(b"buffer", b"buff\xff\xfe")
+    ),
     "junk": bytes(range(256)),
 }
 
@@ -264,7 +273,7 @@ def test_completion_inside_a_call_is_refused() -> None:
 
 def test_after_completion_only_callback_reports_and_the_boundary() -> None:
     done = ScenarioDone(frames=0)
-    late = (done, LogSeen(1, None, "late", "t", None), Violation("late-output", "x"), Observed("guard-region", {}))
+    late = (done, LogSeen(1, None, "late", "t", None), Violation("late-output", "x"), GuardRegion("alloc", "b", 1, 2, 2, 3, True))
     assert EventStream(TOKEN).feed(frames_of(late)) == list(late)
     assert "a Expect frame after the scenario's completion" in _grammar_error(done, Expect(True, "x"))
     assert "after the scenario's completion" in _grammar_error(done, ScenarioDone(frames=1))
@@ -311,6 +320,34 @@ def test_a_call_event_that_does_not_fit_the_packing_goes_as_json(event: Event) -
     assert frame[HEADER.size : HEADER.size + 1] == b"{"
     (decoded,) = EventStream(TOKEN).feed(frame)
     assert decoded == event
+
+
+@pytest.mark.parametrize(
+    "region",
+    [
+        GuardRegion("alloc", "alloc_audio buffer (960 samples)", 0x5000, 0x6000, 0x6000, 0x7000, True),
+        GuardRegion("struct", "CNodeCallbacks struct", 0x10, 0x48, 0, 0, False),
+        GuardRegion("input", "\u00e9", 0, 2**64 - 1, 2**64 - 1, 2**64 - 1, False),
+    ],
+)
+def test_a_guard_region_is_packed_and_comes_back_equal(region: GuardRegion) -> None:
+    payload = _packed(region)
+    assert len(payload) < len(json.dumps(region.__dict__))
+    assert EventStream(TOKEN).feed(_frame(payload)) == [region]
+
+
+@pytest.mark.parametrize(
+    "region",
+    [
+        GuardRegion("alloc", "b", -1, 2, 2, 3, True),  # no address is negative, but JSON carries it
+        GuardRegion("alloc", "b", 1, 2**64, 2, 3, True),  # past 64 bits
+        GuardRegion("alloc", "\ud800", 1, 2, 2, 3, True),  # a lone surrogate
+    ],
+)
+def test_a_guard_region_that_does_not_fit_the_packing_goes_as_json(region: GuardRegion) -> None:
+    frame = encode_event(region, TOKEN, 0)
+    assert frame[HEADER.size : HEADER.size + 1] == b"{"
+    assert EventStream(TOKEN).feed(frame) == [region]
 
 
 def test_a_packed_call_event_is_not_a_result() -> None:

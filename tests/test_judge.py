@@ -24,6 +24,7 @@ from conformance.scenario.events import (
     CallStarted,
     Event,
     Expect,
+    GuardRegion,
     HarnessError,
     LoadFailed,
     Observed,
@@ -109,9 +110,9 @@ def test_validator_errors_skips_and_refused_loads() -> None:
 
 
 def test_a_segfault_is_explained_by_the_region_it_hit() -> None:
-    region = {"kind": "alloc", "label": "alloc_video buffer", "body": [0x1000, 0x2000], "guard": [0x2000, 0x3000]}
+    region = GuardRegion("alloc", "alloc_video buffer", 0x1000, 0x2000, 0x2000, 0x3000, True)
     result = _result(
-        Observed("guard-region", region),
+        region,
         outcome=Outcome.CRASHED,
         signal_name="SIGSEGV",
         in_flight=IN_FLIGHT,

@@ -11,6 +11,8 @@ import pytest
 from conformance.battery.runner import BatteryItem, probe, run_item
 from conformance.checks.registry import lookup_check
 from conformance.sandbox.client import SandboxClient
+from conformance.scenario.events import CallFinished, GuardRegion
+from conformance.scenario.protocol import Outcome, ScenarioRequest
 
 RUNS = 5
 CASES = [
@@ -54,3 +56,13 @@ def test_same_verdict_five_times_out_of_five(
         if evidence:
             assert evidence in result.message + str(result.evidence), result.message
     assert outcomes == [status] * RUNS
+
+
+def test_guard_regions_reach_a_crash_and_no_other_result(fixture_so: Callable[[str], Path], client: SandboxClient) -> None:
+    """The server keeps the buffers a child announced only where a fault may need them explained."""
+    crashed = client.run(ScenarioRequest("panics.process-packet", str(fixture_so("overflow_alloc"))))
+    completed = client.run(ScenarioRequest("panics.process-packet", str(fixture_so("conforming_processor"))))
+    assert crashed.outcome is Outcome.CRASHED
+    assert any(region.kind == "alloc" for region in crashed.events_of(GuardRegion))
+    assert completed.outcome is Outcome.COMPLETED and completed.events_of(CallFinished)
+    assert completed.events_of(GuardRegion) == []

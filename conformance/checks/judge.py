@@ -16,6 +16,7 @@ from conformance.sandbox.faults import parse_fault, parse_refused_signal
 from conformance.scenario.events import (
     CallFinished,
     Expect,
+    GuardRegion,
     HarnessError,
     LoadFailed,
     LogSeen,
@@ -93,25 +94,21 @@ def explain_fault(result: SandboxResult) -> tuple[str, dict[str, Any]] | None:
         return None
     detail: dict[str, Any] = {"address": f"0x{fault.address:x}", "access": fault.access, "signal": fault.signal}
     entry = result.in_flight.entry if result.in_flight is not None else "the plugin"
-    for event in result.events:
-        if not (isinstance(event, Observed) and event.key == "guard-region"):
+    for region in result.events_of(GuardRegion):
+        if region.kind == "struct":
+            if fault.access == "exec" and region.body_start <= fault.address < region.body_end:
+                detail["region"] = _region_evidence(region)
+                return _called_struct(region.label, entry), detail
             continue
-        region = event.value
-        body, guard = region["body"], region["guard"]
-        if region["kind"] == "struct":
-            if fault.access == "exec" and body[0] <= fault.address < body[1]:
-                detail["region"] = region
-                return _called_struct(region["label"], entry), detail
-            continue
-        if guard[0] <= fault.address < guard[1]:
-            detail["region"] = region
-            if region["kind"] == "alloc":
+        if region.guard_start <= fault.address < region.guard_end:
+            detail["region"] = _region_evidence(region)
+            if region.kind == "alloc":
                 verb = "wrote" if fault.access == "write" else "read"
-                return f"{verb} past the end of an {region['label']} in {entry}", detail
-            return f"read past the end of host-owned input ({region['label']}) in {entry}", detail
-        if body[0] - 4096 <= fault.address < body[1] and not region["writable"]:
-            detail["region"] = region
-            return f"wrote into host-owned input ({region['label']}), which is const, in {entry}", detail
+                return f"{verb} past the end of an {region.label} in {entry}", detail
+            return f"read past the end of host-owned input ({region.label}) in {entry}", detail
+        if region.body_start - 4096 <= fault.address < region.body_end and not region.writable:
+            detail["region"] = _region_evidence(region)
+            return f"wrote into host-owned input ({region.label}), which is const, in {entry}", detail
     if fault.address < NULL_PAGE and fault.access in ("read", "write"):
         verb = "wrote" if fault.access == "write" else "read"
         return f"{verb} through a NULL pointer (address 0x{fault.address:x}) in {entry}", detail
@@ -126,6 +123,16 @@ def explain_fault(result: SandboxResult) -> tuple[str, dict[str, Any]] | None:
             detail,
         )
     return None
+
+
+def _region_evidence(region: GuardRegion) -> dict[str, Any]:
+    return {
+        "kind": region.kind,
+        "label": region.label,
+        "body": [region.body_start, region.body_end],
+        "guard": [region.guard_start, region.guard_end],
+        "writable": region.writable,
+    }
 
 
 def _called_struct(label: str, entry: str) -> str:

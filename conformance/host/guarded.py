@@ -14,14 +14,15 @@ from typing import Any
 from conformance.abi import ffi
 from conformance.abi.constants import PacketType
 from conformance.host.libc import libc
+from conformance.scenario.events import GuardRegion
 
 PAGE = mmap.PAGESIZE
 
 #: Where the child announces the regions it guards (set by the scenario runner; None in other processes).
-_region_sink: Callable[[dict[str, Any]], None] | None = None
+_region_sink: Callable[[GuardRegion], None] | None = None
 
 
-def set_region_sink(sink: Callable[[dict[str, Any]], None] | None) -> None:
+def set_region_sink(sink: Callable[[GuardRegion], None] | None) -> None:
     global _region_sink
     _region_sink = sink
 
@@ -29,7 +30,7 @@ def set_region_sink(sink: Callable[[dict[str, Any]], None] | None) -> None:
 def _announce(kind: str, label: str, body: tuple[int, int], guard: tuple[int, int], writable: bool) -> None:
     """Tell the parent about a guarded region, so a fault inside it can be explained in words."""
     if _region_sink is not None:
-        _region_sink({"kind": kind, "label": label, "body": list(body), "guard": list(guard), "writable": writable})
+        _region_sink(GuardRegion(kind, label, body[0], body[1], guard[0], guard[1], writable))
 
 
 def announce_struct(label: str, address: int, size: int) -> None:

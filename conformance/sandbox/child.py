@@ -33,7 +33,6 @@ from conformance.scenario.events import (
     Event,
     HarnessError,
     LoadFailed,
-    Observed,
     ScenarioBoundary,
     ScenarioDone,
     Skipped,
@@ -110,7 +109,7 @@ def run_scenario(request: ScenarioRequest, scenario: Scenario, sink: Callable[[E
     """Run ``scenario`` and translate its exceptions into events (shared with in-process mode)."""
 
     emit = Emitter(sink)
-    set_region_sink(lambda region: emit(Observed("guard-region", region)))
+    set_region_sink(emit)
     run_translated(scenario, ScenarioContext(request, emit, LoadedPlugin.load))
     emit(ScenarioDone())
 

@@ -9,7 +9,8 @@ The payload is one object per event, ``{"@": "<event class>", "<field>": <value>
 events of every call into the plugin (``CallStarted``, ``CallFinished``: most of a child's frames), which are
 packed (``_pack_call``): a kind byte (1 or 2, never the ``{`` a JSON payload starts with), the number fields,
 the UTF-8 lengths of the text fields, then those texts; the lengths must add up to the payload's, the texts
-must be UTF-8. One whose texts do not fit goes as JSON. Decoding
+must be UTF-8. One whose texts do not fit goes as JSON. ``GuardRegion`` (hundreds in a traffic-heavy check)
+is packed the same way, kind 3. Decoding
 parses JSON (which builds only dicts, lists, strings, numbers, booleans and null), then checks the tag
 against the event classes a child may send and every field against the type its dataclass declares;
 an unknown tag or field, a missing field, a wrong type, bytes that are not UTF-8 or a frame over the
@@ -48,6 +49,7 @@ from conformance.scenario.events import (
     CallFinished,
     CallStarted,
     Event,
+    GuardRegion,
     HarnessError,
     LogSeen,
     Observed,
@@ -286,15 +288,21 @@ def decode_result(data: bytes) -> SandboxResult:
 _STARTED = struct.Struct("<BdqHHH")
 #: Packed ``CallFinished``: kind 2, duration_s, then the UTF-8 lengths of entry, result and thread.
 _FINISHED = struct.Struct("<BdHHH")
+#: Packed ``GuardRegion``: kind 3, writable (0 or 1), the four addresses, then the UTF-8 lengths of kind and label.
+_REGION = struct.Struct("<BBQQQQHH")
 _STARTED_KIND = 1
 _FINISHED_KIND = 2
+_REGION_KIND = 3
+_PACKED_KINDS = (_STARTED_KIND, _FINISHED_KIND, _REGION_KIND)
 
 
 def _pack_call(event: Event) -> bytes | None:
-    """A ``CallStarted`` or ``CallFinished`` packed, or None: another event, or a field that is not of its
-    declared type or does not fit (a lone surrogate, a text over 64 KiB, an id over 64 bits). JSON then says
-    it, or refuses it in the child as it refuses any value it cannot carry."""
+    """A ``CallStarted``, ``CallFinished`` or ``GuardRegion`` packed, or None: another event, or a field that
+    is not of its declared type or does not fit (a lone surrogate, a text over 64 KiB, a number over 64 bits).
+    JSON then says it, or refuses it in the child as it refuses any value it cannot carry."""
     try:
+        if type(event) is GuardRegion:
+            return _pack_region(event)
         if type(event) is CallStarted:
             if type(event.budget_s) is not float or type(event.tid) is not int:
                 return None
@@ -313,8 +321,17 @@ def _pack_call(event: Event) -> bytes | None:
     return None
 
 
+def _pack_region(region: GuardRegion) -> bytes | None:
+    addresses = (region.body_start, region.body_end, region.guard_start, region.guard_end)
+    if type(region.writable) is not bool or any(type(address) is not int for address in addresses):
+        return None
+    kind, label = region.kind.encode(), region.label.encode()
+    return _REGION.pack(_REGION_KIND, region.writable, *addresses, len(kind), len(label)) + kind + label
+
+
 def _texts(payload: bytes, layout: struct.Struct, lengths: Sequence[int], name: str) -> tuple[str, str, str]:
-    """The three texts after a packed header, each UTF-8, filling the payload exactly."""
+    """The three texts after a packed header (the third empty where a kind packs two), each UTF-8, filling
+    the payload exactly."""
     first, second, third = lengths
     start = layout.size
     if start + first + second + third != len(payload):
@@ -324,7 +341,21 @@ def _texts(payload: bytes, layout: struct.Struct, lengths: Sequence[int], name: 
     return payload[start:middle].decode(), payload[middle:end].decode(), payload[end:].decode()
 
 
+def _unpack_region(payload: bytes, allowed: tuple[str, ...]) -> GuardRegion:
+    if "GuardRegion" not in allowed:
+        raise _Invalid("unexpected packed GuardRegion")
+    if len(payload) < _REGION.size:
+        raise _Invalid("a packed GuardRegion shorter than its header")
+    _, writable, body_start, body_end, guard_start, guard_end, first, second = _REGION.unpack_from(payload)
+    if writable > 1:
+        raise _Invalid(f"a packed GuardRegion whose writable flag is {writable}")
+    kind, label, _ = _texts(payload, _REGION, (first, second, 0), "GuardRegion")
+    return GuardRegion(kind, label, body_start, body_end, guard_start, guard_end, bool(writable))
+
+
 def _unpack_call(payload: bytes, allowed: tuple[str, ...]) -> Event:
+    if payload[0] == _REGION_KIND:
+        return _unpack_region(payload, allowed)
     started = payload[0] == _STARTED_KIND
     layout = _STARTED if started else _FINISHED
     name = "CallStarted" if started else "CallFinished"
@@ -344,7 +375,7 @@ def _unpack_call(payload: bytes, allowed: tuple[str, ...]) -> Event:
 def decode_payload(payload: bytes, allowed: tuple[str, ...] = CHILD_EVENTS) -> Any:
     """One payload as an event of one of the ``allowed`` classes, or a ``FrameError``."""
     try:
-        if payload and payload[0] in (_STARTED_KIND, _FINISHED_KIND):
+        if payload and payload[0] in _PACKED_KINDS:
             return _unpack_call(payload, allowed)
         return _decode_object(json.loads(payload.decode("utf-8")), allowed)
     except _Invalid as error:
@@ -379,7 +410,7 @@ class EventWriter:
 
 #: What may follow ``ScenarioDone``: what host callbacks report from plugin threads still running (a log, a
 #: breach, a guarded buffer handed out) and the boundary of a shared child; never the scenario's own steps.
-_AFTER_COMPLETION = (LogSeen, Violation, Observed, ScenarioBoundary)
+_AFTER_COMPLETION = (LogSeen, Violation, Observed, GuardRegion, ScenarioBoundary)
 
 
 class EventStream:

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -45,6 +45,7 @@ from conformance.scenario.events import (
     CallFinished,
     CallStarted,
     Event,
+    GuardRegion,
     HarnessError,
     ScenarioBoundary,
     ScenarioDone,
@@ -350,7 +351,7 @@ def _ended_alone(
             in_flight = stuck.event
         return SandboxResult(
             Outcome.TIMED_OUT,
-            tuple(events),
+            _for_outcome(events, Outcome.TIMED_OUT),
             duration,
             detail,
             in_flight=in_flight,
@@ -362,6 +363,13 @@ def _ended_alone(
         )
     current = follower.calls.current()
     return _by_exit(tuple(events), duration, status, tail, pid, extensions, current, end is _End.CORRUPT)
+
+
+def _for_outcome(events: Sequence[Event], outcome: Outcome) -> tuple[Event, ...]:
+    """The events a result carries: guard regions only where a crash may need them to be explained."""
+    if outcome is Outcome.CRASHED:
+        return tuple(events)
+    return tuple(event for event in events if type(event) is not GuardRegion)
 
 
 def _by_exit(
@@ -383,7 +391,7 @@ def _by_exit(
         outcome = Outcome.HARNESS_ERROR
     return SandboxResult(
         outcome,
-        events,
+        _for_outcome(events, outcome),
         duration,
         harness_errors[0].message if outcome is Outcome.HARNESS_ERROR else "",
         signal_number=sig,
@@ -538,7 +546,7 @@ class _GroupFollower(_Follower):
             detail = "the scenario ended without its completion event"
         return SandboxResult(
             outcome,
-            events,
+            _for_outcome(events, outcome),
             duration,
             detail,
             stderr_tail=tail,

@@ -80,6 +80,25 @@ class Observed:
 
 
 @dataclass(frozen=True)
+class GuardRegion:
+    """A host buffer (``alloc``, ``input``) or struct handed to the plugin, announced before the plugin can
+    touch it: where its body lies and where the inaccessible page after it begins and ends.
+
+    Only a fault is explained with it (``checks.judge.explain_fault``): the server keeps a child's regions in
+    a result that ended in a crash and leaves them out of any other (a traffic-heavy check announces
+    hundreds).
+    """
+
+    kind: str
+    label: str
+    body_start: int
+    body_end: int
+    guard_start: int
+    guard_end: int
+    writable: bool
+
+
+@dataclass(frozen=True)
 class Skipped:
     """The scenario does not apply to this plugin (missing capability), with the reason.
 
@@ -148,6 +167,7 @@ Event = (
     | Violation
     | Expect
     | Observed
+    | GuardRegion
     | Skipped
     | LoadFailed
     | HarnessError
