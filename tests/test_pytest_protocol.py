@@ -65,7 +65,7 @@ def pytest_runtest_logreport(report):
     _write(
         "logreport", _protocol(), report.nodeid, report.when, report.outcome, longrepr, report.location,
         sorted(report.keywords), report.sections,
-        [(name, _stable(json.loads(value))) for name, value in report.user_properties],
+        [(name, _stable(value if isinstance(value, dict) else json.loads(value))) for name, value in report.user_properties],
         type(report.duration).__name__,
     )
 
