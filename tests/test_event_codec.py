@@ -135,7 +135,7 @@ def test_the_writer_stamps_sequence_and_counts_frames_per_scenario() -> None:
 def _packed(event: Event) -> bytes:
     """The payload the child sends for ``event``: packed, as every call's two events are."""
     payload = encode_event(event, TOKEN, 0)[HEADER.size :]
-    assert payload[0] in (1, 2, 3), payload
+    assert payload[0] in (1, 2, 3, 4), payload
     return payload
 
 
@@ -186,6 +186,16 @@ BAD_FRAMES = {
     "packed-region-label-not-utf-8": _frame(
         _packed(GuardRegion("alloc", "buffer", 1, 2, 2, 3, True)).replace(b"buffer", b"buff\xff\xfe")
     ),
+    "packed-log-unknown-flag": _frame(
+        _packed(LogSeen(1, None, None, "t", None))[:9] + b"\x80" + _packed(LogSeen(1, None, None, "t", None))[10:]
+    ),
+    "packed-log-answer-without-its-flag": _frame(
+        _packed(LogSeen(1, None, None, "t", None))[:9] + bytes([1 << 6]) + _packed(LogSeen(1, None, None, "t", None))[10:]
+    ),
+    "packed-log-text-of-an-absent-target": _frame(
+        _packed(LogSeen(1, "ab", None, "t", None))[:9] + b"\x00" + _packed(LogSeen(1, "ab", None, "t", None))[10:]
+    ),
+    "packed-log-cut-short": _frame(_packed(LogSeen(1, "target", "message", "t", "during"))[:-1]),
     "junk": bytes(range(256)),
 }
 
@@ -348,6 +358,38 @@ def test_a_guard_region_that_does_not_fit_the_packing_goes_as_json(region: Guard
     frame = encode_event(region, TOKEN, 0)
     assert frame[HEADER.size : HEADER.size + 1] == b"{"
     assert EventStream(TOKEN).feed(frame) == [region]
+
+
+_maybe_text = st.none() | st.text()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    level=st.integers(-(2**63), 2**63 - 1),
+    target=_maybe_text,
+    message=_maybe_text,
+    thread=st.text(),
+    during=_maybe_text,
+    after_destroy=st.booleans(),
+    enabled_query=st.booleans(),
+    answer=st.none() | st.booleans(),
+)
+def test_a_log_is_packed_when_its_texts_fit_and_comes_back_equal(
+    level: int,
+    target: str | None,
+    message: str | None,
+    thread: str,
+    during: str | None,
+    after_destroy: bool,
+    enabled_query: bool,
+    answer: bool | None,
+) -> None:
+    log = LogSeen(level, target, message, thread, during, after_destroy, enabled_query, answer)
+    frame = encode_event(log, TOKEN, 0)
+    texts = [text for text in (target, message, thread, during) if text is not None]
+    fits = all(not any(0xD800 <= ord(c) <= 0xDFFF for c in text) for text in texts)
+    assert (frame[HEADER.size] == 4) is fits
+    assert EventStream(TOKEN).feed(frame) == [log]
 
 
 def test_a_packed_call_event_is_not_a_result() -> None:

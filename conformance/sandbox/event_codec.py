@@ -10,7 +10,8 @@ events of every call into the plugin (``CallStarted``, ``CallFinished``: most of
 packed (``_pack_call``): a kind byte (1 or 2, never the ``{`` a JSON payload starts with), the number fields,
 the UTF-8 lengths of the text fields, then those texts; the lengths must add up to the payload's, the texts
 must be UTF-8. One whose texts do not fit goes as JSON. ``GuardRegion`` (hundreds in a traffic-heavy check)
-is packed the same way, kind 3. Decoding
+and ``LogSeen`` (a plugin that logs on every create, in a check of a hundred creates) are packed the same
+way, kinds 3 and 4. Decoding
 parses JSON (which builds only dicts, lists, strings, numbers, booleans and null), then checks the tag
 against the event classes a child may send and every field against the type its dataclass declares;
 an unknown tag or field, a missing field, a wrong type, bytes that are not UTF-8 or a frame over the
@@ -290,19 +291,27 @@ _STARTED = struct.Struct("<BdqHHH")
 _FINISHED = struct.Struct("<BdHHH")
 #: Packed ``GuardRegion``: kind 3, writable (0 or 1), the four addresses, then the UTF-8 lengths of kind and label.
 _REGION = struct.Struct("<BBQQQQHH")
+#: Packed ``LogSeen``: kind 4, level, the flags below, then the UTF-8 lengths of target, message, thread and during.
+_LOG = struct.Struct("<BqBHHHH")
 _STARTED_KIND = 1
 _FINISHED_KIND = 2
 _REGION_KIND = 3
-_PACKED_KINDS = (_STARTED_KIND, _FINISHED_KIND, _REGION_KIND)
+_LOG_KIND = 4
+_PACKED_KINDS = (_STARTED_KIND, _FINISHED_KIND, _REGION_KIND, _LOG_KIND)
+#: ``LogSeen`` flags: which optional texts are there (an absent one has length 0), the two booleans, the answer.
+_HAS_TARGET, _HAS_MESSAGE, _HAS_DURING, _AFTER_DESTROY, _ENABLED_QUERY, _HAS_ANSWER, _ANSWER = (1 << n for n in range(7))
+_LOG_FLAGS = (1 << 7) - 1
 
 
 def _pack_call(event: Event) -> bytes | None:
-    """A ``CallStarted``, ``CallFinished`` or ``GuardRegion`` packed, or None: another event, or a field that
+    """A ``CallStarted``, ``CallFinished``, ``GuardRegion`` or ``LogSeen`` packed, or None: another event, or a field that
     is not of its declared type or does not fit (a lone surrogate, a text over 64 KiB, a number over 64 bits).
     JSON then says it, or refuses it in the child as it refuses any value it cannot carry."""
     try:
         if type(event) is GuardRegion:
             return _pack_region(event)
+        if type(event) is LogSeen:
+            return _pack_log(event)
         if type(event) is CallStarted:
             if type(event.budget_s) is not float or type(event.tid) is not int:
                 return None
@@ -327,6 +336,55 @@ def _pack_region(region: GuardRegion) -> bytes | None:
         return None
     kind, label = region.kind.encode(), region.label.encode()
     return _REGION.pack(_REGION_KIND, region.writable, *addresses, len(kind), len(label)) + kind + label
+
+
+def _pack_log(log: LogSeen) -> bytes | None:
+    optional = (log.target, log.message, log.during)
+    if type(log.level) is not int or type(log.thread) is not str or type(log.after_destroy) is not bool:
+        return None
+    if type(log.enabled_query) is not bool or not (log.answer is None or type(log.answer) is bool):
+        return None
+    if any(text is not None and type(text) is not str for text in optional):
+        return None
+    flags = (
+        (_HAS_TARGET if log.target is not None else 0)
+        | (_HAS_MESSAGE if log.message is not None else 0)
+        | (_HAS_DURING if log.during is not None else 0)
+        | (_AFTER_DESTROY if log.after_destroy else 0)
+        | (_ENABLED_QUERY if log.enabled_query else 0)
+        | (_HAS_ANSWER if log.answer is not None else 0)
+        | (_ANSWER if log.answer else 0)
+    )
+    target, message, thread, during = (
+        (text or "").encode() for text in (log.target, log.message, log.thread, log.during)
+    )
+    head = _LOG.pack(_LOG_KIND, log.level, flags, len(target), len(message), len(thread), len(during))
+    return head + target + message + thread + during
+
+
+def _unpack_log(payload: bytes, allowed: tuple[str, ...]) -> LogSeen:
+    if "LogSeen" not in allowed:
+        raise _Invalid("unexpected packed LogSeen")
+    if len(payload) < _LOG.size:
+        raise _Invalid("a packed LogSeen shorter than its header")
+    _, level, flags, *lengths = _LOG.unpack_from(payload)
+    if flags > _LOG_FLAGS or (flags & _ANSWER and not flags & _HAS_ANSWER):
+        raise _Invalid(f"a packed LogSeen with flags {flags:#x}")
+    present = (flags & _HAS_TARGET, flags & _HAS_MESSAGE, True, flags & _HAS_DURING)
+    if any(length and not there for length, there in zip(lengths, present, strict=True)):
+        raise _Invalid("a packed LogSeen with the text of an absent field")
+    if _LOG.size + sum(lengths) != len(payload):
+        raise _Invalid("a packed LogSeen whose lengths do not add up to its size")
+    texts: list[str | None] = []
+    start = _LOG.size
+    for length, there in zip(lengths, present, strict=True):
+        texts.append(payload[start : start + length].decode() if there else None)
+        start += length
+    target, message, thread, during = texts
+    answer = bool(flags & _ANSWER) if flags & _HAS_ANSWER else None
+    return LogSeen(
+        level, target, message, thread or "", during, bool(flags & _AFTER_DESTROY), bool(flags & _ENABLED_QUERY), answer
+    )
 
 
 def _texts(payload: bytes, layout: struct.Struct, lengths: Sequence[int], name: str) -> tuple[str, str, str]:
@@ -356,6 +414,8 @@ def _unpack_region(payload: bytes, allowed: tuple[str, ...]) -> GuardRegion:
 def _unpack_call(payload: bytes, allowed: tuple[str, ...]) -> Event:
     if payload[0] == _REGION_KIND:
         return _unpack_region(payload, allowed)
+    if payload[0] == _LOG_KIND:
+        return _unpack_log(payload, allowed)
     started = payload[0] == _STARTED_KIND
     layout = _STARTED if started else _FINISHED
     name = "CallStarted" if started else "CallFinished"
