@@ -101,21 +101,42 @@ def battery_runs(plugins: list[Path], runs: int, extra: list[str] | None = None,
 #: A fixed piece of pure-Python work: its CPU time says how fast the machine is in the hour of a run. The
 #: same code's corpus figure moved from 27 to 37 s within an hour on the reference machine.
 REFERENCE_LOOP = "sum(i * i for i in range(4_000_000))"
+#: A fixed piece of the kernel's work: 300 children of an interpreter with a 12 MB heap, each writing to a
+#: third of its pages, then exiting. Over half a corpus run's CPU is the kernel forking, copying pages on
+#: write and tearing children down, and that speed moved on its own: one night the pure-Python loop above
+#: stayed at 0.21-0.23 s while the same code's corpus went from 27 to 35 s.
+REFERENCE_FORKS = (
+    "import os\n"
+    "heap = [bytearray(4096) for _ in range(3000)]\n"
+    "for _ in range(300):\n"
+    "    pid = os.fork()\n"
+    "    if pid == 0:\n"
+    "        for page in heap[::3]:\n"
+    "            page[0] = 1\n"
+    "        os._exit(0)\n"
+    "    os.waitpid(pid, 0)\n"
+)
 
 
-def reference_loop() -> float:
-    """CPU seconds of ``REFERENCE_LOOP`` in a fresh interpreter (its start-up included, ~0.02 s)."""
+def reference_cpu(code: str) -> float:
+    """CPU seconds of ``code`` in a fresh interpreter, its children included (start-up included, ~0.02 s)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([sys.executable, "-c", REFERENCE_LOOP], check=True, env=ENV)
+    subprocess.run([sys.executable, "-c", code], check=True, env=ENV)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def corpus_with_reference(corpus: list[Path], runs: int) -> dict[str, dict[str, float]]:
-    """The default corpus run, each turn preceded by the reference loop, so each figure has its hour's speed."""
-    references: list[float] = []
-    walls, cpus, _ = battery_runs(corpus, runs, before_each=lambda: references.append(reference_loop()))
-    return {"wall": stats(walls), "cpu": stats(cpus), "reference": stats(references)}
+    """The default corpus run, each turn preceded by both references, so each figure has its hour's speed."""
+    loops: list[float] = []
+    forks: list[float] = []
+
+    def references() -> None:
+        loops.append(reference_cpu(REFERENCE_LOOP))
+        forks.append(reference_cpu(REFERENCE_FORKS))
+
+    walls, cpus, _ = battery_runs(corpus, runs, before_each=references)
+    return {"wall": stats(walls), "cpu": stats(cpus), "reference": stats(loops), "reference_forks": stats(forks)}
 
 
 def whole_process(runs: int, plugin: Path) -> dict[str, dict[str, float]]:
@@ -474,6 +495,7 @@ Bytecode caching on (the default for users).
 | whole corpus ({len(corpus)} fixtures, {corpus_items} items), one fork server, one child per scenario, no prefetch (`CONFORMANCE_PREFETCH=0`) | {fmt(results['corpus_serial'])} | - |
 | whole corpus, default (probes in parallel, each plugin's checks started once it is probed, fork servers: cores + 1, shared children) | {fmt(results['corpus_default'])}, CPU {fmt(default_corpus['cpu'])} | at most 30 s |
 | the machine's speed in the hour of those runs: CPU of `python -c "{REFERENCE_LOOP}"`, run right before each of them | {fmt(default_corpus['reference'])} | - |
+| the kernel's speed in that hour: CPU of 300 forks of an interpreter with a 12 MB heap, each child writing to 1,000 of its pages (`REFERENCE_FORKS` in `ci/bench.py`), run right before each of them | {fmt(default_corpus['reference_forks'])} | - |
 | whole corpus, `-n 2` (pytest-xdist: probed once, whole plugins per worker, 2 fork servers each) | {fmt(results['corpus_xdist'])} | - |
 | a wedged `process_packet`: time past its 1 s budget | {fmt(wedge)} | at most 0.5 s |
 {fuzz_rows}{native_rows}
