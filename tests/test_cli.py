@@ -105,6 +105,13 @@ def test_repro_in_process_and_trace(fixture_so: Callable[[str], Path]) -> None:
     assert "CallStarted" in done.stdout and "wire-in.text.utf8: PASS" in done.stdout
 
 
+def test_repro_trace_through_the_sandbox_shows_every_event(fixture_so: Callable[[str], Path]) -> None:
+    """A completed scenario's result leaves out the calls' announcements, unless the trace is asked for."""
+    done = cli("repro", str(fixture_so("conforming_processor")), "wire-in.text.utf8", "--trace")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "CallStarted" in done.stdout and "GuardRegion" in done.stdout and "wire-in.text.utf8: PASS" in done.stdout
+
+
 def test_explain_every_check_id_through_the_command_line() -> None:
     ids = [check.id for check in catalogue()]
     for check_id in (ids[0], ids[len(ids) // 2], ids[-1], "wire-in.binary.plain[v8]"):

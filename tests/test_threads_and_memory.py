@@ -4,6 +4,7 @@ check every time, and the conforming fixtures pass every time (5 runs each, in t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from conformance.battery.runner import BatteryItem, probe, run_item
 from conformance.checks.registry import lookup_check
 from conformance.sandbox.client import SandboxClient
-from conformance.scenario.events import CallFinished, GuardRegion
+from conformance.scenario.events import CallFinished, CallStarted, GuardRegion, LogSeen
 from conformance.scenario.protocol import Outcome, ScenarioRequest
 
 RUNS = 5
@@ -58,11 +59,20 @@ def test_same_verdict_five_times_out_of_five(
     assert outcomes == [status] * RUNS
 
 
-def test_guard_regions_reach_a_crash_and_no_other_result(fixture_so: Callable[[str], Path], client: SandboxClient) -> None:
-    """The server keeps the buffers a child announced only where a fault may need them explained."""
+def test_a_completed_result_leaves_out_call_announcements_and_guard_regions_unless_traced(
+    fixture_so: Callable[[str], Path], client: SandboxClient
+) -> None:
+    """The server keeps the buffers a child announced where a fault may need them explained, and the calls'
+    announcements where a scenario did not complete; a traced request keeps everything."""
     crashed = client.run(ScenarioRequest("panics.process-packet", str(fixture_so("overflow_alloc"))))
-    completed = client.run(ScenarioRequest("panics.process-packet", str(fixture_so("conforming_processor"))))
+    request = ScenarioRequest("panics.process-packet", str(fixture_so("conforming_processor")))
+    completed = client.run(request)
+    traced = client.run(replace(request, trace=True))
     assert crashed.outcome is Outcome.CRASHED
-    assert any(region.kind == "alloc" for region in crashed.events_of(GuardRegion))
-    assert completed.outcome is Outcome.COMPLETED and completed.events_of(CallFinished)
-    assert completed.events_of(GuardRegion) == []
+    assert any(region.kind == "alloc" for region in crashed.events_of(GuardRegion)) and crashed.events_of(CallStarted)
+    assert completed.outcome is traced.outcome is Outcome.COMPLETED
+    assert completed.events_of(CallFinished) and completed.events_of(LogSeen)
+    assert completed.events_of(GuardRegion) == completed.events_of(CallStarted) == []
+    assert traced.events_of(GuardRegion) and len(traced.events_of(CallStarted)) == len(traced.events_of(CallFinished))
+    kept = [type(event) for event in traced.events if type(event) not in (CallStarted, GuardRegion)]
+    assert kept == [type(event) for event in completed.events]

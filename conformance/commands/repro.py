@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageProblem(f"--memcheck runs one item: pick one of {', '.join(item.name for item in items)}")
     status = EXIT_OK
     for item in items:
-        request = request_for(args.plugin, item, args.budget_scale, facts)
+        request = replace(request_for(args.plugin, item, args.budget_scale, facts), trace=args.trace)
         if args.memcheck:
             return _repro_memcheck(args, request)
         result = run_in_process(request) if args.in_process else shared_client().run(request)

@@ -351,7 +351,7 @@ def _ended_alone(
             in_flight = stuck.event
         return SandboxResult(
             Outcome.TIMED_OUT,
-            _for_outcome(events, Outcome.TIMED_OUT),
+            tuple(events),
             duration,
             detail,
             in_flight=in_flight,
@@ -362,14 +362,21 @@ def _ended_alone(
             budget_extensions=extensions,
         )
     current = follower.calls.current()
-    return _by_exit(tuple(events), duration, status, tail, pid, extensions, current, end is _End.CORRUPT)
+    corrupt = end is _End.CORRUPT
+    return _by_exit(tuple(events), duration, status, tail, pid, extensions, current, corrupt, request.trace)
 
 
-def _for_outcome(events: Sequence[Event], outcome: Outcome) -> tuple[Event, ...]:
-    """The events a result carries: guard regions only where a crash may need them to be explained."""
-    if outcome is Outcome.CRASHED:
+#: Events a completed scenario's result leaves out unless its request asks for the whole trace
+#: (``ScenarioRequest.trace``): nothing judges a completed scenario by them.
+_FOLLOWED_ONLY = (CallStarted, GuardRegion)
+
+
+def _for_outcome(events: Sequence[Event], outcome: Outcome, trace: bool) -> tuple[Event, ...]:
+    """The events a result carries: all of them for a scenario that did not complete (a crash is explained with
+    the guard regions), or when the request asks for its trace; else what judgements read."""
+    if trace or outcome not in (Outcome.COMPLETED, Outcome.HARNESS_ERROR):
         return tuple(events)
-    return tuple(event for event in events if type(event) is not GuardRegion)
+    return tuple(event for event in events if type(event) not in _FOLLOWED_ONLY)
 
 
 def _by_exit(
@@ -381,6 +388,7 @@ def _by_exit(
     extensions: tuple[float, ...],
     current: CallStarted | None,
     corrupt: bool,
+    trace: bool,
 ) -> SandboxResult:
     """A scenario judged by how its child exited (``status``): a lone child's, or a shared child's first.
     ``current`` is the call in flight, blamed when the scenario did not complete or its stream broke."""
@@ -391,7 +399,7 @@ def _by_exit(
         outcome = Outcome.HARNESS_ERROR
     return SandboxResult(
         outcome,
-        _for_outcome(events, outcome),
+        _for_outcome(events, outcome, trace),
         duration,
         harness_errors[0].message if outcome is Outcome.HARNESS_ERROR else "",
         signal_number=sig,
@@ -531,7 +539,9 @@ class _GroupFollower(_Follower):
         right after this scenario (plugin threads outlived it), else 0, the status a lone child exits with."""
         events, duration, start, end = self.done[0]
         tail = _read_span(os.path.join(self.workdir, OUTPUT_FILE), start, end)
-        return _by_exit(events, duration, status, tail, self.pid, self.first_extensions, None, False)
+        return _by_exit(
+            events, duration, status, tail, self.pid, self.first_extensions, None, False, self.requests[0].trace
+        )
 
     def _result(self, index: int) -> SandboxResult:
         events, duration, start, end = self.done[index]
@@ -546,7 +556,7 @@ class _GroupFollower(_Follower):
             detail = "the scenario ended without its completion event"
         return SandboxResult(
             outcome,
-            _for_outcome(events, outcome),
+            _for_outcome(events, outcome, self.requests[index].trace),
             duration,
             detail,
             stderr_tail=tail,

@@ -27,6 +27,11 @@ class ScenarioRequest:
     memory_limit_mb: int = 4096
     output_limit_bytes: int = 8 * 1024 * 1024
     capture_stacks: bool = True
+    #: The child's whole event stream in the result (``conformance repro --trace``). Without it, the result of
+    #: a scenario that completed leaves out what no judgement reads: the announcement of each call (the
+    #: server follows calls by them; the result keeps ``CallFinished``) and the guard regions (read only to
+    #: explain a crash). They were half the events a traffic-heavy check sent on to the pytest process.
+    trace: bool = False
 
 
 @dataclass(frozen=True)
