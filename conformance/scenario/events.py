@@ -84,9 +84,9 @@ class GuardRegion:
     """A host buffer (``alloc``, ``input``) or struct handed to the plugin, announced before the plugin can
     touch it: where its body lies and where the inaccessible page after it begins and ends.
 
-    Only a fault is explained with it (``checks.judge.explain_fault``): the server keeps a child's regions in
-    a result that ended in a crash and leaves them out of any other (a traffic-heavy check announces
-    hundreds).
+    Only a fault is explained with it (``checks.judge.explain_fault``): the server leaves a child's regions out
+    of the result of a scenario that completed (a traffic-heavy check announces hundreds), unless the request
+    asks for the whole trace (``ScenarioRequest.trace``).
     """
 
     kind: str
