@@ -7,7 +7,7 @@ plugin's until proven otherwise. A frame is a fixed header and a JSON object::
 
 The payload is one object per event, ``{"@": "<event class>", "<field>": <value>, ...}``, except for the two
 events of every call into the plugin (``CallStarted``, ``CallFinished``: most of a child's frames), which are
-packed (``_pack_call``): a kind byte (1 or 2, never the ``{`` a JSON payload starts with), the number fields,
+packed (``_pack``): a kind byte (1 or 2, never the ``{`` a JSON payload starts with), the number fields,
 the UTF-8 lengths of the text fields, then those texts; the lengths must add up to the payload's, the texts
 must be UTF-8. One whose texts do not fit goes as JSON. ``GuardRegion`` (hundreds in a traffic-heavy check)
 and ``LogSeen`` (a plugin that logs on every create, in a check of a hundred creates) are packed the same
@@ -267,7 +267,7 @@ def _result_json(value: Any) -> Any:
 
 def encode_event(event: Event, token: bytes, sequence: int) -> bytes:
     """One frame; a value JSON cannot carry (bytes, a set, an object) raises ``TypeError`` in the child."""
-    payload = _pack_call(event)
+    payload = _pack(event)
     if payload is None:
         payload = _compact_json(_event_json(event)).encode()
     return HEADER.pack(len(payload), token, sequence) + payload
@@ -297,37 +297,39 @@ _STARTED_KIND = 1
 _FINISHED_KIND = 2
 _REGION_KIND = 3
 _LOG_KIND = 4
-_PACKED_KINDS = (_STARTED_KIND, _FINISHED_KIND, _REGION_KIND, _LOG_KIND)
 #: ``LogSeen`` flags: which optional texts are there (an absent one has length 0), the two booleans, the answer.
 _HAS_TARGET, _HAS_MESSAGE, _HAS_DURING, _AFTER_DESTROY, _ENABLED_QUERY, _HAS_ANSWER, _ANSWER = (1 << n for n in range(7))
 _LOG_FLAGS = (1 << 7) - 1
 
 
-def _pack_call(event: Event) -> bytes | None:
-    """A ``CallStarted``, ``CallFinished``, ``GuardRegion`` or ``LogSeen`` packed, or None: another event, or a field that
-    is not of its declared type or does not fit (a lone surrogate, a text over 64 KiB, a number over 64 bits).
-    JSON then says it, or refuses it in the child as it refuses any value it cannot carry."""
+def _pack(event: Event) -> bytes | None:
+    """The event packed when its kind is packed (``_PACKERS``), or None: another event, or a field that is not of
+    its declared type or does not fit (a lone surrogate, a text over 64 KiB, a number over 64 bits). JSON then
+    says it, or refuses it in the child as it refuses any value it cannot carry."""
+    packer = _PACKERS.get(type(event))
+    if packer is None:
+        return None
     try:
-        if type(event) is GuardRegion:
-            return _pack_region(event)
-        if type(event) is LogSeen:
-            return _pack_log(event)
-        if type(event) is CallStarted:
-            if type(event.budget_s) is not float or type(event.tid) is not int:
-                return None
-            entry, detail, thread = event.entry.encode(), event.detail.encode(), event.thread.encode()
-            head = _STARTED.pack(_STARTED_KIND, event.budget_s, event.tid, len(entry), len(detail), len(thread))
-            return head + entry + detail + thread
-        if type(event) is CallFinished:
-            if type(event.duration_s) is not float:
-                return None
-            entry, result, thread = event.entry.encode(), event.result.encode(), event.thread.encode()
-            return _FINISHED.pack(_FINISHED_KIND, event.duration_s, len(entry), len(result), len(thread)) + (
-                entry + result + thread
-            )
+        return packer(event)
     except (AttributeError, UnicodeEncodeError, struct.error):
         return None
-    return None
+
+
+def _pack_started(event: CallStarted) -> bytes | None:
+    if type(event.budget_s) is not float or type(event.tid) is not int:
+        return None
+    entry, detail, thread = event.entry.encode(), event.detail.encode(), event.thread.encode()
+    head = _STARTED.pack(_STARTED_KIND, event.budget_s, event.tid, len(entry), len(detail), len(thread))
+    return head + entry + detail + thread
+
+
+def _pack_finished(event: CallFinished) -> bytes | None:
+    if type(event.duration_s) is not float:
+        return None
+    entry, result, thread = event.entry.encode(), event.result.encode(), event.thread.encode()
+    return _FINISHED.pack(_FINISHED_KIND, event.duration_s, len(entry), len(result), len(thread)) + (
+        entry + result + thread
+    )
 
 
 def _pack_region(region: GuardRegion) -> bytes | None:
@@ -362,12 +364,17 @@ def _pack_log(log: LogSeen) -> bytes | None:
     return head + target + message + thread + during
 
 
+def _packed_header(payload: bytes, allowed: tuple[str, ...], name: str, layout: struct.Struct) -> tuple[Any, ...]:
+    """The fields of a packed payload's header, once the kind is allowed here and the header is all there."""
+    if name not in allowed:
+        raise _Invalid(f"unexpected packed {name}")
+    if len(payload) < layout.size:
+        raise _Invalid(f"a packed {name} shorter than its header")
+    return layout.unpack_from(payload)
+
+
 def _unpack_log(payload: bytes, allowed: tuple[str, ...]) -> LogSeen:
-    if "LogSeen" not in allowed:
-        raise _Invalid("unexpected packed LogSeen")
-    if len(payload) < _LOG.size:
-        raise _Invalid("a packed LogSeen shorter than its header")
-    _, level, flags, *lengths = _LOG.unpack_from(payload)
+    _, level, flags, *lengths = _packed_header(payload, allowed, "LogSeen", _LOG)
     if flags > _LOG_FLAGS or (flags & _ANSWER and not flags & _HAS_ANSWER):
         raise _Invalid(f"a packed LogSeen with flags {flags:#x}")
     present = (flags & _HAS_TARGET, flags & _HAS_MESSAGE, True, flags & _HAS_DURING)
@@ -400,11 +407,8 @@ def _texts(payload: bytes, layout: struct.Struct, lengths: Sequence[int], name: 
 
 
 def _unpack_region(payload: bytes, allowed: tuple[str, ...]) -> GuardRegion:
-    if "GuardRegion" not in allowed:
-        raise _Invalid("unexpected packed GuardRegion")
-    if len(payload) < _REGION.size:
-        raise _Invalid("a packed GuardRegion shorter than its header")
-    _, writable, body_start, body_end, guard_start, guard_end, first, second = _REGION.unpack_from(payload)
+    header = _packed_header(payload, allowed, "GuardRegion", _REGION)
+    _, writable, body_start, body_end, guard_start, guard_end, first, second = header
     if writable > 1:
         raise _Invalid(f"a packed GuardRegion whose writable flag is {writable}")
     kind, label, _ = _texts(payload, _REGION, (first, second, 0), "GuardRegion")
@@ -412,18 +416,10 @@ def _unpack_region(payload: bytes, allowed: tuple[str, ...]) -> GuardRegion:
 
 
 def _unpack_call(payload: bytes, allowed: tuple[str, ...]) -> Event:
-    if payload[0] == _REGION_KIND:
-        return _unpack_region(payload, allowed)
-    if payload[0] == _LOG_KIND:
-        return _unpack_log(payload, allowed)
     started = payload[0] == _STARTED_KIND
     layout = _STARTED if started else _FINISHED
     name = "CallStarted" if started else "CallFinished"
-    if name not in allowed:
-        raise _Invalid(f"unexpected packed {name}")
-    if len(payload) < layout.size:
-        raise _Invalid(f"a packed {name} shorter than its header")
-    _, *numbers, first, second, third = layout.unpack_from(payload)
+    _, *numbers, first, second, third = _packed_header(payload, allowed, name, layout)
     one, two, three = _texts(payload, layout, (first, second, third), name)
     if started:
         budget, tid = numbers
@@ -432,11 +428,27 @@ def _unpack_call(payload: bytes, allowed: tuple[str, ...]) -> Event:
     return CallFinished(one, duration, two, three)
 
 
+#: How each packed kind is written, and read back by its kind byte.
+_PACKERS: dict[type, Callable[[Any], bytes | None]] = {
+    CallStarted: _pack_started,
+    CallFinished: _pack_finished,
+    GuardRegion: _pack_region,
+    LogSeen: _pack_log,
+}
+_UNPACKERS: dict[int, Callable[[bytes, tuple[str, ...]], Event]] = {
+    _STARTED_KIND: _unpack_call,
+    _FINISHED_KIND: _unpack_call,
+    _REGION_KIND: _unpack_region,
+    _LOG_KIND: _unpack_log,
+}
+
+
 def decode_payload(payload: bytes, allowed: tuple[str, ...] = CHILD_EVENTS) -> Any:
     """One payload as an event of one of the ``allowed`` classes, or a ``FrameError``."""
     try:
-        if payload and payload[0] in _PACKED_KINDS:
-            return _unpack_call(payload, allowed)
+        unpack = _UNPACKERS.get(payload[0]) if payload else None
+        if unpack is not None:
+            return unpack(payload, allowed)
         return _decode_object(json.loads(payload.decode("utf-8")), allowed)
     except _Invalid as error:
         raise FrameError(f"not an event of the sandbox protocol ({error})") from None
