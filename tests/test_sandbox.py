@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -209,6 +210,53 @@ def test_each_child_writes_only_its_own_output_through_the_streams_the_server_ma
         for word in ("first", "second", "third")
     ]
     assert [tail.strip() for tail in tails] == ["scenario says first", "scenario says second", "scenario says third"]
+
+
+def test_the_native_preparation_leaves_a_child_as_the_python_steps_do(tmp_path: Path) -> None:
+    """``faults.prepare_child_natively`` replaces the Python steps of ``child.prepare_child`` when the helper is
+    compiled: descriptors, directory, process group, limits, signal dispositions, privileges and the fault
+    reporter must come out the same either way (read from the kernel, ``selftest.process_state``)."""
+    script = f"""
+import json, os, sys
+from conformance.sandbox import child, faults
+from conformance.sandbox.selftest import process_state
+from conformance.scenario.protocol import ScenarioRequest
+assert faults.load_reporter() == "", "the helper did not build"
+request = ScenarioRequest("selftest.empty", "/x", memory_limit_mb=700, output_limit_bytes=12345)
+states = {{}}
+for way in ("native", "python"):
+    if way == "python":  # the helper stays loaded (the fault reporter, natively dropped privileges)
+        child.prepare_child_natively = lambda *arguments: False
+    workdir = os.path.join({str(tmp_path)!r}, way)
+    os.mkdir(workdir)
+    read, write = os.pipe()
+    spare = os.open(os.devnull, os.O_RDONLY)  # a descriptor the child must not keep
+    os.set_inheritable(spare, True)
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        child.prepare_child(request, write, workdir)
+        os.write(3, json.dumps(process_state()).encode())
+        os._exit(0)
+    os.close(write)
+    os.close(spare)
+    states[way] = json.loads(os.read(read, 1 << 16).decode().replace(workdir, "WORKDIR"))
+    assert os.waitpid(pid, 0)[1] == 0
+print(json.dumps(states))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    states = json.loads(done.stdout)
+    assert states["native"] == states["python"]
+    native = states["native"]
+    assert native["fds"] == [0, 1, 2, 3, 4] and native["cwd"] == "WORKDIR" and native["pgid_is_pid"] is True
+    assert native["stdout_and_stderr"] == [f"WORKDIR/{OUTPUT_FILE}"] * 2 and native["stdin_is_devnull"] is True
+    assert native["event_fd_inheritable"] is False
+    assert native["limits"] == [[0, 0], [700 * 1024 * 1024] * 2, [12345, 12345]]
+    assert native["status"]["NoNewPrivs"] == "1" and int(native["status"]["CapEff"], 16) == 0
+    caught, ignored = int(native["status"]["SigCgt"], 16), int(native["status"]["SigIgn"], 16)
+    assert caught & (1 << (signal.SIGSEGV - 1)) and caught & (1 << (signal.SIGBUS - 1))  # the fault reporter
+    assert ignored & (1 << (signal.SIGPIPE - 1)) and not ignored & (1 << (signal.SIGXFSZ - 1))
 
 
 def test_a_server_without_descriptor_1_leaves_each_child_to_make_its_streams(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from conformance.host.loader import LoadedPlugin
 from conformance.host.logs import retire_log_bridge
 from conformance.sandbox.containment import Containment, drop_privileges, in_force
 from conformance.sandbox.event_codec import EventWriter
-from conformance.sandbox.faults import install_in_child, refuse_foreign_signals
+from conformance.sandbox.faults import install_in_child, prepare_child_natively, refuse_foreign_signals
 from conformance.sandbox.libc_calls import process_libc
 from conformance.scenario.context import Emitter, Scenario, ScenarioContext, ScenarioSkip
 from conformance.scenario.events import (
@@ -40,6 +40,8 @@ from conformance.scenario.events import (
 from conformance.scenario.protocol import ScenarioRequest
 
 OUTPUT_FILE = "output.log"
+#: The descriptor a child's end of the event channel has once the child is prepared.
+CHANNEL_FD = 3
 #: ``signal.signal``'s C half. The Python half converts the number and the handler it returns to enums, and in
 #: a fresh child that cold path cost four calls 53 page faults (about 0.2 ms) against 15.
 _C_SIGNAL = importlib.import_module("_signal")
@@ -90,8 +92,8 @@ def _isolate(event_fd: int, workdir: str) -> int:
     os.dup2(out, 2)
     # Keep the event pipe at a fixed low number, close-on-exec (a program the plugin runs does not get it),
     # then close everything else.
-    os.dup2(event_fd, 3)
-    os.set_inheritable(3, False)
+    os.dup2(event_fd, CHANNEL_FD)
+    os.set_inheritable(CHANNEL_FD, False)
     os.closerange(4, 65536)
     os.chdir(workdir)
     # Signals as in the real host, a Rust binary. Its runtime ignores SIGPIPE, so a plugin writing to a closed
@@ -102,7 +104,7 @@ def _isolate(event_fd: int, workdir: str) -> int:
     _C_SIGNAL.signal(signal.SIGXFSZ, _C_SIGNAL.SIG_DFL)
     _C_SIGNAL.signal(signal.SIGINT, _C_SIGNAL.SIG_DFL)
     _C_SIGNAL.signal(signal.SIGTERM, _C_SIGNAL.SIG_DFL)
-    return 3
+    return CHANNEL_FD
 
 
 def run_scenario(request: ScenarioRequest, scenario: Scenario, sink: Callable[[Event], None]) -> None:
@@ -135,13 +137,24 @@ def _prepare(request: ScenarioRequest, event_fd: int, workdir: str, token: bytes
 
 def prepare_child(request: ScenarioRequest, channel_fd: int, workdir: str) -> int:
     """Isolation, fault reporter, limits, privileges and environment of a fresh child, before any plugin is
-    loaded (scenario children and the fuzzer's persistent ones); returns the channel's new descriptor."""
-    fd = _isolate(channel_fd, workdir)
-    install_in_child(2)
-    _apply_limits(request)
-    drop_privileges()
-    if in_force() is Containment.NAMESPACES:
-        refuse_foreign_signals()
+    loaded (scenario children and the fuzzer's persistent ones); returns the channel's new descriptor.
+
+    Natively in one call when the helper is compiled (``faults.prepare_child_natively``), else step by step.
+    """
+    namespaces = in_force() is Containment.NAMESPACES
+    output_path = os.path.join(workdir, OUTPUT_FILE)
+    memory_limit = request.memory_limit_mb * 1024 * 1024
+    if prepare_child_natively(
+        channel_fd, output_path, workdir, memory_limit, request.output_limit_bytes, namespaces
+    ):
+        fd = CHANNEL_FD
+    else:
+        fd = _isolate(channel_fd, workdir)
+        install_in_child(2)
+        _apply_limits(request)
+        drop_privileges()
+        if namespaces:
+            refuse_foreign_signals()
     # Rust prints a backtrace of every panic with RUST_BACKTRACE=1; symbolising it against the
     # interpreter costs ~0.2 s per panic. Off unless the request asks for it (repro --trace).
     # The server sets it once (``warm_child``): a write here costs a child ~40 page faults, a read 17.

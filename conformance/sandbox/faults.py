@@ -40,6 +40,8 @@ _SOURCE = r"""
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 
 static int skc_fd = 2;
 
@@ -186,6 +188,47 @@ int skc_install(int fd) {
     skc_fd = fd;
     return sigaction(SIGSEGV, &action, NULL) | sigaction(SIGBUS, &action, NULL);
 }
+
+/* Soft and hard both, never above the hard limit there is: a plugin cannot raise it back. */
+static int skc_lower_limit(int which, unsigned long long value) {
+    struct rlimit limit;
+    if (getrlimit(which, &limit) != 0) return -1;
+    if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < value) value = limit.rlim_max;
+    limit.rlim_cur = limit.rlim_max = value;
+    return setrlimit(which, &limit);
+}
+
+/* A fresh scenario child made ready in one call, as child.prepare_child's Python steps would: dies with its
+   parent, own process group, stdin /dev/null, stdout and stderr the output file, the channel as descriptor 3
+   (close-on-exec) and nothing else open, the work directory, the host's signal dispositions, the fault
+   reporter, limits, no privileges, and (refuse_older_than > 0) the seccomp filter. Returns 0, or the step
+   that failed with errno set. */
+int skc_prepare_child(int channel_fd, const char *output_path, const char *workdir,
+                      unsigned long long memory_limit, unsigned long long output_limit, int refuse_older_than) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return 1;
+    if (setpgid(0, 0) != 0) return 2;
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull < 0 || dup2(devnull, 0) < 0) return 3;
+    int out = open(output_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0) return 4;
+    if (dup2(channel_fd, 3) < 0 || fcntl(3, F_SETFD, FD_CLOEXEC) != 0) return 5;
+    if (syscall(SYS_close_range, 4U, ~0U, 0U) != 0) {
+        for (int fd = 4; fd < 65536; fd++) close(fd);
+    }
+    if (chdir(workdir) != 0) return 6;
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    skc_install(2);
+    struct rlimit none = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &none) != 0) return 7;
+    if (skc_lower_limit(RLIMIT_AS, memory_limit) != 0) return 8;
+    if (skc_lower_limit(RLIMIT_FSIZE, output_limit) != 0) return 9;
+    skc_drop_privileges();
+    if (refuse_older_than > 0) skc_refuse_foreign_signals(refuse_older_than);
+    return 0;
+}
 """
 
 _FAULT_LINE = re.compile(r"skc-fault: signal=(\d+) code=(-?\d+) addr=0x([0-9a-f]+) access=(\w+)")
@@ -219,10 +262,12 @@ def load_reporter() -> str:
     ffi = declared_ffi(
         "streamkit_faults",
         "int skc_install(int fd); void skc_output_ok(void); int skc_refuse_foreign_signals(int self_pid);"
-        "int skc_drop_privileges(void);",
+        "int skc_drop_privileges(void);"
+        "int skc_prepare_child(int channel_fd, const char *output_path, const char *workdir,"
+        " unsigned long long memory_limit, unsigned long long output_limit, int refuse_older_than);",
     )
     library = ffi.dlopen(str(path))
-    for name in ("skc_install", "skc_refuse_foreign_signals", "skc_drop_privileges"):
+    for name in ("skc_install", "skc_refuse_foreign_signals", "skc_drop_privileges", "skc_prepare_child"):
         getattr(library, name)  # resolved here once, not in every child
     ffi.typeof("uintptr_t")
     _installer = (ffi, library)
@@ -250,6 +295,49 @@ def drop_privileges_natively() -> bool:
     if _installer is None:
         return False
     return int(_installer[1].skc_drop_privileges()) == 0
+
+
+#: The steps of ``skc_prepare_child``, by the number it returns when one fails.
+_PREPARE_STEPS = (
+    "",
+    "PR_SET_PDEATHSIG",
+    "setpgid",
+    "stdin from /dev/null",
+    "the output file",
+    "the event channel",
+    "the work directory",
+    "RLIMIT_CORE",
+    "RLIMIT_AS",
+    "RLIMIT_FSIZE",
+)
+
+
+def prepare_child_natively(
+    channel_fd: int, output_path: str, workdir: str, memory_limit: int, output_limit: int, refuse_signals: bool
+) -> bool:
+    """``child.prepare_child``'s isolation, reporter, limits and privileges in one native call; False when the
+    helper is unavailable (the Python steps then do it), ``OSError`` naming the step that failed.
+
+    Why native: the Python steps cost a fresh child about 190 page faults and 0.5 ms of CPU, copying pages
+    it shares with its fork server, and a corpus run forks some 5,000 children.
+    """
+    if _installer is None:
+        return False
+    ffi, library = _installer
+    step = int(
+        library.skc_prepare_child(
+            channel_fd,
+            output_path.encode(),
+            workdir.encode(),
+            memory_limit,
+            output_limit,
+            os.getpid() if refuse_signals else 0,
+        )
+    )
+    if step:
+        errno = ffi.errno
+        raise OSError(errno, f"preparing the scenario child ({_PREPARE_STEPS[step]}): {os.strerror(errno)}")
+    return True
 
 
 def refuse_foreign_signals() -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import resource
 import signal
 import sys
 import threading
@@ -101,12 +102,33 @@ def raise_error(ctx: ScenarioContext) -> None:
 
 @tool_scenario("selftest.report-env")
 def report_env(ctx: ScenarioContext) -> None:
-    ctx.observe("cwd", os.getcwd())
-    ctx.observe("fds", sorted(int(fd) for fd in os.listdir("/proc/self/fd")))
     ctx.observe("env", os.environ.get("SKC_SELFTEST", ""))
-    ctx.observe("pgid_is_pid", os.getpgid(0) == os.getpid())
-    ctx.observe("stdin_is_devnull", os.path.realpath("/proc/self/fd/0") == os.devnull)
-    ctx.observe("event_fd_inheritable", os.get_inheritable(3))
+    for key, value in process_state().items():
+        ctx.observe(key, value)
+
+
+#: Lines of /proc/self/status that say what a prepared child may do (signals, privileges, filter).
+_STATUS_LINES = ("SigIgn", "SigCgt", "NoNewPrivs", "CapEff", "CapPrm", "CapBnd", "Seccomp")
+
+
+def process_state() -> dict[str, object]:
+    """What ``child.prepare_child`` made of this process, as the kernel reports it: the native preparation and
+    the Python steps must leave the same (``tests/test_sandbox.py``)."""
+    with open("/proc/self/status", encoding="ascii") as handle:
+        status = dict(line.split(":", 1) for line in handle.read().splitlines() if ":" in line)
+    return {
+        "cwd": os.getcwd(),
+        "fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),
+        "pgid_is_pid": os.getpgid(0) == os.getpid(),
+        "stdin_is_devnull": os.path.realpath("/proc/self/fd/0") == os.devnull,
+        "stdout_and_stderr": [os.path.realpath(f"/proc/self/fd/{fd}") for fd in (1, 2)],
+        "event_fd_inheritable": os.get_inheritable(3),
+        "limits": [list(resource.getrlimit(which)) for which in _LIMITS],
+        "status": {key: status[key].strip() for key in _STATUS_LINES if key in status},
+    }
+
+
+_LIMITS = (resource.RLIMIT_CORE, resource.RLIMIT_AS, resource.RLIMIT_FSIZE)
 
 
 @tool_scenario("selftest.host-debug-info")
