@@ -509,7 +509,9 @@ How the corpus gets there: the probes (which mostly wait out the budgets of tria
 run in parallel on servers of their own, and a plugin's checks start as soon as it is probed; the checks that
 call an entry point triage saw hang wait out its budget on two more servers, and so do the checks that wait by
 design (late callbacks, late logs, threads stopping), so they never hold the cores' servers; each fork server is
-warmed once and forks its children without the interpreter's at-fork protocol (`conformance/sandbox/bare_fork.py`);
+warmed once and forks its children without the interpreter's at-fork protocol (`conformance/sandbox/bare_fork.py`),
+which prepare themselves in one native call (`faults.prepare_child_natively`); the pool's threads hand the
+interpreter lock over every millisecond (`prefetch.SWITCH_INTERVAL_S`), so a server's next request is not held up;
 the checks that only create, call and destroy instances run up to 12 per sandbox child, per host version, and a
 lifecycle check that needs a process where nothing ran before may head such a child (`conformance/checks/isolation.py`:
 a child's first scenario is judged as a child of its own, its result made by the server as a lone child's, a crash
