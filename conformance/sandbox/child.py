@@ -55,9 +55,12 @@ _rust_quieted: list[bool] = []
 
 def _apply_limits(request: ScenarioRequest) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    mem = request.memory_limit_mb * 1024 * 1024
-    _lower_limit(resource.RLIMIT_AS, mem)
+    _lower_limit(resource.RLIMIT_AS, _memory_limit_bytes(request))
     _lower_limit(resource.RLIMIT_FSIZE, request.output_limit_bytes)
+
+
+def _memory_limit_bytes(request: ScenarioRequest) -> int:
+    return request.memory_limit_mb * 1024 * 1024
 
 
 def _lower_limit(which: int, value: int) -> None:
@@ -81,13 +84,13 @@ def die_with_parent() -> None:
     _prctl()(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _isolate(event_fd: int, workdir: str) -> int:
+def _isolate(event_fd: int, workdir: str, output_path: str) -> int:
     """Give the child its own process group, stdio, directory and no inherited descriptors."""
     die_with_parent()
     os.setpgid(0, 0)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
-    out = os.open(os.path.join(workdir, OUTPUT_FILE), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    out = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(out, 1)
     os.dup2(out, 2)
     # Keep the event pipe at a fixed low number, close-on-exec (a program the plugin runs does not get it),
@@ -143,13 +146,11 @@ def prepare_child(request: ScenarioRequest, channel_fd: int, workdir: str) -> in
     """
     namespaces = in_force() is Containment.NAMESPACES
     output_path = os.path.join(workdir, OUTPUT_FILE)
-    memory_limit = request.memory_limit_mb * 1024 * 1024
-    if prepare_child_natively(
-        channel_fd, output_path, workdir, memory_limit, request.output_limit_bytes, namespaces
-    ):
+    limits = (_memory_limit_bytes(request), request.output_limit_bytes)
+    if prepare_child_natively(channel_fd, output_path, workdir, *limits, namespaces):
         fd = CHANNEL_FD
     else:
-        fd = _isolate(channel_fd, workdir)
+        fd = _isolate(channel_fd, workdir, output_path)
         install_in_child(2)
         _apply_limits(request)
         drop_privileges()
