@@ -41,7 +41,7 @@ WAITING_WORKERS = 2
 #: answered must take the interpreter lock to read the answer and send the next request; while pytest's own
 #: thread holds the lock (an item's hooks and report), it waits up to a whole interval, and so does the
 #: server. Over a corpus run (2-core machine, 2026-12-05) the cores' servers waited for their next request 11 %
-#: of the run, about 2 ms per request; at 1 ms the run had 0.4-0.7 core-seconds less idle and was shorter in
+#: of the run, about 2 ms per request; at 1 ms the run had 0.1-1.0 core-seconds less idle and was shorter in
 #: each of 6 turns taking turns with 5 ms. 0.3 ms cost more CPU than it saved. Restored when the pool closes.
 SWITCH_INTERVAL_S = 0.001
 
