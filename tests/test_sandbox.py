@@ -215,11 +215,11 @@ def test_each_child_writes_only_its_own_output_through_the_streams_the_server_ma
 def test_the_native_preparation_leaves_a_child_as_the_python_steps_do(tmp_path: Path) -> None:
     """``faults.prepare_child_natively`` replaces the Python steps of ``child.prepare_child`` when the helper is
     compiled: descriptors, directory, process group, limits, signal dispositions, privileges and the fault
-    reporter must come out the same either way (read from the kernel, ``selftest.process_state``)."""
+    reporter must come out the same either way (read from the kernel, ``selftest.prepared_state``)."""
     script = f"""
 import json, os, sys
 from conformance.sandbox import child, faults
-from conformance.sandbox.selftest import process_state
+from conformance.sandbox.selftest import prepared_state
 from conformance.scenario.protocol import ScenarioRequest
 assert faults.load_reporter() == "", "the helper did not build"
 request = ScenarioRequest("selftest.empty", "/x", memory_limit_mb=700, output_limit_bytes=12345)
@@ -236,7 +236,7 @@ for way in ("native", "python"):
     if pid == 0:
         os.close(read)
         child.prepare_child(request, write, workdir)
-        os.write(3, json.dumps(process_state()).encode())
+        os.write(3, json.dumps(prepared_state()).encode())
         os._exit(0)
     os.close(write)
     os.close(spare)

@@ -18,8 +18,10 @@ import time
 
 from conformance.host.callbacks import host_callbacks
 from conformance.host.logs import log_bridge
+from conformance.sandbox.child import CHANNEL_FD
 from conformance.sandbox.debuginfo import debug_info_visible, mapped_objects
 from conformance.sandbox.event_codec import TOKEN_BYTES, encode_event
+from conformance.sandbox.procfs import read_proc
 from conformance.scenario.context import ScenarioContext
 from conformance.scenario.events import ScenarioDone
 from conformance.scenario.tools import tool_scenario
@@ -103,32 +105,31 @@ def raise_error(ctx: ScenarioContext) -> None:
 @tool_scenario("selftest.report-env")
 def report_env(ctx: ScenarioContext) -> None:
     ctx.observe("env", os.environ.get("SKC_SELFTEST", ""))
-    for key, value in process_state().items():
+    for key, value in prepared_state().items():
         ctx.observe(key, value)
 
 
 #: Lines of /proc/self/status that say what a prepared child may do (signals, privileges, filter).
 _STATUS_LINES = ("SigIgn", "SigCgt", "NoNewPrivs", "CapEff", "CapPrm", "CapBnd", "Seccomp")
+#: The limits ``child.prepare_child`` sets.
+_LIMITS = (resource.RLIMIT_CORE, resource.RLIMIT_AS, resource.RLIMIT_FSIZE)
 
 
-def process_state() -> dict[str, object]:
+def prepared_state() -> dict[str, object]:
     """What ``child.prepare_child`` made of this process, as the kernel reports it: the native preparation and
     the Python steps must leave the same (``tests/test_sandbox.py``)."""
-    with open("/proc/self/status", encoding="ascii") as handle:
-        status = dict(line.split(":", 1) for line in handle.read().splitlines() if ":" in line)
+    lines = (read_proc("/proc/self/status") or "").splitlines()
+    status = dict(line.split(":", 1) for line in lines if ":" in line)
     return {
         "cwd": os.getcwd(),
         "fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),
         "pgid_is_pid": os.getpgid(0) == os.getpid(),
         "stdin_is_devnull": os.path.realpath("/proc/self/fd/0") == os.devnull,
         "stdout_and_stderr": [os.path.realpath(f"/proc/self/fd/{fd}") for fd in (1, 2)],
-        "event_fd_inheritable": os.get_inheritable(3),
+        "event_fd_inheritable": os.get_inheritable(CHANNEL_FD),
         "limits": [list(resource.getrlimit(which)) for which in _LIMITS],
         "status": {key: status[key].strip() for key in _STATUS_LINES if key in status},
     }
-
-
-_LIMITS = (resource.RLIMIT_CORE, resource.RLIMIT_AS, resource.RLIMIT_FSIZE)
 
 
 @tool_scenario("selftest.host-debug-info")
