@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conformance.host.elfcheck import inspect_plugin_file
+from conformance.host.extents import _symbols
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -102,6 +103,51 @@ def test_the_reader_agrees_with_pyelftools_on_every_fixture_and_system_library()
             assert facts.language == language, path
         checked += 1
     assert checked > 10
+
+
+def _data_objects_by_pyelftools(path: Path) -> tuple[tuple[tuple[int, int, str], ...], int]:
+    """The reference: the sized data objects and first load address ``extents`` read with pyelftools."""
+    from elftools.elf.elffile import ELFFile  # noqa: PLC0415 - the reference only this test needs
+    from elftools.elf.sections import SymbolTableSection  # noqa: PLC0415
+
+    objects: dict[int, tuple[int, int, str]] = {}
+    with path.open("rb") as handle:
+        elf = ELFFile(handle)
+        loads = [segment["p_vaddr"] for segment in elf.iter_segments() if segment["p_type"] == "PT_LOAD"]
+        for section in elf.iter_sections():
+            if isinstance(section, SymbolTableSection):
+                for symbol in section.iter_symbols():
+                    if symbol["st_info"]["type"] != "STT_OBJECT" or symbol["st_size"] <= 0:
+                        continue
+                    if symbol["st_shndx"] in ("SHN_UNDEF", "SHN_ABS", "SHN_COMMON"):
+                        continue
+                    start = int(symbol["st_value"])
+                    objects.setdefault(start, (start, int(symbol["st_size"]), symbol.name or "?"))
+    return tuple(sorted(objects.values())), min(loads) & ~0xFFF if loads else 0
+
+
+def test_the_data_symbols_agree_with_pyelftools_on_every_fixture_and_system_library() -> None:
+    """The struct reader replaced pyelftools in the sandbox child's array extents (``metadata.counts-plausible``)."""
+    checked = 0
+    for path in _shared_objects():
+        if not path.is_file() or not inspect_plugin_file(path).loadable:
+            continue
+        objects, first_load = _data_objects_by_pyelftools(path)
+        starts, found, found_first_load = _symbols(str(path))
+        assert (found, found_first_load) == (objects, first_load), path
+        assert starts == tuple(start for start, _, _ in objects)
+        checked += 1
+    assert checked > 10
+
+
+def test_a_file_whose_symbols_cannot_be_read_has_no_data_objects(
+    tmp_path: Path, fixture_so: Callable[[str], Path]
+) -> None:
+    good = fixture_so("c_count_overrun").read_bytes()
+    for name, data in {"truncated": good[: len(good) // 2], "not elf": b"hello", "empty": b""}.items():
+        path = tmp_path / f"{name}.so"
+        path.write_bytes(data)
+        assert _symbols(str(path)) == ((), (), 0), name
 
 
 def test_malformed_files_are_named_and_never_raise(tmp_path: Path, fixture_so: Callable[[str], Path]) -> None:

@@ -10,7 +10,7 @@ in the heap (the Rust SDK builds its metadata there) have no symbol and are
 not judged here.
 
 Runs in the sandbox child: ``/proc/self/maps`` maps the address to the
-library file and its load base; pyelftools reads the file's symbols (cached
+library file and its load base; ``elfread`` reads the file's symbols (cached
 per file).
 """
 
@@ -19,6 +19,8 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 from functools import lru_cache
+
+from conformance.host.elfread import SHT_DYNSYM, SHT_SYMTAB, ElfImage, MalformedElf
 
 
 @dataclass(frozen=True)
@@ -69,31 +71,27 @@ def _mapping_of(address: int) -> tuple[str, int] | None:
 
 @lru_cache(maxsize=8)
 def _symbols(path: str) -> tuple[tuple[int, ...], tuple[tuple[int, int, str], ...], int]:
-    """Sorted (start, size, name) of the sized data objects of ``path``, and its first load address."""
-    # pyelftools on first use: about 70 ms of imports (measured) that every pytest process would otherwise pay.
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.elffile import ELFFile
-    from elftools.elf.sections import SymbolTableSection
+    """Sorted (start, size, name) of the sized data objects of ``path``, and its first load address.
 
+    Both symbol tables (``.symtab`` when not stripped, ``.dynsym``), in section order; the first symbol at
+    an address names it.
+    """
     objects: dict[int, tuple[int, int, str]] = {}
-    first_load = 0
     try:
         with open(path, "rb") as handle:
-            elf = ELFFile(handle)
-            loads = [segment["p_vaddr"] for segment in elf.iter_segments() if segment["p_type"] == "PT_LOAD"]
-            first_load = min(loads) & ~0xFFF if loads else 0
-            for section in elf.iter_sections():
-                if not isinstance(section, SymbolTableSection):
-                    continue
-                for symbol in section.iter_symbols():
-                    if symbol["st_info"]["type"] != "STT_OBJECT" or symbol["st_size"] <= 0:
-                        continue
-                    if symbol["st_shndx"] in ("SHN_UNDEF", "SHN_ABS", "SHN_COMMON"):
-                        continue
-                    start = int(symbol["st_value"])
-                    objects.setdefault(start, (start, int(symbol["st_size"]), symbol.name or "?"))
-    except (OSError, ELFError, ValueError, KeyError):
+            elf = ElfImage(handle)
+            try:
+                loads = elf.load_addresses()
+                sections = elf.sections()
+                for table in sections:
+                    if table.kind in (SHT_SYMTAB, SHT_DYNSYM):
+                        for start, size, name in elf.data_objects(table, sections):
+                            objects.setdefault(start, (start, size, name or "?"))
+            finally:
+                elf.close()
+    except (OSError, MalformedElf):
         return (), (), 0
+    first_load = min(loads) & ~0xFFF if loads else 0
     ordered = tuple(sorted(objects.values()))
     return tuple(entry[0] for entry in ordered), ordered, first_load
 
