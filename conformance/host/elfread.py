@@ -121,18 +121,22 @@ class ElfImage:
 
     def exported_symbols(self, table: Section, sections: list[Section]) -> set[str]:
         """Names of the defined global and weak symbols of a symbol table."""
+        strings, rows = self._symbol_rows(table, sections)
+        names: set[str] = set()
+        for name, info, _other, shndx, _value, _size in rows:
+            if shndx != SHN_UNDEF and info >> 4 in (STB_GLOBAL, STB_WEAK) and name:
+                names.add(_string(strings, name))
+        names.discard("")
+        return names
+
+    def _symbol_rows(self, table: Section, sections: list[Section]) -> tuple[bytes, Iterator[tuple[int, ...]]]:
+        """A symbol table's string table, and its entries unpacked: (name, info, other, shndx, value, size)."""
         if not 0 <= table.link < len(sections):
             raise MalformedElf(f"symbol table linked to section {table.link} of {len(sections)}")
         strings = self.content(sections[table.link])
         entries = struct.Struct(self.order + "IBBHQQ")
         body = self.content(table)
-        names: set[str] = set()
-        for offset in range(0, len(body) - entries.size + 1, entries.size):
-            name, info, _other, shndx, _value, _size = entries.unpack_from(body, offset)
-            if shndx != SHN_UNDEF and info >> 4 in (STB_GLOBAL, STB_WEAK) and name:
-                names.add(_string(strings, name))
-        names.discard("")
-        return names
+        return strings, entries.iter_unpack(body[: len(body) - len(body) % entries.size])
 
     def load_addresses(self) -> list[int]:
         """The virtual addresses of a 64-bit file's loadable segments (``PT_LOAD``), in header order."""
@@ -151,13 +155,8 @@ class ElfImage:
 
     def data_objects(self, table: Section, sections: list[Section]) -> Iterator[tuple[int, int, str]]:
         """(value, size, name) of the sized data objects (``STT_OBJECT``) a symbol table places in a section."""
-        if not 0 <= table.link < len(sections):
-            raise MalformedElf(f"symbol table linked to section {table.link} of {len(sections)}")
-        strings = self.content(sections[table.link])
-        entries = struct.Struct(self.order + "IBBHQQ")
-        body = self.content(table)
-        for offset in range(0, len(body) - entries.size + 1, entries.size):
-            name, info, _other, shndx, value, size = entries.unpack_from(body, offset)
+        strings, rows = self._symbol_rows(table, sections)
+        for name, info, _other, shndx, value, size in rows:
             if info & 0xF == STT_OBJECT and size > 0 and shndx not in SHN_NOWHERE:
                 yield value, size, _string(strings, name) if name else ""
 
